@@ -1,0 +1,86 @@
+"""backup-store: Zeebe-compatible backup stores on obstore.
+
+Quick start::
+
+    import asyncio
+    from pathlib import Path
+    from backup_store import (Backup, BackupDescriptor, BackupIdentifier,
+                              NamedFileSet, open_store)
+
+    async def main() -> None:
+        async with open_store("file:///tmp/backups") as store:
+            ...
+
+See ``README.md`` for the full example.
+"""
+
+from backup_store.errors import (
+    BackupAlreadyExistsError,
+    BackupStoreError,
+    ConfigurationError,
+    ForeignStoreKindError,
+    IntegrityError,
+    InvalidBackupStateError,
+    InvalidInputError,
+    ManifestParseError,
+    ObjectNotFoundError,
+    SourceFileNotFoundError,
+    StoreClosedError,
+    StoreUnavailableError,
+)
+from backup_store.instant import Instant
+from backup_store.layout import StoreKind
+from backup_store.manifest import FileEntry, Manifest, ManifestForm
+from backup_store.model import (
+    Backup,
+    BackupDescriptor,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatus,
+    BackupStatusCode,
+    NamedFileSet,
+    SourceFile,
+)
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.store import BackupStore
+from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
+from backup_store.stores.memory import MemoryBackupStore
+from backup_store.urls import open_store
+
+ZEEBE_VERSION = "8.7.0"
+"""The Zeebe version whose on-store format this library writes."""
+
+__all__ = [
+    "ZEEBE_VERSION",
+    "Backup",
+    "BackupAlreadyExistsError",
+    "BackupDescriptor",
+    "BackupIdentifier",
+    "BackupIdentifierWildcard",
+    "BackupStatus",
+    "BackupStatusCode",
+    "BackupStore",
+    "BackupStoreError",
+    "ConfigurationError",
+    "FileEntry",
+    "FilesystemBackupStore",
+    "FilesystemConfig",
+    "ForeignStoreKindError",
+    "Instant",
+    "IntegrityError",
+    "InvalidBackupStateError",
+    "InvalidInputError",
+    "Manifest",
+    "ManifestForm",
+    "ManifestParseError",
+    "MemoryBackupStore",
+    "NamedFileSet",
+    "ObjectBackupStore",
+    "ObjectNotFoundError",
+    "SourceFile",
+    "SourceFileNotFoundError",
+    "StoreClosedError",
+    "StoreKind",
+    "StoreUnavailableError",
+    "open_store",
+]

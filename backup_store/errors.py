@@ -1,0 +1,220 @@
+"""The error hierarchy of backup-store.
+
+Every error raised by a store is a :class:`BackupStoreError`. Each carries the
+context an operator needs: which store (described without credentials), which
+backup, which object key or local path, and which operation was running.
+
+Errors from obstore are translated into this hierarchy in one place,
+:func:`translate_obstore_error`, which also scrubs anything that could carry a
+credential (URL query strings, signatures) from the underlying message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from obstore import exceptions as obstore_errors
+
+if TYPE_CHECKING:
+    from backup_store.model import BackupIdentifier, BackupStatusCode
+
+MIGRATE_HINT = "use `backup-store migrate SOURCE_URL TARGET_URL` to copy backups across store kinds"
+
+
+class BackupStoreError(Exception):
+    """Root of every error raised by backup-store.
+
+    Attributes:
+        message: what went wrong, in words.
+        store: a credential-free description of the store (e.g. ``s3://bucket/base``).
+        backup_id: the backup concerned, if any.
+        key: the object key or local path concerned, if any.
+        operation: the store operation that failed (``save``, ``restore``, ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        store: str | None = None,
+        backup_id: BackupIdentifier | None = None,
+        key: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.store = store
+        self.backup_id = backup_id
+        self.key = key
+        self.operation = operation
+
+    def with_context(
+        self,
+        *,
+        store: str | None = None,
+        backup_id: BackupIdentifier | None = None,
+        key: str | None = None,
+        operation: str | None = None,
+    ) -> BackupStoreError:
+        """Fill in context that is still missing; returns ``self``."""
+        self.store = self.store or store
+        self.backup_id = self.backup_id or backup_id
+        self.key = self.key or key
+        self.operation = self.operation or operation
+        return self
+
+    def __str__(self) -> str:
+        parts = []
+        if self.operation:
+            parts.append(f"operation={self.operation}")
+        if self.store:
+            parts.append(f"store={self.store}")
+        if self.backup_id is not None:
+            parts.append(f"backup={self.backup_id}")
+        if self.key:
+            parts.append(f"key={self.key}")
+        return f"{self.message} [{', '.join(parts)}]" if parts else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class InvalidInputError(BackupStoreError, ValueError):
+    """An argument is invalid (unsafe file name, id out of range, bad URL...).
+
+    Raised before anything is written.
+    """
+
+
+class ConfigurationError(InvalidInputError):
+    """A store configuration or store URL is invalid."""
+
+
+class InvalidBackupStateError(BackupStoreError):
+    """The backup is in a state that does not allow the operation.
+
+    For example: saving over an existing backup, deleting an IN_PROGRESS backup,
+    restoring a backup that is not COMPLETED, or losing a conditional write to a
+    concurrent writer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: BackupStatusCode | None = None,
+        store: str | None = None,
+        backup_id: BackupIdentifier | None = None,
+        key: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, store=store, backup_id=backup_id, key=key, operation=operation)
+        self.status = status
+
+
+class BackupAlreadyExistsError(InvalidBackupStateError):
+    """A manifest already exists for the backup id being saved."""
+
+
+class ManifestParseError(BackupStoreError):
+    """A manifest object could not be parsed."""
+
+
+class SourceFileNotFoundError(BackupStoreError, FileNotFoundError):
+    """A local file to back up is missing, unreadable, or not a regular file."""
+
+
+class ObjectNotFoundError(BackupStoreError):
+    """An object the manifest names is missing from the store."""
+
+
+class IntegrityError(BackupStoreError):
+    """Stored bytes do not match the size or SHA-256 recorded when they were saved."""
+
+
+class ForeignStoreKindError(BackupStoreError):
+    """The location holds backups written by another store kind.
+
+    One store kind never reads another kind's backups, even over the same bytes;
+    ``backup-store migrate`` is the way across.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        owner_kind: str,
+        store: str | None = None,
+        backup_id: BackupIdentifier | None = None,
+        key: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"{message}; {MIGRATE_HINT}",
+            store=store,
+            backup_id=backup_id,
+            key=key,
+            operation=operation,
+        )
+        self.owner_kind = owner_kind
+
+
+class StoreUnavailableError(BackupStoreError):
+    """The storage service could not be reached or refused the credentials."""
+
+
+class StoreClosedError(BackupStoreError):
+    """The store was closed."""
+
+
+_SECRETS = [
+    re.compile(r"(?i)\?[^\s\"']*"),  # query strings: SAS tokens, presigned signatures
+    re.compile(r"(?i)(authorization|x-amz-security-token|signature|sig|key)([=:]\s*)[^\s,;\"']+"),
+]
+
+
+def scrub(text: str) -> str:
+    """Remove query strings and credential-looking values from a message."""
+    for pattern in _SECRETS:
+        text = pattern.sub(
+            lambda m: (m.group(1) + m.group(2) + "***") if m.lastindex == 2 else "?***", text
+        )
+    return text
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    # obstore appends a multi-line "Debug source:" dump; keep the human part.
+    return scrub(text.split("\n\nDebug source:")[0].splitlines()[0] if text else type(error).__name__)
+
+
+def translate_obstore_error(
+    error: BaseException,
+    *,
+    store: str,
+    operation: str,
+    key: str | None = None,
+    backup_id: BackupIdentifier | None = None,
+) -> BackupStoreError:
+    """Map an obstore (or OS) exception to this hierarchy, with context."""
+    if isinstance(error, BackupStoreError):
+        return error.with_context(store=store, operation=operation, key=key, backup_id=backup_id)
+    detail = _first_line(error)
+    error_type: type[BackupStoreError]
+    if isinstance(error, obstore_errors.NotFoundError | FileNotFoundError):
+        error_type, message = ObjectNotFoundError, f"object not found: {detail}"
+    elif isinstance(error, obstore_errors.AlreadyExistsError | obstore_errors.PreconditionError):
+        error_type = InvalidBackupStateError
+        message = f"a concurrent writer changed the object first: {detail}"
+    elif isinstance(
+        error, obstore_errors.PermissionDeniedError | obstore_errors.UnauthenticatedError
+    ):
+        error_type, message = StoreUnavailableError, f"access denied: {detail}"
+    elif isinstance(error, obstore_errors.UnknownConfigurationKeyError):
+        error_type, message = ConfigurationError, f"invalid store configuration: {detail}"
+    elif isinstance(error, obstore_errors.BaseError | OSError):
+        error_type, message = StoreUnavailableError, f"storage request failed: {detail}"
+    else:
+        error_type, message = BackupStoreError, f"{type(error).__name__}: {detail}"
+    return error_type(message, store=store, operation=operation, key=key, backup_id=backup_id)

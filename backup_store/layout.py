@@ -1,0 +1,158 @@
+"""Object-key layout of every store kind (``store-format.md`` §2 and §6).
+
+This module is the only place that knows where objects live:
+
+========== ====================================== ==========================================
+store      manifest                               file
+========== ====================================== ==========================================
+S3         ``bp/p/c/n/manifest.json``             ``bp/p/c/n/{snapshot,segments}/<name>``
+S3 8.9+    ``bp/manifests/p/c/n/manifest.json``   ``bp/contents/p/c/n/{snapshot,segments}/<name>``
+GCS        ``bp/manifests/p/c/n/manifest.json``   ``bp/contents/p/c/n/{snapshot,segments}/<name>``
+Azure      ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,segments}/<name>``
+filesystem ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,segments}/<name>``
+========== ====================================== ==========================================
+
+Besides Zeebe's objects, our stores keep two small objects of their own that
+Zeebe's readers never look at (documented in ``docs/on-store-format.md``):
+
+* ``bp/.backup-store.json``: which store kind owns the location;
+* ``<backup folder>/backup-store-integrity.json``: size and SHA-256 per file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from backup_store.errors import ConfigurationError
+from backup_store.manifest import ManifestForm
+from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
+
+MANIFEST_NAME = "manifest.json"
+INTEGRITY_NAME = "backup-store-integrity.json"
+OWNER_MARKER_NAME = ".backup-store.json"
+FILE_SETS = ("snapshot", "segments")
+
+
+class StoreKind(Enum):
+    """The kinds of store; one kind never reads another's backups."""
+
+    S3 = "s3"
+    GCS = "gcs"
+    AZURE = "azure"
+    FILESYSTEM = "filesystem"
+    MEMORY = "memory"
+
+    @property
+    def manifest_form(self) -> ManifestForm:
+        return ManifestForm.S3 if self is StoreKind.S3 else ManifestForm.COMMON
+
+    @property
+    def label(self) -> str:
+        return {"s3": "S3", "gcs": "GCS", "azure": "Azure"}.get(self.value, self.value)
+
+
+def check_base_path(base_path: str | None) -> str | None:
+    """A base path is non-empty and neither starts nor ends with ``/``."""
+    if base_path is None:
+        return None
+    if not base_path or base_path.startswith("/") or base_path.endswith("/"):
+        raise ConfigurationError(
+            f"invalid base path {base_path!r}: must be non-empty and must not start or end with '/'"
+        )
+    if any(part in ("", ".", "..") for part in base_path.split("/")):
+        raise ConfigurationError(f"invalid base path {base_path!r}: empty, '.' or '..' segment")
+    return base_path
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Where one layout puts a backup's objects under a base path.
+
+    ``split`` is true for the ``manifests/`` + ``contents/`` layout and false for
+    the classic S3 one, where everything of a backup shares ``bp/p/c/n/``.
+    """
+
+    base_path: str | None
+    split: bool
+
+    @property
+    def root(self) -> str:
+        return f"{self.base_path}/" if self.base_path else ""
+
+    @property
+    def _manifest_root(self) -> str:
+        return self.root + ("manifests/" if self.split else "")
+
+    @staticmethod
+    def _folder(backup_id: BackupIdentifier) -> str:
+        return f"{backup_id.partition_id}/{backup_id.checkpoint_id}/{backup_id.node_id}/"
+
+    def manifest_key(self, backup_id: BackupIdentifier) -> str:
+        return self._manifest_root + self._folder(backup_id) + MANIFEST_NAME
+
+    def contents_prefix(self, backup_id: BackupIdentifier) -> str:
+        """Prefix of every object of the backup other than its split manifest."""
+        return self.root + ("contents/" if self.split else "") + self._folder(backup_id)
+
+    def file_key(self, backup_id: BackupIdentifier, file_set: str, name: str) -> str:
+        return f"{self.contents_prefix(backup_id)}{file_set}/{name}"
+
+    def integrity_key(self, backup_id: BackupIdentifier) -> str:
+        return self.contents_prefix(backup_id) + INTEGRITY_NAME
+
+    def list_prefix(self, wildcard: BackupIdentifierWildcard) -> str:
+        """The narrowest key prefix under which every matching manifest lies."""
+        prefix = self._manifest_root
+        if wildcard.partition_id is None:
+            return prefix
+        prefix += f"{wildcard.partition_id}/"
+        if wildcard.exact_checkpoint is not None:
+            prefix += f"{wildcard.exact_checkpoint}/"
+            if wildcard.node_id is not None:
+                prefix += f"{wildcard.node_id}/"
+            return prefix
+        return prefix + wildcard.checkpoint_prefix
+
+    def parse_manifest_key(self, key: str) -> BackupIdentifier | None:
+        """The backup id of a manifest key of this layout, or None for any other key."""
+        if not key.startswith(self._manifest_root):
+            return None
+        match = _MANIFEST_KEY.match(key[len(self._manifest_root) :])
+        if match is None:
+            return None
+        try:
+            return BackupIdentifier(int(match["n"]), int(match["p"]), int(match["c"]))
+        except ValueError:
+            return None
+
+
+_MANIFEST_KEY = re.compile(r"^(?P<p>[1-9][0-9]*)/(?P<c>[1-9][0-9]*)/(?P<n>0|[1-9][0-9]*)/manifest\.json$")
+
+
+def owner_marker_key(base_path: str | None) -> str:
+    return (f"{base_path}/" if base_path else "") + OWNER_MARKER_NAME
+
+
+def read_layouts(kind: StoreKind, base_path: str | None) -> list[KeyLayout]:
+    """Layouts to look in, in lookup order (S3: the 8.9 layout first, then classic)."""
+    if kind is StoreKind.S3:
+        return [KeyLayout(base_path, split=True), KeyLayout(base_path, split=False)]
+    return [KeyLayout(base_path, split=True)]
+
+
+def write_layout(kind: StoreKind, base_path: str | None, broker_version: str | None) -> KeyLayout:
+    """Layout a new backup is written in (S3: classic up to 8.8, split from 8.9)."""
+    if kind is StoreKind.S3:
+        return KeyLayout(base_path, split=uses_zeebe_89_layout(broker_version))
+    return KeyLayout(base_path, split=True)
+
+
+def uses_zeebe_89_layout(broker_version: str | None) -> bool:
+    """True for broker versions 8.9 and later (and any later major)."""
+    match = re.match(r"^(\d+)\.(\d+)", broker_version or "")
+    if match is None:
+        return False
+    major, minor = int(match[1]), int(match[2])
+    return major > 8 or (major == 8 and minor >= 9)

@@ -1,0 +1,411 @@
+"""Manifests and their two JSON forms, byte for byte as Zeebe 8.7 writes them.
+
+A manifest is a backup's status marker: its id, descriptor, state, the names of
+its files, and when it was created and last modified (``store-format.md`` §3).
+
+* The **common** form (GCS, Azure, filesystem): compact JSON, fixed key order,
+  absent fields omitted, upper-case ``statusCode``, ISO-8601 dates.
+* The **S3** form: polymorphic on a lower-case ``statusCode`` written first,
+  file maps with an optional ``compressionAlgorithm``, ``null`` for absent
+  values, decimal epoch-second dates (ISO dates from Zeebe 8.9 on).
+
+Reading is lenient where Zeebe's readers are (trailing bytes, ``+00:00`` offsets,
+dates as numbers or strings, the 8.1 array form, unknown properties); writing is
+exact. Timestamps keep the JSON token they were read from, so an untouched
+manifest read and written back gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from backup_store.errors import InvalidInputError, ManifestParseError
+from backup_store.instant import Instant, InstantForm
+from backup_store.model import (
+    BackupDescriptor,
+    BackupIdentifier,
+    BackupStatus,
+    BackupStatusCode,
+)
+
+ZSTD = "zstd"
+"""The one compression algorithm Zeebe records (``compressionAlgorithm``)."""
+
+
+class ManifestForm(Enum):
+    """The two JSON forms of Zeebe's manifests."""
+
+    COMMON = "common"
+    S3 = "s3"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file of a backup as its manifest names it."""
+
+    name: str
+    compression: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One backup's manifest.
+
+    ``snapshot_files``/``segment_files`` are ``None`` when the manifest has no
+    file sets at all (Zeebe writes such a FAILED manifest when a backup that was
+    never saved is marked failed).
+    """
+
+    id: BackupIdentifier
+    status_code: BackupStatusCode
+    descriptor: BackupDescriptor | None
+    snapshot_files: tuple[FileEntry, ...] | None
+    segment_files: tuple[FileEntry, ...] | None
+    created_at: Instant
+    modified_at: Instant
+    failure_reason: str | None = None
+
+    @classmethod
+    def in_progress(
+        cls,
+        backup_id: BackupIdentifier,
+        descriptor: BackupDescriptor,
+        snapshot_files: tuple[FileEntry, ...],
+        segment_files: tuple[FileEntry, ...],
+        now: Instant,
+    ) -> Manifest:
+        return cls(
+            backup_id,
+            BackupStatusCode.IN_PROGRESS,
+            descriptor,
+            snapshot_files,
+            segment_files,
+            now,
+            now,
+        )
+
+    @classmethod
+    def failed_unknown(cls, backup_id: BackupIdentifier, reason: str, now: Instant) -> Manifest:
+        """The FAILED manifest of a backup that was never saved."""
+        return cls(backup_id, BackupStatusCode.FAILED, None, None, None, now, now, reason)
+
+    def completed(self, now: Instant, files: tuple[tuple[FileEntry, ...], tuple[FileEntry, ...]]
+                  | None = None) -> Manifest:
+        """This manifest as COMPLETED, optionally with final file entries."""
+        snapshot, segments = files or (self.snapshot_files, self.segment_files)
+        return replace(
+            self,
+            status_code=BackupStatusCode.COMPLETED,
+            snapshot_files=snapshot,
+            segment_files=segments,
+            modified_at=_after(self.modified_at, now),
+        )
+
+    def failed(self, reason: str, now: Instant) -> Manifest:
+        """This manifest as FAILED; ``modified_at`` moves strictly forward."""
+        return replace(
+            self,
+            status_code=BackupStatusCode.FAILED,
+            failure_reason=reason,
+            modified_at=_after(self.modified_at, now),
+        )
+
+    def files(self) -> list[tuple[str, FileEntry]]:
+        """Every file as ``(file set, entry)``, file set ``snapshot`` or ``segments``."""
+        return [("snapshot", f) for f in self.snapshot_files or ()] + [
+            ("segments", f) for f in self.segment_files or ()
+        ]
+
+    def to_status(self) -> BackupStatus:
+        return BackupStatus(
+            id=self.id,
+            status_code=self.status_code,
+            descriptor=self.descriptor,
+            failure_reason=self.failure_reason,
+            created=self.created_at,
+            last_modified=self.modified_at,
+        )
+
+
+def _after(previous: Instant, now: Instant) -> Instant:
+    return now if now.epoch_nanos > previous.epoch_nanos else Instant(previous.epoch_nanos + 1)
+
+
+class WrongManifestFormError(ManifestParseError):
+    """The manifest is valid JSON in the *other* form (written by another store kind)."""
+
+    def __init__(self, message: str, *, found: ManifestForm) -> None:
+        super().__init__(message)
+        self.found = found
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _common_instant(value: Instant) -> str:
+    if value.source is not None and value.form is InstantForm.ISO:
+        return value.source
+    return _string(value.iso())
+
+
+def _s3_instant(value: Instant, iso_dates: bool) -> str:
+    if value.source is not None:
+        return value.source
+    return _string(value.iso()) if iso_dates else value.decimal_seconds()
+
+
+def _id_json(backup_id: BackupIdentifier) -> str:
+    return (
+        f'{{"nodeId":{backup_id.node_id},"partitionId":{backup_id.partition_id},'
+        f'"checkpointId":{backup_id.checkpoint_id}}}'
+    )
+
+
+def _descriptor_json(descriptor: BackupDescriptor, *, null_snapshot: bool) -> str:
+    parts = []
+    if descriptor.snapshot_id is not None:
+        parts.append(f'"snapshotId":{_string(descriptor.snapshot_id)}')
+    elif null_snapshot:
+        parts.append('"snapshotId":null')
+    parts.append(f'"checkpointPosition":{descriptor.checkpoint_position}')
+    parts.append(f'"numberOfPartitions":{descriptor.number_of_partitions}')
+    parts.append(f'"brokerVersion":{_string(descriptor.broker_version)}')
+    return "{" + ",".join(parts) + "}"
+
+
+def encode_common(manifest: Manifest) -> bytes:
+    """The GCS/Azure/filesystem form."""
+    parts = [f'"id":{_id_json(manifest.id)}']
+    if manifest.descriptor is not None:
+        parts.append(f'"descriptor":{_descriptor_json(manifest.descriptor, null_snapshot=False)}')
+    parts.append(f'"statusCode":"{manifest.status_code.value}"')
+    for key, files in (("snapshot", manifest.snapshot_files), ("segments", manifest.segment_files)):
+        if files is not None:
+            names = ",".join(f'{{"name":{_string(f.name)}}}' for f in files)
+            parts.append(f'"{key}":{{"files":[{names}]}}')
+    parts.append(f'"createdAt":{_common_instant(manifest.created_at)}')
+    parts.append(f'"modifiedAt":{_common_instant(manifest.modified_at)}')
+    if manifest.status_code is BackupStatusCode.FAILED and manifest.failure_reason is not None:
+        parts.append(f'"failureReason":{_string(manifest.failure_reason)}')
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
+    """The S3 form; ``iso_dates`` for the Zeebe 8.9+ layout."""
+
+    def file_map(files: tuple[FileEntry, ...] | None) -> str:
+        entries = ",".join(
+            _string(f.name)
+            + ":"
+            + (f'{{"compressionAlgorithm":{_string(f.compression)}}}' if f.compression else "{}")
+            for f in files or ()
+        )
+        return f'{{"files":{{{entries}}}}}'
+
+    failed = manifest.status_code is BackupStatusCode.FAILED
+    parts = [f'"statusCode":"{manifest.status_code.value.lower()}"', f'"id":{_id_json(manifest.id)}']
+    descriptor = (
+        _descriptor_json(manifest.descriptor, null_snapshot=True)
+        if manifest.descriptor is not None
+        else "null"
+    )
+    parts.append(f'"descriptor":{descriptor}')
+    if failed:
+        reason = manifest.failure_reason
+        parts.append(f'"failureReason":{_string(reason) if reason is not None else "null"}')
+    parts.append(f'"snapshotFiles":{file_map(manifest.snapshot_files)}')
+    parts.append(f'"segmentFiles":{file_map(manifest.segment_files)}')
+    parts.append(f'"createdAt":{_s3_instant(manifest.created_at, iso_dates)}')
+    parts.append(f'"modifiedAt":{_s3_instant(manifest.modified_at, iso_dates)}')
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+def encode_manifest(manifest: Manifest, form: ManifestForm, *, iso_dates: bool = False) -> bytes:
+    if form is ManifestForm.S3:
+        return encode_s3(manifest, iso_dates=iso_dates)
+    return encode_common(manifest)
+
+
+# ---------------------------------------------------------------- reading
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestParseError(f"manifest is not UTF-8: {error}") from None
+    try:
+        # raw_decode stops after the first JSON value: Zeebe's filesystem store
+        # rewrites manifests in place without truncating, leaving stale bytes.
+        value, _ = _DECODER.raw_decode(text.lstrip())
+    except json.JSONDecodeError as error:
+        raise ManifestParseError(f"manifest is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ManifestParseError("manifest is not a JSON object")
+    return value
+
+
+def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if name not in obj or obj[name] is None:
+        raise ManifestParseError(f"manifest {where}: missing {name!r}")
+    value = obj[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ManifestParseError(f"manifest {where}: {name!r} has the wrong type: {value!r}")
+    return value
+
+
+def _optional_str(obj: dict[str, Any], name: str, where: str) -> str | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ManifestParseError(f"manifest {where}: {name!r} must be a string: {value!r}")
+    return value
+
+
+def _parse_id(obj: dict[str, Any]) -> BackupIdentifier:
+    raw = _field(obj, "id", dict, "")
+    try:
+        return BackupIdentifier(
+            _field(raw, "nodeId", int, "id"),
+            _field(raw, "partitionId", int, "id"),
+            _field(raw, "checkpointId", int, "id"),
+        )
+    except InvalidInputError as error:
+        raise ManifestParseError(f"manifest id: {error.message}") from None
+
+
+def _parse_descriptor(raw: Any) -> BackupDescriptor | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ManifestParseError(f"manifest descriptor must be an object: {raw!r}")
+    try:
+        return BackupDescriptor(
+            snapshot_id=_optional_str(raw, "snapshotId", "descriptor"),
+            checkpoint_position=_field(raw, "checkpointPosition", int, "descriptor"),
+            number_of_partitions=_field(raw, "numberOfPartitions", int, "descriptor"),
+            broker_version=_field(raw, "brokerVersion", str, "descriptor"),
+        )
+    except InvalidInputError as error:
+        raise ManifestParseError(f"manifest descriptor: {error.message}") from None
+
+
+def _parse_instant(obj: dict[str, Any], name: str) -> Instant:
+    value = _field(obj, name, (str, int, Decimal), "")
+    try:
+        if isinstance(value, str):
+            if "T" in value:
+                return Instant(Instant.parse_iso(value).epoch_nanos, _string(value), InstantForm.ISO)
+            parsed = Instant.parse_decimal_seconds(value)
+            return Instant(parsed.epoch_nanos, _string(value), InstantForm.DECIMAL_STRING)
+        token = str(value)
+        return Instant(Instant.parse_decimal_seconds(token).epoch_nanos, token, InstantForm.DECIMAL)
+    except ValueError as error:
+        raise ManifestParseError(f"manifest {name!r}: {error}") from None
+
+
+def _status(value: Any, form: ManifestForm) -> BackupStatusCode:
+    names = {"IN_PROGRESS", "COMPLETED", "FAILED"}
+    if not isinstance(value, str) or value.upper() not in names:
+        raise ManifestParseError(f"manifest has an unknown statusCode: {value!r}")
+    found = ManifestForm.COMMON if value.isupper() else ManifestForm.S3
+    if found is not form:
+        raise WrongManifestFormError(
+            f"manifest is in the {found.value} form, not the {form.value} form", found=found
+        )
+    return BackupStatusCode(value.upper())
+
+
+def _looks_like(obj: dict[str, Any]) -> ManifestForm | None:
+    if {"snapshotFiles", "segmentFiles", "snapshotFileNames", "segmentFileNames"} & obj.keys():
+        return ManifestForm.S3
+    if {"snapshot", "segments"} & obj.keys():
+        return ManifestForm.COMMON
+    return None
+
+
+def decode_common(data: bytes) -> Manifest:
+    obj = _load(data)
+    if _looks_like(obj) is ManifestForm.S3:
+        raise WrongManifestFormError("manifest is in the S3 form", found=ManifestForm.S3)
+    status = _status(obj.get("statusCode"), ManifestForm.COMMON)
+
+    def file_set(name: str) -> tuple[FileEntry, ...] | None:
+        raw = obj.get(name)
+        if raw is None:
+            return None
+        files = _field(raw, "files", list, name) if isinstance(raw, dict) else None
+        if files is None or not all(isinstance(f, dict) for f in files):
+            raise ManifestParseError(f"manifest {name!r} must be {{\"files\":[{{\"name\":...}}]}}")
+        return tuple(FileEntry(_field(f, "name", str, name)) for f in files)
+
+    return Manifest(
+        id=_parse_id(obj),
+        status_code=status,
+        descriptor=_parse_descriptor(obj.get("descriptor")),
+        snapshot_files=file_set("snapshot"),
+        segment_files=file_set("segments"),
+        created_at=_parse_instant(obj, "createdAt"),
+        modified_at=_parse_instant(obj, "modifiedAt"),
+        failure_reason=_optional_str(obj, "failureReason", "")
+        if status is BackupStatusCode.FAILED
+        else None,
+    )
+
+
+def decode_s3(data: bytes) -> Manifest:
+    obj = _load(data)
+    if _looks_like(obj) is ManifestForm.COMMON:
+        raise WrongManifestFormError("manifest is in the common form", found=ManifestForm.COMMON)
+    status = _status(obj.get("statusCode"), ManifestForm.S3)
+
+    def file_set(name: str, legacy: str) -> tuple[FileEntry, ...]:
+        if legacy in obj and name not in obj:  # Zeebe 8.1: a plain array of names
+            names = _field(obj, legacy, list, "")
+            if not all(isinstance(n, str) for n in names):
+                raise ManifestParseError(f"manifest {legacy!r} must be an array of names")
+            return tuple(FileEntry(n) for n in names)
+        raw = obj.get(name)
+        if raw is None:
+            return ()
+        files = _field(raw, "files", dict, name) if isinstance(raw, dict) else None
+        if files is None:
+            raise ManifestParseError(f"manifest {name!r} must be {{\"files\":{{...}}}}")
+        entries = []
+        for file_name, meta in files.items():
+            if not isinstance(meta, dict):
+                raise ManifestParseError(f"manifest {name!r}: entry {file_name!r} not an object")
+            entries.append(FileEntry(file_name, _optional_str(meta, "compressionAlgorithm", name)))
+        return tuple(entries)
+
+    return Manifest(
+        id=_parse_id(obj),
+        status_code=status,
+        descriptor=_parse_descriptor(obj.get("descriptor")),
+        snapshot_files=file_set("snapshotFiles", "snapshotFileNames"),
+        segment_files=file_set("segmentFiles", "segmentFileNames"),
+        created_at=_parse_instant(obj, "createdAt"),
+        modified_at=_parse_instant(obj, "modifiedAt"),
+        failure_reason=_optional_str(obj, "failureReason", "")
+        if status is BackupStatusCode.FAILED
+        else None,
+    )
+
+
+def decode_manifest(data: bytes, form: ManifestForm) -> Manifest:
+    """Parse a manifest in the given form.
+
+    Raises:
+        WrongManifestFormError: the bytes are a manifest of the other form.
+        ManifestParseError: anything else that is not a valid manifest.
+    """
+    return decode_s3(data) if form is ManifestForm.S3 else decode_common(data)

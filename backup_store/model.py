@@ -1,0 +1,251 @@
+"""The backup model shared by every store (see ``store-format.md`` §1).
+
+A backup is identified by ``(node_id, partition_id, checkpoint_id)``. All values
+validate themselves on construction and raise :class:`InvalidInputError`, which
+names the offending value, so bad input never reaches a store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from backup_store.errors import InvalidInputError
+from backup_store.instant import Instant
+
+MAX_CHECKPOINT_ID = 2**63 - 1
+"""Checkpoint ids are Java ``long`` values greater than zero."""
+MAX_INT = 2**31 - 1
+"""Node and partition ids are Java ``int`` values."""
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidInputError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def check_checkpoint_id(value: object) -> int:
+    """Validate a checkpoint (backup) id: an int64 greater than zero."""
+    return _check_int("checkpoint id", value, 1, MAX_CHECKPOINT_ID)
+
+
+def check_file_name(name: object) -> str:
+    """A stored file name must be one safe path component."""
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        raise InvalidInputError(f"unsafe file name {name!r}: must be a non-empty path component")
+    if "/" in name or "\\" in name or "\x00" in name:
+        raise InvalidInputError(f"unsafe file name {name!r}: must not contain '/', '\\' or NUL")
+    return name
+
+
+@dataclass(frozen=True, order=True)
+class BackupIdentifier:
+    """Which backup: the broker (node) that took it, its partition and checkpoint."""
+
+    node_id: int
+    partition_id: int
+    checkpoint_id: int
+
+    def __post_init__(self) -> None:
+        _check_int("node id", self.node_id, 0, MAX_INT)
+        _check_int("partition id", self.partition_id, 1, MAX_INT)
+        check_checkpoint_id(self.checkpoint_id)
+
+    def __str__(self) -> str:
+        return (
+            f"node {self.node_id}/partition {self.partition_id}/checkpoint {self.checkpoint_id}"
+        )
+
+
+@dataclass(frozen=True)
+class BackupDescriptor:
+    """What the engine says about the backup's content."""
+
+    snapshot_id: str | None
+    checkpoint_position: int
+    number_of_partitions: int
+    broker_version: str
+
+    def __post_init__(self) -> None:
+        if self.snapshot_id is not None and not isinstance(self.snapshot_id, str):
+            raise InvalidInputError(f"snapshot id must be a string, got {self.snapshot_id!r}")
+        _check_int("checkpoint position", self.checkpoint_position, -(2**63), 2**63 - 1)
+        _check_int("number of partitions", self.number_of_partitions, 1, MAX_INT)
+        if not isinstance(self.broker_version, str) or not self.broker_version:
+            raise InvalidInputError(
+                f"broker version must be a non-empty string, got {self.broker_version!r}"
+            )
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A local file to back up; ``length`` limits the upload to a prefix.
+
+    Segments are append-only: a backup takes each one up to its length at the
+    checkpoint even while a writer keeps appending.
+    """
+
+    path: Path
+    length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.length is not None:
+            _check_int("file length", self.length, 0, 2**63 - 1)
+
+
+class NamedFileSet(Mapping[str, SourceFile]):
+    """Files of a backup by name; only the names are persisted.
+
+    Accepts paths (``str`` or ``os.PathLike``) or :class:`SourceFile` values.
+    """
+
+    def __init__(self, files: Mapping[str, str | os.PathLike[str] | SourceFile] | None = None):
+        entries: dict[str, SourceFile] = {}
+        for name, value in (files or {}).items():
+            check_file_name(name)
+            if isinstance(value, SourceFile):
+                entries[name] = value
+            elif isinstance(value, str | os.PathLike):
+                entries[name] = SourceFile(Path(value))
+            else:
+                raise InvalidInputError(f"file {name!r}: expected a path, got {value!r}")
+        self._files = entries
+
+    def __getitem__(self, name: str) -> SourceFile:
+        return self._files[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._files)
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        return {name: source.path for name, source in self._files.items()}
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NamedFileSet):
+            return self._files == other._files
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._files.items()))
+
+    def __repr__(self) -> str:
+        return f"NamedFileSet({ {n: str(s.path) for n, s in self._files.items()} !r})"
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A backup to save, or one restored to local files."""
+
+    id: BackupIdentifier
+    descriptor: BackupDescriptor
+    snapshot: NamedFileSet = field(default_factory=NamedFileSet)
+    segments: NamedFileSet = field(default_factory=NamedFileSet)
+
+    def __post_init__(self) -> None:
+        clash = set(self.snapshot) & set(self.segments)
+        if clash:
+            # Restore writes every file flat into one folder.
+            raise InvalidInputError(
+                f"file names used both as snapshot and segment files: {sorted(clash)}"
+            )
+
+
+class BackupStatusCode(Enum):
+    """A backup's state; members are listed worst to best."""
+
+    DOES_NOT_EXIST = "DOES_NOT_EXIST"
+    FAILED = "FAILED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+    @property
+    def rank(self) -> int:
+        """Position from worst (0) to best (3)."""
+        return list(BackupStatusCode).index(self)
+
+
+@dataclass(frozen=True)
+class BackupStatus:
+    """What a store knows of one backup. A missing backup is ``DOES_NOT_EXIST``."""
+
+    id: BackupIdentifier
+    status_code: BackupStatusCode
+    descriptor: BackupDescriptor | None = None
+    failure_reason: str | None = None
+    created: Instant | None = None
+    last_modified: Instant | None = None
+
+
+_PATTERN = re.compile(r"^(?P<digits>[0-9]*)(?P<star>\*)?$")
+
+
+@dataclass(frozen=True)
+class BackupIdentifierWildcard:
+    """Selects backups: each field given must match; ``None`` matches anything.
+
+    ``checkpoint`` is ``None`` (any), an ``int`` (exact), or a string: decimal
+    digits for an exact id, or digits followed by ``*`` for a decimal prefix
+    (``"10*"`` matches 10, 100, 101, ...).
+    """
+
+    node_id: int | None = None
+    partition_id: int | None = None
+    checkpoint: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.node_id is not None:
+            _check_int("node id", self.node_id, 0, MAX_INT)
+        if self.partition_id is not None:
+            _check_int("partition id", self.partition_id, 1, MAX_INT)
+        if isinstance(self.checkpoint, str):
+            match = _PATTERN.match(self.checkpoint)
+            if match is None or (not match["star"] and not match["digits"]):
+                raise InvalidInputError(
+                    f"checkpoint pattern {self.checkpoint!r}: expected digits, optionally "
+                    "followed by '*'"
+                )
+            if not match["star"]:
+                object.__setattr__(self, "checkpoint", check_checkpoint_id(int(match["digits"])))
+        elif self.checkpoint is not None:
+            check_checkpoint_id(self.checkpoint)
+
+    @classmethod
+    def all(cls) -> BackupIdentifierWildcard:
+        return cls()
+
+    @property
+    def exact_checkpoint(self) -> int | None:
+        return self.checkpoint if isinstance(self.checkpoint, int) else None
+
+    @property
+    def checkpoint_prefix(self) -> str:
+        """Decimal prefix every matching checkpoint id starts with ("" for any)."""
+        if isinstance(self.checkpoint, int):
+            return str(self.checkpoint)
+        if isinstance(self.checkpoint, str):
+            return self.checkpoint.rstrip("*")
+        return ""
+
+    def matches(self, backup_id: BackupIdentifier) -> bool:
+        if self.node_id is not None and backup_id.node_id != self.node_id:
+            return False
+        if self.partition_id is not None and backup_id.partition_id != self.partition_id:
+            return False
+        if isinstance(self.checkpoint, int):
+            return backup_id.checkpoint_id == self.checkpoint
+        return str(backup_id.checkpoint_id).startswith(self.checkpoint_prefix)

@@ -1,0 +1,105 @@
+"""The backup store contract.
+
+A :class:`BackupStore` keeps, per backup id ``(node, partition, checkpoint)``, a
+manifest (the status marker) and the backup's snapshot and segment files. Its
+verbs are those of Zeebe's ``BackupStore``; anything more convenient (aggregating
+partitions, verifying, migrating) lives in the service layer on top.
+
+Life cycle of one backup (``store-format.md`` §5)::
+
+    save ─▶ IN_PROGRESS ─▶ COMPLETED ─▶ (mark_failed) FAILED
+                  └──────(error / mark_failed)──────▶ FAILED
+
+Implementations must be safe to use from concurrent tasks of one event loop.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from backup_store.model import (
+    Backup,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatus,
+    BackupStatusCode,
+)
+
+
+class BackupStore(abc.ABC):
+    """Abstract asynchronous backup store. Use as ``async with store: ...``."""
+
+    @abc.abstractmethod
+    async def save(self, backup: Backup) -> None:
+        """Store a new backup: manifest IN_PROGRESS, every file, then COMPLETED.
+
+        Raises:
+            InvalidInputError: the backup is malformed (nothing is written).
+            SourceFileNotFoundError: a local file is missing or not a regular file;
+                the message names it. Detected before writing when possible,
+                otherwise the backup is marked FAILED.
+            BackupAlreadyExistsError: a manifest exists for the id, in any state;
+                it is left untouched.
+            BackupStoreError: any other failure; the backup is left FAILED, never
+                COMPLETED without its data.
+        """
+
+    @abc.abstractmethod
+    async def get_status(self, backup_id: BackupIdentifier) -> BackupStatus:
+        """The backup's status; ``DOES_NOT_EXIST`` when there is none (not an error).
+
+        Raises:
+            ManifestParseError: the manifest exists but cannot be read.
+        """
+
+    @abc.abstractmethod
+    async def list(self, wildcard: BackupIdentifierWildcard) -> list[BackupStatus]:
+        """Statuses of every backup the wildcard matches, in no particular order."""
+
+    @abc.abstractmethod
+    async def delete(self, backup_id: BackupIdentifier) -> None:
+        """Remove the manifest and every object of the backup.
+
+        A missing backup is a success; leftovers of a partial backup whose
+        manifest is gone are removed too.
+
+        Raises:
+            InvalidBackupStateError: the backup is IN_PROGRESS (mark it failed first).
+        """
+
+    @abc.abstractmethod
+    async def restore(self, backup_id: BackupIdentifier, target_dir: Path) -> Backup:
+        """Write every file of a COMPLETED backup flat into ``target_dir``.
+
+        Returns the backup with file paths pointing into ``target_dir``. Never
+        writes outside ``target_dir``.
+
+        Raises:
+            InvalidBackupStateError: the backup does not exist or is not COMPLETED.
+            IntegrityError: a stored file's size or checksum differs from what was saved.
+        """
+
+    @abc.abstractmethod
+    async def mark_failed(self, backup_id: BackupIdentifier, reason: str) -> BackupStatusCode:
+        """Mark the backup FAILED with ``reason``; returns the resulting status code.
+
+        A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release resources; the store must not be used afterwards."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

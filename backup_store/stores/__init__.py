@@ -1,0 +1,1 @@
+"""Store backends: each turns its configuration into an obstore store."""

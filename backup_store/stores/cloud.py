@@ -1,0 +1,1 @@
+"""Registers the cloud store URL schemes (filled in by the cloud stores)."""
