@@ -293,8 +293,15 @@ class ObjectBackupStore(BackupStore):
             async with semaphore:
                 return await job()
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(run(job)) for job in jobs]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(run(job)) for job in jobs]
+        except BaseExceptionGroup as errors:
+            # Callers expect the typed error of the first failure, not a group.
+            first: BaseException = errors
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
         return [task.result() for task in tasks]
 
     def _check_open(self) -> None:

@@ -1,0 +1,45 @@
+"""pytest plugin (entry point ``pytest11``): fixtures shared by conformance suites.
+
+Kept import-light so that merely having backup-store installed never disturbs
+another project's pytest run; the suites themselves live in
+:mod:`backup_store.testing.suite`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from backup_store.testing.data import FIXTURES_DIR, make_backup
+from backup_store.model import Backup, BackupIdentifier
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance: a backup-store conformance scenario")
+
+
+@pytest.fixture
+def zeebe_fixtures_dir() -> Path:
+    """The literal Zeebe manifests of ``store-format.md`` shipped with the package."""
+    return FIXTURES_DIR
+
+
+@pytest.fixture
+def backup_factory(tmp_path: Path) -> Callable[..., Backup]:
+    """Builds conformance test backups with random file contents under ``tmp_path``."""
+
+    def build(
+        backup_id: BackupIdentifier = BackupIdentifier(1, 2, 3),
+        *,
+        with_snapshot: bool = True,
+        minimal: bool = False,
+        sizes: dict[str, int] | None = None,
+    ) -> Backup:
+        return make_backup(
+            tmp_path / "source", backup_id, with_snapshot=with_snapshot, minimal=minimal,
+            sizes=sizes,
+        )
+
+    return build
