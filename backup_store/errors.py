@@ -169,24 +169,35 @@ class StoreClosedError(BackupStoreError):
 
 
 _SECRETS = [
-    re.compile(r"(?i)\?[^\s\"']*"),  # query strings: SAS tokens, presigned signatures
-    re.compile(r"(?i)(authorization|x-amz-security-token|signature|sig|key)([=:]\s*)[^\s,;\"']+"),
+    # URL query strings carry SAS tokens and presigned signatures.
+    (re.compile(r"(\w+://[^\s?\"']*)\?[^\s\"']*"), r"\1?***"),
+    (
+        re.compile(r"(?i)(authorization\s*[:=]\s*)((bearer|basic|sharedkey)\s+)?[^\s,;\"']+"),
+        r"\1***",
+    ),
+    (
+        re.compile(
+            r"(?i)\b(sig|signature|secret[_-]?access[_-]?key|access[_-]?key[_-]?id|account[_-]?key"
+            r"|sas[_-]?token|password|token|x-amz-security-token)(\s*[=:]\s*)[^\s&,;\"']+"
+        ),
+        r"\1\2***",
+    ),
 ]
 
 
 def scrub(text: str) -> str:
-    """Remove query strings and credential-looking values from a message."""
-    for pattern in _SECRETS:
-        text = pattern.sub(
-            lambda m: (m.group(1) + m.group(2) + "***") if m.lastindex == 2 else "?***", text
-        )
+    """Remove URL query strings and credential-looking values from a message."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
     return text
 
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     # obstore appends a multi-line "Debug source:" dump; keep the human part.
-    return scrub(text.split("\n\nDebug source:")[0].splitlines()[0] if text else type(error).__name__)
+    return scrub(
+        text.split("\n\nDebug source:")[0].splitlines()[0] if text else type(error).__name__
+    )
 
 
 def translate_obstore_error(

@@ -128,7 +128,9 @@ class KeyLayout:
             return None
 
 
-_MANIFEST_KEY = re.compile(r"^(?P<p>[1-9][0-9]*)/(?P<c>[1-9][0-9]*)/(?P<n>0|[1-9][0-9]*)/manifest\.json$")
+_MANIFEST_KEY = re.compile(
+    r"^(?P<p>[1-9][0-9]*)/(?P<c>[1-9][0-9]*)/(?P<n>0|[1-9][0-9]*)/manifest\.json$"
+)
 
 
 def owner_marker_key(base_path: str | None) -> str:

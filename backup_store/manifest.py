@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -93,8 +92,9 @@ class Manifest:
         """The FAILED manifest of a backup that was never saved."""
         return cls(backup_id, BackupStatusCode.FAILED, None, None, None, now, now, reason)
 
-    def completed(self, now: Instant, files: tuple[tuple[FileEntry, ...], tuple[FileEntry, ...]]
-                  | None = None) -> Manifest:
+    def completed(
+        self, now: Instant, files: tuple[tuple[FileEntry, ...], tuple[FileEntry, ...]] | None = None
+    ) -> Manifest:
         """This manifest as COMPLETED, optionally with final file entries."""
         snapshot, segments = files or (self.snapshot_files, self.segment_files)
         return replace(
@@ -211,7 +211,10 @@ def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
         return f'{{"files":{{{entries}}}}}'
 
     failed = manifest.status_code is BackupStatusCode.FAILED
-    parts = [f'"statusCode":"{manifest.status_code.value.lower()}"', f'"id":{_id_json(manifest.id)}']
+    parts = [
+        f'"statusCode":"{manifest.status_code.value.lower()}"',
+        f'"id":{_id_json(manifest.id)}',
+    ]
     descriptor = (
         _descriptor_json(manifest.descriptor, null_snapshot=True)
         if manifest.descriptor is not None
@@ -236,7 +239,15 @@ def encode_manifest(manifest: Manifest, form: ManifestForm, *, iso_dates: bool =
 
 # ---------------------------------------------------------------- reading
 
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+@dataclass(frozen=True)
+class _Fraction:
+    """A JSON number with a fraction, kept as its exact token (epoch seconds)."""
+
+    token: str
+
+
+_DECODER = json.JSONDecoder(parse_float=_Fraction)
 
 
 def _load(data: bytes) -> dict[str, Any]:
@@ -300,14 +311,16 @@ def _parse_descriptor(raw: Any) -> BackupDescriptor | None:
 
 
 def _parse_instant(obj: dict[str, Any], name: str) -> Instant:
-    value = _field(obj, name, (str, int, Decimal), "")
+    value = _field(obj, name, (str, int, _Fraction), "")
     try:
         if isinstance(value, str):
             if "T" in value:
-                return Instant(Instant.parse_iso(value).epoch_nanos, _string(value), InstantForm.ISO)
+                return Instant(
+                    Instant.parse_iso(value).epoch_nanos, _string(value), InstantForm.ISO
+                )
             parsed = Instant.parse_decimal_seconds(value)
             return Instant(parsed.epoch_nanos, _string(value), InstantForm.DECIMAL_STRING)
-        token = str(value)
+        token = value.token if isinstance(value, _Fraction) else str(value)
         return Instant(Instant.parse_decimal_seconds(token).epoch_nanos, token, InstantForm.DECIMAL)
     except ValueError as error:
         raise ManifestParseError(f"manifest {name!r}: {error}") from None
@@ -345,7 +358,7 @@ def decode_common(data: bytes) -> Manifest:
             return None
         files = _field(raw, "files", list, name) if isinstance(raw, dict) else None
         if files is None or not all(isinstance(f, dict) for f in files):
-            raise ManifestParseError(f"manifest {name!r} must be {{\"files\":[{{\"name\":...}}]}}")
+            raise ManifestParseError(f'manifest {name!r} must be {{"files":[{{"name":...}}]}}')
         return tuple(FileEntry(_field(f, "name", str, name)) for f in files)
 
     return Manifest(
@@ -379,7 +392,7 @@ def decode_s3(data: bytes) -> Manifest:
             return ()
         files = _field(raw, "files", dict, name) if isinstance(raw, dict) else None
         if files is None:
-            raise ManifestParseError(f"manifest {name!r} must be {{\"files\":{{...}}}}")
+            raise ManifestParseError(f'manifest {name!r} must be {{"files":{{...}}}}')
         entries = []
         for file_name, meta in files.items():
             if not isinstance(meta, dict):

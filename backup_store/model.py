@@ -59,9 +59,7 @@ class BackupIdentifier:
         check_checkpoint_id(self.checkpoint_id)
 
     def __str__(self) -> str:
-        return (
-            f"node {self.node_id}/partition {self.partition_id}/checkpoint {self.checkpoint_id}"
-        )
+        return f"node {self.node_id}/partition {self.partition_id}/checkpoint {self.checkpoint_id}"
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ class NamedFileSet(Mapping[str, SourceFile]):
         return hash(tuple(self._files.items()))
 
     def __repr__(self) -> str:
-        return f"NamedFileSet({ {n: str(s.path) for n, s in self._files.items()} !r})"
+        return f"NamedFileSet({ {n: str(s.path) for n, s in self._files.items()}!r})"
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ here.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import json
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -31,7 +33,6 @@ from backup_store.errors import (
     IntegrityError,
     InvalidBackupStateError,
     ManifestParseError,
-    ObjectNotFoundError,
     SourceFileNotFoundError,
     StoreClosedError,
     translate_obstore_error,
@@ -143,7 +144,7 @@ class ObjectBackupStore(BackupStore):
         max_concurrency: files transferred at once.
         part_size: bytes per multipart part; files up to this size go in one request.
         part_concurrency: parts of one file in flight at once. Peak buffered memory
-            is about ``max_concurrency × part_concurrency × part_size``.
+            is about ``max_concurrency x part_concurrency x part_size``.
         batch_delete: delete many objects per request (off for S3-compatible
             services without DeleteObjects).
     """
@@ -222,7 +223,9 @@ class ObjectBackupStore(BackupStore):
         """Write an object; raises :class:`WriteConflict` when a precondition fails."""
         mode: Any = "create" if create_only else "overwrite"
         if expected is not None:
-            mode = {k: v for k, v in (("e_tag", expected.e_tag), ("version", expected.version)) if v}
+            mode = {
+                k: v for k, v in (("e_tag", expected.e_tag), ("version", expected.version)) if v
+            }
         try:
             result = await obstore.put_async(
                 self._store,
@@ -264,7 +267,7 @@ class ObjectBackupStore(BackupStore):
         if self.batch_delete:
             await obstore.delete_async(self._store, keys)
         else:
-            await self._bounded([lambda k=k: obstore.delete_async(self._store, k) for k in keys])
+            await self._bounded([partial(obstore.delete_async, self._store, k) for k in keys])
 
     @asynccontextmanager
     async def _exclusive(self, key: str) -> AsyncIterator[None]:
@@ -285,7 +288,7 @@ class ObjectBackupStore(BackupStore):
                 raise WriteConflict(key)
             return await self._write(key, data)
 
-    async def _bounded(self, jobs: list[Callable[[], Awaitable[T]]]) -> list[T]:
+    async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> builtins.list[T]:
         """Run jobs with at most ``max_concurrency`` at once; first error cancels the rest."""
         semaphore = asyncio.Semaphore(self.max_concurrency)
 
@@ -363,7 +366,9 @@ class ObjectBackupStore(BackupStore):
         except WrongManifestFormError as error:
             raise self._foreign_form(error, key, operation) from None
         except ManifestParseError as error:
-            raise error.with_context(store=self.description, key=key, operation=operation)
+            raise error.with_context(
+                store=self.description, key=key, operation=operation
+            ) from None
 
     def _encode(self, manifest: Manifest, layout: KeyLayout) -> bytes:
         # Zeebe 8.9+ writes ISO dates in its (split) S3 layout.
@@ -407,7 +412,9 @@ class ObjectBackupStore(BackupStore):
         stored = await self.list_manifests(wildcard)
         return [s.manifest.to_status() for s in stored]
 
-    async def list_manifests(self, wildcard: BackupIdentifierWildcard) -> list[StoredManifest]:
+    async def list_manifests(
+        self, wildcard: BackupIdentifierWildcard
+    ) -> builtins.list[StoredManifest]:
         """Every stored manifest the wildcard matches (for verify and migrate tools)."""
         self._check_open()
         operation = "list"
@@ -431,9 +438,7 @@ class ObjectBackupStore(BackupStore):
                 return None
             return StoredManifest(self._decode(data[0], key, operation), layout, key, data[1])
 
-        results = await self._bounded(
-            [lambda i=i, lk=lk: load(i, *lk) for i, lk in found.items()]
-        )
+        results = await self._bounded([partial(load, i, *lk) for i, lk in found.items()])
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------ contract: save
@@ -441,8 +446,11 @@ class ObjectBackupStore(BackupStore):
     async def save(self, backup: Backup) -> None:
         self._check_open()
         files = [
-            FileToStore(file_set, name, size, lambda s=source, n=size: read_local(s, n))
-            for file_set, file_set_files in (("snapshot", backup.snapshot), ("segments", backup.segments))
+            FileToStore(file_set, name, size, partial(read_local, source, size))
+            for file_set, file_set_files in (
+                ("snapshot", backup.snapshot),
+                ("segments", backup.segments),
+            )
             for name, source in file_set_files.items()
             for size in [self._checked_size(source, backup.id)]
         ]
@@ -464,7 +472,7 @@ class ObjectBackupStore(BackupStore):
             ) from None
 
     async def write_backup(
-        self, manifest: Manifest, files: list[FileToStore], *, operation: str = "save"
+        self, manifest: Manifest, files: Sequence[FileToStore], *, operation: str = "save"
     ) -> None:
         """Write a backup from any byte sources, keeping ``manifest``'s timestamps.
 
@@ -476,7 +484,9 @@ class ObjectBackupStore(BackupStore):
         backup_id = manifest.id
         await self._check_owner(writing=True, operation=operation)
         layout = write_layout(
-            self.kind, self.base_path, manifest.descriptor.broker_version if manifest.descriptor else None
+            self.kind,
+            self.base_path,
+            manifest.descriptor.broker_version if manifest.descriptor else None,
         )
         for other in read_layouts(self.kind, self.base_path):
             if other != layout:
@@ -505,8 +515,13 @@ class ObjectBackupStore(BackupStore):
             manifest.failure_reason,
         )
         started = Manifest(
-            backup_id, BackupStatusCode.IN_PROGRESS, final.descriptor, final.snapshot_files,
-            final.segment_files, final.created_at, final.created_at,
+            backup_id,
+            BackupStatusCode.IN_PROGRESS,
+            final.descriptor,
+            final.snapshot_files,
+            final.segment_files,
+            final.created_at,
+            final.created_at,
         )
         with self._errors(operation, key=key, backup_id=backup_id):
             try:
@@ -515,12 +530,24 @@ class ObjectBackupStore(BackupStore):
                 await self._refuse_existing(layout, backup_id, operation)
                 raise BackupAlreadyExistsError(
                     f"backup {backup_id} was created concurrently by another writer",
-                    store=self.description, key=key, backup_id=backup_id, operation=operation,
+                    store=self.description,
+                    key=key,
+                    backup_id=backup_id,
+                    operation=operation,
                 ) from None
         try:
             records = await self._bounded(
-                [lambda f=f: self._upload(layout, backup_id, f, compress[(f.file_set, f.name)],
-                                          operation) for f in files]
+                [
+                    partial(
+                        self._upload,
+                        layout,
+                        backup_id,
+                        f,
+                        compress[(f.file_set, f.name)],
+                        operation,
+                    )
+                    for f in files
+                ]
             )
             integrity = {
                 f"{f.file_set}/{f.name}": r.to_json() for f, r in zip(files, records, strict=True)
@@ -538,7 +565,10 @@ class ObjectBackupStore(BackupStore):
                 except WriteConflict:
                     raise InvalidBackupStateError(
                         f"backup {backup_id} was changed by another writer while it was saved",
-                        store=self.description, key=key, backup_id=backup_id, operation=operation,
+                        store=self.description,
+                        key=key,
+                        backup_id=backup_id,
+                        operation=operation,
                     ) from None
         except BaseException as error:
             await asyncio.shield(self._fail_after_error(layout, key, started, version, error))
@@ -554,12 +584,19 @@ class ObjectBackupStore(BackupStore):
             status = self._decode(found[0], key, operation).status_code
             raise BackupAlreadyExistsError(
                 f"backup {backup_id} already exists with status {status.value}",
-                status=status, store=self.description, key=key, backup_id=backup_id,
+                status=status,
+                store=self.description,
+                key=key,
+                backup_id=backup_id,
                 operation=operation,
             )
 
     async def _fail_after_error(
-        self, layout: KeyLayout, key: str, started: Manifest, version: ObjectVersion,
+        self,
+        layout: KeyLayout,
+        key: str,
+        started: Manifest,
+        version: ObjectVersion,
         error: BaseException,
     ) -> None:
         """Step 4 of the life cycle: rewrite as FAILED; never mask the original error."""
@@ -572,11 +609,16 @@ class ObjectBackupStore(BackupStore):
         else:
             reason = f"{type(error).__name__}: {error}"
         with suppress(Exception):
-            await self._replace(key, self._encode(started.failed(reason, Instant.now()), layout),
-                                version)
+            await self._replace(
+                key, self._encode(started.failed(reason, Instant.now()), layout), version
+            )
 
     async def _upload(
-        self, layout: KeyLayout, backup_id: BackupIdentifier, file: FileToStore, compress: bool,
+        self,
+        layout: KeyLayout,
+        backup_id: BackupIdentifier,
+        file: FileToStore,
+        compress: bool,
         operation: str,
     ) -> FileRecord:
         key = layout.file_key(backup_id, file.file_set, file.name)
@@ -595,7 +637,10 @@ class ObjectBackupStore(BackupStore):
             raise SourceFileNotFoundError(
                 f"source of {file.file_set}/{file.name} gave {original.size} bytes, "
                 f"expected {file.size}",
-                store=self.description, key=key, backup_id=backup_id, operation=operation,
+                store=self.description,
+                key=key,
+                backup_id=backup_id,
+                operation=operation,
             )
         return FileRecord(original.size, original.sha256, stored.size)
 
@@ -612,18 +657,24 @@ class ObjectBackupStore(BackupStore):
                     if stored is None:
                         layout = write_layout(self.kind, self.base_path, None)
                         manifest = Manifest.failed_unknown(backup_id, reason, Instant.now())
-                        await self._write(layout.manifest_key(backup_id),
-                                          self._encode(manifest, layout), create_only=True)
+                        await self._write(
+                            layout.manifest_key(backup_id),
+                            self._encode(manifest, layout),
+                            create_only=True,
+                        )
                     elif stored.manifest.status_code is not BackupStatusCode.FAILED:
                         failed = stored.manifest.failed(reason, Instant.now())
-                        await self._replace(stored.key, self._encode(failed, stored.layout),
-                                            stored.version)
+                        await self._replace(
+                            stored.key, self._encode(failed, stored.layout), stored.version
+                        )
                     return BackupStatusCode.FAILED
                 except WriteConflict:
                     continue  # changed under us (e.g. just completed): read again
         raise InvalidBackupStateError(
             f"backup {backup_id} kept changing while it was marked failed",
-            store=self.description, backup_id=backup_id, operation=operation,
+            store=self.description,
+            backup_id=backup_id,
+            operation=operation,
         )
 
     # ------------------------------------------------------------ contract: delete
@@ -636,8 +687,11 @@ class ObjectBackupStore(BackupStore):
         if stored is not None and stored.manifest.status_code is BackupStatusCode.IN_PROGRESS:
             raise InvalidBackupStateError(
                 f"backup {backup_id} is IN_PROGRESS; mark it failed before deleting it",
-                status=BackupStatusCode.IN_PROGRESS, store=self.description,
-                key=stored.key, backup_id=backup_id, operation=operation,
+                status=BackupStatusCode.IN_PROGRESS,
+                store=self.description,
+                key=stored.key,
+                backup_id=backup_id,
+                operation=operation,
             )
         for layout in read_layouts(self.kind, self.base_path):
             manifest_key = layout.manifest_key(backup_id)
@@ -660,13 +714,19 @@ class ObjectBackupStore(BackupStore):
         if stored is None or status is not BackupStatusCode.COMPLETED:
             raise InvalidBackupStateError(
                 f"cannot restore backup {backup_id}: its status is {status.value}, not COMPLETED",
-                status=status, store=self.description, backup_id=backup_id, operation=operation,
+                status=status,
+                store=self.description,
+                backup_id=backup_id,
+                operation=operation,
             )
         manifest = stored.manifest
         if manifest.descriptor is None:
             raise ManifestParseError(
-                "a COMPLETED manifest has no descriptor", store=self.description,
-                key=stored.key, backup_id=backup_id, operation=operation,
+                "a COMPLETED manifest has no descriptor",
+                store=self.description,
+                key=stored.key,
+                backup_id=backup_id,
+                operation=operation,
             )
         files = manifest.files()
         names = [entry.name for _, entry in files]
@@ -674,25 +734,38 @@ class ObjectBackupStore(BackupStore):
             try:
                 check_file_name(name)
             except BackupStoreError as error:
-                raise ManifestParseError(error.message, store=self.description, key=stored.key,
-                                         backup_id=backup_id, operation=operation) from None
+                raise ManifestParseError(
+                    error.message,
+                    store=self.description,
+                    key=stored.key,
+                    backup_id=backup_id,
+                    operation=operation,
+                ) from None
         if len(set(names)) != len(names):
-            raise ManifestParseError("the manifest names one file twice", store=self.description,
-                                     key=stored.key, backup_id=backup_id, operation=operation)
+            raise ManifestParseError(
+                "the manifest names one file twice",
+                store=self.description,
+                key=stored.key,
+                backup_id=backup_id,
+                operation=operation,
+            )
         records = await self.read_integrity(stored)
         target_dir = Path(target_dir)
         target_dir.mkdir(parents=True, exist_ok=True)
-        partials = [target_dir / f".{name}.restoring" for name in names]
+        in_flight = [target_dir / f".{name}.restoring" for name in names]
         try:
-            await self._bounded([
-                lambda fs=fs, e=e, p=p: self._download(stored, fs, e, records, p)
-                for (fs, e), p in zip(files, partials, strict=True)
-            ])
-            for partial, name in zip(partials, names, strict=True):
-                partial.replace(target_dir / name)
+            await self._bounded(
+                [
+                    partial(self._download, stored, fs, e, records, p)
+                    for (fs, e), p in zip(files, in_flight, strict=True)
+                ]
+            )
+            # Publish names only once every file passed its checks.
+            for path, name in zip(in_flight, names, strict=True):
+                path.replace(target_dir / name)
         finally:
-            for partial in partials:
-                partial.unlink(missing_ok=True)
+            for path in in_flight:
+                path.unlink(missing_ok=True)
         restored = {
             fs: NamedFileSet({e.name: target_dir / e.name for f, e in files if f == fs})
             for fs in ("snapshot", "segments")
@@ -713,8 +786,12 @@ class ObjectBackupStore(BackupStore):
                 for name, r in raw.items()
             }
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise IntegrityError("the integrity record is unreadable", store=self.description,
-                                 key=key, backup_id=stored.manifest.id) from None
+            raise IntegrityError(
+                "the integrity record is unreadable",
+                store=self.description,
+                key=key,
+                backup_id=stored.manifest.id,
+            ) from None
 
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return stored.layout.file_key(stored.manifest.id, file_set, entry.name)
@@ -730,15 +807,21 @@ class ObjectBackupStore(BackupStore):
         elif entry.compression is not None:
             raise ManifestParseError(
                 f"unknown compression {entry.compression!r} of {entry.name}",
-                store=self.description, key=stored.key, backup_id=stored.manifest.id,
+                store=self.description,
+                key=stored.key,
+                backup_id=stored.manifest.id,
             )
         with self._errors("read", key=key, backup_id=stored.manifest.id):
             async for chunk in chunks:
                 yield chunk
 
     async def _download(
-        self, stored: StoredManifest, file_set: str, entry: FileEntry,
-        records: dict[str, FileRecord] | None, target: Path,
+        self,
+        stored: StoredManifest,
+        file_set: str,
+        entry: FileEntry,
+        records: dict[str, FileRecord] | None,
+        target: Path,
     ) -> None:
         key = self.file_key(stored, file_set, entry)
         digest = Digest()
@@ -748,15 +831,21 @@ class ObjectBackupStore(BackupStore):
         record = records.get(f"{file_set}/{entry.name}")
         if record is None:
             raise IntegrityError(
-                f"no integrity record for {file_set}/{entry.name}", store=self.description,
-                key=key, backup_id=stored.manifest.id, operation="restore",
+                f"no integrity record for {file_set}/{entry.name}",
+                store=self.description,
+                key=key,
+                backup_id=stored.manifest.id,
+                operation="restore",
             )
         if (digest.size, digest.sha256) != (record.size, record.sha256):
             raise IntegrityError(
                 f"{file_set}/{entry.name} does not match what was saved: "
                 f"size {digest.size} (expected {record.size}), "
                 f"sha256 {digest.sha256} (expected {record.sha256})",
-                store=self.description, key=key, backup_id=stored.manifest.id, operation="restore",
+                store=self.description,
+                key=key,
+                backup_id=stored.manifest.id,
+                operation="restore",
             )
 
     # ------------------------------------------------------------ contract: close

@@ -26,9 +26,7 @@ StoreFactory = Callable[[SplitResult], ObjectBackupStore]
 
 def _file(url: SplitResult) -> ObjectBackupStore:
     if url.netloc not in ("", "localhost") or not url.path:
-        raise ConfigurationError(
-            "a filesystem store URL is file:///absolute/path (three slashes)"
-        )
+        raise ConfigurationError("a filesystem store URL is file:///absolute/path (three slashes)")
     return FilesystemBackupStore(Path(unquote(url.path)))
 
 

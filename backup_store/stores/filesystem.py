@@ -65,7 +65,9 @@ class FilesystemBackupStore(ObjectBackupStore):
     kind = StoreKind.FILESYSTEM
 
     def __init__(
-        self, config: FilesystemConfig | str | os.PathLike[str], *,
+        self,
+        config: FilesystemConfig | str | os.PathLike[str],
+        *,
         object_store: ObjectStore | None = None,
     ) -> None:
         if not isinstance(config, FilesystemConfig):
@@ -76,8 +78,11 @@ class FilesystemBackupStore(ObjectBackupStore):
             root.mkdir(parents=True, exist_ok=True)
             object_store = LocalStore(root, automatic_cleanup=True)
         # Durable local writes need the directory; over another store, write normally.
-        self._root = Path(object_store.prefix) if isinstance(object_store, LocalStore) and \
-            object_store.prefix is not None else None
+        self._root = (
+            Path(object_store.prefix)
+            if isinstance(object_store, LocalStore) and object_store.prefix is not None
+            else None
+        )
         super().__init__(
             object_store,
             description=root.as_uri(),

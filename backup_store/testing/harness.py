@@ -48,7 +48,10 @@ class StoreHarness(abc.ABC):
         return write_layout(self.kind, self.base_path, broker_version).manifest_key(backup_id)
 
     def file_key(
-        self, backup_id: BackupIdentifier, file_set: str, name: str,
+        self,
+        backup_id: BackupIdentifier,
+        file_set: str,
+        name: str,
         broker_version: str | None = None,
     ) -> str:
         """Where ``store-format.md`` puts one file of the backup."""

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backup_store.testing.data import FIXTURES_DIR, make_backup
 from backup_store.model import Backup, BackupIdentifier
+from backup_store.testing.data import FIXTURES_DIR, make_backup
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,19 +26,26 @@ def zeebe_fixtures_dir() -> Path:
     return FIXTURES_DIR
 
 
+DEFAULT_ID = BackupIdentifier(1, 2, 3)
+"""The scenario backup id: node 1, partition 2, checkpoint 3."""
+
+
 @pytest.fixture
 def backup_factory(tmp_path: Path) -> Callable[..., Backup]:
     """Builds conformance test backups with random file contents under ``tmp_path``."""
 
     def build(
-        backup_id: BackupIdentifier = BackupIdentifier(1, 2, 3),
+        backup_id: BackupIdentifier = DEFAULT_ID,
         *,
         with_snapshot: bool = True,
         minimal: bool = False,
         sizes: dict[str, int] | None = None,
     ) -> Backup:
         return make_backup(
-            tmp_path / "source", backup_id, with_snapshot=with_snapshot, minimal=minimal,
+            tmp_path / "source",
+            backup_id,
+            with_snapshot=with_snapshot,
+            minimal=minimal,
             sizes=sizes,
         )
 

@@ -121,7 +121,10 @@ class BackupStoreConformance:
             _assert_same_files(backup, await store.restore(backup.id, target), target)
 
     async def test_unsafe_input_is_refused_before_writing(
-        self, store: BackupStore, store_harness: StoreHarness, backup_factory: BackupFactory,
+        self,
+        store: BackupStore,
+        store_harness: StoreHarness,
+        backup_factory: BackupFactory,
         tmp_path: Path,
     ) -> None:
         backup = backup_factory()
@@ -203,8 +206,11 @@ class BackupStoreConformance:
         ((None, 1, 1), [(1, 1, 1), (2, 1, 1), (3, 1, 1)], [(1, 2, 1), (2, 1, 2)]),
         ((1, None, 1), [(1, 1, 1), (1, 2, 1), (1, 3, 1)], [(2, 1, 1), (1, 1, 3)]),
         ((1, 1, None), [(1, 1, 1), (1, 1, 2), (1, 1, 3)], [(1, 2, 1), (2, 1, 3)]),
-        ((1, 1, "10*"), [(1, 1, 10), (1, 1, 100), (1, 1, 101)],
-         [(1, 1, 1), (1, 1, 20), (2, 1, 10), (1, 2, 10)]),
+        (
+            (1, 1, "10*"),
+            [(1, 1, 10), (1, 1, 100), (1, 1, 101)],
+            [(1, 1, 1), (1, 1, 20), (2, 1, 10), (1, 2, 10)],
+        ),
         ((1, None, None), [(1, 1, 3), (1, 2, 2), (1, 3, 1)], [(2, 2, 1), (3, 1, 3)]),
         ((None, None, 1), [(1, 3, 1), (2, 2, 1), (3, 1, 1)], [(1, 2, 2), (2, 1, 3)]),
         ((None, 1, None), [(1, 1, 3), (2, 1, 2), (3, 1, 1)], [(1, 2, 2), (2, 3, 3)]),
@@ -300,7 +306,10 @@ class BackupStoreConformance:
         _assert_same_files(backup, await store.restore(backup.id, target), target)
 
     async def test_restore_in_progress_fails(
-        self, store: BackupStore, store_harness: StoreHarness, backup_factory: BackupFactory,
+        self,
+        store: BackupStore,
+        store_harness: StoreHarness,
+        backup_factory: BackupFactory,
         tmp_path: Path,
     ) -> None:
         backup = backup_factory()
@@ -316,8 +325,12 @@ class BackupStoreConformance:
 
     @pytest.mark.parametrize("damage", ["altered", "truncated"])
     async def test_restore_detects_damaged_file(
-        self, store: BackupStore, store_harness: StoreHarness, backup_factory: BackupFactory,
-        tmp_path: Path, damage: str,
+        self,
+        store: BackupStore,
+        store_harness: StoreHarness,
+        backup_factory: BackupFactory,
+        tmp_path: Path,
+        damage: str,
     ) -> None:
         backup = backup_factory()
         await store.save(backup)
@@ -374,8 +387,9 @@ class BackupStoreConformance:
     ) -> None:
         backup = backup_factory()
         async with store_harness.open() as one, store_harness.open() as two:
-            results = await asyncio.gather(one.save(backup), two.save(backup),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                one.save(backup), two.save(backup), return_exceptions=True
+            )
             failures = [r for r in results if isinstance(r, BaseException)]
             assert len(failures) == 1, results
             assert isinstance(failures[0], InvalidBackupStateError)
@@ -383,9 +397,7 @@ class BackupStoreConformance:
 
     # ------------------------------------------------------------------ Zeebe's manifests
 
-    async def test_reads_zeebe_fixtures(
-        self, store_harness: StoreHarness, tmp_path: Path
-    ) -> None:
+    async def test_reads_zeebe_fixtures(self, store_harness: StoreHarness, tmp_path: Path) -> None:
         applicable = [f for f in FIXTURES if store_harness.kind.value in f.kinds]
         assert applicable, f"no fixture applies to {store_harness.kind.value}"
         for fixture in applicable:
@@ -433,8 +445,9 @@ class CompressionConformance:
     ) -> None:
         limit = 8 * 1024 * 1024
         backup_id = ID(1, 2, 3)
-        backup = make_backup(tmp_path / "src", backup_id,
-                             sizes={"over": limit + 1, "exact": limit, "small": 10})
+        backup = make_backup(
+            tmp_path / "src", backup_id, sizes={"over": limit + 1, "exact": limit, "small": 10}
+        )
         await store.save(backup)
         manifest = decode_manifest(
             await store_harness.get_object(store_harness.manifest_key(backup_id)),
@@ -442,7 +455,9 @@ class CompressionConformance:
         )
         marks = {f.name: f.compression for f in manifest.segment_files or ()}
         assert marks == {"over": ZSTD, "exact": None, "small": None}
-        stored = await store_harness.get_object(store_harness.file_key(backup_id, "segments", "over"))
+        stored = await store_harness.get_object(
+            store_harness.file_key(backup_id, "segments", "over")
+        )
         assert stored[:4] == b"\x28\xb5\x2f\xfd"  # zstd frame magic
         target = tmp_path / "restored"
         _assert_same_files(backup, await store.restore(backup_id, target), target)
