@@ -1,13 +1,17 @@
 """Store URLs: ``open_store("file:///var/backups")`` and friends.
 
-=================================== ==================================================
-URL                                 store
-=================================== ==================================================
-``file:///abs/path``                :class:`FilesystemBackupStore` at that directory
-``memory://[base]``                 :class:`MemoryBackupStore` (tests)
-=================================== ==================================================
+================================================ =========================================
+URL                                              store
+================================================ =========================================
+``file:///abs/path``                             filesystem store at that directory
+``s3://bucket[/base]?endpoint=&region=&...``     S3 (options: see :class:`S3Config`)
+``gs://bucket[/base]?host=&...``                 GCS (options: see :class:`GcsConfig`)
+``az://container?endpoint=&account_name=&...``   Azure (options: see :class:`AzureConfig`)
+``memory://[base]``                              in-memory store (tests)
+================================================ =========================================
 
-Cloud schemes register themselves in :data:`SCHEMES` when their modules load.
+Query options are the configuration fields of each store; credentials may be
+given there or, better, in the environment, and are never printed back.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from backup_store.errors import ConfigurationError
 from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.stores import s3
 from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.stores.memory import MemoryBackupStore
 
@@ -35,7 +40,7 @@ def _memory(url: SplitResult) -> ObjectBackupStore:
     return MemoryBackupStore(base or None)
 
 
-SCHEMES: dict[str, StoreFactory] = {"file": _file, "memory": _memory}
+SCHEMES: dict[str, StoreFactory] = {"file": _file, "memory": _memory, "s3": s3.from_url}
 
 
 def open_store(url: str) -> ObjectBackupStore:
@@ -45,8 +50,6 @@ def open_store(url: str) -> ObjectBackupStore:
         ConfigurationError: unknown scheme or malformed URL (the message never
             repeats credentials given in the URL).
     """
-    from backup_store.stores import cloud  # noqa: F401  (registers cloud schemes)
-
     parsed = urlsplit(url)
     factory = SCHEMES.get(parsed.scheme)
     if factory is None:

@@ -1,1 +1,0 @@
-"""Registers the cloud store URL schemes (filled in by the cloud stores)."""

@@ -1,0 +1,85 @@
+"""Settings shared by the cloud store configurations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backup_store.errors import ConfigurationError
+from backup_store.object_backup_store import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PART_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+)
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class TransferSettings(BaseModel):
+    """How a cloud store moves data: bounded concurrency, part size, retries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1, le=256)
+    part_size: int = Field(default=DEFAULT_PART_SIZE, ge=5 * 1024 * 1024)
+    part_concurrency: int = Field(default=DEFAULT_PART_CONCURRENCY, ge=1, le=64)
+    max_retries: int = Field(default=3, ge=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    request_timeout_seconds: float = Field(default=300.0, gt=0)
+
+    def client_options(self, endpoint: str | None) -> ClientConfig:
+        options: ClientConfig = {
+            "connect_timeout": timedelta(seconds=self.connect_timeout_seconds),
+            "timeout": timedelta(seconds=self.request_timeout_seconds),
+        }
+        if endpoint is not None and endpoint.startswith("http://"):
+            options["allow_http"] = True
+        return options
+
+    def retry_config(self) -> RetryConfig:
+        return {"max_retries": self.max_retries, "retry_timeout": timedelta(seconds=60)}
+
+    def transfer_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`ObjectBackupStore`."""
+        return {
+            "max_concurrency": self.max_concurrency,
+            "part_size": self.part_size,
+            "part_concurrency": self.part_concurrency,
+        }
+
+
+def endpoint_for_display(endpoint: str | None) -> str:
+    """An endpoint without user info or query (which may hold credentials)."""
+    if not endpoint:
+        return ""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def url_options(url: SplitResult) -> dict[str, str]:
+    """Query options of a store URL (last value wins)."""
+    return {key: values[-1] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
+
+
+def url_base_path(url: SplitResult) -> str | None:
+    return url.path.strip("/") or None
+
+
+def build_config(model: type[C], values: dict[str, Any], url_kind: str) -> C:
+    """Validate a configuration, naming the offending option but never its value."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigurationError(f"invalid {url_kind} store configuration: {problems}") from None
