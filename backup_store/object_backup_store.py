@@ -311,6 +311,9 @@ class ObjectBackupStore(BackupStore):
         if self._closed:
             raise StoreClosedError("the store is closed", store=self.description)
 
+    async def _prepare_location(self) -> None:
+        """Before the first write to an unclaimed location (e.g. create a container)."""
+
     # ------------------------------------------------------------ ownership marker
 
     async def _check_owner(self, *, writing: bool, operation: str) -> None:
@@ -321,6 +324,7 @@ class ObjectBackupStore(BackupStore):
         with self._errors(operation, key=key):
             found = await self._read(key)
             if found is None and writing:
+                await self._prepare_location()
                 marker = json.dumps({"storeKind": self.kind.value, "format": 1}).encode()
                 try:
                     await self._write(key, marker, create_only=True)

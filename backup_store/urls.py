@@ -22,7 +22,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from backup_store.errors import ConfigurationError
 from backup_store.object_backup_store import ObjectBackupStore
-from backup_store.stores import s3
+from backup_store.stores import azure, gcs, s3
 from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.stores.memory import MemoryBackupStore
 
@@ -40,7 +40,13 @@ def _memory(url: SplitResult) -> ObjectBackupStore:
     return MemoryBackupStore(base or None)
 
 
-SCHEMES: dict[str, StoreFactory] = {"file": _file, "memory": _memory, "s3": s3.from_url}
+SCHEMES: dict[str, StoreFactory] = {
+    "file": _file,
+    "memory": _memory,
+    "s3": s3.from_url,
+    "gs": gcs.from_url,
+    "az": azure.from_url,
+}
 
 
 def open_store(url: str) -> ObjectBackupStore:

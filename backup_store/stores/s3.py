@@ -58,7 +58,7 @@ class S3Config(TransferSettings):
         for name in ("access_key_id", "secret_access_key", "session_token"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None:
-                config[name if name != "session_token" else "token"] = secret.get_secret_value()  # type: ignore[literal-required]
+                config[name] = secret.get_secret_value()
         if self.force_path_style:
             config["virtual_hosted_style_request"] = False
         return config

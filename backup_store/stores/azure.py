@@ -1,0 +1,202 @@
+"""The Azure Blob store: Zeebe's ``manifests/...`` and ``contents/...`` in a container.
+
+Quirks over the shared machinery: Zeebe's "basePath" is the container, which
+can be created on first write (obstore has no call for it, so one small Shared
+Key or SAS signed request does it); credentials come from an account key, a SAS
+token, a connection string or the environment. Create-only first writes
+(``If-None-Match: *``) and e-tag-matched completion come from obstore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import urllib.error
+import urllib.request
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, urlsplit
+
+from obstore.store import AzureStore
+from pydantic import SecretStr, model_validator
+
+from backup_store.errors import ConfigurationError, StoreUnavailableError
+from backup_store.layout import StoreKind
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.stores.config import (
+    TransferSettings,
+    build_config,
+    endpoint_for_display,
+    url_options,
+)
+
+if TYPE_CHECKING:
+    from obstore.store import AzureConfig as ObstoreAzureConfig
+    from obstore.store import ObjectStore
+
+API_VERSION = "2021-08-06"
+EMULATOR_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (public, documented by Microsoft).
+EMULATOR_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """``Key=Value;...`` pairs of an Azure Storage connection string."""
+    pairs = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+    if pairs.get("UseDevelopmentStorage", "").lower() == "true":
+        pairs.setdefault("AccountName", EMULATOR_ACCOUNT)
+        pairs.setdefault("AccountKey", EMULATOR_KEY)
+        pairs.setdefault("BlobEndpoint", f"http://127.0.0.1:10000/{EMULATOR_ACCOUNT}")
+    return pairs
+
+
+class AzureConfig(TransferSettings):
+    """Where and how to reach an Azure Blob container.
+
+    Give ``account_name`` with ``account_key`` or ``sas_token``, or a
+    ``connection_string``; unset, obstore reads the ``AZURE_STORAGE_*``
+    environment. ``endpoint`` is the account URL (Azurite:
+    ``http://127.0.0.1:10000/devstoreaccount1``).
+    """
+
+    container: str
+    endpoint: str | None = None
+    account_name: str | None = None
+    account_key: SecretStr | None = None
+    connection_string: SecretStr | None = None
+    sas_token: SecretStr | None = None
+    create_container: bool = True
+
+    @model_validator(mode="after")
+    def _from_connection_string(self) -> AzureConfig:
+        if self.connection_string is None:
+            return self
+        pairs = parse_connection_string(self.connection_string.get_secret_value())
+        updates: dict[str, object] = {}
+        if self.account_name is None and "AccountName" in pairs:
+            updates["account_name"] = pairs["AccountName"]
+        if self.account_key is None and "AccountKey" in pairs:
+            updates["account_key"] = SecretStr(pairs["AccountKey"])
+        if self.sas_token is None and "SharedAccessSignature" in pairs:
+            updates["sas_token"] = SecretStr(pairs["SharedAccessSignature"])
+        if self.endpoint is None and "BlobEndpoint" in pairs:
+            updates["endpoint"] = pairs["BlobEndpoint"].rstrip("/")
+        for name, value in updates.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def account_url(self) -> str:
+        if self.endpoint:
+            return self.endpoint.rstrip("/")
+        if not self.account_name:
+            raise ConfigurationError("an Azure store needs an account name or an endpoint")
+        return f"https://{self.account_name}.blob.core.windows.net"
+
+    def obstore_config(self) -> ObstoreAzureConfig:
+        config: ObstoreAzureConfig = {"container_name": self.container}
+        if self.endpoint:
+            config["endpoint"] = self.endpoint.rstrip("/")
+        if self.account_name:
+            config["account_name"] = self.account_name
+        if self.account_key is not None:
+            config["account_key"] = self.account_key.get_secret_value()
+        elif self.sas_token is not None:
+            config["sas_key"] = self.sas_token.get_secret_value().lstrip("?")
+        return config
+
+
+def shared_key_authorization(
+    account: str, key: str, method: str, url: str, headers: dict[str, str]
+) -> str:
+    """The ``Authorization`` header of a request signed with Shared Key (for
+    requests without body; the query parameters are part of the signature)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    standard = [
+        "content-encoding", "content-language", "content-length", "content-md5", "content-type",
+        "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range",
+    ]  # fmt: skip
+    values = [lower.get(name, "") if lower.get(name) != "0" else "" for name in standard]
+    canonical_headers = "".join(
+        f"{name}:{lower[name].strip()}\n"
+        for name in sorted(n for n in lower if n.startswith("x-ms-"))
+    )
+    parts = urlsplit(url)
+    resource = f"/{account}{parts.path}"
+    query = sorted(tuple(pair.split("=", 1)) for pair in parts.query.split("&") if pair)
+    resource += "".join(f"\n{name.lower()}:{value}" for name, value in query)
+    to_sign = f"{method}\n" + "\n".join(values) + "\n" + canonical_headers + resource
+    digest = hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()
+    return f"SharedKey {account}:{base64.b64encode(digest).decode()}"
+
+
+class AzureBackupStore(ObjectBackupStore):
+    """Backups in an Azure Blob container, in Zeebe's Azure layout and manifest form."""
+
+    kind = StoreKind.AZURE
+
+    def __init__(self, config: AzureConfig, *, object_store: ObjectStore | None = None) -> None:
+        self.config = config
+        self._container_ready = not config.create_container or object_store is not None
+        if object_store is None:
+            object_store = AzureStore(
+                config=config.obstore_config(),
+                client_options=config.client_options(config.endpoint),
+                retry_config=config.retry_config(),
+            )
+        where = endpoint_for_display(config.endpoint)
+        super().__init__(
+            object_store,
+            description=f"az://{config.container}" + (f" at {where}" if where else ""),
+            **config.transfer_options(),
+        )
+
+    async def _prepare_location(self) -> None:
+        if not self._container_ready:
+            await asyncio.to_thread(self._create_container)
+            self._container_ready = True
+
+    def _create_container(self) -> None:
+        config = self.config
+        url = f"{config.account_url}/{config.container}?restype=container"
+        # Content-Type set explicitly: urllib would add one after signing.
+        headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": API_VERSION,
+                   "Content-Length": "0", "Content-Type": "application/octet-stream"}  # fmt: skip
+        if config.account_key is not None and config.account_name:
+            headers["Authorization"] = shared_key_authorization(
+                config.account_name, config.account_key.get_secret_value(), "PUT", url, headers
+            )
+        elif config.sas_token is not None:
+            url += "&" + config.sas_token.get_secret_value().lstrip("?")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigurationError(
+                f"an Azure endpoint must be http(s), not {url.split(':')[0]!r}"
+            )
+        request = urllib.request.Request(url, method="PUT", headers=headers, data=b"")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=config.connect_timeout_seconds + 30):  # noqa: S310
+                pass
+        except urllib.error.HTTPError as error:
+            if error.code != 409:  # 409 ContainerAlreadyExists
+                raise StoreUnavailableError(
+                    f"could not create container {config.container!r}: HTTP {error.code}",
+                    store=self.description,
+                    operation="create container",
+                ) from None
+        except OSError as error:
+            raise StoreUnavailableError(
+                f"could not reach {endpoint_for_display(config.account_url)}: {error}",
+                store=self.description,
+                operation="create container",
+            ) from None
+
+
+def from_url(url: SplitResult) -> AzureBackupStore:
+    """``az://container?endpoint=...&account_name=...&account_key=...`` (or
+    ``sas_token``, ``connection_string``, ``create_container=false``)."""
+    values = {"container": url.hostname, **url_options(url)}
+    return AzureBackupStore(build_config(AzureConfig, values, "Azure"))

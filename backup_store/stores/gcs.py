@@ -1,0 +1,100 @@
+"""The GCS store: Zeebe's ``bp/manifests/...`` and ``bp/contents/...`` layout.
+
+Quirks over the shared machinery: none in the protocol (create-only first
+manifest write is ``ifGenerationMatch=0``, completion is generation-matched,
+both done by obstore's conditional puts). Configuration only: credentials from a
+service-account file or JSON, or the environment; ``host`` points at an
+emulator and then disables OAuth, so the client never asks a metadata server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult
+
+from obstore.store import GCSStore
+from pydantic import SecretStr, field_validator
+
+from backup_store.layout import StoreKind, check_base_path
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.stores.config import (
+    TransferSettings,
+    build_config,
+    endpoint_for_display,
+    url_base_path,
+    url_options,
+)
+
+if TYPE_CHECKING:
+    from obstore.store import GCSConfig as ObstoreGcsConfig
+    from obstore.store import ObjectStore
+
+
+class GcsConfig(TransferSettings):
+    """Where and how to reach a GCS bucket.
+
+    ``host``: base URL of a GCS emulator (e.g. ``http://127.0.0.1:4443``); requests
+    then go there without OAuth. ``service_account_path`` / ``service_account_key``
+    (JSON text): credentials; unset, the environment is used
+    (``GOOGLE_APPLICATION_CREDENTIALS``, ``GOOGLE_SERVICE_ACCOUNT``...).
+    """
+
+    bucket: str
+    base_path: str | None = None
+    host: str | None = None
+    service_account_path: str | None = None
+    service_account_key: SecretStr | None = None
+
+    @field_validator("base_path")
+    @classmethod
+    def _base_path(cls, value: str | None) -> str | None:
+        return check_base_path(value)
+
+    def obstore_config(self) -> ObstoreGcsConfig:
+        config: ObstoreGcsConfig = {"bucket": self.bucket}
+        if self.service_account_key is not None:
+            config["service_account_key"] = self.service_account_key.get_secret_value()
+        elif self.service_account_path is not None:
+            config["service_account"] = self.service_account_path
+        elif self.host is not None:
+            # An emulator: no OAuth, and therefore no metadata-server fallback.
+            config["service_account_key"] = json.dumps(
+                {
+                    "gcs_base_url": self.host.rstrip("/"),
+                    "disable_oauth": True,
+                    "client_email": "",
+                    "private_key": "",
+                    "private_key_id": "",
+                }
+            )
+        return config
+
+
+class GcsBackupStore(ObjectBackupStore):
+    """Backups in a GCS bucket, in Zeebe's GCS layout and manifest form."""
+
+    kind = StoreKind.GCS
+
+    def __init__(self, config: GcsConfig, *, object_store: ObjectStore | None = None) -> None:
+        self.config = config
+        if object_store is None:
+            object_store = GCSStore(
+                config=config.obstore_config(),
+                client_options=config.client_options(config.host),
+                retry_config=config.retry_config(),
+            )
+        where = endpoint_for_display(config.host)
+        super().__init__(
+            object_store,
+            base_path=config.base_path,
+            description=f"gs://{config.bucket}/{config.base_path or ''}"
+            + (f" at {where}" if where else ""),
+            **config.transfer_options(),
+        )
+
+
+def from_url(url: SplitResult) -> GcsBackupStore:
+    """``gs://bucket/base?host=...&service_account_path=...``."""
+    values = {"bucket": url.hostname, "base_path": url_base_path(url), **url_options(url)}
+    return GcsBackupStore(build_config(GcsConfig, values, "GCS"))

@@ -1,0 +1,3 @@
+"""Test session set-up: the storage emulators' fixtures."""
+
+pytest_plugins = ["tests.emulators.fixtures"]
