@@ -72,7 +72,6 @@ from backup_store.transfer import (
     compress_zstd,
     decompress_zstd,
     read_local,
-    rechunk,
     source_size,
     tap,
     write_local,
@@ -807,7 +806,7 @@ class ObjectBackupStore(BackupStore):
         key = self.file_key(stored, file_set, entry)
         chunks: AsyncIterator[bytes] = self._stream(key)
         if entry.compression == ZSTD:
-            chunks = rechunk(decompress_zstd(chunks, key=key))
+            chunks = decompress_zstd(chunks, key=key)
         elif entry.compression is not None:
             raise ManifestParseError(
                 f"unknown compression {entry.compression!r} of {entry.name}",

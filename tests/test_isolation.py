@@ -7,7 +7,7 @@ is used first through S3 compatibility mode and then natively.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from itertools import product
 from pathlib import Path
 
@@ -69,7 +69,7 @@ async def test_backup_of_one_kind_is_invisible_or_refused_by_another(
         assert [s.id for s in await other.list(BackupIdentifierWildcard())] == [backup.id]
         return
 
-    attempts = {
+    attempts: dict[str, Callable[[], Awaitable[object]]] = {
         "status": lambda: other.get_status(backup.id),
         "list": lambda: other.list(BackupIdentifierWildcard()),
         "restore": lambda: other.restore(backup.id, tmp_path / "restored"),

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import click
 
+from backup_store.cli.commands import COMMANDS
+from backup_store.cli.output import ScrubbingGroup
+from backup_store.service.serve import serve
 
-@click.group()
+
+@click.group(cls=ScrubbingGroup)
 @click.version_option(package_name="backup-store")
 def main() -> None:
-    """Zeebe-compatible backup stores: serve the management API, inspect and move backups."""
+    """Zeebe-compatible backup stores: serve the management API, inspect and move backups.
+
+    Store URLs: file:///abs/path, s3://bucket/base?endpoint=..&region=..,
+    gs://bucket/base, az://container, memory:// (tests). Credentials may be
+    given as URL options or, better, in the provider's usual environment
+    variables; they are never printed. Any URL argument may be given as
+    env:NAME to read it from the environment variable NAME.
+
+    Exit codes: 0 ok, 1 failure, 2 usage error.
+    """
 
 
-@main.command()
-def serve() -> None:
-    """Serve the Backup Management API (not yet available)."""
-    click.echo("backup-store serve: not yet available")
+for _command in COMMANDS:
+    main.add_command(_command)
+
+
+main.add_command(serve)

@@ -1,0 +1,372 @@
+"""The Backup Management API as an ASGI (Starlette) app over a :class:`BackupService`.
+
+This module only maps HTTP to the service: it parses ids, calls the service
+under the request timeout and turns results and errors into the status codes
+and bodies of ``management-api.md``:
+
+=============================================  =====
+error                                           code
+=============================================  =====
+invalid id or body, backups not enabled         400
+missing or wrong bearer token                   401
+backup id does not exist (GET)                  404
+unknown route                                   404
+wrong method                                    405
+id not greater than the latest one              409
+store or partition source unreachable           502
+request timeout exceeded                        504
+anything else                                   500
+=============================================  =====
+
+Every error body is ``{"message": ...}``; no response ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+
+from starlette.applications import Starlette
+from starlette.convertors import PathConvertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backup_store.aggregate import BackupState
+from backup_store.api.openapi import BACKUP_ID_PATTERN, OPENAPI_PATH, openapi_document
+from backup_store.errors import BackupStoreError, InvalidInputError, StoreUnavailableError
+from backup_store.service.errors import BackupIdConflictError, SourceUnavailableError
+from backup_store.service.service import BackupService
+
+log = logging.getLogger("backup_store.api")
+
+DEFAULT_REQUEST_TIMEOUT = 30.0
+"""Seconds a request may take before the API answers 504."""
+
+INVALID_BACKUP_ID = "A backupId must be provided and it must be > 0"
+NOT_ENABLED = (
+    "Backup is not enabled on this server: no backup store is configured "
+    "(start it with --store URL)."
+)
+UNAUTHORIZED = "A valid bearer token is required."
+
+COLLECTION_PATHS = ("/actuator/backups", "/actuator/backups/")
+
+ServiceFactory = Callable[[], AbstractAsyncContextManager[BackupService | None]]
+"""Makes, in the server's event loop, the service to serve (``None``: backups not enabled)."""
+
+class _AnyText(PathConvertor):
+    """Any rest of the path, newlines included: every text there is an id, valid or not (400)."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("backup_store_any", _AnyText())
+
+_ID = re.compile(BACKUP_ID_PATTERN, re.ASCII)
+_PREFIX = re.compile(r"^([0-9]*)\*$", re.ASCII)
+
+
+class _Refused(Exception):
+    """A request answered with an error status before reaching the service."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def message(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error (or 202) response: ``{"message": text}``."""
+    return JSONResponse({"message": text}, status_code=status, headers=headers)
+
+
+def parse_backup_id(value: object) -> int:
+    """A backup id from a JSON body value: an integer or a string of decimal digits.
+
+    Raises:
+        InvalidInputError: anything else, or out of 1..2^63-1.
+    """
+    if isinstance(value, str) and _ID.fullmatch(value):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and _ID.fullmatch(str(value)):
+        return value
+    raise InvalidInputError(INVALID_BACKUP_ID)
+
+
+def parse_take_backup_body(body: bytes) -> int:
+    """The backup id of a ``POST /actuator/backups`` body.
+
+    Raises:
+        InvalidInputError: malformed JSON, not an object, or a missing or invalid id.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidInputError(
+            f"{INVALID_BACKUP_ID}: the request body is not valid JSON "
+            '(expected for example {"backupId": 100})'
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidInputError(
+            f'{INVALID_BACKUP_ID}: expected a JSON object such as {{"backupId": 100}}'
+        )
+    return parse_backup_id(document.get("backupId"))
+
+
+def _bad_path_id(text: str, allowed: str = "") -> _Refused:
+    return _Refused(
+        400,
+        f"{INVALID_BACKUP_ID}: {text!r} is not a backup id (an integer from 1 to "
+        f"9223372036854775807{allowed})",
+    )
+
+
+def _path_id(text: str) -> int:
+    if _ID.fullmatch(text):
+        return int(text)
+    raise _bad_path_id(text)
+
+
+def _path_id_or_prefix(text: str) -> int | str:
+    """A path's backup id, or the digits of a ``digits*`` prefix."""
+    match = _PREFIX.fullmatch(text)
+    if match is not None:
+        return match.group(1)
+    if _ID.fullmatch(text):
+        return int(text)
+    raise _bad_path_id(text, " or a prefix such as 10*")
+
+
+def _error_response(error: BaseException, timeout: float) -> Response:
+    if isinstance(error, _Refused):
+        return message(error.status, error.message)
+    if isinstance(error, TimeoutError):
+        return message(
+            504, f"The request could not be handled within the configured timeout of {timeout:g} "
+            "seconds."
+        )
+    if isinstance(error, BackupIdConflictError):
+        return message(409, error.message)
+    if isinstance(error, InvalidInputError):
+        return message(400, error.message)
+    if isinstance(error, StoreUnavailableError):
+        return message(502, f"The backup store could not be reached: {error}")
+    if isinstance(error, SourceUnavailableError):
+        return message(502, f"A partition could not be reached: {error}")
+    if isinstance(error, BackupStoreError):
+        log.error("request failed: %s", error)
+        return message(500, f"Backup request failed: {error}")
+    log.error("request failed", exc_info=error)
+    return message(500, f"Internal server error: {type(error).__name__}: {error}")
+
+
+async def _serve(
+    request: Request, action: Callable[[BackupService], Awaitable[Response]]
+) -> Response:
+    """Run ``action`` on the service under the request timeout; map errors to responses."""
+    timeout: float = request.app.state.request_timeout
+    service: BackupService | None = request.app.state.service
+    try:
+        if service is None:
+            raise _Refused(400, NOT_ENABLED)
+        async with asyncio.timeout(timeout):
+            return await action(service)
+    except Exception as error:
+        return _error_response(error, timeout)
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+async def backups(request: Request) -> Response:
+    """``POST /actuator/backups`` (take) and ``GET /actuator/backups`` (list)."""
+    path: str = request.scope["path"]
+    if path not in COLLECTION_PATHS:
+        # Starlette's route regex ends in `$`, which also matches before a final
+        # newline: "/actuator/backups/\n" is a bad id, not the list.
+        return message(400, _bad_path_id(path.removeprefix(COLLECTION_PATHS[1])).message)
+    if request.method == "POST":
+        body = await request.body()
+
+        async def take(service: BackupService) -> Response:
+            backup_id = parse_take_backup_body(body)
+            await service.take_backup(backup_id)
+            return message(
+                202,
+                f"A backup with id {backup_id} has been scheduled. Use GET "
+                f"actuator/backups/{backup_id} to monitor the status.",
+            )
+
+        return await _serve(request, take)
+
+    async def list_all(service: BackupService) -> Response:
+        infos = await service.list_backups()
+        return JSONResponse([info.to_json(summary=True) for info in infos])
+
+    return await _serve(request, list_all)
+
+
+async def backup(request: Request) -> Response:
+    """``GET`` (one backup, or a ``10*`` prefix list) and ``DELETE /actuator/backups/{id}``."""
+    text: str = request.path_params["backup_id"]
+    deleting = request.method == "DELETE"
+
+    async def get(service: BackupService) -> Response:
+        target = _path_id_or_prefix(text)
+        if isinstance(target, str):
+            infos = await service.list_backups(target)
+            return JSONResponse([info.to_json(summary=True) for info in infos])
+        info = await service.get_backup(target)
+        if info.state is BackupState.DOES_NOT_EXIST:
+            return message(404, f"Backup with id {target} does not exist")
+        return JSONResponse(info.to_json())
+
+    async def delete(service: BackupService) -> Response:
+        await service.delete_backup(_path_id(text))
+        return Response(status_code=204)
+
+    return await _serve(request, delete if deleting else get)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+# ---------------------------------------------------------------- errors and auth
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 404:
+        text = (
+            f"No such resource: {request.method} {request.url.path}. "
+            "The Backup Management API is at /actuator/backups."
+        )
+    elif error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        text = f"Method {request.method} is not allowed on {request.url.path}; use {allowed}."
+    else:
+        text = error.detail
+    return message(error.status_code, text, headers=dict(error.headers or {}))
+
+
+class _CatchAll:
+    """Last line of defence: any exception becomes a JSON 500, never a stack trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(event: Message) -> None:
+            nonlocal started
+            started = started or event["type"] == "http.response.start"
+            await send(event)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as error:
+            log.error("unhandled error", exc_info=error)
+            if started:
+                raise
+            response = message(500, f"Internal server error: {type(error).__name__}: {error}")
+            await response(scope, receive, send)
+
+
+class _BearerToken:
+    """Every request needs ``Authorization: Bearer <token>``; others get 401, nothing more."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = message(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+# ---------------------------------------------------------------- the app
+
+
+def create_app(
+    service: BackupService | ServiceFactory | None,
+    *,
+    token: str | None = None,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+) -> Starlette:
+    """The ASGI app of the Backup Management API.
+
+    Args:
+        service: the service to serve, started and closed with the app; or a
+            factory of an async context manager yielding it (entered in the
+            server's event loop at startup); or ``None`` when backup is not
+            enabled (every backup request gets 400).
+        token: when set, every request must carry ``Authorization: Bearer <token>``.
+        request_timeout: seconds before a request is answered 504.
+    """
+    if request_timeout <= 0:
+        raise InvalidInputError(f"request timeout must be positive, got {request_timeout}")
+    if token is not None and not token:
+        raise InvalidInputError("the bearer token must not be empty")
+
+    def factory() -> AbstractAsyncContextManager[BackupService | None]:
+        if service is None or isinstance(service, BackupService):
+            return service if service is not None else nullcontext(None)
+        return service()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with factory() as running:
+            app.state.service = running
+            yield
+
+    middleware = [Middleware(_CatchAll)]
+    if token is not None:
+        middleware.insert(0, Middleware(_BearerToken, token=token))
+    app = Starlette(
+        routes=[
+            Route(OPENAPI_PATH, openapi, methods=["GET"]),
+            *(Route(path, backups, methods=["GET", "POST"]) for path in COLLECTION_PATHS),
+            Route(
+                "/actuator/backups/{backup_id:backup_store_any}", backup,
+                methods=["GET", "DELETE"],
+            ),
+        ],
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.service = None
+    app.state.request_timeout = request_timeout
+    app.state.openapi = openapi_document(token=token is not None)
+    return app
+
+
+__all__ = [
+    "DEFAULT_REQUEST_TIMEOUT",
+    "INVALID_BACKUP_ID",
+    "NOT_ENABLED",
+    "ServiceFactory",
+    "create_app",
+    "parse_backup_id",
+    "parse_take_backup_body",
+]

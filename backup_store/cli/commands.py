@@ -1,0 +1,628 @@
+"""The operator commands: list, status, restore, verify, delete, migrate.
+
+Each command opens the store(s) its URL arguments name, runs one library call
+(``ObjectBackupStore``, :mod:`backup_store.aggregate`, :mod:`backup_store.verify`,
+:mod:`backup_store.migrate`) and presents the result. Exit codes: 0 ok, 1
+failure (including problems found by ``verify``), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.markup import escape
+from rich.text import Text
+
+from backup_store.aggregate import BackupInfo, BackupState, aggregate, best_status
+from backup_store.cli.output import (
+    CommandFailed,
+    RichProgress,
+    emit_json,
+    fail,
+    open_url,
+    plural,
+    run,
+    stdout_console,
+    table,
+    warn,
+    when,
+)
+from backup_store.errors import InvalidInputError
+from backup_store.migrate import Action, MigrationReport, Outcome, migrate
+from backup_store.model import (
+    MAX_CHECKPOINT_ID,
+    MAX_INT,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatus,
+    BackupStatusCode,
+)
+from backup_store.verify import VerifyLevel, VerifyReport, verify_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DELETE_REASON = "The backup is being deleted."
+"""Reason given to an IN_PROGRESS backup marked failed before deletion (as the API does)."""
+
+BACKUP_ID = click.IntRange(1, MAX_CHECKPOINT_ID)
+PARTITION_ID = click.IntRange(1, MAX_INT)
+NODE_ID = click.IntRange(0, MAX_INT)
+
+STATE_STYLE = {
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "INCOMPLETE": "yellow",
+    "IN_PROGRESS": "cyan",
+    "DOES_NOT_EXIST": "dim",
+}
+
+
+def json_option(function: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document for scripts."
+    )(function)
+
+
+def styled(state: str) -> Text:
+    return Text(state, style=STATE_STYLE.get(state, ""))
+
+
+def status_json(status: BackupStatus) -> dict[str, Any]:
+    """One partition backup ``(node, partition, checkpoint)`` as JSON."""
+    out: dict[str, Any] = {
+        "checkpointId": status.id.checkpoint_id,
+        "partitionId": status.id.partition_id,
+        "nodeId": status.id.node_id,
+        "status": status.status_code.value,
+    }
+    descriptor = status.descriptor
+    optional = {
+        "failureReason": status.failure_reason,
+        "createdAt": when(status.created) or None,
+        "lastModifiedAt": when(status.last_modified) or None,
+        "snapshotId": descriptor.snapshot_id if descriptor else None,
+        "checkpointPosition": descriptor.checkpoint_position if descriptor else None,
+        "numberOfPartitions": descriptor.number_of_partitions if descriptor else None,
+        "brokerVersion": descriptor.broker_version if descriptor else None,
+    }
+    out.update((k, v) for k, v in optional.items() if v is not None)
+    return out
+
+
+def id_json(backup_id: BackupIdentifier) -> dict[str, int]:
+    return {
+        "nodeId": backup_id.node_id,
+        "partitionId": backup_id.partition_id,
+        "checkpointId": backup_id.checkpoint_id,
+    }
+
+
+async def _bounded_all(jobs: list[Callable[[], Any]], limit: int) -> list[Any]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Any]) -> Any:
+        async with semaphore:
+            return await job()
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+
+# ---------------------------------------------------------------- list
+
+
+@click.command("list")
+@click.argument("store_url", metavar="STORE_URL")
+@click.option("--partition", type=PARTITION_ID, help="Only this partition's backups.")
+@click.option("--node", type=NODE_ID, help="Only backups taken by this node (broker).")
+@click.option(
+    "--checkpoint", "pattern", metavar="ID|PREFIX*",
+    help="Only this backup id, or ids starting with PREFIX (e.g. 10*).",
+)
+@json_option
+def list_command(
+    store_url: str, partition: int | None, node: int | None, pattern: str | None, as_json: bool
+) -> None:
+    """List backups: one row per (checkpoint, partition, node), with each backup id's
+    aggregated state (as the management API reports it).
+
+    The aggregated state of an id always considers all of its partitions, even
+    when --partition or --node narrow the rows shown.
+    """
+    try:
+        wildcard = BackupIdentifierWildcard(checkpoint=pattern)
+    except InvalidInputError as error:
+        raise click.BadParameter(error.message, param_hint="--checkpoint") from None
+    store = open_url(store_url, "STORE_URL")
+
+    async def work() -> list[BackupStatus]:
+        async with store:
+            return await store.list(wildcard)
+
+    statuses = run(work())
+    by_id: dict[int, list[BackupStatus]] = {}
+    for status in statuses:
+        by_id.setdefault(status.id.checkpoint_id, []).append(status)
+    rows: list[tuple[BackupInfo, list[BackupStatus]]] = []
+    for backup_id in sorted(by_id, reverse=True):
+        shown = sorted(
+            (s for s in by_id[backup_id]
+             if (partition is None or s.id.partition_id == partition)
+             and (node is None or s.id.node_id == node)),
+            key=lambda s: (s.id.partition_id, s.id.node_id),
+        )
+        if shown:
+            rows.append((aggregate(backup_id, by_id[backup_id]), shown))
+
+    if as_json:
+        emit_json({
+            "store": store.description,
+            "backups": [
+                {**info.to_json(), "partitionBackups": [status_json(s) for s in shown]}
+                for info, shown in rows
+            ],
+        })
+        return
+    console = stdout_console()
+    if not rows:
+        console.print(f"No backups in {escape(store.description)}.", highlight=False)
+        return
+    result = table(
+        "Backup", "State", "Partition", "Node", "Status", "Created", "Last modified",
+        "Broker", "Failure reason",
+    )
+    for info, shown in rows:
+        for index, status in enumerate(shown):
+            first = index == 0
+            result.add_row(
+                str(info.backup_id) if first else "",
+                styled(info.state.value) if first else "",
+                str(status.id.partition_id),
+                str(status.id.node_id),
+                styled(status.status_code.value),
+                when(status.created),
+                when(status.last_modified),
+                status.descriptor.broker_version if status.descriptor else "",
+                status.failure_reason or "",
+                end_section=index == len(shown) - 1,
+            )
+    console.print(f"Backups in {escape(store.description)}", highlight=False)
+    console.print(result)
+    count = sum(len(shown) for _, shown in rows)
+    console.print(f"{plural(len(rows), 'backup id')}, {plural(count, 'partition backup')}.",
+                  highlight=False)
+
+
+# ---------------------------------------------------------------- status
+
+
+@click.command("status")
+@click.argument("store_url", metavar="STORE_URL")
+@click.argument("backup_id", type=BACKUP_ID)
+@json_option
+def status_command(store_url: str, backup_id: int, as_json: bool) -> None:
+    """Show the aggregated state of one backup id across partitions.
+
+    The same view as the management API's GET /actuator/backups/BACKUP_ID
+    (with --json, the same body). Exits 1 when no partition has the backup.
+    """
+    store = open_url(store_url, "STORE_URL")
+
+    async def work() -> list[BackupStatus]:
+        async with store:
+            return await store.list(BackupIdentifierWildcard(checkpoint=backup_id))
+
+    info = aggregate(backup_id, run(work()))
+    if as_json:
+        emit_json(info.to_json())
+        if info.state is BackupState.DOES_NOT_EXIST:
+            raise SystemExit(1)
+        return
+    if info.state is BackupState.DOES_NOT_EXIST:
+        fail(f"Backup with id {backup_id} does not exist in {store.description}")
+    console = stdout_console()
+    headline = Text(f"Backup {backup_id} in {store.description}: ")
+    headline.append_text(styled(info.state.value))
+    console.print(headline)
+    if info.failure_reason:
+        console.print(f"Failure reason: {escape(info.failure_reason)}", highlight=False)
+    result = table(
+        "Partition", "State", "Node", "Created", "Last updated", "Snapshot",
+        "Checkpoint position", "Broker", "Failure reason",
+    )
+    for detail in info.details:
+        result.add_row(
+            str(detail.partition_id),
+            styled(detail.state.value),
+            "" if detail.broker_id is None else str(detail.broker_id),
+            when(detail.created_at),
+            when(detail.last_updated_at),
+            detail.snapshot_id or "",
+            "" if detail.checkpoint_position is None else str(detail.checkpoint_position),
+            detail.broker_version or "",
+            detail.failure_reason or "",
+        )
+    console.print(result)
+
+
+# ---------------------------------------------------------------- restore
+
+
+def _check_empty_target(target: Path) -> bool:
+    """Refuse anything but an empty or absent folder; True when it exists."""
+    if not target.exists():
+        return False
+    if not target.is_dir():
+        fail(f"refusing to restore into {target}: it is not a folder")
+    if any(target.iterdir()):
+        fail(f"refusing to restore into {target}: the folder is not empty")
+    return True
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    for path in folder.iterdir() if folder.is_dir() else ():
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue  # renamed or removed while we looked
+    return total
+
+
+@click.command("restore")
+@click.argument("store_url", metavar="STORE_URL")
+@click.argument("backup_id", type=BACKUP_ID)
+@click.option("--partition", type=PARTITION_ID, required=True, help="The partition to restore.")
+@click.option(
+    "--node", type=NODE_ID,
+    help="Restore the copy taken by this node (default: the best copy of any node).",
+)
+@click.option(
+    "--to", "target", required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to restore into; must be empty or absent.",
+)
+@json_option
+def restore_command(
+    store_url: str, backup_id: int, partition: int, node: int | None, target: Path,
+    as_json: bool,
+) -> None:
+    """Restore one partition's backup into an empty folder.
+
+    Every snapshot and segment file is written flat into the folder. Sizes and
+    SHA-256 are checked against the integrity record written with the backup;
+    backups written by Zeebe itself record neither, which the output states.
+    On failure the folder is left as it was (empty or absent).
+    """
+    existed = _check_empty_target(target)
+    store = open_url(store_url, "STORE_URL")
+    progress = RichProgress(enabled=not as_json)
+
+    async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], bool]:
+        async with store:
+            wildcard = BackupIdentifierWildcard(
+                node_id=node, partition_id=partition, checkpoint=backup_id
+            )
+            best = best_status(await store.list(wildcard))
+            who = f"node {node}" if node is not None else "any node"
+            if best is None:
+                raise CommandFailed(
+                    f"backup {backup_id} has no copy of partition {partition} from {who} "
+                    f"in {store.description}"
+                )
+            if best.status_code is not BackupStatusCode.COMPLETED:
+                reason = f" ({best.failure_reason})" if best.failure_reason else ""
+                raise CommandFailed(
+                    f"cannot restore backup {best.id}: it is {best.status_code.value}{reason}; "
+                    "only a COMPLETED backup can be restored"
+                )
+            stored = await store.read_manifest(best.id)
+            records = await store.read_integrity(stored) if stored else None
+            total = sum(r.size for r in records.values()) if records else None
+            with progress.shown():
+                progress.start(f"restoring {best.id}", total)
+                restoring = asyncio.create_task(store.restore(best.id, target))
+                while not restoring.done():
+                    await asyncio.wait({restoring}, timeout=0.2)
+                    progress.set_completed(await asyncio.to_thread(_folder_size, target))
+                restored = await restoring
+                progress.finish()
+            files = [
+                (file_set, name, (target / name).stat().st_size)
+                for file_set, names in (("snapshot", restored.snapshot),
+                                        ("segments", restored.segments))
+                for name in names
+            ]
+            return best.id, files, records is not None
+
+    try:
+        restored_id, files, checked = run(work())
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            _clean_target(target, existed)
+        raise
+    total = sum(size for _, _, size in files)
+    if as_json:
+        emit_json({
+            "store": store.description,
+            "backupId": id_json(restored_id),
+            "target": str(target),
+            "checked": checked,
+            "files": [{"fileSet": fs, "name": n, "size": s} for fs, n, s in files],
+            "bytes": total,
+        })
+        return
+    console = stdout_console()
+    console.print(
+        f"Restored backup {restored_id} from {escape(store.description)} into "
+        f"{escape(str(target))}: {plural(len(files), 'file')}, {plural(total, 'byte')}.",
+        highlight=False,
+    )
+    if checked:
+        console.print("Sizes and SHA-256 checked against the integrity record.",
+                      highlight=False)
+    else:
+        console.print("Written by Zeebe: sizes and checksums are not recorded by Zeebe, "
+                      "so they were not checked.", highlight=False)
+
+
+def _clean_target(target: Path, existed: bool) -> None:
+    """Undo a failed restore: the folder was empty or absent before."""
+    if not target.is_dir():
+        return
+    if existed:
+        for path in target.iterdir():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- verify
+
+
+@click.command("verify")
+@click.argument("store_url", metavar="STORE_URL")
+@click.argument("backup_id", type=BACKUP_ID, required=False)
+@click.option(
+    "--level", type=click.Choice([level.value for level in VerifyLevel]), default="checksum",
+    show_default=True,
+    help="presence: every file exists; size: and has its recorded size; checksum: and its "
+    "bytes have the recorded SHA-256.",
+)
+@click.option(
+    "--sample", "sample", type=click.FloatRange(0, 100, min_open=True), default=100.0,
+    metavar="PCT", help="Check a random PCT% of the files (default: all).",
+)
+@click.option("--seed", type=int, help="Seed of the random sample (reproducible runs).")
+@json_option
+def verify_command(
+    store_url: str, backup_id: int | None, level: str, sample: float, seed: int | None,
+    as_json: bool,
+) -> None:
+    """Check stored backups without restoring them.
+
+    For every COMPLETED backup (of BACKUP_ID, or all), every file its manifest
+    names must exist, have its recorded size and (checksum level) its recorded
+    SHA-256. Each problem is reported precisely; the exit code is 1 if there is
+    any. Backups written by Zeebe record no sizes or checksums: for them only
+    presence is checked, as the output states.
+    """
+    store = open_url(store_url, "STORE_URL")
+    progress = RichProgress(enabled=not as_json)
+
+    async def work() -> VerifyReport:
+        async with store:
+            with progress.shown():
+                return await verify_store(
+                    store, backup_id, level=VerifyLevel(level), sample_percent=sample,
+                    seed=seed, progress=progress,
+                )
+
+    report = run(work())
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_verify(report)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _print_verify(report: VerifyReport) -> None:
+    console = stdout_console()
+
+    def say(text: str, style: str = "") -> None:
+        console.print(Text(text, style=style))
+
+    sampled = f", sample {report.sample_percent:g}%" if report.sample_percent < 100 else ""
+    say(f"Verifying {plural(len(report.backups), 'partition backup')} in {report.store} "
+        f"(level {report.level.value}{sampled})")
+    for problem in report.problems:
+        say(f"  PROBLEM {problem}", "red")
+    for result in report.backups:
+        if result.skipped:
+            say(f"- {result.backup_id}: skipped, {result.skipped}", "dim")
+            continue
+        mark, style = ("ok", "green") if result.ok else ("FAILED", "red")
+        say(f"- {result.backup_id}: {mark}, {result.files_checked} of {result.files_total} files "
+            f"checked at level {result.level.value}", style)
+        for note in result.notes:
+            say(f"    note: {note}", "yellow")
+        for problem in result.problems:
+            say(f"    PROBLEM {problem}", "red")
+    problems = report.all_problems
+    if problems:
+        say(f"{plural(len(problems), 'problem')} found.", "bold red")
+    else:
+        say(f"No problems found ({plural(report.files_checked, 'file')} checked).", "bold green")
+
+
+# ---------------------------------------------------------------- delete
+
+
+@click.command("delete")
+@click.argument("store_url", metavar="STORE_URL")
+@click.argument("backup_id", type=BACKUP_ID)
+@click.option("--partition", type=PARTITION_ID, help="Delete only this partition's backup.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def delete_command(
+    store_url: str, backup_id: int, partition: int | None, yes: bool, as_json: bool
+) -> None:
+    """Delete a backup (every partition and node, or one partition).
+
+    Asks for confirmation unless --yes. An IN_PROGRESS partition backup is first
+    marked FAILED ("The backup is being deleted."), as the management API does.
+    A backup that does not exist is not an error.
+    """
+    store = open_url(store_url, "STORE_URL")
+    wildcard = BackupIdentifierWildcard(partition_id=partition, checkpoint=backup_id)
+    what = f"backup {backup_id}" + (f" of partition {partition}" if partition else "")
+    console = stdout_console()
+
+    async def delete_one(status: BackupStatus) -> None:
+        if status.status_code is BackupStatusCode.IN_PROGRESS:
+            await store.mark_failed(status.id, DELETE_REASON)
+        await store.delete(status.id)
+
+    async def work() -> list[BackupStatus]:
+        async with store:
+            found = sorted(await store.list(wildcard),
+                           key=lambda s: (s.id.partition_id, s.id.node_id))
+            if not found:
+                return found
+            if not as_json:
+                listing = table("Partition", "Node", "Status")
+                for status in found:
+                    listing.add_row(str(status.id.partition_id), str(status.id.node_id),
+                                    styled(status.status_code.value))
+                console.print(f"To delete: {what} in {escape(store.description)}",
+                              highlight=False)
+                console.print(listing)
+            if not yes:
+                click.confirm(
+                    f"Delete {what} ({plural(len(found), 'partition backup')}) from "
+                    f"{store.description}?",
+                    abort=True, err=True,
+                )
+            await _bounded_all([functools.partial(delete_one, s) for s in found],
+                               store.max_concurrency)
+            return found
+
+    found = run(work())
+    if as_json:
+        emit_json({
+            "store": store.description,
+            "backupId": backup_id,
+            "deleted": [{**id_json(s.id), "previousStatus": s.status_code.value}
+                        for s in found],
+        })
+    elif not found:
+        console.print(f"No {what} in {escape(store.description)}: nothing to delete.",
+                      highlight=False)
+    else:
+        console.print(f"Deleted {what}: {plural(len(found), 'partition backup')}.",
+                      highlight=False)
+
+
+# ---------------------------------------------------------------- migrate
+
+
+@click.command("migrate")
+@click.argument("source_url", metavar="SOURCE_URL")
+@click.argument("target_url", metavar="TARGET_URL")
+@click.argument("backup_id", type=BACKUP_ID, required=False)
+@click.option("--all", "migrate_all", is_flag=True, help="Migrate every backup of the source.")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
+@json_option
+def migrate_command(
+    source_url: str, target_url: str, backup_id: int | None, migrate_all: bool, dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Copy backups from one store to another, possibly of another kind.
+
+    Reads each backup (BACKUP_ID on every partition and node, or --all) with
+    the source's store kind and writes it with the target's: streaming, with
+    bounded memory, re-compressed as the target is configured, keeping ids,
+    descriptors, statuses, failure reasons and timestamps. Every byte is read
+    back from the target and compared with the source's. The source is never
+    changed.
+
+    Backups already at the target are skipped, so a re-run resumes an
+    interrupted migration; a target backup left IN_PROGRESS or FAILED by an
+    interrupted migration is deleted at the target and copied again. FAILED
+    backups are migrated as their manifest only (a FAILED backup is never
+    restored); IN_PROGRESS ones are skipped with a warning.
+    """
+    if (backup_id is None) == (not migrate_all):
+        raise click.UsageError("give either a BACKUP_ID or --all (not both)")
+    source = open_url(source_url, "SOURCE_URL")
+    target = open_url(target_url, "TARGET_URL")
+    progress = RichProgress(enabled=not as_json)
+
+    async def work() -> MigrationReport:
+        async with source, target:
+            with progress.shown():
+                return await migrate(source, target, backup_id, dry_run=dry_run,
+                                     progress=progress)
+
+    report = run(work())
+    for result in report.results:
+        if result.plan.action is Action.SKIP_IN_PROGRESS:
+            warn(f"{result.plan.backup_id}: {result.message}")
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_migrate(report)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _print_migrate(report: MigrationReport) -> None:
+    console = stdout_console()
+    verb = "Migration plan" if report.dry_run else "Migration"
+    title = f"{verb} from {escape(report.source)} to {escape(report.target)}"
+    result_table = table(
+        "Backup", "Partition", "Node", "Source", "Target", "Action", "Outcome", "Details",
+    )
+    outcome_style = {Outcome.MIGRATED: "green", Outcome.SKIPPED: "dim",
+                     Outcome.FAILED: "red", Outcome.PLANNED: "cyan"}
+    for result in report.results:
+        plan = result.plan
+        size = f" ({plan.files} files, {plan.size} bytes)" if report.dry_run and plan.size else ""
+        result_table.add_row(
+            str(plan.backup_id.checkpoint_id), str(plan.backup_id.partition_id),
+            str(plan.backup_id.node_id), styled(plan.source_status.value),
+            styled(plan.target_status.value), plan.action.value,
+            Text(result.outcome.value, style=outcome_style[result.outcome]),
+            result.message + size,
+        )
+    console.print(title, highlight=False)
+    if report.results:
+        console.print(result_table)
+    for problem in report.problems:
+        console.print(Text(f"PROBLEM {problem}", style="red"))
+    if report.dry_run:
+        console.print(
+            f"Dry run: {report.count(Outcome.PLANNED)} to migrate, "
+            f"{report.count(Outcome.SKIPPED)} to skip, {report.count(Outcome.FAILED)} "
+            "conflicts. Nothing was written.", highlight=False,
+        )
+    else:
+        console.print(
+            f"{report.count(Outcome.MIGRATED)} migrated, {report.count(Outcome.SKIPPED)} "
+            f"skipped, {report.count(Outcome.FAILED)} failed.", highlight=False,
+        )
+
+
+COMMANDS = [
+    list_command, status_command, restore_command, verify_command, delete_command,
+    migrate_command,
+]

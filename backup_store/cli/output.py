@@ -1,0 +1,209 @@
+"""How the CLI talks: JSON for scripts, rich tables for people, progress on stderr.
+
+Everything the CLI prints goes through here, so that two rules hold in one
+place: a store is named by its credential-free ``description`` (never by the
+URL given), and any text that could carry a credential is scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import click
+from obstore import exceptions as obstore_errors
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from backup_store.errors import (
+    BackupStoreError,
+    ConfigurationError,
+    scrub,
+    translate_obstore_error,
+)
+from backup_store.instant import Instant
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.urls import open_store
+
+T = TypeVar("T")
+
+# Wide enough for the tables when output is not a terminal (pipes, docs, CI logs).
+PLAIN_WIDTH = 160
+
+
+class ScrubbingGroup(click.Group):
+    """A click group whose usage errors never echo a credential back.
+
+    Click repeats offending arguments in usage errors ("unexpected extra
+    argument (...)"); a misplaced store URL could carry secrets in its query.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise _scrubbed(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _scrubbed(error) from None
+
+
+def _scrubbed(error: click.UsageError) -> click.UsageError:
+    text = error.format_message()
+    clean = scrub(text)
+    return error if clean == text else click.UsageError(clean, ctx=error.ctx)
+
+
+def stdout_console() -> Console:
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(width=PLAIN_WIDTH, soft_wrap=True)
+    return console
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True)
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout (for ``--json``)."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+class CommandFailed(Exception):
+    """Raised inside a command's coroutine to end it with ``error: <message>``, exit 1."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: <message>`` on stderr as one clean line and exit."""
+    click.echo(f"error: {scrub(message)}", err=True)
+    sys.exit(code)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {scrub(message)}", err=True)
+
+
+ENV_PREFIX = "env:"
+"""``env:NAME`` in place of a URL reads the URL from the environment variable NAME,
+which keeps credentials in a URL out of the command line and shell history."""
+
+
+def open_url(url: str, param: str) -> ObjectBackupStore:
+    """Open a store URL; a bad URL is a usage error (exit 2) that never repeats it."""
+    if url.startswith(ENV_PREFIX):
+        name = url[len(ENV_PREFIX):]
+        value = os.environ.get(name)
+        if not value:
+            raise click.BadParameter(f"environment variable {name!r} is not set",
+                                     param_hint=param)
+        url = value
+    try:
+        return open_store(url)
+    except ConfigurationError as error:
+        raise click.BadParameter(scrub(error.message), param_hint=param) from None
+    except BackupStoreError as error:
+        fail(f"cannot open the store given as {param}: {error}")
+    except OSError as error:
+        fail(f"cannot open the store given as {param}: {error.strerror or error}")
+    except obstore_errors.BaseError as error:
+        # Client construction errors (e.g. incomplete credentials), scrubbed.
+        translated = translate_obstore_error(error, store=param, operation="open store")
+        fail(f"cannot open the store given as {param}: {translated.message}")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; store and OS errors become one line and exit 1."""
+    try:
+        return asyncio.run(coroutine)
+    except CommandFailed as error:
+        fail(error.message)
+    except BackupStoreError as error:
+        fail(str(error))
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        fail(f"{error.strerror or error}{where}")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 backup id``, ``2 backup ids``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def when(instant: Instant | None) -> str:
+    return instant.iso() if instant is not None else ""
+
+
+def table(*columns: str, wrap: tuple[str, ...] = ("Failure reason", "Details")) -> Table:
+    """A plain, copy-paste friendly table; only the free-text columns wrap."""
+    result = Table(show_lines=False, expand=False)
+    for column in columns:
+        free_text = column in wrap
+        result.add_column(column, overflow="fold", no_wrap=not free_text,
+                          min_width=24 if free_text else None)
+    return result
+
+
+class RichProgress:
+    """A :class:`backup_store.verify.Progress` drawn with rich on stderr.
+
+    Shows one transient bar per phase (bytes, speed, time left); draws nothing
+    when stderr is not a terminal or JSON output was asked for.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        console = stderr_console()
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not (enabled and console.is_terminal),
+        )
+        self._task: TaskID | None = None
+
+    @contextmanager
+    def shown(self) -> Iterator[RichProgress]:
+        with self._progress:
+            yield self
+
+    def start(self, description: str, total: int | None) -> None:
+        self.finish()
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def set_completed(self, completed: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=completed)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None

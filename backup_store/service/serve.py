@@ -1,0 +1,224 @@
+"""``backup-store serve``: the Backup Management API over a store and a data directory.
+
+With no options (``make serve``) it uses the embedded default: a filesystem
+store under ``./backups`` and the data directory ``./data``, generated with
+sample partitions when it is missing, plus a background writer that keeps
+appending to the sample segments so backups are taken while the "engine" works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import click
+import uvicorn
+from starlette.types import ASGIApp
+
+from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
+from backup_store.api.openapi import OPENAPI_PATH
+from backup_store.errors import BackupStoreError
+from backup_store.model import MAX_INT
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.service.directory import DirectorySource
+from backup_store.service.sample import SampleWriter, generate_sample_data, is_sample_data
+from backup_store.service.service import BackupService
+from backup_store.urls import open_store
+
+log = logging.getLogger("backup_store.serve")
+
+DEFAULT_PORT = 9600
+DEFAULT_STORE_DIR = "backups"
+DEFAULT_DATA_DIR = "data"
+SAMPLE_PARTITIONS = 2
+DISABLED = "none"
+ENV_PREFIX = "env:"
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr, uvicorn included; store URLs are never logged, only descriptions."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+def run_app(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM (then the app's shutdown runs)."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, log_level=log_level, lifespan="on",
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+async def _announce(
+    service: BackupService, *, host: str, port: int, data_dir: Path, writer: bool, token: bool
+) -> None:
+    base = _base_url(host, port)
+    partitions = ", ".join(str(p) for p in sorted(service.sources))
+    sample = ""
+    if is_sample_data(data_dir):
+        sample = " (sample data, background writer appending)" if writer else " (sample data)"
+    log.info("Backup Management API of node %d: %s/actuator/backups", service.node_id, base)
+    log.info("  store:      %s", getattr(service.store, "description", repr(service.store)))
+    log.info("  data:       %s%s", data_dir.absolute(), sample)  # noqa: ASYNC240
+    log.info("  partitions: %s of %d", partitions, service.partition_count)
+    log.info("  OpenAPI:    %s%s", base, OPENAPI_PATH)
+    log.info("  token:      %s", "required (Authorization: Bearer ...)" if token else "off")
+    try:
+        latest = await service.latest_backup_id()
+    except BackupStoreError:
+        latest = 0
+    backup_id = 100 if latest < 100 else latest + 1
+    auth = ' -H "Authorization: Bearer $BACKUP_STORE_TOKEN"' if token else ""
+    log.info(
+        "Try: curl --request POST '%s/actuator/backups' -H 'Content-Type: application/json'%s "
+        "-d '{ \"backupId\": \"%d\" }'",
+        base, auth, backup_id,
+    )
+
+
+@click.command()
+@click.option(
+    "--store", "store_url", metavar="URL", default=None,
+    help=f"Backup store URL (file:///abs/path, s3://..., ...), or env:NAME to read it from the "
+    f"environment variable NAME. Default: a filesystem store under ./{DEFAULT_STORE_DIR}. "
+    f"'{DISABLED}' serves with backup disabled (requests get 400).",
+)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path, file_okay=False), default=Path(DEFAULT_DATA_DIR),
+    show_default=True,
+    help="Engine data: one folder per partition (<id>/snapshots/<snapshotId>/, <id>/segments/"
+    "*.log). Generated with sample data when missing.",
+)
+@click.option(
+    "--partitions", type=click.IntRange(1, MAX_INT), default=None,
+    help=f"The cluster's partition count (default: the highest partition folder; "
+    f"{SAMPLE_PARTITIONS} for generated sample data).",
+)
+@click.option("--node-id", type=click.IntRange(0, MAX_INT), default=0, show_default=True,
+              help="This node's (broker's) id, part of every backup's key.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--token", envvar="BACKUP_STORE_TOKEN", default=None,
+    help="Require 'Authorization: Bearer <token>' on every request (or set BACKUP_STORE_TOKEN).",
+)
+@click.option(
+    "--request-timeout", type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_REQUEST_TIMEOUT, show_default=True,
+    help="Seconds a request may take before it is answered 504.",
+)
+@click.option(
+    "--writer/--no-writer", default=True, show_default=True,
+    help="Keep appending to the segments of generated sample data while serving.",
+)
+@click.option("--writer-interval", type=click.FloatRange(min=0.001), default=0.1, hidden=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+    show_default=True,
+)
+def serve(
+    store_url: str | None,
+    data_dir: Path,
+    partitions: int | None,
+    node_id: int,
+    host: str,
+    port: int,
+    token: str | None,
+    request_timeout: float,
+    writer: bool,
+    writer_interval: float,
+    log_level: str,
+) -> None:
+    """Serve the Backup Management API (POST/GET/DELETE /actuator/backups) as Zeebe 8.7 does."""
+    configure_logging(log_level)
+    if token is not None and not token:
+        raise click.UsageError("the --token value must not be empty")
+    if store_url == DISABLED:
+        log.warning("backup is not enabled (--store %s): every backup request gets 400", DISABLED)
+        app = create_app(None, token=token, request_timeout=request_timeout)
+        run_app(app, host=host, port=port, log_level=log_level)
+        return
+    if store_url is not None and store_url.startswith(ENV_PREFIX):
+        # As in the other commands: keeps credentials out of the command line.
+        name = store_url.removeprefix(ENV_PREFIX)
+        store_url = os.environ.get(name)
+        if not store_url:
+            raise click.BadParameter(f"environment variable {name!r} is not set",
+                                     param_hint="--store")
+    try:
+        store = open_store(store_url or Path(DEFAULT_STORE_DIR).absolute().as_uri())
+    except BackupStoreError as error:
+        raise click.BadParameter(error.message, param_hint="--store") from None
+    except OSError as error:  # the filesystem store creates its folder when opened
+        raise click.BadParameter(
+            f"cannot use {error.filename}: {error.strerror}", param_hint="--store"
+        ) from None
+    sources = _sources(data_dir, partitions)
+    count = partitions or max(s.partition_id for s in sources)
+    writing = writer and is_sample_data(data_dir)
+
+    @contextlib.asynccontextmanager
+    async def runtime() -> AsyncIterator[BackupService]:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(_close_store, store)
+            if writing:
+                await stack.enter_async_context(SampleWriter(data_dir, interval=writer_interval))
+            service = BackupService(
+                store, sources, node_id=node_id, partition_count=count,
+                recovery_timeout=request_timeout,
+            )
+            await stack.enter_async_context(service)
+            await _announce(service, host=host, port=port, data_dir=data_dir, writer=writing,
+                            token=token is not None)
+            yield service
+
+    app = create_app(runtime, token=token, request_timeout=request_timeout)
+    run_app(app, host=host, port=port, log_level=log_level)
+
+
+async def _close_store(store: ObjectBackupStore) -> None:
+    await store.close()
+
+
+def _sources(data_dir: Path, partitions: int | None) -> list[DirectorySource]:
+    if not data_dir.exists():
+        try:
+            generate_sample_data(data_dir, partitions or SAMPLE_PARTITIONS)
+        except OSError as error:
+            raise click.BadParameter(
+                f"cannot create sample data in {data_dir}: {error.strerror}",
+                param_hint="--data-dir",
+            ) from None
+        log.info(
+            "generated sample data for %d partitions in %s",
+            partitions or SAMPLE_PARTITIONS, data_dir.absolute(),
+        )
+    try:
+        sources = DirectorySource.discover(data_dir)
+    except BackupStoreError as error:
+        raise click.BadParameter(error.message, param_hint="--data-dir") from None
+    if not sources:
+        raise click.BadParameter(
+            f"{data_dir} has no partition folders (sub-folders named 1, 2, ...)",
+            param_hint="--data-dir",
+        )
+    highest = max(s.partition_id for s in sources)
+    if partitions is not None and partitions < highest:
+        raise click.BadParameter(
+            f"{data_dir} has a folder for partition {highest}, beyond --partitions {partitions}",
+            param_hint="--partitions",
+        )
+    return sources

@@ -1,0 +1,506 @@
+"""The backup service: backups of every partition of a node, as the management API sees them.
+
+:class:`BackupService` is the layer between engine and store, usable from
+Python without HTTP (the API module only maps it to status codes):
+
+* :meth:`~BackupService.take_backup` records the checkpoint on every partition
+  source and returns; the uploads run in background tasks the service owns.
+* :meth:`~BackupService.get_backup` and :meth:`~BackupService.list_backups` read
+  the store, so answers survive restarts and include backups that other nodes of
+  the cluster wrote into the same store; they are aggregated per backup id by
+  :mod:`backup_store.aggregate`.
+* :meth:`~BackupService.delete_backup` marks in-progress partition backups
+  FAILED (``The backup is being deleted.``), then deletes every copy.
+* :meth:`~BackupService.start` marks FAILED every IN_PROGRESS backup of this node
+  that no task of this process runs (the server was killed mid-backup).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
+from backup_store.errors import (
+    BackupStoreError,
+    ConfigurationError,
+    InvalidBackupStateError,
+    StoreClosedError,
+)
+from backup_store.instant import Instant
+from backup_store.model import (
+    Backup,
+    BackupDescriptor,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatus,
+    BackupStatusCode,
+    check_checkpoint_id,
+)
+from backup_store.service.errors import BackupIdConflictError
+from backup_store.service.source import Checkpoint, PartitionSource
+from backup_store.store import BackupStore
+
+log = logging.getLogger("backup_store.service")
+
+T = TypeVar("T")
+
+DELETING_REASON = "The backup is being deleted."
+"""Failure reason of an in-progress partition backup that is deleted."""
+RESTART_REASON = (
+    "The backup was interrupted: the server was restarted while the backup was running."
+)
+"""Failure reason of an IN_PROGRESS backup found on start that no running task owns."""
+CANCELLED_REASON = "The backup was cancelled before it completed."
+
+STORE_CONCURRENCY = 4
+"""Partitions (or backups) handled at once; each store call bounds its own reads too."""
+RECOVERY_RETRY_SECONDS = (1.0, 60.0)
+"""First and longest wait between attempts of the restart recovery."""
+
+
+@dataclass
+class _Running:
+    """A partition backup this process runs, until its manifest is final."""
+
+    backup_id: BackupIdentifier
+    started: Instant
+    descriptor: BackupDescriptor | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class BackupService:
+    """Takes, queries and deletes backups of the partitions of one node.
+
+    Use as ``async with BackupService(...) as service:`` (or call :meth:`start`
+    and :meth:`close`). The service does not own ``store`` or ``sources``; close
+    them after the service.
+
+    Args:
+        store: where backups go, shared by every node of the cluster.
+        sources: this node's partitions.
+        node_id: this node's (broker's) id.
+        partition_count: the cluster's partition count (``numberOfPartitions``);
+            by default the highest partition id among ``sources``. When reading,
+            a larger count found in descriptors of the store wins.
+        recovery_timeout: how long :meth:`start` waits for the first attempt of
+            the restart recovery before leaving it to retry in the background.
+    """
+
+    def __init__(
+        self,
+        store: BackupStore,
+        sources: Iterable[PartitionSource],
+        *,
+        node_id: int = 0,
+        partition_count: int | None = None,
+        recovery_timeout: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.sources: dict[int, PartitionSource] = {}
+        for source in sources:
+            if source.partition_id in self.sources:
+                raise ConfigurationError(f"two sources for partition {source.partition_id}")
+            self.sources[source.partition_id] = source
+        highest = max(self.sources, default=1)
+        if partition_count is None:
+            partition_count = highest
+        if partition_count < highest:
+            raise ConfigurationError(
+                f"partition count {partition_count} is lower than partition id {highest}"
+            )
+        # Validates the node id the same way as every backup id.
+        BackupIdentifier(node_id, 1, 1)
+        self.node_id = node_id
+        self.partition_count = partition_count
+        self.recovery_timeout = recovery_timeout
+        self._running: dict[tuple[int, int], _Running] = {}
+        self._started_here: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._take_lock = asyncio.Lock()
+        self._recovery_lock = asyncio.Lock()
+        self._recovered = asyncio.Event()
+        self._first_recovery_attempt = asyncio.Event()
+        self._store_floor = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"BackupService(node {self.node_id}, partitions {sorted(self.sources)} of "
+            f"{self.partition_count}, store {self.store!r})"
+        )
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        """Run the restart recovery (see :meth:`recover_interrupted_backups`).
+
+        Waits up to ``recovery_timeout`` for the first attempt; when the store
+        cannot be reached, keeps retrying in the background (and before the next
+        backup is taken).
+        """
+        self._spawn(self._recovery_loop())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.recovery_timeout):
+                await self._first_recovery_attempt.wait()
+
+    async def close(self) -> None:
+        """Cancel every running backup (the store marks each FAILED) and wait for them."""
+        self._closed = True
+        # Loop: a take cancelled here may have started uploads just before.
+        while tasks := [task for task in self._tasks if not task.done()]:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def running_backups(self) -> list[BackupIdentifier]:
+        """Partition backups this process is running, in id order."""
+        return sorted(running.backup_id for running in self._running.values())
+
+    async def wait_for_backups(self) -> None:
+        """Wait until no partition backup of this process is running."""
+        while True:
+            tasks = [r.task for r in self._running.values() if r.task is not None]
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def latest_backup_id(self) -> int:
+        """The highest backup id any partition of this node recorded (or the store holds)."""
+        latest = await self._gather([s.latest_checkpoint_id for s in self.sources.values()])
+        return max([self._store_floor, *latest])
+
+    # ------------------------------------------------------------ take
+
+    async def take_backup(self, backup_id: int) -> list[Checkpoint]:
+        """Record checkpoint ``backup_id`` on every partition and start the backups.
+
+        Returns once every partition has recorded the checkpoint; the uploads run
+        in the background. If the caller is cancelled (a request timeout), the
+        recording still completes and its backups still run.
+
+        Raises:
+            InvalidInputError: ``backup_id`` is not an int64 greater than zero.
+            BackupIdConflictError: the id is not greater than the latest one taken
+                (by any partition, or found in the store for this node); nothing
+                is recorded.
+            StoreUnavailableError: the store could not be reached.
+            SourceUnavailableError: a partition source could not be reached. The
+                partitions that did record the checkpoint back up anyway.
+        """
+        check_checkpoint_id(backup_id)
+        self._check_open()
+        task = self._spawn(self._take(backup_id))
+        return await asyncio.shield(task)
+
+    async def _take(self, backup_id: int) -> list[Checkpoint]:
+        if not self.sources:
+            raise ConfigurationError("this server has no partitions to back up")
+        async with self._take_lock:
+            await self._ensure_recovered()
+            sources = list(self.sources.values())
+            latest = await self._gather([s.latest_checkpoint_id for s in sources])
+            highest = max([self._store_floor, *latest])
+            if backup_id <= highest:
+                raise BackupIdConflictError(backup_id, highest)
+            # The store must be reachable and hold no copy of this id for our partitions.
+            existing = await self._gather(
+                [
+                    functools.partial(
+                        self.store.get_status, BackupIdentifier(self.node_id, p, backup_id)
+                    )
+                    for p in self.sources
+                ]
+            )
+            if any(s.status_code is not BackupStatusCode.DOES_NOT_EXIST for s in existing):
+                raise BackupIdConflictError(backup_id, backup_id)
+            results = await asyncio.gather(
+                *(s.record_checkpoint(backup_id) for s in sources), return_exceptions=True
+            )
+            checkpoints = []
+            for source, result in zip(sources, results, strict=True):
+                if isinstance(result, Checkpoint):
+                    checkpoints.append(result)
+                    self._start_backup(source, result)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                recorded = sorted(c.partition_id for c in checkpoints)
+                log.error(
+                    "backup %d: recorded on partitions %s only: %s", backup_id, recorded, errors[0]
+                )
+                raise errors[0]
+            log.info("backup %d scheduled on partitions %s", backup_id, sorted(self.sources))
+            return checkpoints
+
+    def _start_backup(self, source: PartitionSource, checkpoint: Checkpoint) -> None:
+        backup_id = BackupIdentifier(self.node_id, source.partition_id, checkpoint.checkpoint_id)
+        running = _Running(backup_id, Instant.now())
+        self._running[(backup_id.partition_id, backup_id.checkpoint_id)] = running
+        self._started_here.add(backup_id.checkpoint_id)
+        running.task = self._spawn(self._run_backup(source, checkpoint, running))
+
+    async def _run_backup(
+        self, source: PartitionSource, checkpoint: Checkpoint, running: _Running
+    ) -> None:
+        backup_id = running.backup_id
+        try:
+            content = await source.backup_content(checkpoint)
+            running.descriptor = BackupDescriptor(
+                content.snapshot_id,
+                content.checkpoint_position,
+                self.partition_count,
+                content.broker_version,
+            )
+            backup = Backup(backup_id, running.descriptor, content.snapshot, content.segments)
+            await self.store.save(backup)
+            log.info("backup %s completed", backup_id)
+        except InvalidBackupStateError as error:
+            # Someone else owns the manifest now (deleted, marked failed, or it
+            # existed): leave it alone.
+            log.warning("backup %s: %s", backup_id, error)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._mark_failed_quietly(backup_id, CANCELLED_REASON))
+            raise
+        except Exception as error:
+            reason = error.message if isinstance(error, BackupStoreError) else (
+                f"{type(error).__name__}: {error}"
+            )
+            log.error("backup %s failed: %s", backup_id, error)
+            # The store marks FAILED what it started; this covers failures before
+            # its manifest existed (a source file already gone, content unavailable).
+            await self._mark_failed_quietly(backup_id, reason)
+        finally:
+            # Only once the manifest is final: readers fall back on _running meanwhile.
+            self._running.pop((backup_id.partition_id, backup_id.checkpoint_id), None)
+
+    async def _mark_failed_quietly(self, backup_id: BackupIdentifier, reason: str) -> None:
+        try:
+            await self.store.mark_failed(backup_id, reason)
+        except Exception as error:
+            log.error("backup %s: could not be marked failed: %s", backup_id, error)
+
+    # ------------------------------------------------------------ read
+
+    async def get_backup(self, backup_id: int) -> BackupInfo:
+        """The aggregated state of one backup id; state ``DOES_NOT_EXIST`` when no partition has it.
+
+        Raises:
+            InvalidInputError: ``backup_id`` is not an int64 greater than zero.
+            StoreUnavailableError: the store could not be reached.
+        """
+        check_checkpoint_id(backup_id)
+        infos = await self._read(backup_id, lambda c: c == backup_id)
+        if infos:
+            return infos[0]
+        return aggregate(backup_id, [], self.partition_count)
+
+    async def list_backups(self, prefix: str = "") -> list[BackupInfo]:
+        """Every backup id in the store (of any node), highest first, aggregated.
+
+        Args:
+            prefix: only ids whose decimal form starts with these digits
+                (``"10"`` lists 10, 100, 101, ...).
+
+        Raises:
+            InvalidInputError: ``prefix`` is not decimal digits.
+            StoreUnavailableError: the store could not be reached.
+        """
+        pattern = f"{prefix}*"
+        BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
+        return await self._read(pattern, lambda c: str(c).startswith(prefix))
+
+    async def _read(
+        self, checkpoint: int | str, selects: Callable[[int], bool]
+    ) -> list[BackupInfo]:
+        # What this process runs, taken before reading: a partition backup that
+        # was running then and had no manifest yet when read is IN_PROGRESS.
+        running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
+        statuses = await self._statuses(checkpoint)
+        found = {s.id for s in statuses}
+        statuses += [
+            BackupStatus(r.backup_id, BackupStatusCode.IN_PROGRESS, r.descriptor, None,
+                         r.started, r.started)
+            for r in running
+            if r.backup_id not in found
+        ]
+        by_id: dict[int, list[BackupStatus]] = {}
+        for status in statuses:
+            by_id.setdefault(status.id.checkpoint_id, []).append(status)
+        return [
+            aggregate(
+                backup_id,
+                by_id[backup_id],
+                max(self.partition_count, partition_count_of(by_id[backup_id]) or 0),
+            )
+            for backup_id in sorted(by_id, reverse=True)
+        ]
+
+    async def _statuses(self, checkpoint: int | str) -> list[BackupStatus]:
+        """Statuses of every node's backups matching ``checkpoint``, partition by partition.
+
+        Listing per partition keeps each listing under the narrowest key prefix.
+        Partitions ``1..partition_count`` come first; a descriptor naming a larger
+        ``numberOfPartitions`` brings the remaining ones in.
+        """
+        statuses: list[BackupStatus] = []
+        listed = 0
+        wanted = self.partition_count
+        while listed < wanted:
+            batch = range(listed + 1, wanted + 1)
+            results = await self._gather(
+                [
+                    functools.partial(
+                        self.store.list,
+                        BackupIdentifierWildcard(partition_id=p, checkpoint=checkpoint),
+                    )
+                    for p in batch
+                ]
+            )
+            for result in results:
+                statuses.extend(s for s in result if s.status_code is not
+                                BackupStatusCode.DOES_NOT_EXIST)
+            listed = wanted
+            wanted = max(wanted, partition_count_of(statuses) or 0)
+        return statuses
+
+    # ------------------------------------------------------------ delete
+
+    async def delete_backup(self, backup_id: int) -> None:
+        """Delete backup ``backup_id`` on every partition and node; a missing one is fine.
+
+        In-progress partition backups are first marked FAILED with reason
+        ``The backup is being deleted.``; this process's own uploads of the id are
+        stopped before anything is deleted. The id stays used.
+
+        Raises:
+            InvalidInputError: ``backup_id`` is not an int64 greater than zero.
+            StoreUnavailableError: the store could not be reached.
+        """
+        check_checkpoint_id(backup_id)
+        self._check_open()
+        own = [r for r in self._running.values() if r.backup_id.checkpoint_id == backup_id]
+        statuses = await self._statuses(backup_id)
+        ids = {s.id for s in statuses}
+        in_progress = {s.id for s in statuses if s.status_code is BackupStatusCode.IN_PROGRESS}
+        # Our own running ones may have no manifest yet: a FAILED one stops their save.
+        in_progress |= {r.backup_id for r in own}
+        await self._gather(
+            [
+                functools.partial(self.store.mark_failed, i, DELETING_REASON)
+                for i in sorted(in_progress)
+            ]
+        )
+        for running in own:
+            if running.task is not None:
+                running.task.cancel()
+        await asyncio.gather(*(r.task for r in own if r.task is not None), return_exceptions=True)
+        ids |= in_progress
+        await self._gather([functools.partial(self.store.delete, i) for i in sorted(ids)])
+        log.info("backup %d deleted (%d partition backups)", backup_id, len(ids))
+
+    # ------------------------------------------------------------ restart recovery
+
+    async def recover_interrupted_backups(self) -> list[BackupIdentifier]:
+        """Mark FAILED each IN_PROGRESS backup of this node that no task of this process runs.
+
+        Such a backup was interrupted: the server stopped (or was killed) while it
+        ran. Also learns the highest backup id this node has in the store, which
+        later backups must exceed. Returns the backups marked failed.
+
+        Raises:
+            StoreUnavailableError: the store could not be reached.
+        """
+        async with self._recovery_lock:
+            statuses = await self.store.list(BackupIdentifierWildcard(node_id=self.node_id))
+            self._store_floor = max(
+                [self._store_floor, *(s.id.checkpoint_id for s in statuses)]
+            )
+            orphans = sorted(
+                s.id
+                for s in statuses
+                if s.status_code is BackupStatusCode.IN_PROGRESS
+                and s.id.checkpoint_id not in self._started_here
+            )
+            await self._gather(
+                [functools.partial(self.store.mark_failed, i, RESTART_REASON) for i in orphans]
+            )
+            for orphan in orphans:
+                log.warning("backup %s was interrupted by a restart: marked FAILED", orphan)
+            self._recovered.set()
+            return orphans
+
+    async def _ensure_recovered(self) -> None:
+        if not self._recovered.is_set():
+            await self.recover_interrupted_backups()
+
+    async def _recovery_loop(self) -> None:
+        delay, longest = RECOVERY_RETRY_SECONDS
+        while not self._recovered.is_set():
+            try:
+                await self.recover_interrupted_backups()
+            except StoreClosedError:
+                return
+            except Exception as error:
+                log.error(
+                    "could not check the store for interrupted backups (retrying in %.0fs): %s",
+                    delay, error,
+                )
+            finally:
+                self._first_recovery_attempt.set()
+            if not self._recovered.is_set():
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
+
+    # ------------------------------------------------------------ helpers
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the backup service is closed")
+
+    def _spawn(self, coroutine: Awaitable[T]) -> asyncio.Task[T]:
+        # Keep a reference until done (the event loop keeps only weak ones) and
+        # log failures nobody awaited (a request that timed out).
+        task: asyncio.Task[T] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[T]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Retrieved here so asyncio does not warn; callers still see it.
+            log.debug("background task ended with %r", task.exception())
+
+    async def _gather(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Run jobs with bounded concurrency; the first error cancels the rest."""
+        semaphore = asyncio.Semaphore(STORE_CONCURRENCY)
+
+        async def run(job: Callable[[], Awaitable[T]]) -> T:
+            async with semaphore:
+                return await job()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(run(job)) for job in jobs]
+        except BaseExceptionGroup as group_error:
+            raise group_error.exceptions[0] from None
+        return [task.result() for task in tasks]
