@@ -62,9 +62,8 @@ class PartitionBackupInfo:
     @classmethod
     def from_status(cls, status: BackupStatus) -> PartitionBackupInfo:
         descriptor = status.descriptor
-        reason = None
-        if status.status_code is BackupStatusCode.FAILED:
-            reason = status.failure_reason or UNKNOWN_REASON
+        # The detail carries a reason only when the manifest records one.
+        reason = status.failure_reason if status.status_code is BackupStatusCode.FAILED else None
         return cls(
             partition_id=status.id.partition_id,
             state=status.status_code,
@@ -174,7 +173,8 @@ def aggregate(
     reason = None
     if state is BackupState.FAILED:
         reason = "".join(
-            f"Backup on partition {d.partition_id} failed due to {d.failure_reason}. "
+            f"Backup on partition {d.partition_id} failed due to "
+            f"{d.failure_reason or UNKNOWN_REASON}. "
             for d in details
             if d.state is BackupStatusCode.FAILED
         )

@@ -178,7 +178,7 @@ _SECRETS = [
     (
         re.compile(
             r"(?i)\b(sig|signature|secret[_-]?access[_-]?key|access[_-]?key[_-]?id|account[_-]?key"
-            r"|sas[_-]?token|password|token|x-amz-security-token)(\s*[=:]\s*)[^\s&,;\"']+"
+            r"|sas[_-]?token|password|token|x-amz-security-token)(\s*=\s*|:(?!\s))[^\s&,;\"']+"
         ),
         r"\1\2***",
     ),
@@ -192,8 +192,9 @@ def scrub(text: str) -> str:
     return text
 
 
-def _first_line(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     text = str(error).strip()
+    """The first line of an error's message, scrubbed of credentials."""
     # obstore appends a multi-line "Debug source:" dump; keep the human part.
     return scrub(
         text.split("\n\nDebug source:")[0].splitlines()[0] if text else type(error).__name__
@@ -211,7 +212,7 @@ def translate_obstore_error(
     """Map an obstore (or OS) exception to this hierarchy, with context."""
     if isinstance(error, BackupStoreError):
         return error.with_context(store=store, operation=operation, key=key, backup_id=backup_id)
-    detail = _first_line(error)
+    detail = describe_error(error)
     error_type: type[BackupStoreError]
     if isinstance(error, obstore_errors.NotFoundError | FileNotFoundError):
         error_type, message = ObjectNotFoundError, f"object not found: {detail}"

@@ -92,17 +92,10 @@ class Manifest:
         """The FAILED manifest of a backup that was never saved."""
         return cls(backup_id, BackupStatusCode.FAILED, None, None, None, now, now, reason)
 
-    def completed(
-        self, now: Instant, files: tuple[tuple[FileEntry, ...], tuple[FileEntry, ...]] | None = None
-    ) -> Manifest:
-        """This manifest as COMPLETED, optionally with final file entries."""
-        snapshot, segments = files or (self.snapshot_files, self.segment_files)
+    def completed(self, now: Instant) -> Manifest:
+        """This manifest as COMPLETED; ``modified_at`` moves strictly forward."""
         return replace(
-            self,
-            status_code=BackupStatusCode.COMPLETED,
-            snapshot_files=snapshot,
-            segment_files=segments,
-            modified_at=_after(self.modified_at, now),
+            self, status_code=BackupStatusCode.COMPLETED, modified_at=_after(self.modified_at, now)
         )
 
     def failed(self, reason: str, now: Instant) -> Manifest:
@@ -157,7 +150,8 @@ def _common_instant(value: Instant) -> str:
 
 
 def _s3_instant(value: Instant, iso_dates: bool) -> str:
-    if value.source is not None:
+    # Keep the token read (byte-exact round trips) only if it has the form to write.
+    if value.source is not None and (value.form is InstantForm.ISO) == iso_dates:
         return value.source
     return _string(value.iso()) if iso_dates else value.decimal_seconds()
 

@@ -62,6 +62,7 @@ from backup_store.object_backup_store import (
     ObjectBackupStore,
     StoredManifest,
 )
+from backup_store.tasks import run_bounded
 from backup_store.transfer import Digest
 from backup_store.verify import NoProgress, Progress
 
@@ -412,10 +413,14 @@ async def _migrate_one(
                              functools.partial(_checked_stream, source, stored, f, progress))
                  for f in files],
                 operation="migrate",
+                # Read back before the copy turns COMPLETED: a crash or a mismatch
+                # never leaves an unverified COMPLETED copy that a re-run would skip.
+                before_complete=functools.partial(_verify_files, target, files, progress),
             )
         finally:
             progress.finish()
-        verified = await _verify_target(target, manifest, files, progress)
+        await _check_manifest(target, manifest)
+        verified = len(files)
         return MigrationResult(
             plan, Outcome.MIGRATED,
             f"copied {len(files)} files ({total} bytes), every byte verified at the target",
@@ -508,46 +513,35 @@ async def _check_manifest(target: ObjectBackupStore, manifest: Manifest) -> Stor
     return written
 
 
-async def _verify_target(
-    target: ObjectBackupStore, manifest: Manifest, files: list[_SourceFile], progress: Progress
-) -> int:
+async def _verify_files(
+    target: ObjectBackupStore, files: list[_SourceFile], progress: Progress,
+    written: StoredManifest,
+) -> None:
     """Read every file back from the target and compare with the source's bytes."""
-    written = await _check_manifest(target, manifest)
     entries = {(fs, e.name): e for fs, e in written.manifest.files()}
-    progress.start(f"verifying {manifest.id}", sum(f.size for f in files))
+
+    async def check(file: _SourceFile) -> None:
+        expected = file.expected_sha256 or file.seen.sha256
+        digest = Digest()
+        async for chunk in target.open_file(
+            written, file.file_set, entries[(file.file_set, file.entry.name)]
+        ):
+            digest.update(chunk)
+            progress.advance(len(chunk))
+        if (digest.size, digest.sha256) != (file.size, expected):
+            raise IntegrityError(
+                f"Migration verification failed: {file.label} read back from the target is "
+                f"{digest.size} bytes with sha256 {digest.sha256}, expected {file.size} bytes "
+                f"with sha256 {expected}.",
+                store=target.description, backup_id=written.manifest.id,
+                operation="migrate verify",
+            )
+
+    progress.start(f"verifying {written.manifest.id}", sum(f.size for f in files))
     try:
-        async def check(file: _SourceFile) -> None:
-            expected = file.expected_sha256 or file.seen.sha256
-            digest = Digest()
-            async for chunk in target.open_file(written, file.file_set,
-                                                entries[(file.file_set, file.entry.name)]):
-                digest.update(chunk)
-                progress.advance(len(chunk))
-            if (digest.size, digest.sha256) != (file.size, expected):
-                await _fail_target(
-                    target, manifest.id,
-                    f"{file.label} read back from the target is {digest.size} bytes with "
-                    f"sha256 {digest.sha256}, expected {file.size} bytes with sha256 {expected}",
-                )
-
-        semaphore = asyncio.Semaphore(target.max_concurrency)
-
-        async def bounded(file: _SourceFile) -> None:
-            async with semaphore:
-                await check(file)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for file in files:
-                    group.create_task(bounded(file))
-        except BaseExceptionGroup as errors:
-            first: BaseException = errors
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
+        await run_bounded([functools.partial(check, f) for f in files], target.max_concurrency)
     finally:
         progress.finish()
-    return len(files)
 
 
 async def _fail_target(target: ObjectBackupStore, backup_id: BackupIdentifier, why: str) -> None:

@@ -65,6 +65,7 @@ from backup_store.model import (
     check_file_name,
 )
 from backup_store.store import BackupStore
+from backup_store.tasks import run_bounded
 from backup_store.transfer import (
     CHUNK_SIZE,
     COMPRESSION_THRESHOLD,
@@ -288,23 +289,7 @@ class ObjectBackupStore(BackupStore):
             return await self._write(key, data)
 
     async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> builtins.list[T]:
-        """Run jobs with at most ``max_concurrency`` at once; first error cancels the rest."""
-        semaphore = asyncio.Semaphore(self.max_concurrency)
-
-        async def run(job: Callable[[], Awaitable[T]]) -> T:
-            async with semaphore:
-                return await job()
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(run(job)) for job in jobs]
-        except BaseExceptionGroup as errors:
-            # Callers expect the typed error of the first failure, not a group.
-            first: BaseException = errors
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
-        return [task.result() for task in tasks]
+        return await run_bounded(jobs, self.max_concurrency)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -369,9 +354,7 @@ class ObjectBackupStore(BackupStore):
         except WrongManifestFormError as error:
             raise self._foreign_form(error, key, operation) from None
         except ManifestParseError as error:
-            raise error.with_context(
-                store=self.description, key=key, operation=operation
-            ) from None
+            raise error.with_context(store=self.description, key=key, operation=operation) from None
 
     def _encode(self, manifest: Manifest, layout: KeyLayout) -> bytes:
         # Zeebe 8.9+ writes ISO dates in its (split) S3 layout.
@@ -475,13 +458,21 @@ class ObjectBackupStore(BackupStore):
             ) from None
 
     async def write_backup(
-        self, manifest: Manifest, files: Sequence[FileToStore], *, operation: str = "save"
+        self,
+        manifest: Manifest,
+        files: Sequence[FileToStore],
+        *,
+        operation: str = "save",
+        before_complete: Callable[[StoredManifest], Awaitable[None]] | None = None,
     ) -> None:
         """Write a backup from any byte sources, keeping ``manifest``'s timestamps.
 
         The manifest given is the IN_PROGRESS one (``save``) or, for migration,
         the source's final manifest: its status is written last, after the data,
-        and it is created exclusively first as IN_PROGRESS.
+        and it is created exclusively first as IN_PROGRESS. ``before_complete``
+        runs when every file and the integrity record are stored, before the
+        final manifest (e.g. to read everything back); if it raises, the backup
+        is marked FAILED like any other failure.
         """
         self._check_open()
         backup_id = manifest.id
@@ -500,19 +491,23 @@ class ObjectBackupStore(BackupStore):
             for f in files
         }
 
-        def entries(file_set: str) -> tuple[FileEntry, ...]:
-            return tuple(
+        def entries(
+            file_set: str, declared: tuple[FileEntry, ...] | None
+        ) -> tuple[FileEntry, ...] | None:
+            found = tuple(
                 FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None)
                 for f in files
                 if f.file_set == file_set
             )
+            # A manifest without file sets (Zeebe's "failed before taken") keeps none.
+            return None if declared is None and not found else found
 
         final = Manifest(
             backup_id,
             manifest.status_code,
             manifest.descriptor,
-            entries("snapshot"),
-            entries("segments"),
+            entries("snapshot", manifest.snapshot_files),
+            entries("segments", manifest.segment_files),
             manifest.created_at,
             manifest.modified_at,
             manifest.failure_reason,
@@ -558,6 +553,8 @@ class ObjectBackupStore(BackupStore):
             ikey = layout.integrity_key(backup_id)
             with self._errors(operation, key=ikey, backup_id=backup_id):
                 await self._write(ikey, json.dumps({"format": 1, "files": integrity}).encode())
+            if before_complete is not None:
+                await before_complete(StoredManifest(started, layout, key, version))
             if manifest.status_code is BackupStatusCode.IN_PROGRESS:
                 done = final.completed(Instant.now())
             else:

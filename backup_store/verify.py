@@ -23,7 +23,6 @@ Backups in other states are listed as skipped, not checked. Nothing is written.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import math
 import random
@@ -44,6 +43,7 @@ from backup_store.errors import (
 from backup_store.manifest import FileEntry
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.object_backup_store import FileRecord, ObjectBackupStore, StoredManifest
+from backup_store.tasks import run_bounded
 from backup_store.transfer import Digest
 
 ZEEBE_WRITTEN_NOTE = (
@@ -435,12 +435,4 @@ async def _check_file(
 
 
 async def _bounded(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(job: Callable[[], Awaitable[None]]) -> None:
-        async with semaphore:
-            await job()
-
-    async with asyncio.TaskGroup() as group:
-        for job in jobs:
-            group.create_task(run(job))
+    await run_bounded(jobs, limit)

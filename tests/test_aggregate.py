@@ -89,7 +89,7 @@ def test_failed_wins_and_reasons_are_joined_in_partition_order() -> None:
         "Backup on partition 3 failed due to disk full. "
     )
     assert info.to_json()["failureReason"] == info.failure_reason
-    assert info.details[0].failure_reason == "Unknown reason"
+    assert info.details[0].failure_reason is None  # a detail shows a reason only when known
 
 
 def test_in_progress() -> None:
@@ -152,7 +152,6 @@ def test_without_any_descriptor_only_the_seen_partitions_count() -> None:
         {
             "partitionId": 3,
             "state": "FAILED",
-            "failureReason": "Unknown reason",
             "createdAt": "1970-01-01T00:00:01Z",
             "lastUpdatedAt": "1970-01-01T00:00:02Z",
             "brokerId": 0,

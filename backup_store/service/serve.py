@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import click
-import uvicorn
 from starlette.types import ASGIApp
 
 from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
@@ -48,6 +47,8 @@ def configure_logging(level: str) -> None:
 
 def run_app(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
     """Serve ``app`` with uvicorn until SIGINT/SIGTERM (then the app's shutdown runs)."""
+    import uvicorn  # imported here: other CLI commands need not load a server
+
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, log_level=log_level, lifespan="on",
         server_header=False,

@@ -46,6 +46,7 @@ from backup_store.model import (
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
 from backup_store.store import BackupStore
+from backup_store.tasks import run_bounded
 
 log = logging.getLogger("backup_store.service")
 
@@ -492,15 +493,4 @@ class BackupService:
 
     async def _gather(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run jobs with bounded concurrency; the first error cancels the rest."""
-        semaphore = asyncio.Semaphore(STORE_CONCURRENCY)
-
-        async def run(job: Callable[[], Awaitable[T]]) -> T:
-            async with semaphore:
-                return await job()
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(run(job)) for job in jobs]
-        except BaseExceptionGroup as group_error:
-            raise group_error.exceptions[0] from None
-        return [task.result() for task in tasks]
+        return await run_bounded(jobs, STORE_CONCURRENCY)

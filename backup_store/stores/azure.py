@@ -28,6 +28,7 @@ from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
     TransferSettings,
     build_config,
+    build_obstore,
     endpoint_for_display,
     url_options,
 )
@@ -143,10 +144,13 @@ class AzureBackupStore(ObjectBackupStore):
         self.config = config
         self._container_ready = not config.create_container or object_store is not None
         if object_store is None:
-            object_store = AzureStore(
-                config=config.obstore_config(),
-                client_options=config.client_options(config.endpoint),
-                retry_config=config.retry_config(),
+            object_store = build_obstore(
+                "Azure",
+                lambda: AzureStore(
+                    config=config.obstore_config(),
+                    client_options=config.client_options(config.endpoint),
+                    retry_config=config.retry_config(),
+                ),
             )
         where = endpoint_for_display(config.endpoint)
         super().__init__(

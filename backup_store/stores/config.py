@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backup_store.errors import ConfigurationError
+from backup_store.errors import ConfigurationError, describe_error
 from backup_store.object_backup_store import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PART_CONCURRENCY,
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
 C = TypeVar("C", bound=BaseModel)
+S = TypeVar("S")
 
 
 class TransferSettings(BaseModel):
@@ -72,6 +74,16 @@ def url_options(url: SplitResult) -> dict[str, str]:
 
 def url_base_path(url: SplitResult) -> str | None:
     return url.path.strip("/") or None
+
+
+def build_obstore(label: str, factory: Callable[[], S]) -> S:
+    """Construct an obstore store; its refusals become configuration errors."""
+    try:
+        return factory()
+    except Exception as error:
+        raise ConfigurationError(
+            f"invalid {label} store configuration: {describe_error(error)}"
+        ) from None
 
 
 def build_config(model: type[C], values: dict[str, Any], url_kind: str) -> C:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from obstore.store import LocalStore
 from pydantic import BaseModel, ConfigDict, Field
 
+from backup_store.errors import StoreUnavailableError
 from backup_store.layout import StoreKind
 from backup_store.object_backup_store import (
     DEFAULT_MAX_CONCURRENCY,
@@ -75,7 +76,13 @@ class FilesystemBackupStore(ObjectBackupStore):
         self.config = config
         root = config.base_path.absolute()
         if object_store is None:
-            root.mkdir(parents=True, exist_ok=True)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnavailableError(
+                    f"cannot create the backup directory {root}: {error.strerror}",
+                    store=root.as_uri(),
+                ) from None
             object_store = LocalStore(root, automatic_cleanup=True)
         # Durable local writes need the directory; over another store, write normally.
         self._root = (

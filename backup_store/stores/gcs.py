@@ -21,6 +21,7 @@ from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
     TransferSettings,
     build_config,
+    build_obstore,
     endpoint_for_display,
     url_base_path,
     url_options,
@@ -79,10 +80,13 @@ class GcsBackupStore(ObjectBackupStore):
     def __init__(self, config: GcsConfig, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
         if object_store is None:
-            object_store = GCSStore(
-                config=config.obstore_config(),
-                client_options=config.client_options(config.host),
-                retry_config=config.retry_config(),
+            object_store = build_obstore(
+                "GCS",
+                lambda: GCSStore(
+                    config=config.obstore_config(),
+                    client_options=config.client_options(config.host),
+                    retry_config=config.retry_config(),
+                ),
             )
         where = endpoint_for_display(config.host)
         super().__init__(

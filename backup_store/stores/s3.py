@@ -19,6 +19,7 @@ from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
     TransferSettings,
     build_config,
+    build_obstore,
     endpoint_for_display,
     url_base_path,
     url_options,
@@ -72,10 +73,13 @@ class S3BackupStore(ObjectBackupStore):
     def __init__(self, config: S3Config, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
         if object_store is None:
-            object_store = S3Store(
-                config=config.obstore_config(),
-                client_options=config.client_options(config.endpoint),
-                retry_config=config.retry_config(),
+            object_store = build_obstore(
+                "S3",
+                lambda: S3Store(
+                    config=config.obstore_config(),
+                    client_options=config.client_options(config.endpoint),
+                    retry_config=config.retry_config(),
+                ),
             )
         where = endpoint_for_display(config.endpoint)
         super().__init__(
