@@ -35,6 +35,7 @@ from backup_store.errors import (
     ManifestParseError,
     SourceFileNotFoundError,
     StoreClosedError,
+    StoreUnavailableError,
     translate_obstore_error,
 )
 from backup_store.instant import Instant
@@ -237,6 +238,8 @@ class ObjectBackupStore(BackupStore):
             )
         except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError):
             raise WriteConflict(key) from None
+        except (FileNotFoundError, obstore_errors.NotFoundError):  # no bucket/container
+            raise StoreUnavailableError("the bucket or container does not exist", key=key) from None
         sha = hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else ""
         return ObjectVersion(result.get("e_tag"), result.get("version"), sha)
 
