@@ -248,7 +248,7 @@ class ObjectBackupStore(BackupStore):
         try:
             result = await obstore.get_async(self._store, key)
             data = bytes(await result.bytes_async())
-        except FileNotFoundError:  # obstore raises NotFoundError or the builtin
+        except (FileNotFoundError, obstore_errors.NotFoundError):
             return None
         meta = result.meta
         return data, ObjectVersion(meta["e_tag"], meta["version"], hashlib.sha256(data).hexdigest())

@@ -15,8 +15,8 @@ from backup_store import (
     BackupIdentifier,
     BackupStatusCode,
     ConfigurationError,
-    FilesystemBackupStore,
     FileEntry,
+    FilesystemBackupStore,
     Instant,
     InvalidBackupStateError,
     Manifest,
@@ -187,7 +187,9 @@ async def test_a_concurrent_writer_wins_the_completion(
         saver, other = open_one(), open_one()
         backup_id = BackupIdentifier(1, 2, 3)
 
-        async def interrupted() -> AsyncIterator[bytes]:
+        async def interrupted(
+            other: ObjectBackupStore = other, backup_id: BackupIdentifier = backup_id
+        ) -> AsyncIterator[bytes]:
             yield b"first half "
             await other.mark_failed(backup_id, "taken over by an operator")
             yield b"second half"
