@@ -14,6 +14,7 @@ Quick start::
 See ``README.md`` for the full example.
 """
 
+from backup_store import exit_guard
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -46,6 +47,9 @@ from backup_store.store import BackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.urls import open_store
+
+# obstore's async calls can abort the interpreter at exit (code 134); see exit_guard.
+exit_guard.install()
 
 ZEEBE_VERSION = "8.7.0"
 """The Zeebe version whose on-store format this library writes."""

@@ -625,11 +625,12 @@ class ObjectBackupStore(BackupStore):
         operation: str,
     ) -> FileRecord:
         key = layout.file_key(backup_id, file.file_set, file.name)
-        original, stored = Digest(), Digest()
+        original = Digest()
         chunks = tap(file.open(), original)
+        stored = original  # unless compressed, the stored bytes are the original bytes
         if compress:
-            chunks = compress_zstd(chunks)
-        chunks = tap(chunks, stored)
+            stored = Digest()
+            chunks = tap(compress_zstd(chunks), stored)
         with self._errors(operation, key=key, backup_id=backup_id):
             if file.size <= self.part_size and not compress:
                 # Small files: one request instead of a multipart upload.

@@ -95,9 +95,16 @@ async def read_local(source: SourceFile, size: int) -> AsyncIterator[bytes]:
 
 
 async def tap(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator[bytes]:
-    """Pass chunks through, adding them to ``digest``."""
+    """Pass chunks through, adding them to ``digest``.
+
+    Large chunks are hashed in a worker thread (hashlib releases the GIL), so
+    several files hash in parallel instead of queuing on the event loop.
+    """
     async for chunk in chunks:
-        digest.update(chunk)
+        if len(chunk) >= 64 * 1024:
+            await asyncio.to_thread(digest.update, chunk)
+        else:
+            digest.update(chunk)
         yield chunk
 
 
