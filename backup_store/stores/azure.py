@@ -26,9 +26,8 @@ from backup_store.errors import ConfigurationError, StoreUnavailableError
 from backup_store.layout import StoreKind
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
-    TransferSettings,
+    CloudConfig,
     build_config,
-    build_obstore,
     endpoint_for_display,
     url_options,
 )
@@ -55,7 +54,7 @@ def parse_connection_string(text: str) -> dict[str, str]:
     return pairs
 
 
-class AzureConfig(TransferSettings):
+class AzureConfig(CloudConfig):
     """Where and how to reach an Azure Blob container.
 
     Give ``account_name`` with ``account_key`` or ``sas_token``, or a
@@ -89,6 +88,14 @@ class AzureConfig(TransferSettings):
         for name, value in updates.items():
             object.__setattr__(self, name, value)
         return self
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.endpoint
+
+    @property
+    def location(self) -> str:
+        return f"az://{self.container}"
 
     @property
     def account_url(self) -> str:
@@ -143,19 +150,9 @@ class AzureBackupStore(ObjectBackupStore):
     def __init__(self, config: AzureConfig, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
         self._container_ready = not config.create_container or object_store is not None
-        if object_store is None:
-            object_store = build_obstore(
-                "Azure",
-                lambda: AzureStore(
-                    config=config.obstore_config(),
-                    client_options=config.client_options(config.endpoint),
-                    retry_config=config.retry_config(),
-                ),
-            )
-        where = endpoint_for_display(config.endpoint)
         super().__init__(
-            object_store,
-            description=f"az://{config.container}" + (f" at {where}" if where else ""),
+            config.open_obstore("Azure", AzureStore) if object_store is None else object_store,
+            description=config.description(),
             **config.transfer_options(),
         )
 

@@ -56,6 +56,38 @@ class TransferSettings(BaseModel):
         }
 
 
+class CloudConfig(TransferSettings):
+    """What every cloud configuration provides to build its obstore store."""
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """A custom service URL (emulator, S3-compatible service), if any."""
+        return None
+
+    @property
+    def location(self) -> str:
+        """The store's URL without options, e.g. ``s3://bucket/base``."""
+        raise NotImplementedError
+
+    def obstore_config(self) -> Any:
+        raise NotImplementedError
+
+    def description(self) -> str:
+        """How the store is named in errors and logs: never credentials."""
+        where = endpoint_for_display(self.endpoint_url)
+        return self.location + (f" at {where}" if where else "")
+
+    def open_obstore(self, label: str, store_class: Callable[..., S]) -> S:
+        return build_obstore(
+            label,
+            lambda: store_class(
+                config=self.obstore_config(),
+                client_options=self.client_options(self.endpoint_url),
+                retry_config=self.retry_config(),
+            ),
+        )
+
+
 def endpoint_for_display(endpoint: str | None) -> str:
     """An endpoint without user info or query (which may hold credentials)."""
     if not endpoint:

@@ -19,10 +19,8 @@ from pydantic import SecretStr, field_validator
 from backup_store.layout import StoreKind, check_base_path
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
-    TransferSettings,
+    CloudConfig,
     build_config,
-    build_obstore,
-    endpoint_for_display,
     url_base_path,
     url_options,
 )
@@ -32,7 +30,7 @@ if TYPE_CHECKING:
     from obstore.store import ObjectStore
 
 
-class GcsConfig(TransferSettings):
+class GcsConfig(CloudConfig):
     """Where and how to reach a GCS bucket.
 
     ``host``: base URL of a GCS emulator (e.g. ``http://127.0.0.1:4443``); requests
@@ -51,6 +49,14 @@ class GcsConfig(TransferSettings):
     @classmethod
     def _base_path(cls, value: str | None) -> str | None:
         return check_base_path(value)
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.host
+
+    @property
+    def location(self) -> str:
+        return f"gs://{self.bucket}/{self.base_path or ''}"
 
     def obstore_config(self) -> ObstoreGcsConfig:
         config: ObstoreGcsConfig = {"bucket": self.bucket}
@@ -79,21 +85,10 @@ class GcsBackupStore(ObjectBackupStore):
 
     def __init__(self, config: GcsConfig, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
-        if object_store is None:
-            object_store = build_obstore(
-                "GCS",
-                lambda: GCSStore(
-                    config=config.obstore_config(),
-                    client_options=config.client_options(config.host),
-                    retry_config=config.retry_config(),
-                ),
-            )
-        where = endpoint_for_display(config.host)
         super().__init__(
-            object_store,
+            config.open_obstore("GCS", GCSStore) if object_store is None else object_store,
             base_path=config.base_path,
-            description=f"gs://{config.bucket}/{config.base_path or ''}"
-            + (f" at {where}" if where else ""),
+            description=config.description(),
             **config.transfer_options(),
         )
 

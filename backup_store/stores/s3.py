@@ -17,10 +17,8 @@ from pydantic import SecretStr, field_validator
 from backup_store.layout import StoreKind, check_base_path
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
-    TransferSettings,
+    CloudConfig,
     build_config,
-    build_obstore,
-    endpoint_for_display,
     url_base_path,
     url_options,
 )
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
     from obstore.store import S3Config as ObstoreS3Config
 
 
-class S3Config(TransferSettings):
+class S3Config(CloudConfig):
     """Where and how to reach an S3 bucket. Unset credentials come from the
     environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, profiles, roles)."""
 
@@ -49,6 +47,14 @@ class S3Config(TransferSettings):
     @classmethod
     def _base_path(cls, value: str | None) -> str | None:
         return check_base_path(value)
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.endpoint
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.base_path or ''}"
 
     def obstore_config(self) -> ObstoreS3Config:
         config: ObstoreS3Config = {"bucket": self.bucket}
@@ -72,21 +78,10 @@ class S3BackupStore(ObjectBackupStore):
 
     def __init__(self, config: S3Config, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
-        if object_store is None:
-            object_store = build_obstore(
-                "S3",
-                lambda: S3Store(
-                    config=config.obstore_config(),
-                    client_options=config.client_options(config.endpoint),
-                    retry_config=config.retry_config(),
-                ),
-            )
-        where = endpoint_for_display(config.endpoint)
         super().__init__(
-            object_store,
+            config.open_obstore("S3", S3Store) if object_store is None else object_store,
             base_path=config.base_path,
-            description=f"s3://{config.bucket}/{config.base_path or ''}"
-            + (f" at {where}" if where else ""),
+            description=config.description(),
             compression=config.compression,
             batch_delete=config.batch_delete,
             **config.transfer_options(),
