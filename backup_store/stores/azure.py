@@ -16,7 +16,7 @@ import hmac
 import urllib.error
 import urllib.request
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
 from obstore.store import AzureStore
@@ -27,7 +27,6 @@ from backup_store.layout import StoreKind
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
     CloudConfig,
-    build_config,
     endpoint_for_display,
     url_options,
 )
@@ -64,6 +63,12 @@ class AzureConfig(CloudConfig):
     """
 
     container: str
+
+    def __init__(self, container: str | None = None, /, **values: Any) -> None:
+        # Allow AzureConfig("name", ...) as well as AzureConfig(container="name", ...).
+        if container is not None:
+            values["container"] = container
+        super().__init__(**values)
     endpoint: str | None = None
     account_name: str | None = None
     account_key: SecretStr | None = None
@@ -200,4 +205,4 @@ def from_url(url: SplitResult) -> AzureBackupStore:
     """``az://container?endpoint=...&account_name=...&account_key=...`` (or
     ``sas_token``, ``connection_string``, ``create_container=false``)."""
     values = {"container": url.hostname, **url_options(url)}
-    return AzureBackupStore(build_config(AzureConfig, values, "Azure"))
+    return AzureBackupStore(AzureConfig(**values))

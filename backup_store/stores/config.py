@@ -19,14 +19,28 @@ from backup_store.object_backup_store import (
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
-C = TypeVar("C", bound=BaseModel)
 S = TypeVar("S")
 
 
-class TransferSettings(BaseModel):
-    """How a cloud store moves data: bounded concurrency, part size, retries."""
+def _problems(error: ValidationError) -> str:
+    # Field names and reasons only: the offending values may be credentials.
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+
+
+class StoreConfig(BaseModel):
+    """Base of store configurations: frozen, no unknown options, typed errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise ConfigurationError(f"invalid {type(self).__name__}: {_problems(error)}") from None
+
+
+class TransferSettings(StoreConfig):
+    """How a cloud store moves data: bounded concurrency, part size, retries."""
 
     max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1, le=256)
     part_size: int = Field(default=DEFAULT_PART_SIZE, ge=5 * 1024 * 1024)
@@ -116,14 +130,3 @@ def build_obstore(label: str, factory: Callable[[], S]) -> S:
         raise ConfigurationError(
             f"invalid {label} store configuration: {describe_error(error)}"
         ) from None
-
-
-def build_config(model: type[C], values: dict[str, Any], url_kind: str) -> C:
-    """Validate a configuration, naming the offending option but never its value."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ConfigurationError(f"invalid {url_kind} store configuration: {problems}") from None

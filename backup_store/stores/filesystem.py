@@ -17,10 +17,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from obstore.store import LocalStore
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from backup_store.errors import StoreUnavailableError
 from backup_store.layout import StoreKind
@@ -30,18 +30,22 @@ from backup_store.object_backup_store import (
     ObjectVersion,
     WriteConflict,
 )
+from backup_store.stores.config import StoreConfig
 from backup_store.transfer import fsync_directory, write_local
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
 
 
-class FilesystemConfig(BaseModel):
+class FilesystemConfig(StoreConfig):
     """Where the filesystem store keeps backups (Zeebe's ``basePath``)."""
 
-    model_config = ConfigDict(frozen=True)
-
     base_path: Path
+
+    def __init__(self, base_path: str | os.PathLike[str] | None = None, /, **values: Any) -> None:
+        if base_path is not None:
+            values["base_path"] = Path(base_path)
+        super().__init__(**values)
     max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1)
 
 

@@ -10,7 +10,7 @@ emulator and then disables OAuth, so the client never asks a metadata server.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult
 
 from obstore.store import GCSStore
@@ -20,7 +20,6 @@ from backup_store.layout import StoreKind, check_base_path
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
     CloudConfig,
-    build_config,
     url_base_path,
     url_options,
 )
@@ -40,6 +39,12 @@ class GcsConfig(CloudConfig):
     """
 
     bucket: str
+
+    def __init__(self, bucket: str | None = None, /, **values: Any) -> None:
+        # Allow GcsConfig("name", ...) as well as GcsConfig(bucket="name", ...).
+        if bucket is not None:
+            values["bucket"] = bucket
+        super().__init__(**values)
     base_path: str | None = None
     host: str | None = None
     service_account_path: str | None = None
@@ -96,4 +101,4 @@ class GcsBackupStore(ObjectBackupStore):
 def from_url(url: SplitResult) -> GcsBackupStore:
     """``gs://bucket/base?host=...&service_account_path=...``."""
     values = {"bucket": url.hostname, "base_path": url_base_path(url), **url_options(url)}
-    return GcsBackupStore(build_config(GcsConfig, values, "GCS"))
+    return GcsBackupStore(GcsConfig(**values))

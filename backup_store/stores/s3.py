@@ -8,7 +8,7 @@ services without DeleteObjects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import SplitResult
 
 from obstore.store import S3Store
@@ -18,7 +18,6 @@ from backup_store.layout import StoreKind, check_base_path
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
     CloudConfig,
-    build_config,
     url_base_path,
     url_options,
 )
@@ -33,6 +32,12 @@ class S3Config(CloudConfig):
     environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, profiles, roles)."""
 
     bucket: str
+
+    def __init__(self, bucket: str | None = None, /, **values: Any) -> None:
+        # Allow S3Config("name", ...) as well as S3Config(bucket="name", ...).
+        if bucket is not None:
+            values["bucket"] = bucket
+        super().__init__(**values)
     base_path: str | None = None
     endpoint: str | None = None
     region: str | None = None
@@ -91,4 +96,4 @@ class S3BackupStore(ObjectBackupStore):
 def from_url(url: SplitResult) -> S3BackupStore:
     """``s3://bucket/base?endpoint=...&region=...&compression=zstd&force_path_style=true``."""
     values = {"bucket": url.hostname, "base_path": url_base_path(url), **url_options(url)}
-    return S3BackupStore(build_config(S3Config, values, "S3"))
+    return S3BackupStore(S3Config(**values))
