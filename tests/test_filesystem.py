@@ -1,0 +1,126 @@
+"""Filesystem store specifics: Zeebe's paths, durability leftovers, cross-process exclusivity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from backup_store import (
+    Backup,
+    BackupIdentifier,
+    BackupStatusCode,
+    FilesystemBackupStore,
+    StoreUnavailableError,
+)
+from backup_store.testing.data import FIXTURES_DIR
+
+BackupFactory = Callable[..., Backup]
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+async def test_zeebe_paths_and_no_temporary_files(
+    tmp_path: Path, backup_factory: BackupFactory
+) -> None:
+    root = tmp_path / "store"
+    store = FilesystemBackupStore(root)
+    await store.save(backup_factory())
+    files = [p for p in tree(root) if (root / p).is_file()]
+    assert files == [
+        ".backup-store.json",
+        "contents/2/3/1/backup-store-integrity.json",
+        "contents/2/3/1/segments/segment-file-1",
+        "contents/2/3/1/segments/segment-file-2",
+        "contents/2/3/1/snapshot/snapshot-file-1",
+        "contents/2/3/1/snapshot/snapshot-file-2",
+        "manifests/2/3/1/manifest.json",
+    ]
+
+
+async def test_delete_removes_emptied_folders(tmp_path: Path, backup_factory: BackupFactory) -> None:
+    root = tmp_path / "store"
+    store = FilesystemBackupStore(root)
+    keep = backup_factory(BackupIdentifier(1, 2, 4), minimal=True)
+    await store.save(keep)
+    before = tree(root)
+    backup = backup_factory()
+    await store.save(backup)
+    await store.delete(backup.id)
+    assert tree(root) == before
+
+
+async def test_rewrite_of_a_manifest_with_stale_trailing_bytes(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    manifest = root / "manifests/2/43/1/manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_bytes((FIXTURES_DIR / "filesystem-trailing-bytes.json").read_bytes())
+    store = FilesystemBackupStore(root)
+    backup_id = BackupIdentifier(1, 2, 43)
+    assert (await store.get_status(backup_id)).status_code is BackupStatusCode.COMPLETED
+    await store.mark_failed(backup_id, "operator")
+    rewritten = json.loads(manifest.read_bytes())  # whole file replaced: no stale tail
+    assert rewritten["statusCode"] == "FAILED"
+    assert rewritten["failureReason"] == "operator"
+
+
+def test_an_unusable_directory_is_a_typed_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    try:
+        FilesystemBackupStore(blocker / "store")
+    except StoreUnavailableError as error:
+        assert str(blocker / "store") in str(error)
+    else:
+        raise AssertionError("expected StoreUnavailableError")
+
+
+SAVER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from backup_store import (Backup, BackupDescriptor, BackupIdentifier, BackupStoreError,
+                              FilesystemBackupStore, NamedFileSet)
+
+    async def main(root: str, source: str, go: str) -> None:
+        store = FilesystemBackupStore(Path(root))
+        backup = Backup(BackupIdentifier(1, 2, 3), BackupDescriptor(None, 1, 1, "8.7.0"),
+                        segments=NamedFileSet({"segment": Path(source)}))
+        while not Path(go).exists():  # start both processes' saves together
+            await asyncio.sleep(0.001)
+        try:
+            await store.save(backup)
+            print("won")
+        except BackupStoreError as error:
+            print("lost", type(error).__name__)
+
+    asyncio.run(main(*sys.argv[1:4]))
+    """
+)
+
+
+def test_two_processes_saving_one_id_exactly_one_wins(tmp_path: Path) -> None:
+    source = tmp_path / "segment"
+    source.write_bytes(b"x" * 4096)
+    script = tmp_path / "saver.py"
+    script.write_text(SAVER)
+    go = tmp_path / "go"
+    root = tmp_path / "store"
+    root.mkdir()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(root), str(source), str(go)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]
+    go.touch()
+    outputs = [p.communicate(timeout=60) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    results = sorted(out.strip() for out, _ in outputs)
+    assert results == ["lost BackupAlreadyExistsError", "won"], outputs
