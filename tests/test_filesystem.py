@@ -43,7 +43,9 @@ async def test_zeebe_paths_and_no_temporary_files(
     ]
 
 
-async def test_delete_removes_emptied_folders(tmp_path: Path, backup_factory: BackupFactory) -> None:
+async def test_delete_removes_emptied_folders(
+    tmp_path: Path, backup_factory: BackupFactory
+) -> None:
     root = tmp_path / "store"
     store = FilesystemBackupStore(root)
     keep = backup_factory(BackupIdentifier(1, 2, 4), minimal=True)
@@ -115,7 +117,9 @@ def test_two_processes_saving_one_id_exactly_one_wins(tmp_path: Path) -> None:
     processes = [
         subprocess.Popen(
             [sys.executable, str(script), str(root), str(source), str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
