@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiofiles
 from obstore.store import LocalStore
 from pydantic import Field
 
@@ -31,7 +32,7 @@ from backup_store.object_backup_store import (
     WriteConflict,
 )
 from backup_store.stores.config import StoreConfig
-from backup_store.transfer import fsync_directory, write_local
+from backup_store.transfer import CHUNK_SIZE, fsync_directory, write_local
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -128,6 +129,16 @@ class FilesystemBackupStore(ObjectBackupStore):
             await asyncio.to_thread(fsync_directory, directory)
         sha = hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else ""
         return ObjectVersion(None, None, sha)
+
+    async def _stream(self, key: str) -> AsyncIterator[bytes]:
+        if self._root is None:
+            async for chunk in super()._stream(key):
+                yield chunk
+            return
+        # Read the file directly: obstore's local reader goes in small blocks.
+        async with aiofiles.open(self._root / key, "rb") as file:
+            while chunk := await file.read(CHUNK_SIZE):
+                yield chunk
 
     @asynccontextmanager
     async def _exclusive(self, key: str) -> AsyncIterator[None]:
