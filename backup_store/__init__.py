@@ -31,7 +31,13 @@ from backup_store.errors import (
 )
 from backup_store.instant import Instant
 from backup_store.layout import StoreKind
-from backup_store.manifest import FileEntry, Manifest, ManifestForm
+from backup_store.manifest import (
+    FileEntry,
+    Manifest,
+    ManifestForm,
+    decode_manifest,
+    encode_manifest,
+)
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -44,8 +50,11 @@ from backup_store.model import (
 )
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.store import BackupStore
+from backup_store.stores.azure import AzureBackupStore, AzureConfig
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
+from backup_store.stores.gcs import GcsBackupStore, GcsConfig
 from backup_store.stores.memory import MemoryBackupStore
+from backup_store.stores.s3 import S3BackupStore, S3Config
 from backup_store.urls import open_store
 
 # obstore's async calls can abort the interpreter at exit (code 134); see exit_guard.
@@ -56,6 +65,8 @@ ZEEBE_VERSION = "8.7.0"
 
 __all__ = [
     "ZEEBE_VERSION",
+    "AzureBackupStore",
+    "AzureConfig",
     "Backup",
     "BackupAlreadyExistsError",
     "BackupDescriptor",
@@ -70,6 +81,8 @@ __all__ = [
     "FilesystemBackupStore",
     "FilesystemConfig",
     "ForeignStoreKindError",
+    "GcsBackupStore",
+    "GcsConfig",
     "Instant",
     "IntegrityError",
     "InvalidBackupStateError",
@@ -81,10 +94,14 @@ __all__ = [
     "NamedFileSet",
     "ObjectBackupStore",
     "ObjectNotFoundError",
+    "S3BackupStore",
+    "S3Config",
     "SourceFile",
     "SourceFileNotFoundError",
     "StoreClosedError",
     "StoreKind",
     "StoreUnavailableError",
+    "decode_manifest",
+    "encode_manifest",
     "open_store",
 ]

@@ -31,17 +31,61 @@ class InstantForm(Enum):
     DECIMAL_STRING = "decimal-string"  # "1668519689.290560717"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, eq=False)
 class Instant:
     """A UTC instant with nanosecond precision.
 
-    Equality and order use ``epoch_nanos`` only; ``source`` (the raw JSON token
-    read, quotes included) and ``form`` only matter to the manifest writer.
+    Equality and order use ``epoch_nanos`` only, and also work against aware
+    ``datetime`` values; ``source`` (the raw JSON token read, quotes included)
+    and ``form`` only matter to the manifest writer.
     """
 
     epoch_nanos: int
-    source: str | None = field(default=None, compare=False, repr=False)
-    form: InstantForm | None = field(default=None, compare=False, repr=False)
+    source: str | None = field(default=None, repr=False)
+    form: InstantForm | None = field(default=None, repr=False)
+
+    @staticmethod
+    def _nanos(other: object) -> int | None:
+        if isinstance(other, Instant):
+            return other.epoch_nanos
+        if isinstance(other, datetime) and other.tzinfo is not None:
+            return Instant.from_datetime(other).epoch_nanos
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        nanos = self._nanos(other)
+        return NotImplemented if nanos is None else self.epoch_nanos == nanos
+
+    def __hash__(self) -> int:
+        return hash(self.epoch_nanos)
+
+    def __lt__(self, other: object) -> bool:
+        nanos = self._nanos(other)
+        return NotImplemented if nanos is None else self.epoch_nanos < nanos
+
+    def __le__(self, other: object) -> bool:
+        nanos = self._nanos(other)
+        return NotImplemented if nanos is None else self.epoch_nanos <= nanos
+
+    def __gt__(self, other: object) -> bool:
+        nanos = self._nanos(other)
+        return NotImplemented if nanos is None else self.epoch_nanos > nanos
+
+    def __ge__(self, other: object) -> bool:
+        nanos = self._nanos(other)
+        return NotImplemented if nanos is None else self.epoch_nanos >= nanos
+
+    def timestamp(self) -> float:
+        """Seconds since the epoch, like ``datetime.timestamp()``."""
+        return self.epoch_nanos / _NANOS
+
+    def isoformat(self) -> str:
+        """The Java ``Instant.toString()`` form (see :meth:`iso`)."""
+        return self.iso()
+
+    def canonical(self) -> Instant:
+        """The same instant without the JSON token it was read from."""
+        return Instant(self.epoch_nanos)
 
     @classmethod
     def now(cls) -> Instant:

@@ -18,6 +18,7 @@ manifest read and written back gives identical bytes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -95,7 +96,10 @@ class Manifest:
     def completed(self, now: Instant) -> Manifest:
         """This manifest as COMPLETED; ``modified_at`` moves strictly forward."""
         return replace(
-            self, status_code=BackupStatusCode.COMPLETED, modified_at=_after(self.modified_at, now)
+            self,
+            status_code=BackupStatusCode.COMPLETED,
+            created_at=self.created_at.canonical(),  # a rewrite uses Zeebe's own date form
+            modified_at=_after(self.modified_at, now),
         )
 
     def failed(self, reason: str, now: Instant) -> Manifest:
@@ -104,6 +108,7 @@ class Manifest:
             self,
             status_code=BackupStatusCode.FAILED,
             failure_reason=reason,
+            created_at=self.created_at.canonical(),  # a rewrite uses Zeebe's own date form
             modified_at=_after(self.modified_at, now),
         )
 
@@ -139,8 +144,15 @@ class WrongManifestFormError(ManifestParseError):
 # ---------------------------------------------------------------- writing
 
 
+_LOWER_HEX_ESCAPE = re.compile(r"\\u00([0-9a-f]{2})")
+
+
 def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    # Jackson escapes control characters as \u001F (upper-case hex), Python as \u001f.
+    text = json.dumps(value, ensure_ascii=False)
+    return (
+        _LOWER_HEX_ESCAPE.sub(lambda m: "\\u00" + m[1].upper(), text) if "\\u00" in text else text
+    )
 
 
 def _common_instant(value: Instant) -> str:

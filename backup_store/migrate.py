@@ -66,9 +66,7 @@ from backup_store.tasks import run_bounded
 from backup_store.transfer import Digest
 from backup_store.verify import NoProgress, Progress
 
-REPLACED_REASON = (
-    "Left behind by an interrupted backup-store migrate; replaced by a new migration."
-)
+REPLACED_REASON = "Left behind by an interrupted backup-store migrate; replaced by a new migration."
 
 
 class Action(Enum):
@@ -196,7 +194,9 @@ def _same_backup(source: Manifest, target: Manifest) -> bool:
         return False
     if source.status_code is BackupStatusCode.FAILED:
         return (source.failure_reason, source.created_at, source.modified_at) == (
-            target.failure_reason, target.created_at, target.modified_at,
+            target.failure_reason,
+            target.created_at,
+            target.modified_at,
         )
     names = {(fs, e.name) for fs, e in source.files()}
     same_files = names == {(fs, e.name) for fs, e in target.files()}
@@ -218,7 +218,8 @@ def decide(source: Manifest, target: Manifest | None) -> tuple[Action, str]:
     if _same_backup(source, target):
         return Action.SKIP, f"already {target.status_code.value} at the target"
     ours = target.created_at == source.created_at and target.status_code in (
-        BackupStatusCode.IN_PROGRESS, BackupStatusCode.FAILED,
+        BackupStatusCode.IN_PROGRESS,
+        BackupStatusCode.FAILED,
     )
     if ours:
         return Action.REPLACE, (
@@ -255,11 +256,17 @@ async def plan_migration(
             if records is not None:
                 size = sum(r.size for r in records.values())
         target_manifest = targets.get(manifest.id)
-        plans.append(PlannedMigration(
-            manifest.id, manifest.status_code,
-            target_manifest.status_code if target_manifest else BackupStatusCode.DOES_NOT_EXIST,
-            action, reason, files, size,
-        ))
+        plans.append(
+            PlannedMigration(
+                manifest.id,
+                manifest.status_code,
+                target_manifest.status_code if target_manifest else BackupStatusCode.DOES_NOT_EXIST,
+                action,
+                reason,
+                files,
+                size,
+            )
+        )
     return plans
 
 
@@ -269,9 +276,7 @@ def _order(backup_id: BackupIdentifier) -> tuple[int, int, int]:
 
 def _check_distinct(source: ObjectBackupStore, target: ObjectBackupStore) -> None:
     if source.kind is target.kind and source.description == target.description:
-        raise InvalidInputError(
-            f"source and target are the same store ({source.description})"
-        )
+        raise InvalidInputError(f"source and target are the same store ({source.description})")
 
 
 async def _check_not_same_location(
@@ -292,7 +297,8 @@ async def _check_not_same_location(
         except (FileNotFoundError, obstore_errors.BaseError):
             continue
         if (seen_by_source["size"], seen_by_source["last_modified"]) == (
-            seen_by_target["size"], seen_by_target["last_modified"],
+            seen_by_target["size"],
+            seen_by_target["last_modified"],
         ):
             raise InvalidInputError(
                 f"the target ({target.description}) is the source's own location "
@@ -381,7 +387,9 @@ class _SourceFile:
 
 
 async def _migrate_one(
-    source: ObjectBackupStore, target: ObjectBackupStore, plan: PlannedMigration,
+    source: ObjectBackupStore,
+    target: ObjectBackupStore,
+    plan: PlannedMigration,
     progress: Progress,
 ) -> MigrationResult:
     backup_id = plan.backup_id
@@ -409,9 +417,15 @@ async def _migrate_one(
         try:
             await target.write_backup(
                 manifest,
-                [FileToStore(f.file_set, f.entry.name, f.size,
-                             functools.partial(_checked_stream, source, stored, f, progress))
-                 for f in files],
+                [
+                    FileToStore(
+                        f.file_set,
+                        f.entry.name,
+                        f.size,
+                        functools.partial(_checked_stream, source, stored, f, progress),
+                    )
+                    for f in files
+                ],
                 operation="migrate",
                 # Read back before the copy turns COMPLETED: a crash or a mismatch
                 # never leaves an unverified COMPLETED copy that a re-run would skip.
@@ -422,9 +436,11 @@ async def _migrate_one(
         await _check_manifest(target, manifest)
         verified = len(files)
         return MigrationResult(
-            plan, Outcome.MIGRATED,
+            plan,
+            Outcome.MIGRATED,
             f"copied {len(files)} files ({total} bytes), every byte verified at the target",
-            bytes_copied=total, files_verified=verified,
+            bytes_copied=total,
+            files_verified=verified,
         )
     except BackupStoreError as error:
         return MigrationResult(plan, Outcome.FAILED, str(error))
@@ -453,7 +469,9 @@ async def _source_files(
         if records is not None and record is None:
             raise IntegrityError(
                 f"the integrity record has no entry for {file_set}/{entry.name}",
-                store=source.description, backup_id=stored.manifest.id, operation="migrate",
+                store=source.description,
+                backup_id=stored.manifest.id,
+                operation="migrate",
             )
         if record is not None:
             files.append(_SourceFile(file_set, entry, record.size, record.sha256))
@@ -464,7 +482,10 @@ async def _source_files(
                 meta = await obstore.head_async(source.object_store, key)
             except Exception as error:
                 raise translate_obstore_error(
-                    error, store=source.description, operation="migrate", key=key,
+                    error,
+                    store=source.description,
+                    operation="migrate",
+                    key=key,
                     backup_id=stored.manifest.id,
                 ) from error
             files.append(_SourceFile(file_set, entry, int(meta["size"]), None))
@@ -492,21 +513,32 @@ async def _checked_stream(
         progress.advance(len(chunk))
         yield chunk
     if file.expected_sha256 is not None and (file.seen.size, file.seen.sha256) != (
-        file.size, file.expected_sha256,
+        file.size,
+        file.expected_sha256,
     ):
         raise IntegrityError(
             f"source file {file.label} does not match its record: size {file.seen.size} "
             f"(expected {file.size}), sha256 {file.seen.sha256} (expected {file.expected_sha256})",
-            store=source.description, key=source.file_key(stored, file.file_set, file.entry),
-            backup_id=stored.manifest.id, operation="migrate",
+            store=source.description,
+            key=source.file_key(stored, file.file_set, file.entry),
+            backup_id=stored.manifest.id,
+            operation="migrate",
         )
 
 
 async def _check_manifest(target: ObjectBackupStore, manifest: Manifest) -> StoredManifest:
     written = await target.read_manifest(manifest.id)
-    if written is None or not _same_backup(manifest, written.manifest) or (
-        (written.manifest.created_at, written.manifest.modified_at, written.manifest.failure_reason)
-        != (manifest.created_at, manifest.modified_at, manifest.failure_reason)
+    if (
+        written is None
+        or not _same_backup(manifest, written.manifest)
+        or (
+            (
+                written.manifest.created_at,
+                written.manifest.modified_at,
+                written.manifest.failure_reason,
+            )
+            != (manifest.created_at, manifest.modified_at, manifest.failure_reason)
+        )
     ):
         await _fail_target(target, manifest.id, "the manifest read back differs from the source's")
     assert written is not None
@@ -514,7 +546,9 @@ async def _check_manifest(target: ObjectBackupStore, manifest: Manifest) -> Stor
 
 
 async def _verify_files(
-    target: ObjectBackupStore, files: list[_SourceFile], progress: Progress,
+    target: ObjectBackupStore,
+    files: list[_SourceFile],
+    progress: Progress,
     written: StoredManifest,
 ) -> None:
     """Read every file back from the target and compare with the source's bytes."""
@@ -533,7 +567,8 @@ async def _verify_files(
                 f"Migration verification failed: {file.label} read back from the target is "
                 f"{digest.size} bytes with sha256 {digest.sha256}, expected {file.size} bytes "
                 f"with sha256 {expected}.",
-                store=target.description, backup_id=written.manifest.id,
+                store=target.description,
+                backup_id=written.manifest.id,
                 operation="migrate verify",
             )
 
@@ -548,5 +583,6 @@ async def _fail_target(target: ObjectBackupStore, backup_id: BackupIdentifier, w
     """Mark the target copy FAILED (so a re-run replaces it) and raise."""
     reason = f"Migration verification failed: {why}."
     await target.mark_failed(backup_id, reason)
-    raise IntegrityError(reason, store=target.description, backup_id=backup_id,
-                         operation="migrate verify")
+    raise IntegrityError(
+        reason, store=target.description, backup_id=backup_id, operation="migrate verify"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -98,10 +98,11 @@ class SourceFile:
             _check_int("file length", self.length, 0, 2**63 - 1)
 
 
-class NamedFileSet(Mapping[str, SourceFile]):
-    """Files of a backup by name; only the names are persisted.
+class NamedFileSet(Mapping[str, Path]):
+    """Files of a backup: a mapping of name to local file path; only names are persisted.
 
-    Accepts paths (``str`` or ``os.PathLike``) or :class:`SourceFile` values.
+    Accepts paths (``str`` or ``os.PathLike``) or :class:`SourceFile` values (a
+    path with a length limit); :meth:`source` gives the :class:`SourceFile`.
     """
 
     def __init__(self, files: Mapping[str, str | os.PathLike[str] | SourceFile] | None = None):
@@ -116,8 +117,16 @@ class NamedFileSet(Mapping[str, SourceFile]):
                 raise InvalidInputError(f"file {name!r}: expected a path, got {value!r}")
         self._files = entries
 
-    def __getitem__(self, name: str) -> SourceFile:
+    def __getitem__(self, name: str) -> Path:
+        return self._files[name].path
+
+    def source(self, name: str) -> SourceFile:
+        """The file to back up under ``name``, with its length limit if any."""
         return self._files[name]
+
+    @property
+    def sources(self) -> dict[str, SourceFile]:
+        return dict(self._files)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._files)
@@ -176,6 +185,26 @@ class BackupStatusCode(Enum):
         """Position from worst (0) to best (3)."""
         return list(BackupStatusCode).index(self)
 
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, BackupStatusCode):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, BackupStatusCode):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, BackupStatusCode):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, BackupStatusCode):
+            return NotImplemented
+        return self.rank >= other.rank
+
 
 @dataclass(frozen=True)
 class BackupStatus:
@@ -204,8 +233,14 @@ class BackupIdentifierWildcard:
     node_id: int | None = None
     partition_id: int | None = None
     checkpoint: int | str | None = None
+    checkpoint_pattern: InitVar[int | str | None] = None
+    """Alias of ``checkpoint`` (the name ``store-format.md`` uses)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, checkpoint_pattern: int | str | None) -> None:
+        if checkpoint_pattern is not None:
+            if self.checkpoint is not None:
+                raise InvalidInputError("give checkpoint or checkpoint_pattern, not both")
+            object.__setattr__(self, "checkpoint", checkpoint_pattern)
         if self.node_id is not None:
             _check_int("node id", self.node_id, 0, MAX_INT)
         if self.partition_id is not None:

@@ -32,6 +32,7 @@ from backup_store.errors import (
     ForeignStoreKindError,
     IntegrityError,
     InvalidBackupStateError,
+    InvalidInputError,
     ManifestParseError,
     SourceFileNotFoundError,
     StoreClosedError,
@@ -383,21 +384,26 @@ class ObjectBackupStore(BackupStore):
                 return StoredManifest(manifest, layout, key, found[1])
         return None
 
-    async def read_manifest(self, backup_id: BackupIdentifier) -> StoredManifest | None:
+    async def read_manifest(
+        self, backup_id: BackupIdentifier, *, operation: str = "read manifest"
+    ) -> StoredManifest | None:
         """The backup's manifest as stored, or None (for verify and migrate tools)."""
         self._check_open()
-        await self._check_owner(writing=False, operation="read manifest")
-        return await self._find_manifest(backup_id, "read manifest")
+        await self._check_owner(writing=False, operation=operation)
+        return await self._find_manifest(backup_id, operation)
 
     # ------------------------------------------------------------ contract: status, list
 
     async def get_status(self, backup_id: BackupIdentifier) -> BackupStatus:
-        stored = await self.read_manifest(backup_id)
+        stored = await self.read_manifest(backup_id, operation="status")
         if stored is None:
             return BackupStatus(backup_id, BackupStatusCode.DOES_NOT_EXIST)
         return stored.manifest.to_status()
 
-    async def list(self, wildcard: BackupIdentifierWildcard) -> list[BackupStatus]:
+    async def list(
+        self,
+        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+    ) -> list[BackupStatus]:
         stored = await self.list_manifests(wildcard)
         return [s.manifest.to_status() for s in stored]
 
@@ -440,7 +446,7 @@ class ObjectBackupStore(BackupStore):
                 ("snapshot", backup.snapshot),
                 ("segments", backup.segments),
             )
-            for name, source in file_set_files.items()
+            for name, source in file_set_files.sources.items()
             for size in [self._checked_size(source, backup.id)]
         ]
         manifest = Manifest.in_progress(
@@ -755,7 +761,15 @@ class ObjectBackupStore(BackupStore):
             )
         records = await self.read_integrity(stored)
         target_dir = Path(target_dir)
-        target_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InvalidInputError(
+                f"cannot restore into {target_dir}: {error.strerror}",
+                store=self.description,
+                backup_id=backup_id,
+                operation=operation,
+            ) from None
         in_flight = [target_dir / f".{name}.restoring" for name in names]
         try:
             await self._bounded(

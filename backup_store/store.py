@@ -56,7 +56,10 @@ class BackupStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list(self, wildcard: BackupIdentifierWildcard) -> list[BackupStatus]:
+    async def list(
+        self,
+        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+    ) -> list[BackupStatus]:
         """Statuses of every backup the wildcard matches, in no particular order."""
 
     @abc.abstractmethod

@@ -47,8 +47,7 @@ from backup_store.tasks import run_bounded
 from backup_store.transfer import Digest
 
 ZEEBE_WRITTEN_NOTE = (
-    "written by Zeebe: sizes and checksums are not recorded by Zeebe, so only presence "
-    "was checked"
+    "written by Zeebe: sizes and checksums are not recorded by Zeebe, so only presence was checked"
 )
 ZEEBE_WRITTEN_READ_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so presence was "
@@ -295,22 +294,28 @@ async def verify_store(
         wildcard = BackupIdentifierWildcard(checkpoint=backup_id)
     manifests = sorted(
         await store.list_manifests(wildcard or BackupIdentifierWildcard()),
-        key=lambda s: (s.manifest.id.checkpoint_id, s.manifest.id.partition_id,
-                       s.manifest.id.node_id),
+        key=lambda s: (
+            s.manifest.id.checkpoint_id,
+            s.manifest.id.partition_id,
+            s.manifest.id.node_id,
+        ),
     )
     report = VerifyReport(store.description, level, sample_percent)
     if backup_id is not None and not manifests:
-        report.problems.append(VerifyProblem(
-            None, "", None, ProblemKind.NOT_FOUND, f"no backup with id {backup_id} in the store"
-        ))
+        report.problems.append(
+            VerifyProblem(
+                None, "", None, ProblemKind.NOT_FOUND, f"no backup with id {backup_id} in the store"
+            )
+        )
         return report
 
     checks: list[_FileCheck] = []
     for stored in manifests:
         manifest = stored.manifest
         files = manifest.files()
-        result = BackupVerification(manifest.id, manifest.status_code, level,
-                                    files_total=len(files))
+        result = BackupVerification(
+            manifest.id, manifest.status_code, level, files_total=len(files)
+        )
         report.backups.append(result)
         if manifest.status_code is not BackupStatusCode.COMPLETED:
             result.skipped = (
@@ -321,9 +326,9 @@ async def verify_store(
             records = await store.read_integrity(stored)
         except BackupStoreError as error:
             # An unreadable record is a problem of the backup; check presence anyway.
-            result.problems.append(VerifyProblem(
-                manifest.id, "", error.key, ProblemKind.UNREADABLE, error.message
-            ))
+            result.problems.append(
+                VerifyProblem(manifest.id, "", error.key, ProblemKind.UNREADABLE, error.message)
+            )
             result.level = VerifyLevel.PRESENCE
             checks.extend(_FileCheck(stored, result, fs, e, None) for fs, e in files)
             continue
@@ -337,10 +342,14 @@ async def verify_store(
             record = records.get(f"{file_set}/{entry.name}") if records is not None else None
             check = _FileCheck(stored, result, file_set, entry, record)
             if records is not None and record is None:
-                result.problems.append(_problem(
-                    check, store, ProblemKind.NO_RECORD,
-                    "the integrity record has no entry for this file",
-                ))
+                result.problems.append(
+                    _problem(
+                        check,
+                        store,
+                        ProblemKind.NO_RECORD,
+                        "the integrity record has no entry for this file",
+                    )
+                )
                 continue
             checks.append(check)
 
@@ -369,13 +378,21 @@ async def verify_store(
 
 
 def _problem(
-    check: _FileCheck, store: ObjectBackupStore, kind: ProblemKind, message: str,
-    expected: str | int | None = None, actual: str | int | None = None,
+    check: _FileCheck,
+    store: ObjectBackupStore,
+    kind: ProblemKind,
+    message: str,
+    expected: str | int | None = None,
+    actual: str | int | None = None,
 ) -> VerifyProblem:
     return VerifyProblem(
-        check.result.backup_id, check.label, store.file_key(check.stored, check.file_set,
-                                                            check.entry),
-        kind, message, expected, actual,
+        check.result.backup_id,
+        check.label,
+        store.file_key(check.stored, check.file_set, check.entry),
+        kind,
+        message,
+        expected,
+        actual,
     )
 
 
@@ -391,18 +408,25 @@ async def _check_file(
         result.problems.append(_problem(check, store, ProblemKind.MISSING, "object is missing"))
         return
     except Exception as error:
-        failure = translate_obstore_error(error, store=store.description, operation="verify",
-                                          key=key)
+        failure = translate_obstore_error(
+            error, store=store.description, operation="verify", key=key
+        )
         result.problems.append(_problem(check, store, ProblemKind.UNREADABLE, failure.message))
         return
     size_checked = level.rank >= VerifyLevel.SIZE.rank and record is not None
     if size_checked and record is not None and meta["size"] != record.stored_size:
         what = "stored size" if record.stored_size != record.size else "size"
-        result.problems.append(_problem(
-            check, store, ProblemKind.SIZE_MISMATCH,
-            f"object is {meta['size']} bytes, the recorded {what} is {record.stored_size} bytes",
-            record.stored_size, meta["size"],
-        ))
+        result.problems.append(
+            _problem(
+                check,
+                store,
+                ProblemKind.SIZE_MISMATCH,
+                f"object is {meta['size']} bytes, "
+                f"the recorded {what} is {record.stored_size} bytes",
+                record.stored_size,
+                meta["size"],
+            )
+        )
         return  # its checksum cannot match either; one precise problem is enough
     if level is not VerifyLevel.CHECKSUM:
         return
@@ -421,17 +445,27 @@ async def _check_file(
     if record is None:
         return
     if digest.size != record.size:
-        result.problems.append(_problem(
-            check, store, ProblemKind.SIZE_MISMATCH,
-            f"content is {digest.size} bytes, the recorded size is {record.size} bytes",
-            record.size, digest.size,
-        ))
+        result.problems.append(
+            _problem(
+                check,
+                store,
+                ProblemKind.SIZE_MISMATCH,
+                f"content is {digest.size} bytes, the recorded size is {record.size} bytes",
+                record.size,
+                digest.size,
+            )
+        )
     elif digest.sha256 != record.sha256:
-        result.problems.append(_problem(
-            check, store, ProblemKind.CHECKSUM_MISMATCH,
-            f"SHA-256 is {digest.sha256}, the recorded SHA-256 is {record.sha256}",
-            record.sha256, digest.sha256,
-        ))
+        result.problems.append(
+            _problem(
+                check,
+                store,
+                ProblemKind.CHECKSUM_MISMATCH,
+                f"SHA-256 is {digest.sha256}, the recorded SHA-256 is {record.sha256}",
+                record.sha256,
+                digest.sha256,
+            )
+        )
 
 
 async def _bounded(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:

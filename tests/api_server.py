@@ -227,7 +227,9 @@ class HeldStore(FilesystemBackupStore):
         await _hold(self.hold_reads)
         return await super().get_status(backup_id)
 
-    async def list(self, wildcard: BackupIdentifierWildcard) -> list[BackupStatus]:
+    async def list(
+        self, wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard()  # noqa: B008
+    ) -> list[BackupStatus]:
         await _hold(self.hold_reads)
         return await super().list(wildcard)
 

@@ -345,7 +345,7 @@ async def test_directory_source_captures_segments_at_the_checkpoint(data: Path) 
         while writer.records < 5:  # noqa: ASYNC110  (polls the writer's counter)
             await asyncio.sleep(0.005)
     content = await source.backup_content(checkpoint)
-    assert {n: s.length for n, s in content.segments.items()} == sizes
+    assert {n: s.length for n, s in content.segments.sources.items()} == sizes
     assert content.checkpoint_position == sum(sizes.values()) == checkpoint.position
     grown = {p.name: p.stat().st_size for p in (data / "1" / "segments").iterdir()}
     assert sum(grown.values()) > sum(sizes.values())

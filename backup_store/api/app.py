@@ -63,6 +63,7 @@ COLLECTION_PATHS = ("/actuator/backups", "/actuator/backups/")
 ServiceFactory = Callable[[], AbstractAsyncContextManager[BackupService | None]]
 """Makes, in the server's event loop, the service to serve (``None``: backups not enabled)."""
 
+
 class _AnyText(PathConvertor):
     """Any rest of the path, newlines included: every text there is an id, valid or not (400)."""
 
@@ -151,8 +152,9 @@ def _error_response(error: BaseException, timeout: float) -> Response:
         return message(error.status, error.message)
     if isinstance(error, TimeoutError):
         return message(
-            504, f"The request could not be handled within the configured timeout of {timeout:g} "
-            "seconds."
+            504,
+            f"The request could not be handled within the configured timeout of {timeout:g} "
+            "seconds.",
         )
     if isinstance(error, BackupIdConflictError):
         return message(409, error.message)
@@ -346,7 +348,8 @@ def create_app(
             Route(OPENAPI_PATH, openapi, methods=["GET"]),
             *(Route(path, backups, methods=["GET", "POST"]) for path in COLLECTION_PATHS),
             Route(
-                "/actuator/backups/{backup_id:backup_store_any}", backup,
+                "/actuator/backups/{backup_id:backup_store_any}",
+                backup,
                 methods=["GET", "DELETE"],
             ),
         ],

@@ -165,8 +165,12 @@ def _schemas() -> dict[str, Any]:
                     "description": "The backup id: greater than every id taken before. "
                     "A JSON integer or a string of decimal digits.",
                     "oneOf": [
-                        {"type": "integer", "format": "int64", "minimum": 1,
-                         "maximum": MAX_CHECKPOINT_ID},
+                        {
+                            "type": "integer",
+                            "format": "int64",
+                            "minimum": 1,
+                            "maximum": MAX_CHECKPOINT_ID,
+                        },
                         {"type": "string", "pattern": BACKUP_ID_PATTERN},
                     ],
                 }
@@ -185,11 +189,18 @@ def _example_details(summary: bool) -> list[dict[str, Any]]:
         (1, "2022-12-08T13:00:55.344276672Z", "2022-12-08T13:00:55.805351556Z", "2-1-3-2", 5),
         (2, "2022-12-08T13:00:55.370965069Z", "2022-12-08T13:00:55.84756566Z", "3-1-5-3", 7),
     ):
-        detail: dict[str, Any] = {"partitionId": partition, "state": "COMPLETED",
-                                  "createdAt": created}
+        detail: dict[str, Any] = {
+            "partitionId": partition,
+            "state": "COMPLETED",
+            "createdAt": created,
+        }
         if not summary:
-            detail |= {"lastUpdatedAt": updated, "snapshotId": snapshot,
-                       "checkpointPosition": position, "brokerId": 0}
+            detail |= {
+                "lastUpdatedAt": updated,
+                "snapshotId": snapshot,
+                "checkpointPosition": position,
+                "brokerId": 0,
+            }
         detail["brokerVersion"] = "8.7.0"
         out.append(detail)
     return out
@@ -224,8 +235,13 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
         "content": {
             "application/json": {
                 "schema": listed_schema,
-                "example": [{"backupId": 100, "state": "COMPLETED",
-                             "details": _example_details(summary=True)}],
+                "example": [
+                    {
+                        "backupId": 100,
+                        "state": "COMPLETED",
+                        "details": _example_details(summary=True),
+                    }
+                ],
             }
         },
     }
@@ -235,7 +251,7 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
             "title": "Backup Management API",
             "version": version,
             "description": "Zeebe 8.7's Backup Management API, served by `backup-store serve`. "
-            "Every error body is {\"message\": ...}. Optional fields are omitted, never null.",
+            'Every error body is {"message": ...}. Optional fields are omitted, never null.',
         },
         "paths": {
             "/actuator/backups": {
@@ -254,11 +270,13 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
                         },
                     },
                     "responses": _responses(
-                        {"202": _message(
-                            "The backup is scheduled.",
-                            "A backup with id 100 has been scheduled. Use GET "
-                            "actuator/backups/100 to monitor the status.",
-                        )},
+                        {
+                            "202": _message(
+                                "The backup is scheduled.",
+                                "A backup with id 100 has been scheduled. Use GET "
+                                "actuator/backups/100 to monitor the status.",
+                            )
+                        },
                         "409",
                         token=token,
                     ),
@@ -287,8 +305,11 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
                                                 listed_schema,
                                             ]
                                         },
-                                        "example": {"backupId": 100, "state": "COMPLETED",
-                                                    "details": _example_details(summary=False)},
+                                        "example": {
+                                            "backupId": 100,
+                                            "state": "COMPLETED",
+                                            "details": _example_details(summary=False),
+                                        },
                                     }
                                 },
                             }

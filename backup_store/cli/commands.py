@@ -121,7 +121,9 @@ async def _bounded_all(jobs: list[Callable[[], Any]], limit: int) -> list[Any]:
 @click.option("--partition", type=PARTITION_ID, help="Only this partition's backups.")
 @click.option("--node", type=NODE_ID, help="Only backups taken by this node (broker).")
 @click.option(
-    "--checkpoint", "pattern", metavar="ID|PREFIX*",
+    "--checkpoint",
+    "pattern",
+    metavar="ID|PREFIX*",
     help="Only this backup id, or ids starting with PREFIX (e.g. 10*).",
 )
 @json_option
@@ -151,30 +153,42 @@ def list_command(
     rows: list[tuple[BackupInfo, list[BackupStatus]]] = []
     for backup_id in sorted(by_id, reverse=True):
         shown = sorted(
-            (s for s in by_id[backup_id]
-             if (partition is None or s.id.partition_id == partition)
-             and (node is None or s.id.node_id == node)),
+            (
+                s
+                for s in by_id[backup_id]
+                if (partition is None or s.id.partition_id == partition)
+                and (node is None or s.id.node_id == node)
+            ),
             key=lambda s: (s.id.partition_id, s.id.node_id),
         )
         if shown:
             rows.append((aggregate(backup_id, by_id[backup_id]), shown))
 
     if as_json:
-        emit_json({
-            "store": store.description,
-            "backups": [
-                {**info.to_json(), "partitionBackups": [status_json(s) for s in shown]}
-                for info, shown in rows
-            ],
-        })
+        emit_json(
+            {
+                "store": store.description,
+                "backups": [
+                    {**info.to_json(), "partitionBackups": [status_json(s) for s in shown]}
+                    for info, shown in rows
+                ],
+            }
+        )
         return
     console = stdout_console()
     if not rows:
         console.print(f"No backups in {escape(store.description)}.", highlight=False)
         return
     result = table(
-        "Backup", "State", "Partition", "Node", "Status", "Created", "Last modified",
-        "Broker", "Failure reason",
+        "Backup",
+        "State",
+        "Partition",
+        "Node",
+        "Status",
+        "Created",
+        "Last modified",
+        "Broker",
+        "Failure reason",
     )
     for info, shown in rows:
         for index, status in enumerate(shown):
@@ -194,8 +208,9 @@ def list_command(
     console.print(f"Backups in {escape(store.description)}", highlight=False)
     console.print(result)
     count = sum(len(shown) for _, shown in rows)
-    console.print(f"{plural(len(rows), 'backup id')}, {plural(count, 'partition backup')}.",
-                  highlight=False)
+    console.print(
+        f"{plural(len(rows), 'backup id')}, {plural(count, 'partition backup')}.", highlight=False
+    )
 
 
 # ---------------------------------------------------------------- status
@@ -232,8 +247,15 @@ def status_command(store_url: str, backup_id: int, as_json: bool) -> None:
     if info.failure_reason:
         console.print(f"Failure reason: {escape(info.failure_reason)}", highlight=False)
     result = table(
-        "Partition", "State", "Node", "Created", "Last updated", "Snapshot",
-        "Checkpoint position", "Broker", "Failure reason",
+        "Partition",
+        "State",
+        "Node",
+        "Created",
+        "Last updated",
+        "Snapshot",
+        "Checkpoint position",
+        "Broker",
+        "Failure reason",
     )
     for detail in info.details:
         result.add_row(
@@ -279,17 +301,24 @@ def _folder_size(folder: Path) -> int:
 @click.argument("backup_id", type=BACKUP_ID)
 @click.option("--partition", type=PARTITION_ID, required=True, help="The partition to restore.")
 @click.option(
-    "--node", type=NODE_ID,
+    "--node",
+    type=NODE_ID,
     help="Restore the copy taken by this node (default: the best copy of any node).",
 )
 @click.option(
-    "--to", "target", required=True,
+    "--to",
+    "target",
+    required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to restore into; must be empty or absent.",
 )
 @json_option
 def restore_command(
-    store_url: str, backup_id: int, partition: int, node: int | None, target: Path,
+    store_url: str,
+    backup_id: int,
+    partition: int,
+    node: int | None,
+    target: Path,
     as_json: bool,
 ) -> None:
     """Restore one partition's backup into an empty folder.
@@ -334,8 +363,10 @@ def restore_command(
                 progress.finish()
             files = [
                 (file_set, name, (target / name).stat().st_size)
-                for file_set, names in (("snapshot", restored.snapshot),
-                                        ("segments", restored.segments))
+                for file_set, names in (
+                    ("snapshot", restored.snapshot),
+                    ("segments", restored.segments),
+                )
                 for name in names
             ]
             return best.id, files, records is not None
@@ -348,14 +379,16 @@ def restore_command(
         raise
     total = sum(size for _, _, size in files)
     if as_json:
-        emit_json({
-            "store": store.description,
-            "backupId": id_json(restored_id),
-            "target": str(target),
-            "checked": checked,
-            "files": [{"fileSet": fs, "name": n, "size": s} for fs, n, s in files],
-            "bytes": total,
-        })
+        emit_json(
+            {
+                "store": store.description,
+                "backupId": id_json(restored_id),
+                "target": str(target),
+                "checked": checked,
+                "files": [{"fileSet": fs, "name": n, "size": s} for fs, n, s in files],
+                "bytes": total,
+            }
+        )
         return
     console = stdout_console()
     console.print(
@@ -364,11 +397,13 @@ def restore_command(
         highlight=False,
     )
     if checked:
-        console.print("Sizes and SHA-256 checked against the integrity record.",
-                      highlight=False)
+        console.print("Sizes and SHA-256 checked against the integrity record.", highlight=False)
     else:
-        console.print("Written by Zeebe: sizes and checksums are not recorded by Zeebe, "
-                      "so they were not checked.", highlight=False)
+        console.print(
+            "Written by Zeebe: sizes and checksums are not recorded by Zeebe, "
+            "so they were not checked.",
+            highlight=False,
+        )
 
 
 def _clean_target(target: Path, existed: bool) -> None:
@@ -392,19 +427,29 @@ def _clean_target(target: Path, existed: bool) -> None:
 @click.argument("store_url", metavar="STORE_URL")
 @click.argument("backup_id", type=BACKUP_ID, required=False)
 @click.option(
-    "--level", type=click.Choice([level.value for level in VerifyLevel]), default="checksum",
+    "--level",
+    type=click.Choice([level.value for level in VerifyLevel]),
+    default="checksum",
     show_default=True,
     help="presence: every file exists; size: and has its recorded size; checksum: and its "
     "bytes have the recorded SHA-256.",
 )
 @click.option(
-    "--sample", "sample", type=click.FloatRange(0, 100, min_open=True), default=100.0,
-    metavar="PCT", help="Check a random PCT% of the files (default: all).",
+    "--sample",
+    "sample",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=100.0,
+    metavar="PCT",
+    help="Check a random PCT% of the files (default: all).",
 )
 @click.option("--seed", type=int, help="Seed of the random sample (reproducible runs).")
 @json_option
 def verify_command(
-    store_url: str, backup_id: int | None, level: str, sample: float, seed: int | None,
+    store_url: str,
+    backup_id: int | None,
+    level: str,
+    sample: float,
+    seed: int | None,
     as_json: bool,
 ) -> None:
     """Check stored backups without restoring them.
@@ -422,8 +467,12 @@ def verify_command(
         async with store:
             with progress.shown():
                 return await verify_store(
-                    store, backup_id, level=VerifyLevel(level), sample_percent=sample,
-                    seed=seed, progress=progress,
+                    store,
+                    backup_id,
+                    level=VerifyLevel(level),
+                    sample_percent=sample,
+                    seed=seed,
+                    progress=progress,
                 )
 
     report = run(work())
@@ -442,8 +491,10 @@ def _print_verify(report: VerifyReport) -> None:
         console.print(Text(text, style=style))
 
     sampled = f", sample {report.sample_percent:g}%" if report.sample_percent < 100 else ""
-    say(f"Verifying {plural(len(report.backups), 'partition backup')} in {report.store} "
-        f"(level {report.level.value}{sampled})")
+    say(
+        f"Verifying {plural(len(report.backups), 'partition backup')} in {report.store} "
+        f"(level {report.level.value}{sampled})"
+    )
     for problem in report.problems:
         say(f"  PROBLEM {problem}", "red")
     for result in report.backups:
@@ -451,8 +502,11 @@ def _print_verify(report: VerifyReport) -> None:
             say(f"- {result.backup_id}: skipped, {result.skipped}", "dim")
             continue
         mark, style = ("ok", "green") if result.ok else ("FAILED", "red")
-        say(f"- {result.backup_id}: {mark}, {result.files_checked} of {result.files_total} files "
-            f"checked at level {result.level.value}", style)
+        say(
+            f"- {result.backup_id}: {mark}, {result.files_checked} of {result.files_total} files "
+            f"checked at level {result.level.value}",
+            style,
+        )
         for note in result.notes:
             say(f"    note: {note}", "yellow")
         for problem in result.problems:
@@ -494,42 +548,50 @@ def delete_command(
 
     async def work() -> list[BackupStatus]:
         async with store:
-            found = sorted(await store.list(wildcard),
-                           key=lambda s: (s.id.partition_id, s.id.node_id))
+            found = sorted(
+                await store.list(wildcard), key=lambda s: (s.id.partition_id, s.id.node_id)
+            )
             if not found:
                 return found
             if not as_json:
                 listing = table("Partition", "Node", "Status")
                 for status in found:
-                    listing.add_row(str(status.id.partition_id), str(status.id.node_id),
-                                    styled(status.status_code.value))
-                console.print(f"To delete: {what} in {escape(store.description)}",
-                              highlight=False)
+                    listing.add_row(
+                        str(status.id.partition_id),
+                        str(status.id.node_id),
+                        styled(status.status_code.value),
+                    )
+                console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)
                 console.print(listing)
             if not yes:
                 click.confirm(
                     f"Delete {what} ({plural(len(found), 'partition backup')}) from "
                     f"{store.description}?",
-                    abort=True, err=True,
+                    abort=True,
+                    err=True,
                 )
-            await _bounded_all([functools.partial(delete_one, s) for s in found],
-                               store.max_concurrency)
+            await _bounded_all(
+                [functools.partial(delete_one, s) for s in found], store.max_concurrency
+            )
             return found
 
     found = run(work())
     if as_json:
-        emit_json({
-            "store": store.description,
-            "backupId": backup_id,
-            "deleted": [{**id_json(s.id), "previousStatus": s.status_code.value}
-                        for s in found],
-        })
+        emit_json(
+            {
+                "store": store.description,
+                "backupId": backup_id,
+                "deleted": [
+                    {**id_json(s.id), "previousStatus": s.status_code.value} for s in found
+                ],
+            }
+        )
     elif not found:
-        console.print(f"No {what} in {escape(store.description)}: nothing to delete.",
-                      highlight=False)
+        console.print(
+            f"No {what} in {escape(store.description)}: nothing to delete.", highlight=False
+        )
     else:
-        console.print(f"Deleted {what}: {plural(len(found), 'partition backup')}.",
-                      highlight=False)
+        console.print(f"Deleted {what}: {plural(len(found), 'partition backup')}.", highlight=False)
 
 
 # ---------------------------------------------------------------- migrate
@@ -543,7 +605,11 @@ def delete_command(
 @click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
 @json_option
 def migrate_command(
-    source_url: str, target_url: str, backup_id: int | None, migrate_all: bool, dry_run: bool,
+    source_url: str,
+    target_url: str,
+    backup_id: int | None,
+    migrate_all: bool,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Copy backups from one store to another, possibly of another kind.
@@ -570,8 +636,7 @@ def migrate_command(
     async def work() -> MigrationReport:
         async with source, target:
             with progress.shown():
-                return await migrate(source, target, backup_id, dry_run=dry_run,
-                                     progress=progress)
+                return await migrate(source, target, backup_id, dry_run=dry_run, progress=progress)
 
     report = run(work())
     for result in report.results:
@@ -590,17 +655,31 @@ def _print_migrate(report: MigrationReport) -> None:
     verb = "Migration plan" if report.dry_run else "Migration"
     title = f"{verb} from {escape(report.source)} to {escape(report.target)}"
     result_table = table(
-        "Backup", "Partition", "Node", "Source", "Target", "Action", "Outcome", "Details",
+        "Backup",
+        "Partition",
+        "Node",
+        "Source",
+        "Target",
+        "Action",
+        "Outcome",
+        "Details",
     )
-    outcome_style = {Outcome.MIGRATED: "green", Outcome.SKIPPED: "dim",
-                     Outcome.FAILED: "red", Outcome.PLANNED: "cyan"}
+    outcome_style = {
+        Outcome.MIGRATED: "green",
+        Outcome.SKIPPED: "dim",
+        Outcome.FAILED: "red",
+        Outcome.PLANNED: "cyan",
+    }
     for result in report.results:
         plan = result.plan
         size = f" ({plan.files} files, {plan.size} bytes)" if report.dry_run and plan.size else ""
         result_table.add_row(
-            str(plan.backup_id.checkpoint_id), str(plan.backup_id.partition_id),
-            str(plan.backup_id.node_id), styled(plan.source_status.value),
-            styled(plan.target_status.value), plan.action.value,
+            str(plan.backup_id.checkpoint_id),
+            str(plan.backup_id.partition_id),
+            str(plan.backup_id.node_id),
+            styled(plan.source_status.value),
+            styled(plan.target_status.value),
+            plan.action.value,
             Text(result.outcome.value, style=outcome_style[result.outcome]),
             result.message + size,
         )
@@ -613,16 +692,22 @@ def _print_migrate(report: MigrationReport) -> None:
         console.print(
             f"Dry run: {report.count(Outcome.PLANNED)} to migrate, "
             f"{report.count(Outcome.SKIPPED)} to skip, {report.count(Outcome.FAILED)} "
-            "conflicts. Nothing was written.", highlight=False,
+            "conflicts. Nothing was written.",
+            highlight=False,
         )
     else:
         console.print(
             f"{report.count(Outcome.MIGRATED)} migrated, {report.count(Outcome.SKIPPED)} "
-            f"skipped, {report.count(Outcome.FAILED)} failed.", highlight=False,
+            f"skipped, {report.count(Outcome.FAILED)} failed.",
+            highlight=False,
         )
 
 
 COMMANDS = [
-    list_command, status_command, restore_command, verify_command, delete_command,
+    list_command,
+    status_command,
+    restore_command,
+    verify_command,
+    delete_command,
     migrate_command,
 ]

@@ -113,11 +113,10 @@ which keeps credentials in a URL out of the command line and shell history."""
 def open_url(url: str, param: str) -> ObjectBackupStore:
     """Open a store URL; a bad URL is a usage error (exit 2) that never repeats it."""
     if url.startswith(ENV_PREFIX):
-        name = url[len(ENV_PREFIX):]
+        name = url[len(ENV_PREFIX) :]
         value = os.environ.get(name)
         if not value:
-            raise click.BadParameter(f"environment variable {name!r} is not set",
-                                     param_hint=param)
+            raise click.BadParameter(f"environment variable {name!r} is not set", param_hint=param)
         url = value
     try:
         return open_store(url)
@@ -160,8 +159,9 @@ def table(*columns: str, wrap: tuple[str, ...] = ("Failure reason", "Details")) 
     result = Table(show_lines=False, expand=False)
     for column in columns:
         free_text = column in wrap
-        result.add_column(column, overflow="fold", no_wrap=not free_text,
-                          min_width=24 if free_text else None)
+        result.add_column(
+            column, overflow="fold", no_wrap=not free_text, min_width=24 if free_text else None
+        )
     return result
 
 

@@ -209,7 +209,7 @@ class DirectorySource(PartitionSource):
                 f"partition {self._partition_id}: file names used by both the snapshot and the "
                 f"segments: {sorted(clash)}"
             )
-        position = sum(source.length or 0 for source in segments.values())
+        position = sum(source.length or 0 for source in segments.sources.values())
         self._write_state(checkpoint_id, position)
         return DirectoryCheckpoint(
             self._partition_id, checkpoint_id, position, snapshot_id, snapshot, segments

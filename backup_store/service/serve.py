@@ -50,7 +50,12 @@ def run_app(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> N
     import uvicorn  # imported here: other CLI commands need not load a server
 
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, log_level=log_level, lifespan="on",
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=log_level,
+        lifespan="on",
         server_header=False,
     )
     uvicorn.Server(config).run()
@@ -85,49 +90,71 @@ async def _announce(
     auth = ' -H "Authorization: Bearer $BACKUP_STORE_TOKEN"' if token else ""
     log.info(
         "Try: curl --request POST '%s/actuator/backups' -H 'Content-Type: application/json'%s "
-        "-d '{ \"backupId\": \"%d\" }'",
-        base, auth, backup_id,
+        '-d \'{ "backupId": "%d" }\'',
+        base,
+        auth,
+        backup_id,
     )
 
 
 @click.command()
 @click.option(
-    "--store", "store_url", metavar="URL", default=None,
+    "--store",
+    "store_url",
+    metavar="URL",
+    default=None,
     help=f"Backup store URL (file:///abs/path, s3://..., ...), or env:NAME to read it from the "
     f"environment variable NAME. Default: a filesystem store under ./{DEFAULT_STORE_DIR}. "
     f"'{DISABLED}' serves with backup disabled (requests get 400).",
 )
 @click.option(
-    "--data-dir", type=click.Path(path_type=Path, file_okay=False), default=Path(DEFAULT_DATA_DIR),
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(DEFAULT_DATA_DIR),
     show_default=True,
     help="Engine data: one folder per partition (<id>/snapshots/<snapshotId>/, <id>/segments/"
     "*.log). Generated with sample data when missing.",
 )
 @click.option(
-    "--partitions", type=click.IntRange(1, MAX_INT), default=None,
+    "--partitions",
+    type=click.IntRange(1, MAX_INT),
+    default=None,
     help=f"The cluster's partition count (default: the highest partition folder; "
     f"{SAMPLE_PARTITIONS} for generated sample data).",
 )
-@click.option("--node-id", type=click.IntRange(0, MAX_INT), default=0, show_default=True,
-              help="This node's (broker's) id, part of every backup's key.")
+@click.option(
+    "--node-id",
+    type=click.IntRange(0, MAX_INT),
+    default=0,
+    show_default=True,
+    help="This node's (broker's) id, part of every backup's key.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option(
-    "--token", envvar="BACKUP_STORE_TOKEN", default=None,
+    "--token",
+    envvar="BACKUP_STORE_TOKEN",
+    default=None,
     help="Require 'Authorization: Bearer <token>' on every request (or set BACKUP_STORE_TOKEN).",
 )
 @click.option(
-    "--request-timeout", type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_REQUEST_TIMEOUT, show_default=True,
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
     help="Seconds a request may take before it is answered 504.",
 )
 @click.option(
-    "--writer/--no-writer", default=True, show_default=True,
+    "--writer/--no-writer",
+    default=True,
+    show_default=True,
     help="Keep appending to the segments of generated sample data while serving.",
 )
 @click.option("--writer-interval", type=click.FloatRange(min=0.001), default=0.1, hidden=True)
 @click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
     show_default=True,
 )
 def serve(
@@ -157,8 +184,9 @@ def serve(
         name = store_url.removeprefix(ENV_PREFIX)
         store_url = os.environ.get(name)
         if not store_url:
-            raise click.BadParameter(f"environment variable {name!r} is not set",
-                                     param_hint="--store")
+            raise click.BadParameter(
+                f"environment variable {name!r} is not set", param_hint="--store"
+            )
     try:
         store = open_store(store_url or Path(DEFAULT_STORE_DIR).absolute().as_uri())
     except BackupStoreError as error:
@@ -178,12 +206,21 @@ def serve(
             if writing:
                 await stack.enter_async_context(SampleWriter(data_dir, interval=writer_interval))
             service = BackupService(
-                store, sources, node_id=node_id, partition_count=count,
+                store,
+                sources,
+                node_id=node_id,
+                partition_count=count,
                 recovery_timeout=request_timeout,
             )
             await stack.enter_async_context(service)
-            await _announce(service, host=host, port=port, data_dir=data_dir, writer=writing,
-                            token=token is not None)
+            await _announce(
+                service,
+                host=host,
+                port=port,
+                data_dir=data_dir,
+                writer=writing,
+                token=token is not None,
+            )
             yield service
 
     app = create_app(runtime, token=token, request_timeout=request_timeout)
@@ -205,7 +242,8 @@ def _sources(data_dir: Path, partitions: int | None) -> list[DirectorySource]:
             ) from None
         log.info(
             "generated sample data for %d partitions in %s",
-            partitions or SAMPLE_PARTITIONS, data_dir.absolute(),
+            partitions or SAMPLE_PARTITIONS,
+            data_dir.absolute(),
         )
     try:
         sources = DirectorySource.discover(data_dir)

@@ -282,8 +282,10 @@ class BackupService:
             await asyncio.shield(self._mark_failed_quietly(backup_id, CANCELLED_REASON))
             raise
         except Exception as error:
-            reason = error.message if isinstance(error, BackupStoreError) else (
-                f"{type(error).__name__}: {error}"
+            reason = (
+                error.message
+                if isinstance(error, BackupStoreError)
+                else (f"{type(error).__name__}: {error}")
             )
             log.error("backup %s failed: %s", backup_id, error)
             # The store marks FAILED what it started; this covers failures before
@@ -338,8 +340,9 @@ class BackupService:
         statuses = await self._statuses(checkpoint)
         found = {s.id for s in statuses}
         statuses += [
-            BackupStatus(r.backup_id, BackupStatusCode.IN_PROGRESS, r.descriptor, None,
-                         r.started, r.started)
+            BackupStatus(
+                r.backup_id, BackupStatusCode.IN_PROGRESS, r.descriptor, None, r.started, r.started
+            )
             for r in running
             if r.backup_id not in found
         ]
@@ -377,8 +380,9 @@ class BackupService:
                 ]
             )
             for result in results:
-                statuses.extend(s for s in result if s.status_code is not
-                                BackupStatusCode.DOES_NOT_EXIST)
+                statuses.extend(
+                    s for s in result if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
+                )
             listed = wanted
             wanted = max(wanted, partition_count_of(statuses) or 0)
         return statuses
@@ -432,9 +436,7 @@ class BackupService:
         """
         async with self._recovery_lock:
             statuses = await self.store.list(BackupIdentifierWildcard(node_id=self.node_id))
-            self._store_floor = max(
-                [self._store_floor, *(s.id.checkpoint_id for s in statuses)]
-            )
+            self._store_floor = max([self._store_floor, *(s.id.checkpoint_id for s in statuses)])
             orphans = sorted(
                 s.id
                 for s in statuses
@@ -463,7 +465,8 @@ class BackupService:
             except Exception as error:
                 log.error(
                     "could not check the store for interrupted backups (retrying in %.0fs): %s",
-                    delay, error,
+                    delay,
+                    error,
                 )
             finally:
                 self._first_recovery_attempt.set()

@@ -69,6 +69,7 @@ class AzureConfig(CloudConfig):
         if container is not None:
             values["container"] = container
         super().__init__(**values)
+
     endpoint: str | None = None
     account_name: str | None = None
     account_key: SecretStr | None = None
@@ -204,5 +205,9 @@ class AzureBackupStore(ObjectBackupStore):
 def from_url(url: SplitResult) -> AzureBackupStore:
     """``az://container?endpoint=...&account_name=...&account_key=...`` (or
     ``sas_token``, ``connection_string``, ``create_container=false``)."""
+    if url.path.strip("/"):
+        raise ConfigurationError(
+            "an Azure store URL names only the container (Zeebe's base path): az://container"
+        )
     values = {"container": url.hostname, **url_options(url)}
     return AzureBackupStore(AzureConfig(**values))

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backup_store.errors import ConfigurationError, describe_error
 from backup_store.object_backup_store import (
@@ -72,6 +72,18 @@ class TransferSettings(StoreConfig):
 
 class CloudConfig(TransferSettings):
     """What every cloud configuration provides to build its obstore store."""
+
+    @model_validator(mode="after")
+    def _endpoint_without_credentials(self) -> CloudConfig:
+        endpoint = self.endpoint_url
+        if endpoint:
+            parts = urlsplit(endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("the endpoint must be an http(s) URL")
+            if parts.username or parts.password or parts.query:
+                # Credentials have their own (secret) options; an endpoint is printed.
+                raise ValueError("the endpoint must not carry credentials or a query string")
+        return self
 
     @property
     def endpoint_url(self) -> str | None:

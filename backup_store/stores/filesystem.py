@@ -23,7 +23,7 @@ import aiofiles
 from obstore.store import LocalStore
 from pydantic import Field
 
-from backup_store.errors import StoreUnavailableError
+from backup_store.errors import ConfigurationError, StoreUnavailableError
 from backup_store.layout import StoreKind
 from backup_store.object_backup_store import (
     DEFAULT_MAX_CONCURRENCY,
@@ -47,6 +47,7 @@ class FilesystemConfig(StoreConfig):
         if base_path is not None:
             values["base_path"] = Path(base_path)
         super().__init__(**values)
+
     max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1)
 
 
@@ -72,10 +73,14 @@ class FilesystemBackupStore(ObjectBackupStore):
 
     def __init__(
         self,
-        config: FilesystemConfig | str | os.PathLike[str],
+        config: FilesystemConfig | str | os.PathLike[str] | None = None,
         *,
+        base_path: str | os.PathLike[str] | None = None,
         object_store: ObjectStore | None = None,
     ) -> None:
+        config = config if config is not None else base_path
+        if config is None:
+            raise ConfigurationError("a filesystem store needs a base path (a directory)")
         if not isinstance(config, FilesystemConfig):
             config = FilesystemConfig(base_path=Path(config))
         self.config = config

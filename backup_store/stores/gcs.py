@@ -45,10 +45,13 @@ class GcsConfig(CloudConfig):
         if bucket is not None:
             values["bucket"] = bucket
         super().__init__(**values)
+
     base_path: str | None = None
     host: str | None = None
     service_account_path: str | None = None
     service_account_key: SecretStr | None = None
+    credentials: SecretStr | None = None
+    """Either of the two above: a service-account JSON text, or a path to one."""
 
     @field_validator("base_path")
     @classmethod
@@ -65,7 +68,11 @@ class GcsConfig(CloudConfig):
 
     def obstore_config(self) -> ObstoreGcsConfig:
         config: ObstoreGcsConfig = {"bucket": self.bucket}
-        if self.service_account_key is not None:
+        if self.credentials is not None:
+            secret = self.credentials.get_secret_value()
+            key = "service_account_key" if secret.lstrip().startswith("{") else "service_account"
+            config[key] = secret  # type: ignore[literal-required]
+        elif self.service_account_key is not None:
             config["service_account_key"] = self.service_account_key.get_secret_value()
         elif self.service_account_path is not None:
             config["service_account"] = self.service_account_path

@@ -38,6 +38,7 @@ class S3Config(CloudConfig):
         if bucket is not None:
             values["bucket"] = bucket
         super().__init__(**values)
+
     base_path: str | None = None
     endpoint: str | None = None
     region: str | None = None

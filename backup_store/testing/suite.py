@@ -49,8 +49,8 @@ def _assert_same_files(original: Backup, restored: Backup, target: Path) -> None
         after: NamedFileSet = getattr(restored, attr)
         assert sorted(before) == sorted(after)
         for name in before:
-            assert after[name].path == target / name
-            assert after[name].path.read_bytes() == before[name].path.read_bytes()
+            assert after[name] == target / name
+            assert after[name].read_bytes() == before[name].read_bytes()
 
 
 @pytest.mark.asyncio
@@ -88,7 +88,7 @@ class BackupStoreConformance:
         self, store: BackupStore, backup_factory: BackupFactory
     ) -> None:
         backup = backup_factory()
-        missing = backup.segments["segment-file-2"].path
+        missing = backup.segments["segment-file-2"]
         missing.unlink()
         with pytest.raises(SourceFileNotFoundError) as raised:
             await store.save(backup)
