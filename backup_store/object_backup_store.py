@@ -265,6 +265,26 @@ class ObjectBackupStore(BackupStore):
             keys.extend(meta["path"] for meta in batch)
         return keys
 
+    async def _list_key_prefix(self, prefix: str) -> builtins.list[str]:
+        """Keys starting with ``prefix``, which may end inside a path segment.
+
+        obstore lists whole path segments only, so a checkpoint prefix such as
+        ``.../1/10`` is pushed down by listing the folder's sub-folders first and
+        then only the ones that match (never every object of the partition).
+        """
+        if prefix == "" or prefix.endswith("/"):
+            return await self._list_keys(prefix)
+        folder, _, _ = prefix.rpartition("/")
+        try:
+            listing = await obstore.list_with_delimiter_async(self._store, folder or None)
+        except (FileNotFoundError, obstore_errors.NotFoundError):
+            return []
+        keys = [m["path"] for m in listing["objects"] if m["path"].startswith(prefix)]
+        matching = [p for p in listing["common_prefixes"] if p.startswith(prefix)]
+        for found in await self._bounded([partial(self._list_keys, p + "/") for p in matching]):
+            keys.extend(found)
+        return keys
+
     async def _delete_keys(self, keys: list[str]) -> None:
         if not keys:
             return
@@ -407,6 +427,28 @@ class ObjectBackupStore(BackupStore):
         stored = await self.list_manifests(wildcard)
         return [s.manifest.to_status() for s in stored]
 
+    async def list_ids(
+        self, wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard()  # noqa: B008
+    ) -> builtins.list[BackupIdentifier]:
+        """Ids of every backup with a manifest matching the wildcard, from keys alone."""
+        self._check_open()
+        await self._check_owner(writing=False, operation="list")
+        return builtins.list(await self._manifest_keys(wildcard, "list"))
+
+    async def _manifest_keys(
+        self, wildcard: BackupIdentifierWildcard, operation: str
+    ) -> dict[BackupIdentifier, tuple[KeyLayout, str]]:
+        found: dict[BackupIdentifier, tuple[KeyLayout, str]] = {}
+        for layout in read_layouts(self.kind, self.base_path):
+            prefix = layout.list_prefix(wildcard)
+            with self._errors(operation, key=prefix):
+                keys = await self._list_key_prefix(prefix)
+            for key in keys:
+                backup_id = layout.parse_manifest_key(key)
+                if backup_id is not None and wildcard.matches(backup_id):
+                    found.setdefault(backup_id, (layout, key))
+        return found
+
     async def list_manifests(
         self, wildcard: BackupIdentifierWildcard
     ) -> builtins.list[StoredManifest]:
@@ -414,17 +456,7 @@ class ObjectBackupStore(BackupStore):
         self._check_open()
         operation = "list"
         await self._check_owner(writing=False, operation=operation)
-        found: dict[BackupIdentifier, tuple[KeyLayout, str]] = {}
-        for layout in read_layouts(self.kind, self.base_path):
-            prefix = layout.list_prefix(wildcard)
-            # obstore prefixes match whole path segments: list the enclosing folder.
-            folder = prefix if prefix.endswith("/") else prefix.rsplit("/", 1)[0] + "/"
-            with self._errors(operation, key=folder):
-                keys = await self._list_keys(folder)
-            for key in keys:
-                backup_id = layout.parse_manifest_key(key)
-                if backup_id is not None and wildcard.matches(backup_id):
-                    found.setdefault(backup_id, (layout, key))
+        found = await self._manifest_keys(wildcard, operation)
 
         async def load(backup_id: BackupIdentifier, layout: KeyLayout, key: str) -> Any:
             with self._errors(operation, key=key, backup_id=backup_id):

@@ -14,6 +14,7 @@ which partitions of the cluster this node serves.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import os
@@ -232,6 +233,12 @@ class HeldStore(FilesystemBackupStore):
     ) -> list[BackupStatus]:
         await _hold(self.hold_reads)
         return await super().list(wildcard)
+
+    async def list_ids(
+        self, wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard()  # noqa: B008
+    ) -> builtins.list[BackupIdentifier]:
+        await _hold(self.hold_reads)
+        return await super().list_ids(wildcard)
 
 
 class HeldSource(DirectorySource):

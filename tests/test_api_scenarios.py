@@ -439,3 +439,40 @@ def test_data_dir_and_partitions_options(tmp_path: Path) -> None:
         assert take(api, 8).status_code == 202
         body = wait_for_state(api, 8, "INCOMPLETE")
         assert body["details"][2] == {"partitionId": 3, "state": "DOES_NOT_EXIST"}
+
+
+def test_post_requires_a_json_body(tmp_path: Path) -> None:
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
+                    str(tmp_path / "data"), "--no-writer") as server, client(server) as api:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
+            response = api.post("/actuator/backups", content=b'{"backupId": 5}',
+                                headers={"Content-Type": content_type})
+            assert message(response, 400).startswith("A backupId must be provided")
+        not_an_object = api.post("/actuator/backups", json=[])
+        assert message(not_an_object, 400) == "A backupId must be provided and it must be > 0"
+        assert take(api, 5).status_code == 202  # nothing was recorded by the refusals
+
+
+def test_a_lower_id_than_another_nodes_backup_is_refused(tmp_path: Path) -> None:
+    store = (tmp_path / "store").as_uri()
+    one = cli_server(tmp_path, "--store", store, "--data-dir", str(tmp_path / "d0"),
+                     "--node-id", "0", "--no-writer", name="node0")
+    two = cli_server(tmp_path, "--store", store, "--data-dir", str(tmp_path / "d1"),
+                     "--node-id", "1", "--no-writer", name="node1")
+    with one, two, client(one) as api0, client(two) as api1:
+        assert take(api0, 350).status_code == 202
+        wait_for_state(api0, 350, "COMPLETED")
+        assert message(take(api1, 320), 409) == (
+            "Requested backup has ID 320. The latest backup has ID 350. The backup ID must be "
+            "greater than the ID of previous backups that are completed, failed, or deleted."
+        )
+        assert take(api1, 350).status_code == 202  # the same id: this node's copy of it
+
+
+def test_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
+                    str(tmp_path / "data"), "--no-writer", "--token", "t0k3n") as server:
+        with client(server, Authorization="bearer t0k3n") as api:
+            assert api.get("/actuator/backups").status_code == 200
+        with client(server, Authorization="Bearer T0K3N") as api:
+            assert api.get("/actuator/backups").status_code == 401

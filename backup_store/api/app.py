@@ -117,10 +117,15 @@ def parse_take_backup_body(body: bytes) -> int:
             '(expected for example {"backupId": 100})'
         ) from None
     if not isinstance(document, dict):
-        raise InvalidInputError(
-            f'{INVALID_BACKUP_ID}: expected a JSON object such as {{"backupId": 100}}'
-        )
+        raise InvalidInputError(INVALID_BACKUP_ID)
     return parse_backup_id(document.get("backupId"))
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 def _bad_path_id(text: str, allowed: str = "") -> _Refused:
@@ -197,6 +202,11 @@ async def backups(request: Request) -> Response:
         # newline: "/actuator/backups/\n" is a bad id, not the list.
         return message(400, _bad_path_id(path.removeprefix(COLLECTION_PATHS[1])).message)
     if request.method == "POST":
+        if not _is_json(request.headers.get("content-type", "")):
+            return message(
+                400, f"{INVALID_BACKUP_ID}: the request body must be JSON (Content-Type: "
+                "application/json)",
+            )
         body = await request.body()
 
         async def take(service: BackupService) -> Response:
@@ -293,12 +303,17 @@ class _BearerToken:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            scheme, _, credentials = given.strip().partition(b" ")
+            # The scheme name is case-insensitive (RFC 7235); the token is not.
+            valid = scheme.lower() == b"bearer" and hmac.compare_digest(
+                credentials.strip(), self.expected
+            )
+            if not valid:
                 response = message(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return

@@ -43,6 +43,7 @@ from backup_store.model import (
     BackupStatusCode,
     check_checkpoint_id,
 )
+from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
 from backup_store.store import BackupStore
@@ -213,6 +214,16 @@ class BackupService:
         task = self._spawn(self._take(backup_id))
         return await asyncio.shield(task)
 
+    async def _highest_in_store(self, partition_id: int) -> tuple[int, int]:
+        """The highest backup ids stored for the partition by this node and by any node."""
+        wildcard = BackupIdentifierWildcard(partition_id=partition_id)
+        if isinstance(self.store, ObjectBackupStore):  # keys suffice: no manifest reads
+            ids = await self.store.list_ids(wildcard)
+        else:
+            ids = [status.id for status in await self.store.list(wildcard)]
+        own = max((i.checkpoint_id for i in ids if i.node_id == self.node_id), default=0)
+        return own, max((i.checkpoint_id for i in ids), default=0)
+
     async def _take(self, backup_id: int) -> list[Checkpoint]:
         if not self.sources:
             raise ConfigurationError("this server has no partitions to back up")
@@ -223,17 +234,15 @@ class BackupService:
             highest = max([self._store_floor, *latest])
             if backup_id <= highest:
                 raise BackupIdConflictError(backup_id, highest)
-            # The store must be reachable and hold no copy of this id for our partitions.
-            existing = await self._gather(
-                [
-                    functools.partial(
-                        self.store.get_status, BackupIdentifier(self.node_id, p, backup_id)
-                    )
-                    for p in self.sources
-                ]
+            # Ids in the shared store count too, which also proves it reachable before
+            # anything is recorded. Another node may hold a copy of the same id for a
+            # partition (replicas); this node's own copy, or any higher id, conflicts.
+            in_store = await self._gather(
+                [functools.partial(self._highest_in_store, p) for p in self.sources]
             )
-            if any(s.status_code is not BackupStatusCode.DOES_NOT_EXIST for s in existing):
-                raise BackupIdConflictError(backup_id, backup_id)
+            own, others = max(i for i, _ in in_store), max(i for _, i in in_store)
+            if backup_id <= own or backup_id < others:
+                raise BackupIdConflictError(backup_id, max(highest, own, others))
             results = await asyncio.gather(
                 *(s.record_checkpoint(backup_id) for s in sources), return_exceptions=True
             )
