@@ -55,7 +55,7 @@ def test_the_pattern_bounds() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(1, 1), ("1", 1), ("100", 100), (MAX_CHECKPOINT_ID, MAX_CHECKPOINT_ID),
+    [(1, 1), ("1", 1), ("100", 100), ("0100", 100), (MAX_CHECKPOINT_ID, MAX_CHECKPOINT_ID),
      (str(MAX_CHECKPOINT_ID), MAX_CHECKPOINT_ID)],
 )
 def test_parse_backup_id(value: object, expected: int) -> None:
@@ -64,7 +64,7 @@ def test_parse_backup_id(value: object, expected: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, 0, -1, "0", "01", "-1", "+1", " 1", "1 ", "1\n", "١٢", 1.0, 1.5, True, False, [1],
+    [None, 0, -1, "0", "00", "-1", "+1", " 1", "1 ", "1\n", "١٢", 1.0, 1.5, True, False, [1],
      MAX_CHECKPOINT_ID + 1, str(MAX_CHECKPOINT_ID + 1), "9" * 5000],
 )
 def test_parse_backup_id_refuses(value: object) -> None:

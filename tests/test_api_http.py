@@ -180,7 +180,7 @@ def test_unknown_backup_is_404(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["abc", "0", "-1", "1.5", "01", "9223372036854775808", "1*0", "%20", "1,2", "a/b", "1%0A",
+    ["abc", "0", "-1", "1.5", "00", "9223372036854775808", "1*0", "%20", "1,2", "a/b", "1%0A",
      "%0A", "1%00"],
 )
 def test_get_with_an_invalid_id_is_400(api: httpx.Client, text: str) -> None:

@@ -33,9 +33,10 @@ def decimal_at_most(bound: int) -> str:
     return "(?:" + "|".join(alternatives) + ")"
 
 
-BACKUP_ID_PATTERN = "^" + decimal_at_most(MAX_CHECKPOINT_ID) + "$"
-"""A backup id written in decimal: 1 to 2^63-1, no sign, no leading zeros."""
-PATH_ID_PATTERN = "^(?:" + decimal_at_most(MAX_CHECKPOINT_ID) + r"|[0-9]*\*)$"
+BACKUP_ID_PATTERN = "^0*" + decimal_at_most(MAX_CHECKPOINT_ID) + "$"
+"""A backup id written in decimal: 1 to 2^63-1, no sign (leading zeros allowed, as
+Java's ``Long.parseLong`` allows them)."""
+PATH_ID_PATTERN = "^(?:0*" + decimal_at_most(MAX_CHECKPOINT_ID) + r"|[0-9]*\*)$"
 """A path's ``{backupId}``: an id, or digits followed by ``*`` (a prefix, GET only)."""
 
 _ISO = (
