@@ -7,6 +7,7 @@ with file contents next to them, exactly as Zeebe would leave them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import dataclass
@@ -74,7 +75,10 @@ def place_zeebe_filesystem_backups(root: Path) -> None:
 
 
 async def save_backups(
-    store: ObjectBackupStore, data_dir: Path, ids: list[BackupIdentifier], *,
+    store: ObjectBackupStore,
+    data_dir: Path,
+    ids: list[BackupIdentifier],
+    *,
     sizes: dict[str, int] | None = None,
 ) -> None:
     for backup_id in ids:
@@ -94,6 +98,29 @@ def invoke_json(*args: str) -> tuple[Result, Any]:
 def file_bytes(root: Path, backup_id: BackupIdentifier, file: str) -> Path:
     """Where a filesystem store keeps one file of a backup."""
     return (
-        root / "contents" / str(backup_id.partition_id) / str(backup_id.checkpoint_id)
-        / str(backup_id.node_id) / file
+        root
+        / "contents"
+        / str(backup_id.partition_id)
+        / str(backup_id.checkpoint_id)
+        / str(backup_id.node_id)
+        / file
     )
+
+
+class Tripwire:
+    """A progress sink that sets ``tripped`` once more than ``limit`` bytes went by."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.done = limit, 0
+        self.tripped = asyncio.Event()
+
+    def start(self, description: str, total: int | None) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        if self.done > self.limit:
+            self.tripped.set()
+
+    def finish(self) -> None:
+        pass

@@ -30,6 +30,7 @@ from tests.test_cli_support import (
     ZEEBE_COMPLETED,
     ZEEBE_FILES,
     StoreDir,
+    Tripwire,
     file_bytes,
     place_zeebe_filesystem_backups,
     save_backups,
@@ -47,8 +48,9 @@ async def statuses(store: ObjectBackupStore) -> dict[BackupIdentifier, BackupSta
     return {s.id: s for s in await store.list(ALL)}
 
 
-async def restored_files(store: ObjectBackupStore, backup_id: BackupIdentifier,
-                         folder: Path) -> dict[str, bytes]:
+async def restored_files(
+    store: ObjectBackupStore, backup_id: BackupIdentifier, folder: Path
+) -> dict[str, bytes]:
     backup = await store.restore(backup_id, folder)
     paths = {**backup.snapshot.paths, **backup.segments.paths}
     return {name: path.read_bytes() for name, path in paths.items()}
@@ -57,16 +59,21 @@ async def restored_files(store: ObjectBackupStore, backup_id: BackupIdentifier,
 async def put_in_progress_copy(store: ObjectBackupStore, source: StoredManifest) -> None:
     """What a migration killed with SIGKILL leaves: an IN_PROGRESS manifest, some files."""
     manifest = source.manifest
+    assert manifest.descriptor is not None
     started = type(manifest).in_progress(
-        manifest.id, manifest.descriptor, manifest.snapshot_files or (),  # type: ignore[arg-type]
-        manifest.segment_files or (), manifest.created_at,
+        manifest.id,
+        manifest.descriptor,
+        manifest.snapshot_files or (),
+        manifest.segment_files or (),
+        manifest.created_at,
     )
     layout = source.layout
     raw = store.object_store
     import obstore
 
-    await obstore.put_async(raw, layout.manifest_key(manifest.id),
-                            encode_manifest(started, store.kind.manifest_form))
+    await obstore.put_async(
+        raw, layout.manifest_key(manifest.id), encode_manifest(started, store.kind.manifest_form)
+    )
     first_set, first = manifest.files()[0]
     await obstore.put_async(raw, layout.file_key(manifest.id, first_set, first.name), b"partial")
 
@@ -86,8 +93,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> StoreDir:
             assert stored is not None
             # A backup still being taken: rewrite its manifest as IN_PROGRESS.
             in_progress = type(stored.manifest).in_progress(
-                IN_PROGRESS_ID, stored.manifest.descriptor,  # type: ignore[arg-type]
-                stored.manifest.snapshot_files or (), stored.manifest.segment_files or (),
+                IN_PROGRESS_ID,
+                stored.manifest.descriptor,  # type: ignore[arg-type]
+                stored.manifest.snapshot_files or (),
+                stored.manifest.segment_files or (),
                 stored.manifest.created_at,
             )
             (template.root / stored.key).write_bytes(
@@ -185,25 +194,6 @@ async def test_unknown_backup_id_is_a_problem(source_dir: StoreDir) -> None:
         report = await migrate(source, MemoryBackupStore(), 99)
     assert not report.ok
     assert report.problems == ["no backup with id 99 at the source"]
-
-
-class Tripwire:
-    """A progress sink that sets ``tripped`` once more than ``limit`` bytes went by."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.done = limit, 0
-        self.tripped = asyncio.Event()
-
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        if self.done > self.limit:
-            self.tripped.set()
-
-    def finish(self) -> None:
-        pass
 
 
 async def test_interrupted_migration_resumes(source_dir: StoreDir, tmp_path: Path) -> None:
@@ -338,8 +328,7 @@ async def test_zeebe_written_backups_are_migrated(tmp_path: Path) -> None:
         report = await migrate(source, target, wildcard=ALL)
         assert report.ok
         actions = {r.plan.backup_id.checkpoint_id: r.plan.action for r in report.results}
-        assert actions == {43: Action.COPY, 44: Action.COPY_MANIFEST,
-                           100: Action.SKIP_IN_PROGRESS}
+        assert actions == {43: Action.COPY, 44: Action.COPY_MANIFEST, 100: Action.SKIP_IN_PROGRESS}
         expected = await statuses(source)
         del expected[BackupIdentifier(0, 1, 100)]
         assert await statuses(target) == expected
@@ -422,8 +411,16 @@ async def test_another_base_path_in_the_same_location_is_fine(tmp_path: Path) ->
 def _manifest(status: BackupStatusCode, created: int, reason: str | None = None) -> Any:
     from backup_store import BackupDescriptor, Instant, Manifest
 
-    return Manifest(A, status, BackupDescriptor("s", 1, 1, "8.7.0"), (FileEntry("f"),), (),
-                    Instant(created), Instant(created + 5), reason)
+    return Manifest(
+        A,
+        status,
+        BackupDescriptor("s", 1, 1, "8.7.0"),
+        (FileEntry("f"),),
+        (),
+        Instant(created),
+        Instant(created + 5),
+        reason,
+    )
 
 
 @pytest.mark.parametrize(

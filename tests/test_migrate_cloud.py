@@ -43,7 +43,7 @@ from tests.emulators import (
     GcsBucket,
     S3Bucket,
 )
-from tests.test_cli_support import FIXTURES, invoke, invoke_json
+from tests.test_cli_support import FIXTURES, Tripwire, invoke, invoke_json
 
 pytest_plugins = ["tests.emulators.fixtures"]
 
@@ -55,8 +55,11 @@ FAILED_ID = BackupIdentifier(1, 1, 6)
 
 def s3_url(bucket: S3Bucket, base: str | None = None, *, compression: str = "none") -> str:
     options = {
-        "endpoint": bucket.endpoint, "region": S3_REGION, "access_key_id": S3_ACCESS_KEY_ID,
-        "secret_access_key": S3_SECRET_ACCESS_KEY, "force_path_style": "true",
+        "endpoint": bucket.endpoint,
+        "region": S3_REGION,
+        "access_key_id": S3_ACCESS_KEY_ID,
+        "secret_access_key": S3_SECRET_ACCESS_KEY,
+        "force_path_style": "true",
         "compression": compression,
     }
     return f"s3://{bucket.name}/{base or ''}?{urlencode(options)}"
@@ -67,8 +70,11 @@ def gcs_url(bucket: GcsBucket, base: str | None = None) -> str:
 
 
 def azure_url(container: AzureContainer) -> str:
-    options = {"endpoint": container.account_url, "account_name": AZURITE_ACCOUNT,
-               "account_key": AZURITE_KEY}
+    options = {
+        "endpoint": container.account_url,
+        "account_name": AZURITE_ACCOUNT,
+        "account_key": AZURITE_KEY,
+    }
     return f"az://{container.name}?{urlencode(options)}"
 
 
@@ -105,19 +111,28 @@ async def save_sample_backups(url: str, folder: Path, *, big: bool = True) -> di
     segments = [n for n in contents if n != "snapshot-1"]
     async with open_store(url) as store:
         for backup_id in (A, B):
-            await store.save(Backup(
-                backup_id,
-                BackupDescriptor("1-2-3-4", 99, 2, "8.7.0"),
-                NamedFileSet({"snapshot-1": folder / "snapshot-1"}),
-                NamedFileSet({n: folder / n for n in segments}),
-            ))
+            await store.save(
+                Backup(
+                    backup_id,
+                    BackupDescriptor("1-2-3-4", 99, 2, "8.7.0"),
+                    NamedFileSet({"snapshot-1": folder / "snapshot-1"}),
+                    NamedFileSet({n: folder / n for n in segments}),
+                )
+            )
         await store.mark_failed(FAILED_ID, "broker 1 lost its disk")
     return contents
 
 
 def restore_bytes(url: str, backup_id: BackupIdentifier, folder: Path) -> dict[str, bytes]:
-    result = invoke("restore", url, str(backup_id.checkpoint_id), "--partition",
-                    str(backup_id.partition_id), "--to", str(folder))
+    result = invoke(
+        "restore",
+        url,
+        str(backup_id.checkpoint_id),
+        "--partition",
+        str(backup_id.partition_id),
+        "--to",
+        str(folder),
+    )
     assert result.exit_code == 0, result.output
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
@@ -130,7 +145,9 @@ async def compressed_names(url: str, backup_id: BackupIdentifier) -> set[str]:
 
 
 def test_round_trip_s3_gcs_azure_filesystem_s3(
-    s3_bucket: S3Bucket, gcs_bucket: GcsBucket, azure_container: AzureContainer,
+    s3_bucket: S3Bucket,
+    gcs_bucket: GcsBucket,
+    azure_container: AzureContainer,
     tmp_path: Path,
 ) -> None:
     source = s3_url(s3_bucket, "source", compression="zstd")
@@ -191,7 +208,9 @@ def test_zeebe_written_s3_backup_is_listed_verified_and_migrated(
     source = s3_url(s3_bucket)
     _, listing = invoke_json("list", source)
     assert [(b["backupId"], b["partitionBackups"][0]["status"]) for b in listing["backups"]] == [
-        (102, "FAILED"), (101, "IN_PROGRESS"), (100, "COMPLETED"),
+        (102, "FAILED"),
+        (101, "IN_PROGRESS"),
+        (100, "COMPLETED"),
     ]
     for level in ("presence", "size", "checksum"):
         result, report = invoke_json("verify", source, "100", "--level", level)
@@ -284,22 +303,3 @@ def test_interrupted_cloud_migration_resumes(
     _, target_listing = invoke_json("list", target)
     assert source_listing["backups"] == target_listing["backups"]
     assert restore_bytes(target, A, tmp_path / "restored") == contents
-
-
-class Tripwire:
-    """A progress sink that sets ``tripped`` once more than ``limit`` bytes went by."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.done = limit, 0
-        self.tripped = asyncio.Event()
-
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        if self.done > self.limit:
-            self.tripped.set()
-
-    def finish(self) -> None:
-        pass

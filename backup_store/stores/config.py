@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from backup_store.errors import ConfigurationError, describe_error
+from backup_store.layout import check_base_path
 from backup_store.object_backup_store import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PART_CONCURRENCY,
@@ -112,6 +120,30 @@ class CloudConfig(TransferSettings):
                 retry_config=self.retry_config(),
             ),
         )
+
+
+class BucketConfig(CloudConfig):
+    """A cloud configuration addressing ``<scheme>://bucket/base_path`` (S3, GCS)."""
+
+    scheme: ClassVar[str]
+
+    bucket: str
+    base_path: str | None = None
+
+    def __init__(self, bucket: str | None = None, /, **values: Any) -> None:
+        # Allow Config("name", ...) as well as Config(bucket="name", ...).
+        if bucket is not None:
+            values["bucket"] = bucket
+        super().__init__(**values)
+
+    @field_validator("base_path")
+    @classmethod
+    def _base_path(cls, value: str | None) -> str | None:
+        return check_base_path(value)
+
+    @property
+    def location(self) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.base_path or ''}"
 
 
 def endpoint_for_display(endpoint: str | None) -> str:

@@ -10,16 +10,16 @@ emulator and then disables OAuth, so the client never asks a metadata server.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult
 
 from obstore.store import GCSStore
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 
-from backup_store.layout import StoreKind, check_base_path
+from backup_store.layout import StoreKind
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
-    CloudConfig,
+    BucketConfig,
     url_base_path,
     url_options,
 )
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from obstore.store import ObjectStore
 
 
-class GcsConfig(CloudConfig):
+class GcsConfig(BucketConfig):
     """Where and how to reach a GCS bucket.
 
     ``host``: base URL of a GCS emulator (e.g. ``http://127.0.0.1:4443``); requests
@@ -38,33 +38,17 @@ class GcsConfig(CloudConfig):
     (``GOOGLE_APPLICATION_CREDENTIALS``, ``GOOGLE_SERVICE_ACCOUNT``...).
     """
 
-    bucket: str
+    scheme = "gs"
 
-    def __init__(self, bucket: str | None = None, /, **values: Any) -> None:
-        # Allow GcsConfig("name", ...) as well as GcsConfig(bucket="name", ...).
-        if bucket is not None:
-            values["bucket"] = bucket
-        super().__init__(**values)
-
-    base_path: str | None = None
     host: str | None = None
     service_account_path: str | None = None
     service_account_key: SecretStr | None = None
     credentials: SecretStr | None = None
     """Either of the two above: a service-account JSON text, or a path to one."""
 
-    @field_validator("base_path")
-    @classmethod
-    def _base_path(cls, value: str | None) -> str | None:
-        return check_base_path(value)
-
     @property
     def endpoint_url(self) -> str | None:
         return self.host
-
-    @property
-    def location(self) -> str:
-        return f"gs://{self.bucket}/{self.base_path or ''}"
 
     def obstore_config(self) -> ObstoreGcsConfig:
         config: ObstoreGcsConfig = {"bucket": self.bucket}

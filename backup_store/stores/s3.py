@@ -8,16 +8,16 @@ services without DeleteObjects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import SplitResult
 
 from obstore.store import S3Store
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 
-from backup_store.layout import StoreKind, check_base_path
+from backup_store.layout import StoreKind
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.stores.config import (
-    CloudConfig,
+    BucketConfig,
     url_base_path,
     url_options,
 )
@@ -27,19 +27,12 @@ if TYPE_CHECKING:
     from obstore.store import S3Config as ObstoreS3Config
 
 
-class S3Config(CloudConfig):
+class S3Config(BucketConfig):
     """Where and how to reach an S3 bucket. Unset credentials come from the
     environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, profiles, roles)."""
 
-    bucket: str
+    scheme = "s3"
 
-    def __init__(self, bucket: str | None = None, /, **values: Any) -> None:
-        # Allow S3Config("name", ...) as well as S3Config(bucket="name", ...).
-        if bucket is not None:
-            values["bucket"] = bucket
-        super().__init__(**values)
-
-    base_path: str | None = None
     endpoint: str | None = None
     region: str | None = None
     access_key_id: SecretStr | None = None
@@ -49,18 +42,9 @@ class S3Config(CloudConfig):
     compression: Literal["zstd", "none"] | None = None
     batch_delete: bool = True
 
-    @field_validator("base_path")
-    @classmethod
-    def _base_path(cls, value: str | None) -> str | None:
-        return check_base_path(value)
-
     @property
     def endpoint_url(self) -> str | None:
         return self.endpoint
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{self.base_path or ''}"
 
     def obstore_config(self) -> ObstoreS3Config:
         config: ObstoreS3Config = {"bucket": self.bucket}
