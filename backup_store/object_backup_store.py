@@ -207,7 +207,7 @@ class ObjectBackupStore(BackupStore):
     ) -> Iterator[None]:
         try:
             yield
-        except (WriteConflict, asyncio.CancelledError):
+        except WriteConflict:
             raise
         except Exception as error:
             raise translate_obstore_error(
@@ -428,7 +428,8 @@ class ObjectBackupStore(BackupStore):
         return [s.manifest.to_status() for s in stored]
 
     async def list_ids(
-        self, wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard()  # noqa: B008
+        self,
+        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
     ) -> builtins.list[BackupIdentifier]:
         """Ids of every backup with a manifest matching the wildcard, from keys alone."""
         self._check_open()
@@ -472,15 +473,12 @@ class ObjectBackupStore(BackupStore):
 
     async def save(self, backup: Backup) -> None:
         self._check_open()
-        files = [
-            FileToStore(file_set, name, size, partial(read_local, source, size))
-            for file_set, file_set_files in (
-                ("snapshot", backup.snapshot),
-                ("segments", backup.segments),
-            )
-            for name, source in file_set_files.sources.items()
-            for size in [self._checked_size(source, backup.id)]
-        ]
+        # Every source is checked (exists, regular file, long enough) before any write.
+        files = []
+        for file_set, named in (("snapshot", backup.snapshot), ("segments", backup.segments)):
+            for name, source in named.sources.items():
+                size = self._checked_size(source, backup.id)
+                files.append(FileToStore(file_set, name, size, partial(read_local, source, size)))
         manifest = Manifest.in_progress(
             backup.id,
             backup.descriptor,
@@ -762,9 +760,10 @@ class ObjectBackupStore(BackupStore):
                 operation=operation,
             )
         manifest = stored.manifest
-        if manifest.descriptor is None:
+        problem = _unrestorable(manifest)
+        if problem is not None or manifest.descriptor is None:
             raise ManifestParseError(
-                "a COMPLETED manifest has no descriptor",
+                problem or "a COMPLETED manifest has no descriptor",
                 store=self.description,
                 key=stored.key,
                 backup_id=backup_id,
@@ -772,25 +771,6 @@ class ObjectBackupStore(BackupStore):
             )
         files = manifest.files()
         names = [entry.name for _, entry in files]
-        for name in names:
-            try:
-                check_file_name(name)
-            except BackupStoreError as error:
-                raise ManifestParseError(
-                    error.message,
-                    store=self.description,
-                    key=stored.key,
-                    backup_id=backup_id,
-                    operation=operation,
-                ) from None
-        if len(set(names)) != len(names):
-            raise ManifestParseError(
-                "the manifest names one file twice",
-                store=self.description,
-                key=stored.key,
-                backup_id=backup_id,
-                operation=operation,
-            )
         records = await self.read_integrity(stored)
         target_dir = Path(target_dir)
         try:
@@ -902,3 +882,14 @@ class ObjectBackupStore(BackupStore):
 
     async def close(self) -> None:
         self._closed = True
+
+
+def _unrestorable(manifest: Manifest) -> str | None:
+    """Why a manifest's file names cannot be restored flat into one folder, if so."""
+    names = [entry.name for _, entry in manifest.files()]
+    for name in names:
+        try:
+            check_file_name(name)
+        except InvalidInputError as error:
+            return error.message
+    return "the manifest names one file twice" if len(set(names)) != len(names) else None

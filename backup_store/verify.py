@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -365,7 +364,7 @@ async def verify_store(
         total = sum(c.record.size for c in checks if c.record is not None)
         progress.start("verifying checksums", total if all(c.record for c in checks) else None)
     try:
-        await _bounded(
+        await run_bounded(
             [functools.partial(_check_file, store, c, level, progress) for c in checks],
             store.max_concurrency,
         )
@@ -466,7 +465,3 @@ async def _check_file(
                 digest.sha256,
             )
         )
-
-
-async def _bounded(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
-    await run_bounded(jobs, limit)

@@ -9,11 +9,14 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from backup_store import (
     Backup,
     BackupIdentifier,
     BackupStatusCode,
     FilesystemBackupStore,
+    ManifestParseError,
     StoreUnavailableError,
 )
 from backup_store.testing.data import FIXTURES_DIR
@@ -128,3 +131,20 @@ def test_two_processes_saving_one_id_exactly_one_wins(tmp_path: Path) -> None:
     assert all(p.returncode == 0 for p in processes), outputs
     results = sorted(out.strip() for out, _ in outputs)
     assert results == ["lost BackupAlreadyExistsError", "won"], outputs
+
+
+async def test_restore_refuses_unsafe_names_in_a_stored_manifest(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    manifest = root / "manifests/2/43/1/manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(
+        '{"id":{"nodeId":1,"partitionId":2,"checkpointId":43},"descriptor":{"checkpointPosition":1,'
+        '"numberOfPartitions":1,"brokerVersion":"8.7.0"},"statusCode":"COMPLETED",'
+        '"snapshot":{"files":[]},"segments":{"files":[{"name":"../escaped"}]},'
+        '"createdAt":"2023-03-14T10:45:08Z","modifiedAt":"2023-03-14T10:45:09Z"}'
+    )
+    store = FilesystemBackupStore(root)
+    with pytest.raises(ManifestParseError, match="unsafe file name"):
+        await store.restore(BackupIdentifier(1, 2, 43), tmp_path / "target" / "inner")
+    assert not (tmp_path / "target" / "escaped").exists()
+    assert not (tmp_path / "target").exists()  # refused before anything was written

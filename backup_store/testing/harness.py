@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import obstore
 
-from backup_store.layout import StoreKind, write_layout
+from backup_store.layout import StoreKind, owner_marker_key, write_layout
 from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier
 from backup_store.object_backup_store import ObjectBackupStore
@@ -99,7 +99,5 @@ class ObjectStoreHarness(StoreHarness):
         return sorted(keys)
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
-        from backup_store.layout import owner_marker_key
-
         layout = write_layout(self.kind, self.base_path, None)
         return {owner_marker_key(self.base_path), layout.integrity_key(backup_id)}
