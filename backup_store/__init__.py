@@ -29,8 +29,9 @@ from backup_store.errors import (
     StoreClosedError,
     StoreUnavailableError,
 )
+from backup_store.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
+from backup_store.inspectable import InspectableStore, StoredManifest
 from backup_store.instant import Instant
-from backup_store.layout import StoreKind
 from backup_store.manifest import (
     FileEntry,
     Manifest,
@@ -49,13 +50,13 @@ from backup_store.model import (
     SourceFile,
 )
 from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.registry import open_config, open_store, register
 from backup_store.store import BackupStore
 from backup_store.stores.azure import AzureBackupStore, AzureConfig
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
 from backup_store.stores.gcs import GcsBackupStore, GcsConfig
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.stores.s3 import S3BackupStore, S3Config
-from backup_store.urls import open_store
 
 # obstore's async calls can abort the interpreter at exit (code 134); see exit_guard.
 exit_guard.install()
@@ -64,6 +65,8 @@ ZEEBE_VERSION = "8.7.0"
 """The Zeebe version whose on-store format this library writes."""
 
 __all__ = [
+    "ZEEBE_COMMON",
+    "ZEEBE_S3",
     "ZEEBE_VERSION",
     "AzureBackupStore",
     "AzureConfig",
@@ -83,6 +86,7 @@ __all__ = [
     "ForeignStoreKindError",
     "GcsBackupStore",
     "GcsConfig",
+    "InspectableStore",
     "Instant",
     "IntegrityError",
     "InvalidBackupStateError",
@@ -99,9 +103,12 @@ __all__ = [
     "SourceFile",
     "SourceFileNotFoundError",
     "StoreClosedError",
-    "StoreKind",
+    "StoreFormat",
     "StoreUnavailableError",
+    "StoredManifest",
     "decode_manifest",
     "encode_manifest",
+    "open_config",
     "open_store",
+    "register",
 ]

@@ -194,20 +194,3 @@ def overall_state(states: Iterable[BackupStatusCode]) -> BackupState:
     if not exists:
         return BackupState.DOES_NOT_EXIST
     return BackupState.COMPLETED
-
-
-def aggregate_all(
-    statuses: Iterable[BackupStatus], partition_count: int | None = None
-) -> list[BackupInfo]:
-    """Group statuses by backup id and aggregate each; highest id first (the list endpoint).
-
-    With ``partition_count`` ``None``, each id uses its own descriptors' largest
-    ``numberOfPartitions``.
-    """
-    by_id: dict[int, list[BackupStatus]] = defaultdict(list)
-    for status in statuses:
-        by_id[status.id.checkpoint_id].append(status)
-    return [
-        aggregate(backup_id, by_id[backup_id], partition_count)
-        for backup_id in sorted(by_id, reverse=True)
-    ]

@@ -4,17 +4,16 @@ Every error raised by a store is a :class:`BackupStoreError`. Each carries the
 context an operator needs: which store (described without credentials), which
 backup, which object key or local path, and which operation was running.
 
-Errors from obstore are translated into this hierarchy in one place,
-:func:`translate_obstore_error`, which also scrubs anything that could carry a
-credential (URL query strings, signatures) from the underlying message.
+Errors from obstore are translated into this hierarchy in one place, the seam
+:mod:`backup_store.objects`, which also scrubs anything that could carry a
+credential (URL query strings, signatures) from the underlying message
+(:func:`scrub`).
 """
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
-
-from obstore import exceptions as obstore_errors
 
 if TYPE_CHECKING:
     from backup_store.model import BackupIdentifier, BackupStatusCode
@@ -193,40 +192,9 @@ def scrub(text: str) -> str:
 
 
 def describe_error(error: BaseException) -> str:
-    text = str(error).strip()
     """The first line of an error's message, scrubbed of credentials."""
+    text = str(error).strip()
     # obstore appends a multi-line "Debug source:" dump; keep the human part.
     return scrub(
         text.split("\n\nDebug source:")[0].splitlines()[0] if text else type(error).__name__
     )
-
-
-def translate_obstore_error(
-    error: BaseException,
-    *,
-    store: str,
-    operation: str,
-    key: str | None = None,
-    backup_id: BackupIdentifier | None = None,
-) -> BackupStoreError:
-    """Map an obstore (or OS) exception to this hierarchy, with context."""
-    if isinstance(error, BackupStoreError):
-        return error.with_context(store=store, operation=operation, key=key, backup_id=backup_id)
-    detail = describe_error(error)
-    error_type: type[BackupStoreError]
-    if isinstance(error, obstore_errors.NotFoundError | FileNotFoundError):
-        error_type, message = ObjectNotFoundError, f"object not found: {detail}"
-    elif isinstance(error, obstore_errors.AlreadyExistsError | obstore_errors.PreconditionError):
-        error_type = InvalidBackupStateError
-        message = f"a concurrent writer changed the object first: {detail}"
-    elif isinstance(
-        error, obstore_errors.PermissionDeniedError | obstore_errors.UnauthenticatedError
-    ):
-        error_type, message = StoreUnavailableError, f"access denied: {detail}"
-    elif isinstance(error, obstore_errors.UnknownConfigurationKeyError):
-        error_type, message = ConfigurationError, f"invalid store configuration: {detail}"
-    elif isinstance(error, obstore_errors.BaseError | OSError):
-        error_type, message = StoreUnavailableError, f"storage request failed: {detail}"
-    else:
-        error_type, message = BackupStoreError, f"{type(error).__name__}: {detail}"
-    return error_type(message, store=store, operation=operation, key=key, backup_id=backup_id)

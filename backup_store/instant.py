@@ -75,14 +75,6 @@ class Instant:
         nanos = self._nanos(other)
         return NotImplemented if nanos is None else self.epoch_nanos >= nanos
 
-    def timestamp(self) -> float:
-        """Seconds since the epoch, like ``datetime.timestamp()``."""
-        return self.epoch_nanos / _NANOS
-
-    def isoformat(self) -> str:
-        """The Java ``Instant.toString()`` form (see :meth:`iso`)."""
-        return self.iso()
-
     def canonical(self) -> Instant:
         """The same instant without the JSON token it was read from."""
         return Instant(self.epoch_nanos)

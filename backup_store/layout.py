@@ -23,34 +23,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 
 from backup_store.errors import ConfigurationError
-from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
 
 MANIFEST_NAME = "manifest.json"
 INTEGRITY_NAME = "backup-store-integrity.json"
 OWNER_MARKER_NAME = ".backup-store.json"
-FILE_SETS = ("snapshot", "segments")
-
-
-class StoreKind(Enum):
-    """The kinds of store; one kind never reads another's backups."""
-
-    S3 = "s3"
-    GCS = "gcs"
-    AZURE = "azure"
-    FILESYSTEM = "filesystem"
-    MEMORY = "memory"
-
-    @property
-    def manifest_form(self) -> ManifestForm:
-        return ManifestForm.S3 if self is StoreKind.S3 else ManifestForm.COMMON
-
-    @property
-    def label(self) -> str:
-        return {"s3": "S3", "gcs": "GCS", "azure": "Azure"}.get(self.value, self.value)
 
 
 def check_base_path(base_path: str | None) -> str | None:
@@ -70,12 +49,12 @@ def check_base_path(base_path: str | None) -> str | None:
 class KeyLayout:
     """Where one layout puts a backup's objects under a base path.
 
-    ``split`` is true for the ``manifests/`` + ``contents/`` layout and false for
-    the classic S3 one, where everything of a backup shares ``bp/p/c/n/``.
+    ``manifests_apart`` is true for the ``manifests/`` + ``contents/`` layout and
+    false for the classic S3 one, where everything of a backup shares ``bp/p/c/n/``.
     """
 
     base_path: str | None
-    split: bool
+    manifests_apart: bool
 
     @property
     def root(self) -> str:
@@ -83,7 +62,7 @@ class KeyLayout:
 
     @property
     def _manifest_root(self) -> str:
-        return self.root + ("manifests/" if self.split else "")
+        return self.root + ("manifests/" if self.manifests_apart else "")
 
     @staticmethod
     def _folder(backup_id: BackupIdentifier) -> str:
@@ -94,7 +73,7 @@ class KeyLayout:
 
     def contents_prefix(self, backup_id: BackupIdentifier) -> str:
         """Prefix of every object of the backup other than its split manifest."""
-        return self.root + ("contents/" if self.split else "") + self._folder(backup_id)
+        return self.root + ("contents/" if self.manifests_apart else "") + self._folder(backup_id)
 
     def file_key(self, backup_id: BackupIdentifier, file_set: str, name: str) -> str:
         return f"{self.contents_prefix(backup_id)}{file_set}/{name}"
@@ -135,20 +114,6 @@ _MANIFEST_KEY = re.compile(
 
 def owner_marker_key(base_path: str | None) -> str:
     return (f"{base_path}/" if base_path else "") + OWNER_MARKER_NAME
-
-
-def read_layouts(kind: StoreKind, base_path: str | None) -> list[KeyLayout]:
-    """Layouts to look in, in lookup order (S3: the 8.9 layout first, then classic)."""
-    if kind is StoreKind.S3:
-        return [KeyLayout(base_path, split=True), KeyLayout(base_path, split=False)]
-    return [KeyLayout(base_path, split=True)]
-
-
-def write_layout(kind: StoreKind, base_path: str | None, broker_version: str | None) -> KeyLayout:
-    """Layout a new backup is written in (S3: classic up to 8.8, split from 8.9)."""
-    if kind is StoreKind.S3:
-        return KeyLayout(base_path, split=uses_zeebe_89_layout(broker_version))
-    return KeyLayout(base_path, split=True)
 
 
 def uses_zeebe_89_layout(broker_version: str | None) -> bool:

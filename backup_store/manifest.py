@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from backup_store.errors import InvalidInputError, ManifestParseError
+from backup_store.errors import InvalidBackupStateError, InvalidInputError, ManifestParseError
 from backup_store.instant import Instant, InstantForm
 from backup_store.model import (
+    SEGMENTS,
+    SNAPSHOT,
     BackupDescriptor,
     BackupIdentifier,
     BackupStatus,
@@ -89,12 +92,22 @@ class Manifest:
         )
 
     @classmethod
-    def failed_unknown(cls, backup_id: BackupIdentifier, reason: str, now: Instant) -> Manifest:
+    def failed_never_saved(cls, backup_id: BackupIdentifier, reason: str, now: Instant) -> Manifest:
         """The FAILED manifest of a backup that was never saved."""
         return cls(backup_id, BackupStatusCode.FAILED, None, None, None, now, now, reason)
 
     def completed(self, now: Instant) -> Manifest:
-        """This manifest as COMPLETED; ``modified_at`` moves strictly forward."""
+        """This IN_PROGRESS manifest as COMPLETED; ``modified_at`` moves strictly forward.
+
+        Raises:
+            InvalidBackupStateError: the manifest is not IN_PROGRESS.
+        """
+        if self.status_code is not BackupStatusCode.IN_PROGRESS:
+            raise InvalidBackupStateError(
+                f"backup {self.id} is {self.status_code.value}; only IN_PROGRESS can complete",
+                status=self.status_code,
+                backup_id=self.id,
+            )
         return replace(
             self,
             status_code=BackupStatusCode.COMPLETED,
@@ -103,7 +116,12 @@ class Manifest:
         )
 
     def failed(self, reason: str, now: Instant) -> Manifest:
-        """This manifest as FAILED; ``modified_at`` moves strictly forward."""
+        """This manifest as FAILED; ``modified_at`` moves strictly forward.
+
+        A FAILED manifest stays as it is (reason and ``modified_at`` kept).
+        """
+        if self.status_code is BackupStatusCode.FAILED:
+            return self
         return replace(
             self,
             status_code=BackupStatusCode.FAILED,
@@ -112,10 +130,36 @@ class Manifest:
             modified_at=_after(self.modified_at, now),
         )
 
+    def with_files(self, entries: Mapping[str, tuple[FileEntry, ...]]) -> Manifest:
+        """This manifest with the file sets given per file set name.
+
+        A manifest without file sets (Zeebe's "failed before it was taken") keeps
+        none where none are given.
+        """
+
+        def entries_of(file_set: str, declared: tuple[FileEntry, ...] | None) -> Any:
+            found = entries.get(file_set, ())
+            return None if declared is None and not found else found
+
+        return replace(
+            self,
+            snapshot_files=entries_of(SNAPSHOT, self.snapshot_files),
+            segment_files=entries_of(SEGMENTS, self.segment_files),
+        )
+
+    def as_in_progress(self) -> Manifest:
+        """The IN_PROGRESS manifest a writer creates first for this one (same dates)."""
+        return replace(
+            self,
+            status_code=BackupStatusCode.IN_PROGRESS,
+            modified_at=self.created_at,
+            failure_reason=None,
+        )
+
     def files(self) -> list[tuple[str, FileEntry]]:
         """Every file as ``(file set, entry)``, file set ``snapshot`` or ``segments``."""
-        return [("snapshot", f) for f in self.snapshot_files or ()] + [
-            ("segments", f) for f in self.segment_files or ()
+        return [(SNAPSHOT, f) for f in self.snapshot_files or ()] + [
+            (SEGMENTS, f) for f in self.segment_files or ()
         ]
 
     def to_status(self) -> BackupStatus:

@@ -43,28 +43,21 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-import obstore
-from obstore import exceptions as obstore_errors
-
+from backup_store.concurrency import run_bounded
 from backup_store.errors import (
     BackupStoreError,
     IntegrityError,
     InvalidInputError,
-    translate_obstore_error,
+    ObjectNotFoundError,
 )
+from backup_store.inspectable import FileToStore, InspectableStore, StoredManifest
 from backup_store.instant import Instant
+from backup_store.integrity import FileRecord, record_name
 from backup_store.layout import owner_marker_key
 from backup_store.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
-from backup_store.object_backup_store import (
-    FileRecord,
-    FileToStore,
-    ObjectBackupStore,
-    StoredManifest,
-)
-from backup_store.tasks import run_bounded
+from backup_store.operations import NoProgress, Progress
 from backup_store.transfer import Digest
-from backup_store.verify import NoProgress, Progress
 
 REPLACED_REASON = "Left behind by an interrupted backup-store migrate; replaced by a new migration."
 
@@ -233,8 +226,8 @@ def decide(source: Manifest, target: Manifest | None) -> tuple[Action, str]:
 
 
 async def plan_migration(
-    source: ObjectBackupStore,
-    target: ObjectBackupStore,
+    source: InspectableStore,
+    target: InspectableStore,
     wildcard: BackupIdentifierWildcard | None = None,
 ) -> list[PlannedMigration]:
     """What :func:`migrate` would do, without writing anything."""
@@ -274,13 +267,13 @@ def _order(backup_id: BackupIdentifier) -> tuple[int, int, int]:
     return backup_id.checkpoint_id, backup_id.partition_id, backup_id.node_id
 
 
-def _check_distinct(source: ObjectBackupStore, target: ObjectBackupStore) -> None:
-    if source.kind is target.kind and source.description == target.description:
+def _check_distinct(source: InspectableStore, target: InspectableStore) -> None:
+    if source.kind == target.kind and source.description == target.description:
         raise InvalidInputError(f"source and target are the same store ({source.description})")
 
 
 async def _check_not_same_location(
-    source: ObjectBackupStore, target: ObjectBackupStore, sources: list[StoredManifest]
+    source: InspectableStore, target: InspectableStore, sources: list[StoredManifest]
 ) -> None:
     """Refuse a target over the source's own objects and base path.
 
@@ -292,13 +285,15 @@ async def _check_not_same_location(
     keys = [owner_marker_key(source.base_path)] + [s.key for s in sources[:1]]
     for key in keys:
         try:
-            seen_by_source = await obstore.head_async(source.object_store, key)
-            seen_by_target = await obstore.head_async(target.object_store, key)
-        except (FileNotFoundError, obstore_errors.BaseError):
+            seen_by_source = await source.stat(key)
+            seen_by_target = await target.stat(key)
+        except BackupStoreError:
             continue
-        if (seen_by_source["size"], seen_by_source["last_modified"]) == (
-            seen_by_target["size"],
-            seen_by_target["last_modified"],
+        if seen_by_source is None or seen_by_target is None:
+            continue
+        if (seen_by_source.size, seen_by_source.last_modified) == (
+            seen_by_target.size,
+            seen_by_target.last_modified,
         ):
             raise InvalidInputError(
                 f"the target ({target.description}) is the source's own location "
@@ -311,8 +306,8 @@ async def _check_not_same_location(
 
 
 async def migrate(
-    source: ObjectBackupStore,
-    target: ObjectBackupStore,
+    source: InspectableStore,
+    target: InspectableStore,
     backup_id: int | None = None,
     *,
     wildcard: BackupIdentifierWildcard | None = None,
@@ -387,8 +382,8 @@ class _SourceFile:
 
 
 async def _migrate_one(
-    source: ObjectBackupStore,
-    target: ObjectBackupStore,
+    source: InspectableStore,
+    target: InspectableStore,
     plan: PlannedMigration,
     progress: Progress,
 ) -> MigrationResult:
@@ -459,13 +454,13 @@ def _portable(manifest: Manifest) -> Manifest:
 
 
 async def _source_files(
-    source: ObjectBackupStore, stored: StoredManifest, progress: Progress
+    source: InspectableStore, stored: StoredManifest, progress: Progress
 ) -> list[_SourceFile]:
     """Sizes and expected hashes of the files to copy, from the record or the objects."""
     records = await source.read_integrity(stored)
     files = []
     for file_set, entry in stored.manifest.files():
-        record: FileRecord | None = (records or {}).get(f"{file_set}/{entry.name}")
+        record: FileRecord | None = (records or {}).get(record_name(file_set, entry.name))
         if records is not None and record is None:
             raise IntegrityError(
                 f"the integrity record has no entry for {file_set}/{entry.name}",
@@ -478,17 +473,16 @@ async def _source_files(
         elif entry.compression is None:
             # Written by Zeebe: the object's size is the file's size; hash while copying.
             key = source.file_key(stored, file_set, entry)
-            try:
-                meta = await obstore.head_async(source.object_store, key)
-            except Exception as error:
-                raise translate_obstore_error(
-                    error,
+            meta = await source.stat(key)
+            if meta is None:
+                raise ObjectNotFoundError(
+                    f"object not found: {key}",
                     store=source.description,
-                    operation="migrate",
                     key=key,
                     backup_id=stored.manifest.id,
-                ) from error
-            files.append(_SourceFile(file_set, entry, int(meta["size"]), None))
+                    operation="migrate",
+                )
+            files.append(_SourceFile(file_set, entry, meta.size, None))
         else:
             # Compressed by Zeebe, original size unrecorded: measure it in a first pass.
             digest = Digest()
@@ -504,7 +498,7 @@ async def _source_files(
 
 
 async def _checked_stream(
-    source: ObjectBackupStore, stored: StoredManifest, file: _SourceFile, progress: Progress
+    source: InspectableStore, stored: StoredManifest, file: _SourceFile, progress: Progress
 ) -> AsyncIterator[bytes]:
     """The source file's bytes; fails (so nothing is completed) if they are not as recorded."""
     file.seen = Digest()
@@ -526,7 +520,7 @@ async def _checked_stream(
         )
 
 
-async def _check_manifest(target: ObjectBackupStore, manifest: Manifest) -> StoredManifest:
+async def _check_manifest(target: InspectableStore, manifest: Manifest) -> StoredManifest:
     written = await target.read_manifest(manifest.id)
     if (
         written is None
@@ -546,7 +540,7 @@ async def _check_manifest(target: ObjectBackupStore, manifest: Manifest) -> Stor
 
 
 async def _verify_files(
-    target: ObjectBackupStore,
+    target: InspectableStore,
     files: list[_SourceFile],
     progress: Progress,
     written: StoredManifest,
@@ -579,7 +573,7 @@ async def _verify_files(
         progress.finish()
 
 
-async def _fail_target(target: ObjectBackupStore, backup_id: BackupIdentifier, why: str) -> None:
+async def _fail_target(target: InspectableStore, backup_id: BackupIdentifier, why: str) -> None:
     """Mark the target copy FAILED (so a re-run replaces it) and raise."""
     reason = f"Migration verification failed: {why}."
     await target.mark_failed(backup_id, reason)

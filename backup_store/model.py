@@ -21,6 +21,10 @@ MAX_CHECKPOINT_ID = 2**63 - 1
 """Checkpoint ids are Java ``long`` values greater than zero."""
 MAX_INT = 2**31 - 1
 """Node and partition ids are Java ``int`` values."""
+SNAPSHOT = "snapshot"
+SEGMENTS = "segments"
+FILE_SETS = (SNAPSHOT, SEGMENTS)
+"""The two file sets of a backup, in manifest order; also their folder names."""
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
@@ -133,10 +137,6 @@ class NamedFileSet(Mapping[str, Path]):
 
     def __len__(self) -> int:
         return len(self._files)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._files)
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -256,10 +256,6 @@ class BackupIdentifierWildcard:
                 object.__setattr__(self, "checkpoint", check_checkpoint_id(int(match["digits"])))
         elif self.checkpoint is not None:
             check_checkpoint_id(self.checkpoint)
-
-    @classmethod
-    def all(cls) -> BackupIdentifierWildcard:
-        return cls()
 
     @property
     def exact_checkpoint(self) -> int | None:

@@ -28,21 +28,15 @@ import math
 import random
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
-import obstore
-from obstore import exceptions as obstore_errors
-
-from backup_store.errors import (
-    BackupStoreError,
-    InvalidInputError,
-    ObjectNotFoundError,
-    translate_obstore_error,
-)
+from backup_store.concurrency import run_bounded
+from backup_store.errors import BackupStoreError, InvalidInputError, ObjectNotFoundError
+from backup_store.inspectable import InspectableStore, StoredManifest
+from backup_store.integrity import FileRecord, record_name
 from backup_store.manifest import FileEntry
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
-from backup_store.object_backup_store import FileRecord, ObjectBackupStore, StoredManifest
-from backup_store.tasks import run_bounded
+from backup_store.operations import NoProgress, Progress, id_json
 from backup_store.transfer import Digest
 
 ZEEBE_WRITTEN_NOTE = (
@@ -52,33 +46,6 @@ ZEEBE_WRITTEN_READ_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so presence was "
     "checked and every object was read end to end (not compared with any checksum)"
 )
-
-
-class Progress(Protocol):
-    """Receives progress of a long-running operation, in bytes.
-
-    ``start`` opens a phase (``total`` bytes, ``None`` when unknown), ``advance``
-    reports bytes done in the current phase, ``finish`` closes it.
-    """
-
-    def start(self, description: str, total: int | None) -> None: ...
-
-    def advance(self, amount: int) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class NoProgress:
-    """A :class:`Progress` that ignores everything."""
-
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 class VerifyLevel(Enum):
@@ -136,7 +103,7 @@ class VerifyProblem:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind.value, "message": str(self)}
         if self.backup_id is not None:
-            out["backupId"] = _id_json(self.backup_id)
+            out["backupId"] = id_json(self.backup_id)
         if self.file:
             out["file"] = self.file
         if self.key:
@@ -181,7 +148,7 @@ class BackupVerification:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "backupId": _id_json(self.backup_id),
+            "backupId": id_json(self.backup_id),
             "status": self.status.value,
             "ok": self.ok,
             "level": self.level.value,
@@ -233,14 +200,6 @@ class VerifyReport:
         }
 
 
-def _id_json(backup_id: BackupIdentifier) -> dict[str, int]:
-    return {
-        "nodeId": backup_id.node_id,
-        "partitionId": backup_id.partition_id,
-        "checkpointId": backup_id.checkpoint_id,
-    }
-
-
 @dataclass(frozen=True)
 class _FileCheck:
     stored: StoredManifest
@@ -255,7 +214,7 @@ class _FileCheck:
 
 
 async def verify_store(
-    store: ObjectBackupStore,
+    store: InspectableStore,
     backup_id: int | None = None,
     *,
     level: VerifyLevel = VerifyLevel.CHECKSUM,
@@ -338,7 +297,7 @@ async def verify_store(
                 ZEEBE_WRITTEN_READ_NOTE if level is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
             )
         for file_set, entry in files:
-            record = records.get(f"{file_set}/{entry.name}") if records is not None else None
+            record = records.get(record_name(file_set, entry.name)) if records is not None else None
             check = _FileCheck(stored, result, file_set, entry, record)
             if records is not None and record is None:
                 result.problems.append(
@@ -378,7 +337,7 @@ async def verify_store(
 
 def _problem(
     check: _FileCheck,
-    store: ObjectBackupStore,
+    store: InspectableStore,
     kind: ProblemKind,
     message: str,
     expected: str | int | None = None,
@@ -396,34 +355,30 @@ def _problem(
 
 
 async def _check_file(
-    store: ObjectBackupStore, check: _FileCheck, level: VerifyLevel, progress: Progress
+    store: InspectableStore, check: _FileCheck, level: VerifyLevel, progress: Progress
 ) -> None:
     result, record = check.result, check.record
     key = store.file_key(check.stored, check.file_set, check.entry)
     result.files_checked += 1
     try:
-        meta = await obstore.head_async(store.object_store, key)
-    except (FileNotFoundError, obstore_errors.NotFoundError):
+        meta = await store.stat(key)
+    except BackupStoreError as error:
+        result.problems.append(_problem(check, store, ProblemKind.UNREADABLE, error.message))
+        return
+    if meta is None:
         result.problems.append(_problem(check, store, ProblemKind.MISSING, "object is missing"))
         return
-    except Exception as error:
-        failure = translate_obstore_error(
-            error, store=store.description, operation="verify", key=key
-        )
-        result.problems.append(_problem(check, store, ProblemKind.UNREADABLE, failure.message))
-        return
     size_checked = level.rank >= VerifyLevel.SIZE.rank and record is not None
-    if size_checked and record is not None and meta["size"] != record.stored_size:
+    if size_checked and record is not None and meta.size != record.stored_size:
         what = "stored size" if record.stored_size != record.size else "size"
         result.problems.append(
             _problem(
                 check,
                 store,
                 ProblemKind.SIZE_MISMATCH,
-                f"object is {meta['size']} bytes, "
-                f"the recorded {what} is {record.stored_size} bytes",
+                f"object is {meta.size} bytes, the recorded {what} is {record.stored_size} bytes",
                 record.stored_size,
-                meta["size"],
+                meta.size,
             )
         )
         return  # its checksum cannot match either; one precise problem is enough

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import obstore
+from obstore.store import S3Store
 
 from backup_store import (
     Backup,
@@ -129,13 +130,13 @@ async def main(mib: int, files: int, rounds: int) -> None:
                 force_path_style=True,
             )
             s3 = S3BackupStore(config)
-            raw = s3.object_store
+            raw = config.open_obstore("S3", S3Store)  # the same client, outside the seam
 
             async def put_raw() -> None:
                 await asyncio.gather(
                     *(
-                        obstore.put_async(raw, f"raw/{n}", p, chunk_size=s3.part_size,
-                                          max_concurrency=s3.part_concurrency)
+                        obstore.put_async(raw, f"raw/{n}", p, chunk_size=s3.io.part_size,
+                                          max_concurrency=s3.io.part_concurrency)
                         for n, p in paths.items()
                     )
                 )

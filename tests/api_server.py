@@ -30,9 +30,9 @@ from typing import Any
 import httpx
 
 from backup_store.api.app import create_app
-from backup_store.layout import KeyLayout
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatus
-from backup_store.object_backup_store import FileRecord, FileToStore
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import HookedIO, Request
 from backup_store.service.directory import DirectorySource
 from backup_store.service.sample import generate_sample_data
 from backup_store.service.serve import configure_logging, run_app
@@ -209,20 +209,19 @@ async def _hold(path: str | None) -> None:
         await asyncio.sleep(0.02)
 
 
-class HeldStore(FilesystemBackupStore):
+class HeldStore(ObjectBackupStore):
     """A filesystem store whose uploads and reads wait while hold files exist."""
 
     def __init__(self, root: Path, *, hold_uploads: str | None, hold_reads: str | None) -> None:
-        super().__init__(root)
-        self.hold_uploads = hold_uploads
+        base = FilesystemBackupStore(root)
         self.hold_reads = hold_reads
 
-    async def _upload(
-        self, layout: KeyLayout, backup_id: BackupIdentifier, file: FileToStore, compress: bool,
-        operation: str,
-    ) -> FileRecord:
-        await _hold(self.hold_uploads)
-        return await super()._upload(layout, backup_id, file, compress, operation)
+        async def hold(request: Request) -> None:
+            data_file = "/segments/" in request.key or "/snapshot/" in request.key
+            if request.operation == "put" and data_file:
+                await _hold(hold_uploads)
+
+        super().__init__(HookedIO(base.io, hold), kind=base.kind, format=base.format)
 
     async def get_status(self, backup_id: BackupIdentifier) -> BackupStatus:
         await _hold(self.hold_reads)

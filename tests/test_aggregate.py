@@ -8,7 +8,6 @@ from backup_store.aggregate import (
     BackupState,
     PartitionBackupInfo,
     aggregate,
-    aggregate_all,
     overall_state,
 )
 from backup_store.instant import Instant
@@ -175,16 +174,6 @@ def test_summary_details_carry_the_list_fields_only() -> None:
 def test_a_status_of_another_id_is_rejected() -> None:
     with pytest.raises(ValueError, match="100"):
         aggregate(100, [status(1, C, checkpoint=101)], None)
-
-
-def test_aggregate_all_groups_by_id_highest_first() -> None:
-    infos = aggregate_all(
-        [status(1, C, checkpoint=5, partitions=1), status(1, F, checkpoint=7, partitions=1),
-         status(1, C, checkpoint=6, partitions=2)]
-    )
-    assert [(i.backup_id, i.state) for i in infos] == [
-        (7, BackupState.FAILED), (6, BackupState.INCOMPLETE), (5, BackupState.COMPLETED),
-    ]
 
 
 @pytest.mark.parametrize(

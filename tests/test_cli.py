@@ -456,7 +456,7 @@ def test_delete_marks_an_in_progress_backup_failed_first(store: StoreDir) -> Non
                 stored.manifest.created_at,
             )
             (store.root / stored.key).write_bytes(
-                encode_manifest(in_progress, opened.kind.manifest_form)
+                encode_manifest(in_progress, opened.format.manifest_form)
             )
 
     async def status() -> BackupStatusCode:

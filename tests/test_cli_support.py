@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
+from obstore.store import ObjectStore
 
 from backup_store import BackupIdentifier, FilesystemBackupStore, ObjectBackupStore
 from backup_store.cli import main
+from backup_store.objects import ObstoreIO
 from backup_store.testing.data import FIXTURES_DIR, make_backup
 
 # The spec's copy of the fixtures when the shared folder is there; the packaged copy otherwise.
@@ -124,3 +126,9 @@ class Tripwire:
 
     def finish(self) -> None:
         pass
+
+
+def raw_store(store: ObjectBackupStore) -> ObjectStore:
+    """The obstore store under a store's seam (tests that share bytes across stores)."""
+    assert isinstance(store.io, ObstoreIO)
+    return store.io.store

@@ -8,6 +8,7 @@ import pytest
 
 from backup_store import FilesystemBackupStore, MemoryBackupStore
 from backup_store.testing import BackupStoreConformance, ObjectStoreHarness
+from tests.test_cli_support import raw_store
 
 
 class TestFilesystemStore(BackupStoreConformance):
@@ -21,5 +22,5 @@ class TestMemoryStore(BackupStoreConformance):
     def store_harness(self, request: pytest.FixtureRequest) -> ObjectStoreHarness:
         shared = MemoryBackupStore(request.param)
         return ObjectStoreHarness(
-            lambda: MemoryBackupStore(request.param, object_store=shared.object_store)
+            lambda: MemoryBackupStore(request.param, object_store=raw_store(shared))
         )

@@ -22,9 +22,9 @@ from backup_store import (
     MemoryBackupStore,
     ObjectBackupStore,
 )
+from backup_store.inspectable import StoredManifest
 from backup_store.manifest import FileEntry, encode_manifest
 from backup_store.migrate import Action, Outcome, decide, migrate, plan_migration
-from backup_store.object_backup_store import StoredManifest
 from backup_store.verify import VerifyLevel, verify_store
 from tests.test_cli_support import (
     ZEEBE_COMPLETED,
@@ -33,6 +33,7 @@ from tests.test_cli_support import (
     Tripwire,
     file_bytes,
     place_zeebe_filesystem_backups,
+    raw_store,
     save_backups,
 )
 
@@ -68,14 +69,11 @@ async def put_in_progress_copy(store: ObjectBackupStore, source: StoredManifest)
         manifest.created_at,
     )
     layout = source.layout
-    raw = store.object_store
-    import obstore
-
-    await obstore.put_async(
-        raw, layout.manifest_key(manifest.id), encode_manifest(started, store.kind.manifest_form)
+    await store.io.put(
+        layout.manifest_key(manifest.id), encode_manifest(started, store.format.manifest_form)
     )
     first_set, first = manifest.files()[0]
-    await obstore.put_async(raw, layout.file_key(manifest.id, first_set, first.name), b"partial")
+    await store.io.put(layout.file_key(manifest.id, first_set, first.name), b"partial")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +98,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> StoreDir:
                 stored.manifest.created_at,
             )
             (template.root / stored.key).write_bytes(
-                encode_manifest(in_progress, store.kind.manifest_form)
+                encode_manifest(in_progress, store.format.manifest_form)
             )
 
     asyncio.run(build())
@@ -393,7 +391,7 @@ async def test_same_store_is_refused(source_dir: StoreDir) -> None:
 async def test_same_location_through_another_kind_is_refused(tmp_path: Path) -> None:
     shared = MemoryBackupStore()
     await save_backups(shared, tmp_path, [A])
-    other_kind = FilesystemBackupStore(tmp_path / "unused", object_store=shared.object_store)
+    other_kind = FilesystemBackupStore(tmp_path / "unused", object_store=raw_store(shared))
     with pytest.raises(InvalidInputError, match="source's own location"):
         await migrate(shared, other_kind, wildcard=ALL)
     # Nothing was claimed: the source is still readable by its own kind.
@@ -403,7 +401,7 @@ async def test_same_location_through_another_kind_is_refused(tmp_path: Path) -> 
 async def test_another_base_path_in_the_same_location_is_fine(tmp_path: Path) -> None:
     shared = MemoryBackupStore()
     await save_backups(shared, tmp_path, [A])
-    other_base = MemoryBackupStore("elsewhere", object_store=shared.object_store)
+    other_base = MemoryBackupStore("elsewhere", object_store=raw_store(shared))
     report = await migrate(shared, other_base, wildcard=ALL)
     assert report.ok and report.count(Outcome.MIGRATED) == 1
 

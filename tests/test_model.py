@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from backup_store import (
+    ZEEBE_COMMON,
+    ZEEBE_S3,
     Backup,
     BackupDescriptor,
     BackupIdentifier,
@@ -17,10 +19,9 @@ from backup_store import (
     Instant,
     InvalidInputError,
     NamedFileSet,
-    StoreKind,
 )
 from backup_store.errors import BackupStoreError, scrub
-from backup_store.layout import KeyLayout, check_base_path, read_layouts, write_layout
+from backup_store.layout import KeyLayout, check_base_path
 
 
 @pytest.mark.parametrize(
@@ -131,21 +132,22 @@ def test_invalid_base_paths_are_refused(base: str) -> None:
 
 def test_layouts_follow_the_spec() -> None:
     backup_id = BackupIdentifier(3, 1, 42)
-    classic = write_layout(StoreKind.S3, "bp", "8.7.0")
+    classic = ZEEBE_S3.write_layout("bp", "8.7.0")
     assert classic.manifest_key(backup_id) == "bp/1/42/3/manifest.json"
     assert classic.file_key(backup_id, "snapshot", "f") == "bp/1/42/3/snapshot/f"
-    modern = write_layout(StoreKind.S3, "bp", "8.9.0")
+    modern = ZEEBE_S3.write_layout("bp", "8.9.0")
     assert modern.manifest_key(backup_id) == "bp/manifests/1/42/3/manifest.json"
     assert modern.file_key(backup_id, "segments", "f") == "bp/contents/1/42/3/segments/f"
-    assert [layout.split for layout in read_layouts(StoreKind.S3, None)] == [True, False]
-    for kind in (StoreKind.GCS, StoreKind.AZURE, StoreKind.FILESYSTEM):
-        layout = write_layout(kind, None, "8.7.0")
+    assert [layout.manifests_apart for layout in ZEEBE_S3.read_layouts(None)] == [True, False]
+    assert [layout.manifests_apart for layout in ZEEBE_COMMON.read_layouts(None)] == [True]
+    for version in ("8.7.0", "8.9.0"):
+        layout = ZEEBE_COMMON.write_layout(None, version)
         assert layout.manifest_key(backup_id) == "manifests/1/42/3/manifest.json"
         assert layout.file_key(backup_id, "snapshot", "f") == "contents/1/42/3/snapshot/f"
 
 
 def test_list_prefixes_are_as_narrow_as_the_wildcard() -> None:
-    layout = KeyLayout("bp", split=True)
+    layout = KeyLayout("bp", manifests_apart=True)
     assert layout.list_prefix(BackupIdentifierWildcard()) == "bp/manifests/"
     assert layout.list_prefix(BackupIdentifierWildcard(partition_id=1)) == "bp/manifests/1/"
     assert (
@@ -159,7 +161,7 @@ def test_list_prefixes_are_as_narrow_as_the_wildcard() -> None:
     parsed = layout.parse_manifest_key("bp/manifests/1/7/2/manifest.json")
     assert parsed == BackupIdentifier(2, 1, 7)
     assert layout.parse_manifest_key("bp/manifests/1/7/2/other.json") is None
-    classic = KeyLayout(None, split=False)
+    classic = KeyLayout(None, manifests_apart=False)
     assert classic.parse_manifest_key("manifests/1/7/2/manifest.json") is None
 
 

@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import obstore
 import pytest
 
 from backup_store import (
@@ -98,7 +97,7 @@ async def service(
 async def put_manifest(store: MemoryBackupStore, manifest: Manifest) -> None:
     backup_id = manifest.id
     key = f"manifests/{backup_id.partition_id}/{backup_id.checkpoint_id}/{backup_id.node_id}/"
-    await obstore.put_async(store.object_store, key + "manifest.json", encode_common(manifest))
+    await store.io.put(key + "manifest.json", encode_common(manifest))
 
 
 def in_progress(node: int, partition: int, checkpoint: int) -> Manifest:

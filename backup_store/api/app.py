@@ -204,7 +204,8 @@ async def backups(request: Request) -> Response:
     if request.method == "POST":
         if not _is_json(request.headers.get("content-type", "")):
             return message(
-                400, f"{INVALID_BACKUP_ID}: the request body must be JSON (Content-Type: "
+                400,
+                f"{INVALID_BACKUP_ID}: the request body must be JSON (Content-Type: "
                 "application/json)",
             )
         body = await request.body()

@@ -9,7 +9,6 @@ failure (including problems found by ``verify``), 2 usage error.
 from __future__ import annotations
 
 import asyncio
-import functools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -43,11 +42,11 @@ from backup_store.model import (
     BackupStatus,
     BackupStatusCode,
 )
+from backup_store.operations import by_checkpoint, delete_statuses, id_json, status_json
 from backup_store.verify import VerifyLevel, VerifyReport, verify_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DELETE_REASON = "The backup is being deleted."
 """Reason given to an IN_PROGRESS backup marked failed before deletion (as the API does)."""
 
 BACKUP_ID = click.IntRange(1, MAX_CHECKPOINT_ID)
@@ -71,46 +70,6 @@ def json_option(function: F) -> F:
 
 def styled(state: str) -> Text:
     return Text(state, style=STATE_STYLE.get(state, ""))
-
-
-def status_json(status: BackupStatus) -> dict[str, Any]:
-    """One partition backup ``(node, partition, checkpoint)`` as JSON."""
-    out: dict[str, Any] = {
-        "checkpointId": status.id.checkpoint_id,
-        "partitionId": status.id.partition_id,
-        "nodeId": status.id.node_id,
-        "status": status.status_code.value,
-    }
-    descriptor = status.descriptor
-    optional = {
-        "failureReason": status.failure_reason,
-        "createdAt": when(status.created) or None,
-        "lastModifiedAt": when(status.last_modified) or None,
-        "snapshotId": descriptor.snapshot_id if descriptor else None,
-        "checkpointPosition": descriptor.checkpoint_position if descriptor else None,
-        "numberOfPartitions": descriptor.number_of_partitions if descriptor else None,
-        "brokerVersion": descriptor.broker_version if descriptor else None,
-    }
-    out.update((k, v) for k, v in optional.items() if v is not None)
-    return out
-
-
-def id_json(backup_id: BackupIdentifier) -> dict[str, int]:
-    return {
-        "nodeId": backup_id.node_id,
-        "partitionId": backup_id.partition_id,
-        "checkpointId": backup_id.checkpoint_id,
-    }
-
-
-async def _bounded_all(jobs: list[Callable[[], Any]], limit: int) -> list[Any]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(job: Callable[[], Any]) -> Any:
-        async with semaphore:
-            return await job()
-
-    return list(await asyncio.gather(*(one(job) for job in jobs)))
 
 
 # ---------------------------------------------------------------- list
@@ -147,9 +106,7 @@ def list_command(
             return await store.list(wildcard)
 
     statuses = run(work())
-    by_id: dict[int, list[BackupStatus]] = {}
-    for status in statuses:
-        by_id.setdefault(status.id.checkpoint_id, []).append(status)
+    by_id = by_checkpoint(statuses)
     rows: list[tuple[BackupInfo, list[BackupStatus]]] = []
     for backup_id in sorted(by_id, reverse=True):
         shown = sorted(
@@ -541,11 +498,6 @@ def delete_command(
     what = f"backup {backup_id}" + (f" of partition {partition}" if partition else "")
     console = stdout_console()
 
-    async def delete_one(status: BackupStatus) -> None:
-        if status.status_code is BackupStatusCode.IN_PROGRESS:
-            await store.mark_failed(status.id, DELETE_REASON)
-        await store.delete(status.id)
-
     async def work() -> list[BackupStatus]:
         async with store:
             found = sorted(
@@ -570,9 +522,7 @@ def delete_command(
                     abort=True,
                     err=True,
                 )
-            await _bounded_all(
-                [functools.partial(delete_one, s) for s in found], store.max_concurrency
-            )
+            await delete_statuses(store, found)
             return found
 
     found = run(work())

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
 import click
-from obstore import exceptions as obstore_errors
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -33,11 +31,10 @@ from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
     scrub,
-    translate_obstore_error,
 )
+from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
-from backup_store.object_backup_store import ObjectBackupStore
-from backup_store.urls import open_store
+from backup_store.operations import open_store_url
 
 T = TypeVar("T")
 
@@ -105,31 +102,16 @@ def warn(message: str) -> None:
     click.echo(f"warning: {scrub(message)}", err=True)
 
 
-ENV_PREFIX = "env:"
-"""``env:NAME`` in place of a URL reads the URL from the environment variable NAME,
-which keeps credentials in a URL out of the command line and shell history."""
-
-
-def open_url(url: str, param: str) -> ObjectBackupStore:
+def open_url(url: str, param: str) -> InspectableStore:
     """Open a store URL; a bad URL is a usage error (exit 2) that never repeats it."""
-    if url.startswith(ENV_PREFIX):
-        name = url[len(ENV_PREFIX) :]
-        value = os.environ.get(name)
-        if not value:
-            raise click.BadParameter(f"environment variable {name!r} is not set", param_hint=param)
-        url = value
     try:
-        return open_store(url)
+        return open_store_url(url)
     except ConfigurationError as error:
         raise click.BadParameter(scrub(error.message), param_hint=param) from None
     except BackupStoreError as error:
         fail(f"cannot open the store given as {param}: {error}")
     except OSError as error:
         fail(f"cannot open the store given as {param}: {error.strerror or error}")
-    except obstore_errors.BaseError as error:
-        # Client construction errors (e.g. incomplete credentials), scrubbed.
-        translated = translate_obstore_error(error, store=param, operation="open store")
-        fail(f"cannot open the store given as {param}: {translated.message}")
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

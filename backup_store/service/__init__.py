@@ -19,6 +19,7 @@ Example::
 """
 
 from backup_store.aggregate import BackupInfo, BackupState, PartitionBackupInfo
+from backup_store.operations import DELETING_REASON
 from backup_store.service.directory import DirectoryCheckpoint, DirectorySource
 from backup_store.service.errors import (
     BackupIdConflictError,
@@ -27,7 +28,6 @@ from backup_store.service.errors import (
 )
 from backup_store.service.service import (
     CANCELLED_REASON,
-    DELETING_REASON,
     RESTART_REASON,
     BackupService,
 )

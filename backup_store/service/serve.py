@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,12 +19,12 @@ from starlette.types import ASGIApp
 from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
 from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.errors import BackupStoreError
+from backup_store.inspectable import InspectableStore
 from backup_store.model import MAX_INT
-from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.operations import open_store_url
 from backup_store.service.directory import DirectorySource
 from backup_store.service.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.service.service import BackupService
-from backup_store.urls import open_store
 
 log = logging.getLogger("backup_store.serve")
 
@@ -34,7 +33,6 @@ DEFAULT_STORE_DIR = "backups"
 DEFAULT_DATA_DIR = "data"
 SAMPLE_PARTITIONS = 2
 DISABLED = "none"
-ENV_PREFIX = "env:"
 
 
 def configure_logging(level: str) -> None:
@@ -179,16 +177,8 @@ def serve(
         app = create_app(None, token=token, request_timeout=request_timeout)
         run_app(app, host=host, port=port, log_level=log_level)
         return
-    if store_url is not None and store_url.startswith(ENV_PREFIX):
-        # As in the other commands: keeps credentials out of the command line.
-        name = store_url.removeprefix(ENV_PREFIX)
-        store_url = os.environ.get(name)
-        if not store_url:
-            raise click.BadParameter(
-                f"environment variable {name!r} is not set", param_hint="--store"
-            )
     try:
-        store = open_store(store_url or Path(DEFAULT_STORE_DIR).absolute().as_uri())
+        store = open_store_url(store_url or Path(DEFAULT_STORE_DIR).absolute().as_uri())
     except BackupStoreError as error:
         raise click.BadParameter(error.message, param_hint="--store") from None
     except OSError as error:  # the filesystem store creates its folder when opened
@@ -227,7 +217,7 @@ def serve(
     run_app(app, host=host, port=port, log_level=log_level)
 
 
-async def _close_store(store: ObjectBackupStore) -> None:
+async def _close_store(store: InspectableStore) -> None:
     await store.close()
 
 

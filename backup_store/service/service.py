@@ -27,12 +27,14 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
+from backup_store.concurrency import run_bounded
 from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
     InvalidBackupStateError,
     StoreClosedError,
 )
+from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.model import (
     Backup,
@@ -43,18 +45,14 @@ from backup_store.model import (
     BackupStatusCode,
     check_checkpoint_id,
 )
-from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.operations import by_checkpoint, delete_partition_backups
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
-from backup_store.store import BackupStore
-from backup_store.tasks import run_bounded
 
 log = logging.getLogger("backup_store.service")
 
 T = TypeVar("T")
 
-DELETING_REASON = "The backup is being deleted."
-"""Failure reason of an in-progress partition backup that is deleted."""
 RESTART_REASON = (
     "The backup was interrupted: the server was restarted while the backup was running."
 )
@@ -97,7 +95,7 @@ class BackupService:
 
     def __init__(
         self,
-        store: BackupStore,
+        store: InspectableStore,
         sources: Iterable[PartitionSource],
         *,
         node_id: int = 0,
@@ -217,10 +215,7 @@ class BackupService:
     async def _highest_in_store(self, partition_id: int) -> tuple[int, int]:
         """The highest backup ids stored for the partition by this node and by any node."""
         wildcard = BackupIdentifierWildcard(partition_id=partition_id)
-        if isinstance(self.store, ObjectBackupStore):  # keys suffice: no manifest reads
-            ids = await self.store.list_ids(wildcard)
-        else:
-            ids = [status.id for status in await self.store.list(wildcard)]
+        ids = await self.store.list_ids(wildcard)  # keys suffice: no manifest reads
         own = max((i.checkpoint_id for i in ids if i.node_id == self.node_id), default=0)
         return own, max((i.checkpoint_id for i in ids), default=0)
 
@@ -355,9 +350,7 @@ class BackupService:
             for r in running
             if r.backup_id not in found
         ]
-        by_id: dict[int, list[BackupStatus]] = {}
-        for status in statuses:
-            by_id.setdefault(status.id.checkpoint_id, []).append(status)
+        by_id = by_checkpoint(statuses)
         return [
             aggregate(
                 backup_id,
@@ -417,18 +410,14 @@ class BackupService:
         in_progress = {s.id for s in statuses if s.status_code is BackupStatusCode.IN_PROGRESS}
         # Our own running ones may have no manifest yet: a FAILED one stops their save.
         in_progress |= {r.backup_id for r in own}
-        await self._gather(
-            [
-                functools.partial(self.store.mark_failed, i, DELETING_REASON)
-                for i in sorted(in_progress)
-            ]
-        )
+        # Mark FAILED first, then stop our own uploads, then delete everything.
+        await delete_partition_backups(self.store, (), in_progress)
         for running in own:
             if running.task is not None:
                 running.task.cancel()
         await asyncio.gather(*(r.task for r in own if r.task is not None), return_exceptions=True)
         ids |= in_progress
-        await self._gather([functools.partial(self.store.delete, i) for i in sorted(ids)])
+        await delete_partition_backups(self.store, ids)
         log.info("backup %d deleted (%d partition backups)", backup_id, len(ids))
 
     # ------------------------------------------------------------ restart recovery

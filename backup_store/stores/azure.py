@@ -1,10 +1,10 @@
 """The Azure Blob store: Zeebe's ``manifests/...`` and ``contents/...`` in a container.
 
-Quirks over the shared machinery: Zeebe's "basePath" is the container, which
-can be created on first write (obstore has no call for it, so one small Shared
-Key or SAS signed request does it); credentials come from an account key, a SAS
-token, a connection string or the environment. Create-only first writes
-(``If-None-Match: *``) and e-tag-matched completion come from obstore.
+Zeebe's "basePath" is the container, which can be created before the first
+write (obstore has no call for it, so one small Shared Key or SAS signed
+request does it, as the seam's ``prepare`` hook); credentials come from an
+account key, a SAS token, a connection string or the environment. Create-only
+first writes (``If-None-Match: *``) and e-tag-matched completion come from obstore.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hmac
 import urllib.error
 import urllib.request
 from email.utils import formatdate
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -23,8 +24,10 @@ from obstore.store import AzureStore
 from pydantic import SecretStr, model_validator
 
 from backup_store.errors import ConfigurationError, StoreUnavailableError
-from backup_store.layout import StoreKind
+from backup_store.formats import ZEEBE_COMMON
 from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import ObstoreIO
+from backup_store.registry import register
 from backup_store.stores.config import (
     CloudConfig,
     endpoint_for_display,
@@ -151,21 +154,20 @@ def shared_key_authorization(
 class AzureBackupStore(ObjectBackupStore):
     """Backups in an Azure Blob container, in Zeebe's Azure layout and manifest form."""
 
-    kind = StoreKind.AZURE
-
     def __init__(self, config: AzureConfig, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
-        self._container_ready = not config.create_container or object_store is not None
-        super().__init__(
+        creates_container = config.create_container and object_store is None
+        io = ObstoreIO(
             config.open_obstore("Azure", AzureStore) if object_store is None else object_store,
             description=config.description(),
-            **config.transfer_options(),
+            prepare=partial(asyncio.to_thread, self._create_container)
+            if creates_container
+            else None,
+            **config.io_options(),
         )
-
-    async def _prepare_location(self) -> None:
-        if not self._container_ready:
-            await asyncio.to_thread(self._create_container)
-            self._container_ready = True
+        super().__init__(
+            io, kind="azure", format=ZEEBE_COMMON, max_concurrency=config.max_concurrency
+        )
 
     def _create_container(self) -> None:
         config = self.config
@@ -211,3 +213,6 @@ def from_url(url: SplitResult) -> AzureBackupStore:
         )
     values = {"container": url.hostname, **url_options(url)}
     return AzureBackupStore(AzureConfig(**values))
+
+
+register("az", from_url, AzureConfig, AzureBackupStore)

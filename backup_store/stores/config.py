@@ -18,11 +18,8 @@ from pydantic import (
 
 from backup_store.errors import ConfigurationError, describe_error
 from backup_store.layout import check_base_path
-from backup_store.object_backup_store import (
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_PART_CONCURRENCY,
-    DEFAULT_PART_SIZE,
-)
+from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY
+from backup_store.objects import DEFAULT_PART_CONCURRENCY, DEFAULT_PART_SIZE
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
@@ -69,13 +66,9 @@ class TransferSettings(StoreConfig):
     def retry_config(self) -> RetryConfig:
         return {"max_retries": self.max_retries, "retry_timeout": timedelta(seconds=60)}
 
-    def transfer_options(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`ObjectBackupStore`."""
-        return {
-            "max_concurrency": self.max_concurrency,
-            "part_size": self.part_size,
-            "part_concurrency": self.part_concurrency,
-        }
+    def io_options(self) -> dict[str, Any]:
+        """Multipart keyword arguments for :class:`~backup_store.objects.ObstoreIO`."""
+        return {"part_size": self.part_size, "part_concurrency": self.part_concurrency}
 
 
 class CloudConfig(TransferSettings):

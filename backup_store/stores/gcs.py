@@ -16,8 +16,10 @@ from urllib.parse import SplitResult
 from obstore.store import GCSStore
 from pydantic import SecretStr
 
-from backup_store.layout import StoreKind
+from backup_store.formats import ZEEBE_COMMON
 from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import ObstoreIO
+from backup_store.registry import register
 from backup_store.stores.config import (
     BucketConfig,
     url_base_path,
@@ -77,15 +79,19 @@ class GcsConfig(BucketConfig):
 class GcsBackupStore(ObjectBackupStore):
     """Backups in a GCS bucket, in Zeebe's GCS layout and manifest form."""
 
-    kind = StoreKind.GCS
-
     def __init__(self, config: GcsConfig, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
-        super().__init__(
+        io = ObstoreIO(
             config.open_obstore("GCS", GCSStore) if object_store is None else object_store,
-            base_path=config.base_path,
             description=config.description(),
-            **config.transfer_options(),
+            **config.io_options(),
+        )
+        super().__init__(
+            io,
+            kind="gcs",
+            format=ZEEBE_COMMON,
+            base_path=config.base_path,
+            max_concurrency=config.max_concurrency,
         )
 
 
@@ -93,3 +99,6 @@ def from_url(url: SplitResult) -> GcsBackupStore:
     """``gs://bucket/base?host=...&service_account_path=...``."""
     values = {"bucket": url.hostname, "base_path": url_base_path(url), **url_options(url)}
     return GcsBackupStore(GcsConfig(**values))
+
+
+register("gs", from_url, GcsConfig, GcsBackupStore)

@@ -1,9 +1,9 @@
-"""The S3 store (and S3-compatible services): Zeebe's classic ``bp/p/c/n/...`` layout.
+"""The S3 store (and S3-compatible services), in Zeebe's S3 format.
 
-Quirks over the shared machinery: the S3 manifest form, optional zstd
-compression of files over 8 MiB (recorded per file in the manifest), reading
-Zeebe 8.9's ``manifests/``+``contents/`` layout first, and single deletes for
-services without DeleteObjects.
+Zeebe's S3 format (:data:`~backup_store.formats.ZEEBE_S3`) brings the classic
+``bp/p/c/n/...`` layout, Zeebe 8.9's ``manifests/`` + ``contents/`` layout and
+per-file zstd compression; this module only turns an :class:`S3Config` into
+an obstore ``S3Store`` (with single deletes for services without DeleteObjects).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from urllib.parse import SplitResult
 from obstore.store import S3Store
 from pydantic import SecretStr
 
-from backup_store.layout import StoreKind
+from backup_store.formats import ZEEBE_S3
 from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import ObstoreIO
+from backup_store.registry import register
 from backup_store.stores.config import (
     BucketConfig,
     url_base_path,
@@ -64,17 +66,21 @@ class S3Config(BucketConfig):
 class S3BackupStore(ObjectBackupStore):
     """Backups in an S3 bucket, in Zeebe's S3 layout and manifest form."""
 
-    kind = StoreKind.S3
-
     def __init__(self, config: S3Config, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
-        super().__init__(
+        io = ObstoreIO(
             config.open_obstore("S3", S3Store) if object_store is None else object_store,
-            base_path=config.base_path,
             description=config.description(),
-            compression=config.compression,
             batch_delete=config.batch_delete,
-            **config.transfer_options(),
+            **config.io_options(),
+        )
+        super().__init__(
+            io,
+            kind="s3",
+            format=ZEEBE_S3,
+            base_path=config.base_path,
+            compression=config.compression,
+            max_concurrency=config.max_concurrency,
         )
 
 
@@ -82,3 +88,6 @@ def from_url(url: SplitResult) -> S3BackupStore:
     """``s3://bucket/base?endpoint=...&region=...&compression=zstd&force_path_style=true``."""
     values = {"bucket": url.hostname, "base_path": url_base_path(url), **url_options(url)}
     return S3BackupStore(S3Config(**values))
+
+
+register("s3", from_url, S3Config, S3BackupStore)

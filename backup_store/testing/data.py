@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backup_store.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
 from backup_store.instant import Instant
 from backup_store.model import (
     Backup,
@@ -60,7 +61,7 @@ class FixtureExpectation:
     """How a fixture of ``store-format.md`` must read (fixtures/README.md)."""
 
     file: str
-    kinds: tuple[str, ...]
+    formats: tuple[StoreFormat, ...]
     key: str
     backup_id: BackupIdentifier
     status: BackupStatusCode
@@ -75,7 +76,7 @@ class FixtureExpectation:
     compressed: tuple[str, ...] = ()
 
 
-_COMMON = ("gcs", "azure", "filesystem", "memory")
+_COMMON = (ZEEBE_COMMON,)
 
 FIXTURES = [
     FixtureExpectation(
@@ -116,14 +117,14 @@ FIXTURES = [
     ),
     FixtureExpectation(
         "filesystem-trailing-bytes.json",
-        ("filesystem",),
+        _COMMON,  # every common-form reader ignores trailing bytes
         "manifests/2/43/1/manifest.json",
         BackupIdentifier(1, 2, 43),
         BackupStatusCode.COMPLETED,
     ),
     FixtureExpectation(
         "s3-8.7-completed.json",
-        ("s3",),
+        (ZEEBE_S3,),
         "1/100/0/manifest.json",
         BackupIdentifier(0, 1, 100),
         BackupStatusCode.COMPLETED,
@@ -135,14 +136,14 @@ FIXTURES = [
     ),
     FixtureExpectation(
         "s3-8.7-in-progress.json",
-        ("s3",),
+        (ZEEBE_S3,),
         "1/101/0/manifest.json",
         BackupIdentifier(0, 1, 101),
         BackupStatusCode.IN_PROGRESS,
     ),
     FixtureExpectation(
         "s3-8.7-failed.json",
-        ("s3",),
+        (ZEEBE_S3,),
         "1/102/0/manifest.json",
         BackupIdentifier(0, 1, 102),
         BackupStatusCode.FAILED,
@@ -151,7 +152,7 @@ FIXTURES = [
     ),
     FixtureExpectation(
         "s3-8.1-failed.json",
-        ("s3",),
+        (ZEEBE_S3,),
         "1/1668519689/0/manifest.json",
         BackupIdentifier(0, 1, 1668519689),
         BackupStatusCode.FAILED,
@@ -162,7 +163,7 @@ FIXTURES = [
     ),
     FixtureExpectation(
         "s3-8.9-completed-iso-dates.json",
-        ("s3",),
+        (ZEEBE_S3,),
         "manifests/3/1700000000000/2/manifest.json",
         BackupIdentifier(2, 3, 1700000000000),
         BackupStatusCode.COMPLETED,

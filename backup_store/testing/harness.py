@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
-import obstore
-
-from backup_store.layout import StoreKind, owner_marker_key, write_layout
+from backup_store.errors import ObjectNotFoundError
+from backup_store.formats import StoreFormat
+from backup_store.layout import owner_marker_key
 from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier
 from backup_store.object_backup_store import ObjectBackupStore
@@ -17,14 +17,19 @@ from backup_store.store import BackupStore
 class StoreHarness(abc.ABC):
     """Opens the store under test and reaches its raw objects.
 
+    The raw access (``put_object``, ``get_object``, ``delete_object``,
+    ``list_objects``) bypasses the store under test: it is how scenarios plant
+    Zeebe's own manifests, damage objects and check exactly what was written.
     Keys are relative to the store's location (bucket, container or directory),
     base path included.
     """
 
-    #: the store kind, which decides manifest form and the fixtures that apply
-    kind: StoreKind
+    #: the on-store format, which decides keys, manifest form and applicable fixtures
+    format: StoreFormat
     #: the configured base path, or None
     base_path: str | None = None
+    #: whether the store compresses large files
+    compression: bool = False
 
     @abc.abstractmethod
     def open(self) -> BackupStore:
@@ -45,7 +50,7 @@ class StoreHarness(abc.ABC):
 
     def manifest_key(self, backup_id: BackupIdentifier, broker_version: str | None = None) -> str:
         """Where ``store-format.md`` puts the backup's manifest."""
-        return write_layout(self.kind, self.base_path, broker_version).manifest_key(backup_id)
+        return self.format.write_layout(self.base_path, broker_version).manifest_key(backup_id)
 
     def file_key(
         self,
@@ -55,7 +60,7 @@ class StoreHarness(abc.ABC):
         broker_version: str | None = None,
     ) -> str:
         """Where ``store-format.md`` puts one file of the backup."""
-        return write_layout(self.kind, self.base_path, broker_version).file_key(
+        return self.format.write_layout(self.base_path, broker_version).file_key(
             backup_id, file_set, name
         )
 
@@ -65,39 +70,38 @@ class StoreHarness(abc.ABC):
 
     @property
     def manifest_form(self) -> ManifestForm:
-        return self.kind.manifest_form
+        return self.format.manifest_form
 
 
 class ObjectStoreHarness(StoreHarness):
-    """Harness for any :class:`ObjectBackupStore`, through its obstore store."""
+    """Harness for any :class:`ObjectBackupStore`, through its object I/O seam."""
 
     def __init__(self, open_store: Callable[[], ObjectBackupStore]) -> None:
         self._open = open_store
-        probe = open_store()
-        self.kind = probe.kind
+        probe = open_store()  # only read for its settings: it holds no resources
+        self.format = probe.format
         self.base_path = probe.base_path
         self.compression = probe.compression is not None
-        self._raw = probe.object_store
+        self._io = probe.io
 
     def open(self) -> ObjectBackupStore:
         return self._open()
 
     async def put_object(self, key: str, data: bytes) -> None:
-        await obstore.put_async(self._raw, key, data)
+        await self._io.put(key, data)
 
     async def get_object(self, key: str) -> bytes:
-        result = await obstore.get_async(self._raw, key)
-        return bytes(await result.bytes_async())
+        found = await self._io.get(key)
+        if found is None:
+            raise ObjectNotFoundError(f"object not found: {key}", key=key)
+        return found.data
 
     async def delete_object(self, key: str) -> None:
-        await obstore.delete_async(self._raw, key)
+        await self._io.delete([key])
 
     async def list_objects(self) -> list[str]:
-        keys: list[str] = []
-        async for batch in obstore.list(self._raw, None, chunk_size=1000):
-            keys.extend(m["path"] for m in batch)
-        return sorted(keys)
+        return sorted(await self._io.list_keys(""))
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
-        layout = write_layout(self.kind, self.base_path, None)
+        layout = self.format.write_layout(self.base_path, None)
         return {owner_marker_key(self.base_path), layout.integrity_key(backup_id)}

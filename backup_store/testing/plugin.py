@@ -13,17 +13,11 @@ from pathlib import Path
 import pytest
 
 from backup_store.model import Backup, BackupIdentifier
-from backup_store.testing.data import FIXTURES_DIR, make_backup
+from backup_store.testing.data import make_backup
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a backup-store conformance scenario")
-
-
-@pytest.fixture
-def zeebe_fixtures_dir() -> Path:
-    """The literal Zeebe manifests of ``store-format.md`` shipped with the package."""
-    return FIXTURES_DIR
 
 
 DEFAULT_ID = BackupIdentifier(1, 2, 3)

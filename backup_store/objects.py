@@ -1,0 +1,568 @@
+"""The one seam between backup-store and object storage.
+
+Every request the stores make to a bucket, container or directory goes through
+an :class:`ObjectIO`. This module is the only one that calls obstore (backend
+modules only *construct* obstore stores from their configurations) and the
+only place where obstore's and the operating system's errors are translated
+into :mod:`backup_store.errors`, each stamped with the store and the key.
+
+Implementations:
+
+* :class:`ObstoreIO` over any obstore ``ObjectStore`` (S3, GCS, Azure, memory);
+* :class:`LocalFileIO`, its filesystem variant: durable writes (temporary file,
+  fsync, exclusive link or atomic rename, directory fsync), direct file reads,
+  and version-matched writes emulated under a cross-process ``flock``;
+* :class:`HookedIO`, which forwards every request to another ``ObjectIO`` after
+  an awaited hook: where tests count requests, inject latency, or pause one
+  chosen request to force an interleaving.
+
+What a backend can and cannot do is declared, not guessed: see
+:class:`Capabilities` and :func:`capabilities_of`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import builtins
+import fcntl
+import hashlib
+import os
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import obstore
+from obstore import exceptions as obstore_errors
+from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, ObjectStore, S3Store
+
+from backup_store.errors import (
+    BackupStoreError,
+    ConfigurationError,
+    InvalidBackupStateError,
+    ObjectNotFoundError,
+    StoreUnavailableError,
+    describe_error,
+)
+from backup_store.transfer import CHUNK_SIZE, fsync_directory, write_local
+
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+"""Bytes per multipart part; objects up to this size are written in one request."""
+DEFAULT_PART_CONCURRENCY = 4
+"""Parts of one object in flight at once."""
+LIST_PAGE = 1000
+
+
+class WriteConflict(Exception):
+    """A create-only or version-matched write lost against another writer.
+
+    Not a :class:`~backup_store.errors.BackupStoreError`: the engine decides what
+    a lost race means for the backup (already exists, changed concurrently...).
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a storage service guarantees natively, as declared for its backend.
+
+    Attributes:
+        native_compare_and_swap: version-matched writes are checked by the service
+            (e-tag or generation); otherwise :class:`ObstoreIO` emulates them by
+            comparing bytes under a lock (in this process, or across processes
+            for :class:`LocalFileIO`).
+        ordered_listing: recursive listings return keys in lexicographic order.
+        server_side_list_offset: ``list(offset=...)`` is answered by the service
+            (S3 ``start-after``, GCS ``startOffset``); otherwise obstore filters
+            the whole listing on the client.
+        aborts_interrupted_uploads: a multipart upload whose source fails is
+            aborted, leaving no parts behind (Azure instead discards uncommitted
+            blocks after a week; a kill -9 leaves parts on every service).
+    """
+
+    native_compare_and_swap: bool
+    ordered_listing: bool
+    server_side_list_offset: bool
+    aborts_interrupted_uploads: bool
+
+
+_CAPABILITIES: dict[type[Any], Capabilities] = {
+    S3Store: Capabilities(True, True, True, True),
+    GCSStore: Capabilities(True, True, True, True),
+    AzureStore: Capabilities(True, True, False, False),
+    MemoryStore: Capabilities(True, True, False, True),
+    LocalStore: Capabilities(False, False, False, True),
+}
+
+
+def capabilities_of(store: ObjectStore) -> Capabilities:
+    """The declared capabilities of an obstore store type."""
+    for store_type, capabilities in _CAPABILITIES.items():
+        if isinstance(store, store_type):
+            return capabilities
+    raise ConfigurationError(f"no capabilities are declared for {type(store).__name__}")
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """What a version-matched write must match: the service's e-tag and/or
+    version, and the SHA-256 of the bytes (for emulated compare-and-swap)."""
+
+    e_tag: str | None
+    version: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A small object read whole: its bytes and its version."""
+
+    data: bytes
+    version: ObjectVersion
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    """One listed or inspected object."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    e_tag: str | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One level of a delimited listing: objects directly under the prefix, and
+    the sub-folders (``common prefixes``, without trailing ``/``)."""
+
+    objects: list[ObjectMeta]
+    prefixes: list[str]
+
+
+def translate_error(error: BaseException, *, store: str, key: str | None) -> BackupStoreError:
+    """Map an obstore or OS exception to :mod:`backup_store.errors`, scrubbed of
+    anything that could carry a credential, with the store and key."""
+    if isinstance(error, BackupStoreError):
+        return error.with_context(store=store, key=key)
+    detail = describe_error(error)
+    error_type: type[BackupStoreError]
+    if isinstance(error, obstore_errors.NotFoundError | FileNotFoundError):
+        error_type, message = ObjectNotFoundError, f"object not found: {detail}"
+    elif isinstance(error, obstore_errors.AlreadyExistsError | obstore_errors.PreconditionError):
+        error_type = InvalidBackupStateError
+        message = f"a concurrent writer changed the object first: {detail}"
+    elif isinstance(
+        error, obstore_errors.PermissionDeniedError | obstore_errors.UnauthenticatedError
+    ):
+        error_type, message = StoreUnavailableError, f"access denied: {detail}"
+    elif isinstance(error, obstore_errors.UnknownConfigurationKeyError):
+        error_type, message = ConfigurationError, f"invalid store configuration: {detail}"
+    elif isinstance(error, obstore_errors.BaseError | OSError):
+        error_type, message = StoreUnavailableError, f"storage request failed: {detail}"
+    else:
+        error_type, message = BackupStoreError, f"{type(error).__name__}: {detail}"
+    return error_type(message, store=store, key=key)
+
+
+def _is_missing(error: BaseException) -> bool:
+    return isinstance(error, FileNotFoundError | obstore_errors.NotFoundError)
+
+
+def _meta(raw: Any) -> ObjectMeta:
+    return ObjectMeta(raw["path"], raw["size"], raw["last_modified"], raw.get("e_tag"))
+
+
+def _sha256(data: bytes | AsyncIterator[bytes]) -> str:
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else ""
+
+
+class ObjectIO(abc.ABC):
+    """Object I/O of one location (bucket, container or directory).
+
+    Keys are relative to the location and use ``/``. Every method raises
+    :class:`~backup_store.errors.BackupStoreError` subclasses that name the store
+    and the key; conditional writes that lose raise :class:`WriteConflict`.
+    Implementations are safe to use from concurrent tasks of one event loop.
+
+    Attributes:
+        description: the location, as printed in errors and logs (never credentials).
+        capabilities: what the service guarantees natively.
+        part_size: bytes per multipart part; streamed objects are split in parts.
+        part_concurrency: parts of one object in flight at once.
+    """
+
+    description: str
+    capabilities: Capabilities
+    part_size: int
+    part_concurrency: int
+
+    @abc.abstractmethod
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
+    ) -> ObjectVersion:
+        """Write an object whole (atomically visible); ``create_only`` fails with
+        :class:`WriteConflict` when the key exists. A streamed source that raises
+        aborts the write and the error propagates."""
+
+    @abc.abstractmethod
+    async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
+        """Overwrite ``key`` only if it still holds ``expected`` (compare-and-swap);
+        :class:`WriteConflict` otherwise, also when the object is gone."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> StoredObject | None:
+        """A small object's bytes and version, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def stream(self, key: str) -> AsyncIterator[bytes]:
+        """An object's bytes in chunks; :class:`ObjectNotFoundError` when missing."""
+
+    @abc.abstractmethod
+    async def head(self, key: str) -> ObjectMeta | None:
+        """An object's metadata, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str, *, offset: str | None = None) -> AsyncIterator[list[ObjectMeta]]:
+        """Every object under ``prefix`` (a folder: whole path segments), recursively,
+        in pages; with ``offset``, only keys after it (see :class:`Capabilities`)."""
+
+    @abc.abstractmethod
+    async def list_with_delimiter(self, prefix: str) -> Listing:
+        """Objects and sub-folders directly under the folder ``prefix``."""
+
+    @abc.abstractmethod
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove objects; keys that do not exist are not an error."""
+
+    async def prepare_for_writes(self) -> None:  # noqa: B027  (optional hook)
+        """Make the location writable before the first write (e.g. create a container)."""
+
+    async def list_keys(self, prefix: str) -> builtins.list[str]:
+        """Every key under the folder ``prefix``."""
+        keys: builtins.list[str] = []
+        async for page in self.list(prefix):
+            keys.extend(meta.key for meta in page)
+        return keys
+
+
+class ObstoreIO(ObjectIO):
+    """:class:`ObjectIO` over an obstore store.
+
+    Args:
+        store: the obstore store of the location.
+        description: how errors name the location.
+        capabilities: declared capabilities (default: :func:`capabilities_of`).
+        part_size, part_concurrency: multipart settings.
+        batch_delete: delete many keys per request (off for S3-compatible services
+            without DeleteObjects).
+        prepare: awaited once before the first write (e.g. create the container).
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        description: str,
+        capabilities: Capabilities | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        part_concurrency: int = DEFAULT_PART_CONCURRENCY,
+        batch_delete: bool = True,
+        delete_concurrency: int = 8,
+        prepare: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        if part_size < 5 * 1024 * 1024:
+            raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
+        if part_concurrency < 1:
+            raise ConfigurationError("part_concurrency must be at least 1")
+        self.store = store
+        self.description = description
+        self.capabilities = capabilities or capabilities_of(store)
+        self.part_size = part_size
+        self.part_concurrency = part_concurrency
+        self.batch_delete = batch_delete
+        self._delete_slots = asyncio.Semaphore(delete_concurrency)
+        self._prepare = prepare
+        self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+    @contextmanager
+    def _translated(self, key: str | None) -> Iterator[None]:
+        try:
+            yield
+        except (WriteConflict, asyncio.CancelledError):
+            raise
+        except Exception as error:
+            raise translate_error(error, store=self.description, key=key) from error
+
+    async def prepare_for_writes(self) -> None:
+        if self._prepare is not None:
+            await self._prepare()
+            self._prepare = None
+
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
+    ) -> ObjectVersion:
+        return await self._put(key, data, "create" if create_only else "overwrite")
+
+    async def _put(self, key: str, data: bytes | AsyncIterator[bytes], mode: Any) -> ObjectVersion:
+        with self._translated(key):
+            try:
+                result = await obstore.put_async(
+                    self.store,
+                    key,
+                    data,
+                    mode=mode,
+                    chunk_size=self.part_size,
+                    max_concurrency=self.part_concurrency,
+                )
+            except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError):
+                raise WriteConflict(key) from None
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                raise StoreUnavailableError(
+                    "the bucket or container does not exist", key=key
+                ) from None
+        return ObjectVersion(result.get("e_tag"), result.get("version"), _sha256(data))
+
+    async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
+        if self.capabilities.native_compare_and_swap and (expected.e_tag or expected.version):
+            match = {k: v for k, v in (("e_tag", expected.e_tag), ("version", expected.version))}
+            return await self._put(key, data, {k: v for k, v in match.items() if v})
+        async with self._exclusive(key):
+            current = await self.get(key)
+            if current is None or current.version.sha256 != expected.sha256:
+                raise WriteConflict(key)
+            return await self.put(key, data)
+
+    @asynccontextmanager
+    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+        """Serialise emulated compare-and-swap cycles on one key (in this process)."""
+        lock = self._key_locks.get(key)
+        if lock is None:
+            lock = self._key_locks[key] = asyncio.Lock()
+        async with lock:
+            yield
+
+    async def get(self, key: str) -> StoredObject | None:
+        with self._translated(key):
+            try:
+                result = await obstore.get_async(self.store, key)
+                data = bytes(await result.bytes_async())
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                return None
+        meta = result.meta
+        return StoredObject(
+            data, ObjectVersion(meta["e_tag"], meta["version"], hashlib.sha256(data).hexdigest())
+        )
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        with self._translated(key):
+            result = await obstore.get_async(self.store, key)
+            async for chunk in result.stream(min_chunk_size=CHUNK_SIZE):
+                yield bytes(chunk)
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        with self._translated(key):
+            try:
+                return _meta(await obstore.head_async(self.store, key))
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                return None
+
+    async def list(
+        self, prefix: str, *, offset: str | None = None
+    ) -> AsyncIterator[list[ObjectMeta]]:
+        with self._translated(prefix):
+            pages = obstore.list(
+                self.store, prefix.rstrip("/") or None, offset=offset, chunk_size=LIST_PAGE
+            )
+            async for page in pages:
+                yield [_meta(raw) for raw in page]
+
+    async def list_with_delimiter(self, prefix: str) -> Listing:
+        with self._translated(prefix):
+            try:
+                raw = await obstore.list_with_delimiter_async(
+                    self.store, prefix.rstrip("/") or None
+                )
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                return Listing([], [])
+        return Listing([_meta(m) for m in raw["objects"]], list(raw["common_prefixes"]))
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._translated(keys[0]):
+            if self.batch_delete:
+                await obstore.delete_async(self.store, list(keys))
+                return
+
+            async def one(key: str) -> None:
+                async with self._delete_slots:
+                    await obstore.delete_async(self.store, key)
+
+            await asyncio.gather(*(one(key) for key in keys))
+
+
+def _make_parents(directory: Path, root: Path) -> list[Path]:
+    """Create ``directory`` and its missing parents; returns the folders to fsync."""
+    missing = []
+    current = directory
+    while not current.exists() and current != root:
+        missing.append(current)
+        current = current.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    return [d.parent for d in reversed(missing)]
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class LocalFileIO(ObstoreIO):
+    """The filesystem variant of :class:`ObstoreIO`, rooted at a directory.
+
+    Writes are durable and atomically visible (temporary file, fsync, then an
+    exclusive hard link for create-only or a rename, then fsync of the folders).
+    A local filesystem has no e-tags, so compare-and-swap compares bytes under
+    an ``flock`` on the object's folder, which also excludes other processes.
+    Reads go to the file directly (obstore's local reader streams in small
+    blocks); listing and deletion (removing emptied folders) use ``LocalStore``.
+    """
+
+    def __init__(self, root: Path, *, description: str, create: bool = True) -> None:
+        root = root.absolute()
+        if create:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnavailableError(
+                    f"cannot create the backup directory {root}: {error.strerror}",
+                    store=description,
+                ) from None
+        super().__init__(LocalStore(root, automatic_cleanup=True), description=description)
+        self.root = root
+
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
+    ) -> ObjectVersion:
+        path = self.root / key
+        with self._translated(key):
+            parents = await asyncio.to_thread(_make_parents, path.parent, self.root)
+            # Short temporary name: a long object name must not overflow NAME_MAX.
+            temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
+            try:
+                await write_local(temporary, _single(data) if isinstance(data, bytes) else data)
+                if create_only:
+                    try:
+                        os.link(temporary, path)  # fails if the name exists: exclusive create
+                    except FileExistsError:
+                        raise WriteConflict(key) from None
+                else:
+                    temporary.replace(path)  # atomic: readers see old or new, never half
+            finally:
+                temporary.unlink(missing_ok=True)
+            for directory in [path.parent, *parents]:
+                await asyncio.to_thread(fsync_directory, directory)
+        return ObjectVersion(None, None, _sha256(data))
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        with self._translated(key):
+            async with aiofiles.open(self.root / key, "rb") as file:
+                while chunk := await file.read(CHUNK_SIZE):
+                    yield chunk
+
+    @asynccontextmanager
+    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+        async with super()._exclusive(key):
+            folder = (self.root / key).parent
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                raise WriteConflict(key) from None  # the object's folder is gone
+            try:
+                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request passing through a :class:`HookedIO`."""
+
+    operation: str
+    """``put``, ``replace``, ``get``, ``stream``, ``head``, ``list``,
+    ``list_with_delimiter`` or ``delete``."""
+    key: str
+    """The key (or prefix, or first key of a delete)."""
+
+
+class HookedIO(ObjectIO):
+    """Forwards every request to ``inner`` after awaiting ``hook(request)``.
+
+    The hook may count requests, sleep to add latency (no CPU cost), wait on
+    an event to hold one request while others go on, or raise to fail it.
+    """
+
+    def __init__(self, inner: ObjectIO, hook: Callable[[Request], Awaitable[None]]) -> None:
+        self.inner = inner
+        self.hook = hook
+        self.description = inner.description
+        self.capabilities = inner.capabilities
+        self.part_size = inner.part_size
+        self.part_concurrency = inner.part_concurrency
+
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
+    ) -> ObjectVersion:
+        await self.hook(Request("put", key))
+        return await self.inner.put(key, data, create_only=create_only)
+
+    async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
+        await self.hook(Request("replace", key))
+        return await self.inner.replace(key, data, expected)
+
+    async def get(self, key: str) -> StoredObject | None:
+        await self.hook(Request("get", key))
+        return await self.inner.get(key)
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        await self.hook(Request("stream", key))
+        async for chunk in self.inner.stream(key):
+            yield chunk
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        await self.hook(Request("head", key))
+        return await self.inner.head(key)
+
+    async def list(
+        self, prefix: str, *, offset: str | None = None
+    ) -> AsyncIterator[list[ObjectMeta]]:
+        await self.hook(Request("list", prefix))
+        async for page in self.inner.list(prefix, offset=offset):
+            yield page
+
+    async def list_with_delimiter(self, prefix: str) -> Listing:
+        await self.hook(Request("list_with_delimiter", prefix))
+        return await self.inner.list_with_delimiter(prefix)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self.hook(Request("delete", keys[0]))
+        await self.inner.delete(keys)
+
+    async def prepare_for_writes(self) -> None:
+        await self.inner.prepare_for_writes()
