@@ -14,7 +14,7 @@ Quick start::
 See ``README.md`` for the full example.
 """
 
-from backup_store import exit_guard
+from backup_store import exit_guard, registry
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -111,4 +111,5 @@ __all__ = [
     "open_config",
     "open_store",
     "register",
+    "registry",
 ]

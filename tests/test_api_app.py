@@ -23,10 +23,10 @@ from backup_store.api import (
     parse_take_backup_body,
 )
 from backup_store.api.openapi import BACKUP_ID_PATTERN, PATH_ID_PATTERN, decimal_at_most
+from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError, StoreUnavailableError
 from backup_store.model import MAX_CHECKPOINT_ID
 from backup_store.service import BackupService, DirectorySource, SourceUnavailableError
-from backup_store.service.sample import generate_sample_data
 
 # ---------------------------------------------------------------- parsing
 

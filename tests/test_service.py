@@ -16,6 +16,7 @@ from backup_store import (
     InvalidInputError,
     MemoryBackupStore,
 )
+from backup_store.cli.sample import SampleWriter, generate_sample_data
 from backup_store.instant import Instant
 from backup_store.manifest import Manifest, encode_common
 from backup_store.model import MAX_CHECKPOINT_ID, BackupDescriptor, NamedFileSet
@@ -33,7 +34,6 @@ from backup_store.service import (
     SourceUnavailableError,
 )
 from backup_store.service.directory import STATE_FILE_NAME
-from backup_store.service.sample import SampleWriter, generate_sample_data
 
 
 class MemorySource(PartitionSource):

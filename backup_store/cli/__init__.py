@@ -6,7 +6,7 @@ import click
 
 from backup_store.cli.commands import COMMANDS
 from backup_store.cli.output import ScrubbingGroup
-from backup_store.service.serve import serve
+from backup_store.cli.serve import serve
 
 
 @click.group(cls=ScrubbingGroup)

@@ -35,6 +35,7 @@ from backup_store.cli.output import (
 from backup_store.errors import InvalidInputError
 from backup_store.migrate import Action, MigrationReport, Outcome, migrate
 from backup_store.model import (
+    FILE_SETS,
     MAX_CHECKPOINT_ID,
     MAX_INT,
     BackupIdentifier,
@@ -320,9 +321,8 @@ def restore_command(
                 progress.finish()
             files = [
                 (file_set, name, (target / name).stat().st_size)
-                for file_set, names in (
-                    ("snapshot", restored.snapshot),
-                    ("segments", restored.segments),
+                for file_set, names in zip(
+                    FILE_SETS, (restored.snapshot, restored.segments), strict=True
                 )
                 for name in names
             ]

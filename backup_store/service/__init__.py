@@ -4,7 +4,7 @@
   checkpoint, hand over its files); :class:`DirectorySource` is the one shipped.
 * :class:`BackupService` — takes, queries, lists and deletes backups over a
   :class:`~backup_store.BackupStore`; usable from Python without HTTP.
-* ``backup-store serve`` (:mod:`backup_store.service.serve`) serves it over HTTP
+* ``backup-store serve`` (:mod:`backup_store.cli.serve`) serves it over HTTP
   (:mod:`backup_store.api`).
 
 Example::

@@ -18,12 +18,12 @@ from starlette.types import ASGIApp
 
 from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
 from backup_store.api.openapi import OPENAPI_PATH
+from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.errors import BackupStoreError
 from backup_store.inspectable import InspectableStore
 from backup_store.model import MAX_INT
 from backup_store.operations import open_store_url
 from backup_store.service.directory import DirectorySource
-from backup_store.service.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.service.service import BackupService
 
 log = logging.getLogger("backup_store.serve")

@@ -20,7 +20,7 @@ from typing import Self
 from backup_store.instant import Instant
 from backup_store.service.directory import SEGMENT_SUFFIX, SEGMENTS, SNAPSHOTS
 
-log = logging.getLogger("backup_store.service.sample")
+log = logging.getLogger("backup_store.cli.sample")
 
 SAMPLE_MARKER = ".backup-store-sample"
 """File at the root of a generated data directory; the writer only appends to such data."""
