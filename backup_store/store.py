@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from backup_store.model import (
     Backup,
@@ -27,9 +25,10 @@ from backup_store.model import (
     BackupStatus,
     BackupStatusCode,
 )
+from backup_store.resources import AsyncResource
 
 
-class BackupStore(abc.ABC):
+class BackupStore(AsyncResource):
     """Abstract asynchronous backup store. Use as ``async with store: ...``."""
 
     @abc.abstractmethod
@@ -95,14 +94,3 @@ class BackupStore(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release resources; the store must not be used afterwards."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -174,3 +174,23 @@ def test_errors_carry_context_and_hide_secrets() -> None:
     )
     text = scrub("GET https://acc.blob/c/x?sv=2020&sig=SECRET failed; Authorization: Bearer T0K")
     assert "SECRET" not in text and "T0K" not in text
+
+
+def test_manifest_transitions_refuse_an_illegal_source_state() -> None:
+    from backup_store import InvalidBackupStateError, Manifest
+    from backup_store.instant import Instant
+
+    backup_id = BackupIdentifier(1, 2, 3)
+    now = Instant.parse_iso("2024-01-01T00:00:00Z")
+    later = Instant.parse_iso("2024-01-01T00:00:01Z")
+    failed = Manifest.failed_never_saved(backup_id, "first reason", now)
+    with pytest.raises(InvalidBackupStateError, match="FAILED; only IN_PROGRESS can complete"):
+        failed.completed(later)
+    # FAILED -> FAILED changes nothing: reason and modification time are kept.
+    assert failed.failed("second reason", later) is failed
+    descriptor = BackupDescriptor(None, 1, 1, "8.7.0")
+    started = Manifest.in_progress(backup_id, descriptor, (), (), now)
+    completed = started.completed(later)
+    with pytest.raises(InvalidBackupStateError):
+        completed.completed(later)
+    assert completed.failed("marked", later).failure_reason == "marked"

@@ -14,10 +14,9 @@ import logging
 import os
 import random
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from backup_store.instant import Instant
+from backup_store.resources import AsyncResource
 from backup_store.service.directory import SEGMENT_SUFFIX, SEGMENTS, SNAPSHOTS
 
 log = logging.getLogger("backup_store.cli.sample")
@@ -75,7 +74,7 @@ def generate_sample_data(data_dir: Path, partitions: int = 2, *, seed: int | Non
                     file.write(_record(partition_id, number))
 
 
-class SampleWriter:
+class SampleWriter(AsyncResource):
     """Appends a record to the last segment of every partition every ``interval`` seconds.
 
     Use as ``async with SampleWriter(data_dir):`` inside the server's event loop.
@@ -87,16 +86,10 @@ class SampleWriter:
         self.records = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

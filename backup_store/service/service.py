@@ -23,8 +23,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
 from backup_store.concurrency import run_bounded
@@ -46,6 +45,7 @@ from backup_store.model import (
     check_checkpoint_id,
 )
 from backup_store.operations import by_checkpoint, delete_partition_backups
+from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
 
@@ -75,7 +75,7 @@ class _Running:
     task: asyncio.Task[None] | None = None
 
 
-class BackupService:
+class BackupService(AsyncResource):
     """Takes, queries and deletes backups of the partitions of one node.
 
     Use as ``async with BackupService(...) as service:`` (or call :meth:`start`
@@ -158,18 +158,6 @@ class BackupService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def running_backups(self) -> list[BackupIdentifier]:
