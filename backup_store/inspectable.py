@@ -22,7 +22,7 @@ from backup_store.integrity import FileRecord, IntegrityRecord
 from backup_store.layout import KeyLayout
 from backup_store.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
-from backup_store.objects import ObjectMeta, ObjectVersion
+from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.store import BackupStore
 
 
@@ -66,6 +66,8 @@ class InspectableStore(BackupStore):
         description: the location, for messages (never credentials).
         max_concurrency: how many requests tools should run at once on it.
         compression: ``"zstd"`` when the store compresses large files, else None.
+        io: the location's object I/O, for tools that examine the location itself
+            (``backup-store analyze``); everything else goes through the verbs.
     """
 
     kind: str
@@ -74,6 +76,7 @@ class InspectableStore(BackupStore):
     description: str
     max_concurrency: int
     compression: str | None
+    io: ObjectIO
 
     @abc.abstractmethod
     async def read_manifest(

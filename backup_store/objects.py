@@ -228,6 +228,11 @@ class ObjectIO(abc.ABC):
         """An object's bytes in chunks; :class:`ObjectNotFoundError` when missing."""
 
     @abc.abstractmethod
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` (inclusive) to ``end`` (exclusive) of an object;
+        :class:`ObjectNotFoundError` when missing."""
+
+    @abc.abstractmethod
     async def head(self, key: str) -> ObjectMeta | None:
         """An object's metadata, or None when it does not exist."""
 
@@ -374,6 +379,10 @@ class ObstoreIO(ObjectIO):
             async for chunk in result.stream(min_chunk_size=CHUNK_SIZE):
                 yield bytes(chunk)
 
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        with self._translated(key):
+            return bytes(await obstore.get_range_async(self.store, key, start=start, end=end))
+
     async def head(self, key: str) -> ObjectMeta | None:
         with self._translated(key):
             try:
@@ -504,7 +513,7 @@ class Request:
     """One request passing through a :class:`HookedIO`."""
 
     operation: str
-    """``put``, ``replace``, ``get``, ``stream``, ``head``, ``list``,
+    """``put``, ``replace``, ``get``, ``get_range``, ``stream``, ``head``, ``list``,
     ``list_with_delimiter`` or ``delete``."""
     key: str
     """The key (or prefix, or first key of a delete)."""
@@ -543,6 +552,10 @@ class HookedIO(ObjectIO):
         await self.hook(Request("stream", key))
         async for chunk in self.inner.stream(key):
             yield chunk
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        await self.hook(Request("get_range", key))
+        return await self.inner.get_range(key, start, end)
 
     async def head(self, key: str) -> ObjectMeta | None:
         await self.hook(Request("head", key))

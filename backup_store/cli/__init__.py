@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from backup_store.cli.analyze import analyze_command
 from backup_store.cli.commands import COMMANDS
 from backup_store.cli.output import ScrubbingGroup
 from backup_store.cli.serve import serve
@@ -29,3 +30,4 @@ for _command in COMMANDS:
 
 
 main.add_command(serve)
+main.add_command(analyze_command)

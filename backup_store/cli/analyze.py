@@ -1,0 +1,182 @@
+"""``backup-store analyze``: check a storage location before trusting it with backups."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from backup_store.analyze import (
+    AnalysisPlan,
+    AnalysisReport,
+    Contender,
+    IOContender,
+    ProcessContender,
+    Verdict,
+    analyze,
+)
+from backup_store.cli.output import (
+    RichProgress,
+    emit_json,
+    open_url,
+    run,
+    stdout_console,
+    table,
+)
+from backup_store.operations import resolve_store_url
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3,
+          "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}  # fmt: skip
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+class _Size(click.ParamType):  # type: ignore[type-arg]
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+        if match is None or match[2].lower() not in _UNITS:
+            self.fail(f"{value!r} is not a size such as 1048576, 512KiB, 8MiB or 1GiB", param, ctx)
+        size = int(float(match[1]) * _UNITS[match[2].lower()])
+        if size < 1:
+            self.fail("the size must be at least 1 byte", param, ctx)
+        return size
+
+
+class _Duration(click.ParamType):  # type: ignore[type-arg]
+    name = "DURATION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
+        if match is None or float(match[1]) <= 0:
+            self.fail(f"{value!r} is not a duration such as 90s, 10m or 1h", param, ctx)
+        return float(match[1]) * _SECONDS[match[2]]
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@click.command("analyze")
+@click.argument("store_url", metavar="STORE_URL")
+@click.option("--blobs", type=click.IntRange(2), default=20, show_default=True,
+              help="Objects written and read back.")  # fmt: skip
+@click.option("--max-size", type=_Size(), default="8MiB", show_default=True,
+              help="Largest random object (a multipart-sized one is always added).")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True,
+              help="Requests in flight at once.")  # fmt: skip
+@click.option("--contenders", type=click.IntRange(2), default=4, show_default=True,
+              help="Writers racing for create-only and compare-and-swap.")  # fmt: skip
+@click.option("--seed", type=int, help="Fix sizes, keys and the plan (not the outcome of races).")
+@click.option("--timeout", type=_Duration(), default="10m", show_default=True,
+              help="Give up after this long (90s, 10m, 1h).")  # fmt: skip
+@click.option("--keep", is_flag=True, help="Leave the scratch objects for inspection.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
+def analyze_command(
+    store_url: str,
+    blobs: int,
+    max_size: int,
+    concurrency: int,
+    contenders: int,
+    seed: int | None,
+    timeout: float,
+    keep: bool,
+    as_json: bool,
+) -> None:
+    """Check that a storage location keeps the guarantees backups rely on.
+
+    Works only under a fresh scratch prefix (<base>/.backup-store-analysis/<random>/):
+    never touches backups, never claims the location for a store kind, and removes
+    what it wrote unless --keep. Checks read-after-write, atomic visibility,
+    create-only writes, compare-and-swap, listing and overwrites, and measures
+    latency and throughput. Exit 0 when every guarantee holds, 1 when one is
+    violated or not supported, 2 on usage errors.
+    """
+    store = open_url(store_url, "STORE_URL")
+    plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout)
+    url = resolve_store_url(store_url)
+    progress = RichProgress(enabled=not as_json)
+
+    async def work() -> AnalysisReport:
+        racers: list[Contender] = []
+        try:
+            # A memory location exists only in this process; any other is raced from
+            # separate processes, so that cross-process exclusion is what gets tested.
+            for _ in range(contenders):
+                in_process = url.startswith("memory:")
+                racers.append(
+                    IOContender(store.io) if in_process else await ProcessContender.start(url)
+                )
+            with progress.shown():
+                return await analyze(
+                    store.io, store.base_path, racers, plan, keep=keep, progress=progress
+                )
+        finally:
+            for racer in racers:
+                await racer.close()
+
+    report = run(work())
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print(report)
+    sys.exit(0 if report.ok else 1)
+
+
+_VERDICT_STYLE = {Verdict.HELD: "green", Verdict.VIOLATED: "red", Verdict.NOT_SUPPORTED: "red"}
+
+
+def _print(report: AnalysisReport) -> None:
+    console = stdout_console()
+    console.print(f"Analysis of {escape(report.location)} (seed {report.seed})", highlight=False)
+    guarantees = table("Guarantee", "Verdict", "Checks", "Details")
+    for result in report.guarantees.values():
+        details = ""
+        if result.first is not None:
+            first = result.first
+            details = (
+                f"{first.operation} of {first.key}: expected {first.expected}, saw {first.seen}"
+                + (f" ({result.violations} violations)" if result.violations > 1 else "")
+            )
+        elif result.unsupported is not None:
+            details = result.unsupported
+        verdict = result.verdict
+        guarantees.add_row(
+            result.name,
+            f"[{_VERDICT_STYLE[verdict]}]{verdict.value}[/]",
+            str(result.checks),
+            escape(details),
+        )
+    console.print(guarantees)
+    performance = table("Operation", "Count", "Bytes", "p50", "p99", "Throughput")
+    for stats in report.operations.values():
+        row = stats.to_json()
+        speed = row["bytesPerSecond"]
+        performance.add_row(
+            row["operation"],
+            str(row["count"]),
+            _human(row["bytes"]),
+            f"{row['p50Ms']:.1f} ms",
+            f"{row['p99Ms']:.1f} ms",
+            f"{_human(speed)}/s" if speed else "",
+        )
+    console.print(performance)
+    if report.error:
+        console.print(f"[red]{escape(report.error)}[/]")
+    if report.left_behind:
+        console.print(
+            f"Left under {escape(report.scratch_prefix)}: "
+            + ", ".join(escape(k) for k in report.left_behind[:20]),
+            highlight=False,
+        )
+    style = "green" if report.ok else "red"
+    console.print(f"[{style}]{escape(report.verdict)}[/]", highlight=False)
