@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -188,15 +189,29 @@ class WrongManifestFormError(ManifestParseError):
 # ---------------------------------------------------------------- writing
 
 
-_LOWER_HEX_ESCAPE = re.compile(r"\\u00([0-9a-f]{2})")
+# Jackson's UTF8JsonGenerator works on Java's UTF-16 code units: it escapes '"', '\\' and
+# control characters, and writes each surrogate (so each half of a character outside the
+# Basic Multilingual Plane) as \uXXXX in upper-case hex; every other character is raw UTF-8.
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\ud800-\udfff\U00010000-\U0010ffff]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                  "\f": "\\f", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}"
+    return f"\\u{code:04X}"
 
 
 def _string(value: str) -> str:
-    # Jackson escapes control characters as \u001F (upper-case hex), Python as \u001f.
-    text = json.dumps(value, ensure_ascii=False)
-    return (
-        _LOWER_HEX_ESCAPE.sub(lambda m: "\\u00" + m[1].upper(), text) if "\\u00" in text else text
-    )
+    """A JSON string literal exactly as Zeebe's Jackson writes it (never a lone surrogate)."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape, value) + '"'
 
 
 def _common_instant(value: Instant) -> str:
@@ -297,7 +312,18 @@ class _Fraction:
     token: str
 
 
-_DECODER = json.JSONDecoder(parse_float=_Fraction)
+class _Integer(int):
+    """A JSON integer that remembers its token (``-0`` is not ``0`` to an untouched manifest)."""
+
+    token: str
+
+    def __new__(cls, token: str) -> _Integer:
+        value = super().__new__(cls, token)
+        value.token = token
+        return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_Fraction, parse_int=_Integer)
 
 
 def _load(data: bytes) -> dict[str, Any]:
@@ -309,11 +335,22 @@ def _load(data: bytes) -> dict[str, Any]:
         # raw_decode stops after the first JSON value: Zeebe's filesystem store
         # rewrites manifests in place without truncating, leaving stale bytes.
         value, _ = _DECODER.raw_decode(text.lstrip())
-    except json.JSONDecodeError as error:
+    except RecursionError:
+        raise ManifestParseError("manifest is not valid JSON: nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, or an integer over Python's digit limit
         raise ManifestParseError(f"manifest is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise ManifestParseError("manifest is not a JSON object")
     return value
+
+
+# Values read go into messages shortened: a manifest may hold anything, of any size.
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = 60
+
+
+def _shown(value: object) -> str:
+    return _SHORT_REPR.repr(value)
 
 
 def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -321,14 +358,18 @@ def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where:
         raise ManifestParseError(f"manifest {where}: missing {name!r}")
     value = obj[name]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ManifestParseError(f"manifest {where}: {name!r} has the wrong type: {value!r}")
+        raise ManifestParseError(f"manifest {where}: {name!r} has the wrong type: {_shown(value)}")
     return value
+
+
+def _int_field(obj: dict[str, Any], name: str, where: str) -> int:
+    return int(_field(obj, name, int, where))  # a plain int, not the token-keeping _Integer
 
 
 def _optional_str(obj: dict[str, Any], name: str, where: str) -> str | None:
     value = obj.get(name)
     if value is not None and not isinstance(value, str):
-        raise ManifestParseError(f"manifest {where}: {name!r} must be a string: {value!r}")
+        raise ManifestParseError(f"manifest {where}: {name!r} must be a string: {_shown(value)}")
     return value
 
 
@@ -336,9 +377,9 @@ def _parse_id(obj: dict[str, Any]) -> BackupIdentifier:
     raw = _field(obj, "id", dict, "")
     try:
         return BackupIdentifier(
-            _field(raw, "nodeId", int, "id"),
-            _field(raw, "partitionId", int, "id"),
-            _field(raw, "checkpointId", int, "id"),
+            _int_field(raw, "nodeId", "id"),
+            _int_field(raw, "partitionId", "id"),
+            _int_field(raw, "checkpointId", "id"),
         )
     except InvalidInputError as error:
         raise ManifestParseError(f"manifest id: {error.message}") from None
@@ -348,12 +389,12 @@ def _parse_descriptor(raw: Any) -> BackupDescriptor | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise ManifestParseError(f"manifest descriptor must be an object: {raw!r}")
+        raise ManifestParseError(f"manifest descriptor must be an object: {_shown(raw)}")
     try:
         return BackupDescriptor(
             snapshot_id=_optional_str(raw, "snapshotId", "descriptor"),
-            checkpoint_position=_field(raw, "checkpointPosition", int, "descriptor"),
-            number_of_partitions=_field(raw, "numberOfPartitions", int, "descriptor"),
+            checkpoint_position=_int_field(raw, "checkpointPosition", "descriptor"),
+            number_of_partitions=_int_field(raw, "numberOfPartitions", "descriptor"),
             broker_version=_field(raw, "brokerVersion", str, "descriptor"),
         )
     except InvalidInputError as error:
@@ -370,22 +411,28 @@ def _parse_instant(obj: dict[str, Any], name: str) -> Instant:
                 )
             parsed = Instant.parse_decimal_seconds(value)
             return Instant(parsed.epoch_nanos, _string(value), InstantForm.DECIMAL_STRING)
-        token = value.token if isinstance(value, _Fraction) else str(value)
+        token = value.token if isinstance(value, _Fraction | _Integer) else str(value)
         return Instant(Instant.parse_decimal_seconds(token).epoch_nanos, token, InstantForm.DECIMAL)
     except ValueError as error:
         raise ManifestParseError(f"manifest {name!r}: {error}") from None
 
 
+_STATUS_NAMES = {
+    ManifestForm.COMMON: {code.value: code for code in BackupStatusCode if code.rank > 0},
+    ManifestForm.S3: {code.value.lower(): code for code in BackupStatusCode if code.rank > 0},
+}
+
+
 def _status(value: Any, form: ManifestForm) -> BackupStatusCode:
-    names = {"IN_PROGRESS", "COMPLETED", "FAILED"}
-    if not isinstance(value, str) or value.upper() not in names:
-        raise ManifestParseError(f"manifest has an unknown statusCode: {value!r}")
-    found = ManifestForm.COMMON if value.isupper() else ManifestForm.S3
-    if found is not form:
-        raise WrongManifestFormError(
-            f"manifest is in the {found.value} form, not the {form.value} form", found=found
-        )
-    return BackupStatusCode(value.upper())
+    for found, names in _STATUS_NAMES.items():
+        if isinstance(value, str) and value in names:
+            if found is not form:
+                raise WrongManifestFormError(
+                    f"manifest is in the {found.value} form, not the {form.value} form",
+                    found=found,
+                )
+            return names[value]
+    raise ManifestParseError(f"manifest has an unknown statusCode: {_shown(value)}")
 
 
 def _looks_like(obj: dict[str, Any]) -> ManifestForm | None:
@@ -446,7 +493,9 @@ def decode_s3(data: bytes) -> Manifest:
         entries = []
         for file_name, meta in files.items():
             if not isinstance(meta, dict):
-                raise ManifestParseError(f"manifest {name!r}: entry {file_name!r} not an object")
+                raise ManifestParseError(
+                    f"manifest {name!r}: entry {_shown(file_name)} not an object"
+                )
             entries.append(FileEntry(file_name, _optional_str(meta, "compressionAlgorithm", name)))
         return tuple(entries)
 

@@ -40,6 +40,44 @@ def check_checkpoint_id(value: object) -> int:
     return _check_int("checkpoint id", value, 1, MAX_CHECKPOINT_ID)
 
 
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_decimal_id(text: str, name: str, low: int, high: int) -> int:
+    """Parse an id written in decimal, as every entry point (API, CLI, library) reads ids.
+
+    ASCII digits only: no sign, space, underscore or other script's digits, which
+    Python's ``int()`` would accept. Leading zeros are allowed, as Java's
+    ``Long.parseLong`` allows them (``0001`` is 1, however many zeros there are).
+
+    Raises:
+        InvalidInputError: not such a text, or outside ``low..high``; the message
+            names ``name`` and shows the text (shortened).
+    """
+    if not isinstance(text, str) or not _ASCII_DIGITS.fullmatch(text):
+        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:30] + "..."
+        raise InvalidInputError(
+            f"{name} must be written in ASCII decimal digits only, got {shown}"
+        )
+    significant = text.lstrip("0") or "0"
+    # More digits than the bound has cannot be in range; never int() them (4,300-digit limit).
+    if len(significant) > len(str(high)) or not low <= int(significant) <= high:
+        shown = text if len(text) <= 40 else f"{text[:12]}...{text[-12:]} ({len(text)} digits)"
+        raise InvalidInputError(f"{name} must be between {low} and {high}, got {shown}")
+    return int(significant)
+
+
+def parse_checkpoint_id(text: str) -> int:
+    """Parse a checkpoint (backup) id as the API, the CLI and the library read it.
+
+    See :func:`parse_decimal_id`: ASCII digits, leading zeros allowed, 1 to 2^63-1.
+
+    Raises:
+        InvalidInputError: anything else.
+    """
+    return parse_decimal_id(text, "checkpoint id", 1, MAX_CHECKPOINT_ID)
+
+
 def check_file_name(name: object) -> str:
     """A stored file name must be one safe path component."""
     if not isinstance(name, str) or name in ("", ".", ".."):
@@ -218,7 +256,26 @@ class BackupStatus:
     last_modified: Instant | None = None
 
 
-_PATTERN = re.compile(r"^(?P<digits>[0-9]*)(?P<star>\*)?$")
+_PREFIX_PATTERN = re.compile(r"(?P<digits>[0-9]*)\*")
+
+
+def parse_checkpoint_pattern(text: str) -> int | str:
+    """A checkpoint id (see :func:`parse_checkpoint_id`), or a decimal prefix and ``*``.
+
+    Returns the id as an ``int``, or the pattern itself (``"10*"``, ``"*"``) for a prefix
+    (ASCII digits only).
+
+    Raises:
+        InvalidInputError: neither.
+    """
+    if _PREFIX_PATTERN.fullmatch(text):
+        return text
+    try:
+        return parse_checkpoint_id(text)
+    except InvalidInputError as error:
+        raise InvalidInputError(
+            f"checkpoint pattern: {error.message}; or digits followed by '*' for a prefix"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -246,14 +303,7 @@ class BackupIdentifierWildcard:
         if self.partition_id is not None:
             _check_int("partition id", self.partition_id, 1, MAX_INT)
         if isinstance(self.checkpoint, str):
-            match = _PATTERN.match(self.checkpoint)
-            if match is None or (not match["star"] and not match["digits"]):
-                raise InvalidInputError(
-                    f"checkpoint pattern {self.checkpoint!r}: expected digits, optionally "
-                    "followed by '*'"
-                )
-            if not match["star"]:
-                object.__setattr__(self, "checkpoint", check_checkpoint_id(int(match["digits"])))
+            object.__setattr__(self, "checkpoint", parse_checkpoint_pattern(self.checkpoint))
         elif self.checkpoint is not None:
             check_checkpoint_id(self.checkpoint)
 

@@ -2,7 +2,7 @@
 
 ASCII digits only, leading zeros allowed as Java's ``Long.parseLong`` allows
 them, value 1..2^63-1. Everything else is a typed error (library), a 400 (API)
-or a usage error with exit code 2 (CLI) — never a 500 or a traceback.
+or a usage error with exit code 2 (CLI) \u2014 never a 500 or a traceback.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ LONG_ZEROS_ONE = "0" * 5000 + "1"
 """Java's ``Long.parseLong`` reads this as 1; Python's ``int()`` refuses it (4,300 digits)."""
 
 BAD_IDS = [
-    "١٠",  # Arabic-Indic digits: int() accepts them, Java's ids are ASCII
-    "１０",  # full-width digits
+    "\u0661\u0660",  # Arabic-Indic digits: int() accepts them, Java's ids are ASCII
+    "\uff11\uff10",  # full-width digits
     "9223372036854775808",  # 2^63
     "0" * 5000 + "9223372036854775808",  # 2^63 behind leading zeros
     "1" * 5000,  # over the 4,300-digit limit, and over int64
@@ -94,7 +94,7 @@ def test_parse_checkpoint_id_accepts_only_ascii_digit_strings(text: str) -> None
 def test_the_wildcard_uses_the_same_parser() -> None:
     assert BackupIdentifierWildcard(checkpoint=LONG_ZEROS_ONE).exact_checkpoint == 1
     assert BackupIdentifierWildcard(checkpoint="10*").checkpoint_prefix == "10"
-    for text in [*BAD_IDS, "١*", "1٠*", "5\n*", "*\n", " 1*", "+1*", "-*"]:
+    for text in [*BAD_IDS, "\u0661*", "1\u0660*", "5\n*", "*\n", " 1*", "+1*", "-*"]:
         if text == "":
             continue  # "" is not a pattern at all; covered below
         with pytest.raises(InvalidInputError):
@@ -140,7 +140,9 @@ async def test_api_refuses_bad_ids_with_400(
         assert len(body["message"]) < 300
 
 
-@pytest.mark.parametrize("text", ["١*", "1٠*", "１*", " 1*", "+1*", "-1*", "1_0*", "1\n*"])
+@pytest.mark.parametrize(
+    "text", ["\u0661*", "1\u0660*", "\uff11*", " 1*", "+1*", "-1*", "1_0*", "1\n*"]
+)
 async def test_api_refuses_non_ascii_prefixes_with_400(
     api: tuple[httpx.AsyncClient, BackupService], text: str
 ) -> None:
@@ -207,7 +209,8 @@ def _cli_id_uses(url: str, text: str, target: Path) -> list[list[str]]:
 
 @pytest.mark.parametrize(
     "text",
-    ["١٠", "١", "９", "9223372036854775808", "-1", "+5", " 5", "5_0", "1_0", "10\n"],
+    ["\u0661\u0660", "\u0661", "\uff19", "9223372036854775808", "-1", "+5", " 5", "5_0", "1_0",
+     "10\n"],
     ids=repr,
 )
 def test_cli_refuses_bad_ids_as_usage_errors(store: StoreDir, tmp_path: Path, text: str) -> None:
@@ -218,7 +221,7 @@ def test_cli_refuses_bad_ids_as_usage_errors(store: StoreDir, tmp_path: Path, te
         assert result.stderr.startswith("Usage: "), args
         assert "\nError: " in result.stderr, args  # "Invalid value ..." (or, for -1, an option)
         assert "Traceback" not in result.output
-    assert store.tree() == before  # `delete URL ١٠ --yes` deleted backup 10 before
+    assert store.tree() == before  # `delete URL \u0661\u0660 --yes` deleted backup 10 before
     assert not (tmp_path / "restored").exists()
 
 

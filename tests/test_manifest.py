@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_store.errors import ManifestParseError
-from backup_store.instant import Instant
+from backup_store.instant import MAX_EPOCH_NANOS, MIN_EPOCH_NANOS, Instant
 from backup_store.manifest import (
     FileEntry,
     Manifest,
@@ -25,7 +25,8 @@ SPEC_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "fixtu
 
 
 def form_of(name: str) -> ManifestForm:
-    return ManifestForm.S3 if name.startswith("s3") else ManifestForm.COMMON
+    s3 = name.startswith("s3") or name.endswith(".s3.json")
+    return ManifestForm.S3 if s3 else ManifestForm.COMMON
 
 
 def test_packaged_fixtures_are_the_spec_fixtures() -> None:
@@ -138,7 +139,7 @@ def test_new_manifests_use_zeebe_date_forms() -> None:
 names = st.text(
     st.characters(blacklist_categories=["Cs"], blacklist_characters="/\\\x00"), min_size=1
 ).filter(lambda n: n not in (".", ".."))
-instants = st.integers(min_value=0, max_value=2**62).map(Instant)
+instants = st.integers(min_value=MIN_EPOCH_NANOS, max_value=MAX_EPOCH_NANOS).map(Instant)
 descriptors = st.builds(
     BackupDescriptor,
     st.none() | st.text(),

@@ -2,7 +2,7 @@
 
 A manifest comes from a shared bucket that other programs and people write. Whatever
 it holds, reading it gives either a manifest that can be shown and written back, or
-the typed :class:`ManifestParseError` — never a ``RecursionError``, ``OverflowError``,
+the typed :class:`ManifestParseError` \u2014 never a ``RecursionError``, ``OverflowError``,
 ``ValueError``, ``UnicodeEncodeError`` or anything else.
 """
 
@@ -69,8 +69,8 @@ HOSTILE_DATES: list[Any] = [
     "1e20", "-99999999999", "1e999999999", "-1e999999999", "1e-999999999", "NaN", "Infinity",
     "0000-01-01T00:00:00Z", "-0001-01-01T00:00:00Z", "+10000-01-01T00:00:00Z",
     "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "2023-02-30T00:00:00Z",
-    "2023-03-14T24:00:00Z", "2023-03-14T23:59:60Z", "２０２３-03-14T10:45:08Z",
-    "2023-03-14T10:45:08.١Z", "2023-03-14T10:45:08Z\n", "T", "", " 1", "1_000", "١٢",
+    "2023-03-14T24:00:00Z", "2023-03-14T23:59:60Z", "\uff12\uff10\uff12\uff13-03-14T10:45:08Z",
+    "2023-03-14T10:45:08.\u0661Z", "2023-03-14T10:45:08Z\n", "T", "", " 1", "1_000", "\u0661\u0662",
     "2023-03-14T10:45:08.1234567890Z", "2023-03-14T10:45:08+99:99", None, [], {}, True,
 ]
 HOSTILE_RAW = [

@@ -27,7 +27,6 @@ import asyncio
 import hmac
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
@@ -41,8 +40,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backup_store.aggregate import BackupState
-from backup_store.api.openapi import BACKUP_ID_PATTERN, OPENAPI_PATH, openapi_document
+from backup_store.api.openapi import OPENAPI_PATH, openapi_document
 from backup_store.errors import BackupStoreError, InvalidInputError, StoreUnavailableError
+from backup_store.model import check_checkpoint_id, parse_checkpoint_id, parse_checkpoint_pattern
 from backup_store.service.errors import BackupIdConflictError, SourceUnavailableError
 from backup_store.service.service import BackupService
 
@@ -72,9 +72,6 @@ class _AnyText(PathConvertor):
 
 register_url_convertor("backup_store_any", _AnyText())
 
-_ID = re.compile(BACKUP_ID_PATTERN, re.ASCII)
-_PREFIX = re.compile(r"^([0-9]*)\*$", re.ASCII)
-
 
 class _Refused(Exception):
     """A request answered with an error status before reaching the service."""
@@ -93,13 +90,19 @@ def message(status: int, text: str, headers: dict[str, str] | None = None) -> JS
 def parse_backup_id(value: object) -> int:
     """A backup id from a JSON body value: an integer or a string of decimal digits.
 
+    Strings are read by the one id parser of the library and the CLI
+    (:func:`~backup_store.model.parse_checkpoint_id`).
+
     Raises:
         InvalidInputError: anything else, or out of 1..2^63-1.
     """
-    if isinstance(value, str) and _ID.fullmatch(value):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and _ID.fullmatch(str(value)):
-        return value
+    try:
+        if isinstance(value, str):
+            return parse_checkpoint_id(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return check_checkpoint_id(value)
+    except InvalidInputError:
+        pass
     raise InvalidInputError(INVALID_BACKUP_ID)
 
 
@@ -129,27 +132,28 @@ def _is_json(content_type: str) -> bool:
 
 
 def _bad_path_id(text: str, allowed: str = "") -> _Refused:
+    shown = text if len(text) <= 40 else f"{text[:12]}...{text[-12:]}"
     return _Refused(
         400,
-        f"{INVALID_BACKUP_ID}: {text!r} is not a backup id (an integer from 1 to "
+        f"{INVALID_BACKUP_ID}: {shown!r} is not a backup id (an integer from 1 to "
         f"9223372036854775807{allowed})",
     )
 
 
 def _path_id(text: str) -> int:
-    if _ID.fullmatch(text):
-        return int(text)
-    raise _bad_path_id(text)
+    try:
+        return parse_checkpoint_id(text)
+    except InvalidInputError:
+        raise _bad_path_id(text) from None
 
 
 def _path_id_or_prefix(text: str) -> int | str:
     """A path's backup id, or the digits of a ``digits*`` prefix."""
-    match = _PREFIX.fullmatch(text)
-    if match is not None:
-        return match.group(1)
-    if _ID.fullmatch(text):
-        return int(text)
-    raise _bad_path_id(text, " or a prefix such as 10*")
+    try:
+        target = parse_checkpoint_pattern(text)
+    except InvalidInputError:
+        raise _bad_path_id(text, " or a prefix such as 10*") from None
+    return target.removesuffix("*") if isinstance(target, str) else target
 
 
 def _error_response(error: BaseException, timeout: float) -> Response:

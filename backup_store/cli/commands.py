@@ -42,6 +42,7 @@ from backup_store.model import (
     BackupIdentifierWildcard,
     BackupStatus,
     BackupStatusCode,
+    parse_decimal_id,
 )
 from backup_store.operations import by_checkpoint, delete_statuses, id_json, status_json
 from backup_store.verify import VerifyLevel, VerifyReport, verify_store
@@ -50,9 +51,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 """Reason given to an IN_PROGRESS backup marked failed before deletion (as the API does)."""
 
-BACKUP_ID = click.IntRange(1, MAX_CHECKPOINT_ID)
-PARTITION_ID = click.IntRange(1, MAX_INT)
-NODE_ID = click.IntRange(0, MAX_INT)
+class DecimalId(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
+    """An id on the command line, read by the library's one id parser.
+
+    ASCII digits only (other scripts' digits, ``+5``, `` 5`` and ``5_0`` are usage errors,
+    exit 2, although Python's ``int()`` accepts them); leading zeros allowed as Java's
+    ``Long.parseLong`` allows them.
+    """
+
+    name = "integer"
+
+    def __init__(self, what: str, low: int, high: int) -> None:
+        self.what, self.low, self.high = what, low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # a default, or a caller's int: checked like typed text
+        try:
+            return parse_decimal_id(value, self.what, self.low, self.high)
+        except InvalidInputError as error:
+            self.fail(error.message, param, ctx)
+
+
+BACKUP_ID = DecimalId("backup (checkpoint) id", 1, MAX_CHECKPOINT_ID)
+PARTITION_ID = DecimalId("partition id", 1, MAX_INT)
+NODE_ID = DecimalId("node id", 0, MAX_INT)
 
 STATE_STYLE = {
     "COMPLETED": "green",

@@ -77,6 +77,11 @@ class FixtureExpectation:
 
 
 _COMMON = (ZEEBE_COMMON,)
+# The jackson-* fixtures (written by Zeebe's own classes) in each form, and where they go.
+_JACKSON_PLACES = (
+    ("common", _COMMON, "manifests/2/43/1/manifest.json"),
+    ("s3", (ZEEBE_S3,), "2/43/1/manifest.json"),
+)
 
 FIXTURES = [
     FixtureExpectation(
@@ -170,5 +175,44 @@ FIXTURES = [
         snapshot_id="5-1-10-9",
         created=Instant.parse_iso("2023-11-14T22:13:20.5Z"),
         modified=Instant.parse_iso("2023-11-14T22:13:21Z"),
+    ),
+    *(
+        FixtureExpectation(
+            f"jackson-failed-emoji.{form}.json",
+            kinds,
+            key,
+            BackupIdentifier(1, 2, 43),
+            BackupStatusCode.FAILED,
+            snapshot_id="1-1-5-4",
+            failure_reason="boom \U0001f4a5 \U0001f680 \U0001f469\u200d\U0001f4bb",
+            created=Instant.parse_iso("2023-03-14T10:45:08Z"),
+            modified=Instant.parse_iso("2023-03-14T10:45:09.123456789Z"),
+            snapshot_files=("snapshotFile1", "CURRENT"),
+            segment_files=("segmentFile1",),
+        )
+        for form, formats, key in _JACKSON_PLACES
+    ),
+    FixtureExpectation(
+        "jackson-epoch-zero.s3.json",
+        ("s3",),
+        "2/43/1/manifest.json",
+        BackupIdentifier(1, 2, 43),
+        BackupStatusCode.COMPLETED,
+        snapshot_id="1-1-5-4",
+        created=Instant(0),
+        modified=Instant(0),
+    ),
+    *(
+        FixtureExpectation(
+            f"jackson-pre-epoch.{form}.json",
+            kinds,
+            key,
+            BackupIdentifier(1, 2, 43),
+            BackupStatusCode.COMPLETED,
+            snapshot_id="1-1-5-4",
+            created=Instant.parse_iso("1969-12-31T23:59:59.500Z"),
+            modified=Instant.parse_iso("1969-12-31T00:00:00Z"),
+        )
+        for form, formats, key in _JACKSON_PLACES
     ),
 ]
