@@ -83,6 +83,36 @@ _JACKSON_PLACES = (
     ("s3", (ZEEBE_S3,), "2/43/1/manifest.json"),
 )
 
+
+def _jackson(
+    name: str,
+    status: BackupStatusCode,
+    created: Instant,
+    modified: Instant,
+    *,
+    reason: str | None = None,
+    forms: tuple[str, ...] = ("common", "s3"),
+) -> list[FixtureExpectation]:
+    """The ``jackson-NAME.FORM.json`` fixtures: backup 43 of node 1, partition 2."""
+    return [
+        FixtureExpectation(
+            f"jackson-{name}.{form}.json",
+            formats,
+            key,
+            BackupIdentifier(1, 2, 43),
+            status,
+            snapshot_id="1-1-5-4",
+            failure_reason=reason,
+            created=created,
+            modified=modified,
+            snapshot_files=("snapshotFile1", "CURRENT"),
+            segment_files=("segmentFile1",),
+        )
+        for form, formats, key in _JACKSON_PLACES
+        if form in forms
+    ]
+
+
 FIXTURES = [
     FixtureExpectation(
         "common-completed.json",
@@ -176,43 +206,18 @@ FIXTURES = [
         created=Instant.parse_iso("2023-11-14T22:13:20.5Z"),
         modified=Instant.parse_iso("2023-11-14T22:13:21Z"),
     ),
-    *(
-        FixtureExpectation(
-            f"jackson-failed-emoji.{form}.json",
-            kinds,
-            key,
-            BackupIdentifier(1, 2, 43),
-            BackupStatusCode.FAILED,
-            snapshot_id="1-1-5-4",
-            failure_reason="boom \U0001f4a5 \U0001f680 \U0001f469\u200d\U0001f4bb",
-            created=Instant.parse_iso("2023-03-14T10:45:08Z"),
-            modified=Instant.parse_iso("2023-03-14T10:45:09.123456789Z"),
-            snapshot_files=("snapshotFile1", "CURRENT"),
-            segment_files=("segmentFile1",),
-        )
-        for form, formats, key in _JACKSON_PLACES
+    *_jackson(
+        "failed-emoji",
+        BackupStatusCode.FAILED,
+        Instant.parse_iso("2023-03-14T10:45:08Z"),
+        Instant.parse_iso("2023-03-14T10:45:09.123456789Z"),
+        reason="boom \U0001f4a5 \U0001f680 \U0001f469\u200d\U0001f4bb",
     ),
-    FixtureExpectation(
-        "jackson-epoch-zero.s3.json",
-        ("s3",),
-        "2/43/1/manifest.json",
-        BackupIdentifier(1, 2, 43),
+    *_jackson("epoch-zero", BackupStatusCode.COMPLETED, Instant(0), Instant(0), forms=("s3",)),
+    *_jackson(
+        "pre-epoch",
         BackupStatusCode.COMPLETED,
-        snapshot_id="1-1-5-4",
-        created=Instant(0),
-        modified=Instant(0),
-    ),
-    *(
-        FixtureExpectation(
-            f"jackson-pre-epoch.{form}.json",
-            kinds,
-            key,
-            BackupIdentifier(1, 2, 43),
-            BackupStatusCode.COMPLETED,
-            snapshot_id="1-1-5-4",
-            created=Instant.parse_iso("1969-12-31T23:59:59.500Z"),
-            modified=Instant.parse_iso("1969-12-31T00:00:00Z"),
-        )
-        for form, formats, key in _JACKSON_PLACES
+        Instant.parse_iso("1969-12-31T23:59:59.500Z"),
+        Instant.parse_iso("1969-12-31T00:00:00Z"),
     ),
 ]
