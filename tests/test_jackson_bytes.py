@@ -151,7 +151,7 @@ tricky = st.lists(st.sampled_from(
 @example("\\u001f")  # a backslash then "u001f": text, not an escape
 def test_strings_are_written_as_jackson_writes_them(text: str) -> None:
     for form in ManifestForm:
-        values = Manifest.failed_unknown(ID, text, Instant(0))
+        values = Manifest.failed_never_saved(ID, text, Instant(0))
         data = encode_manifest(values, form)
         literal = jackson_string(text)
         assert b'"failureReason":' + literal in data
@@ -221,7 +221,7 @@ instants = st.integers(MIN_EPOCH_NANOS, MAX_EPOCH_NANOS) | st.integers(-(10**12)
 @example(MAX_EPOCH_NANOS)
 def test_instants_are_written_as_jackson_writes_them(epoch_nanos: int) -> None:
     instant = Instant(epoch_nanos)
-    values = Manifest.failed_unknown(ID, "x", instant)
+    values = Manifest.failed_never_saved(ID, "x", instant)
     s3 = encode_manifest(values, ManifestForm.S3)
     common = encode_manifest(values, ManifestForm.COMMON)
     iso = encode_manifest(values, ManifestForm.S3, iso_dates=True)
