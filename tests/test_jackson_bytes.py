@@ -11,6 +11,7 @@ what Jackson does (``UTF8JsonGenerator`` for strings, ``InstantSerializer`` and
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 
@@ -111,10 +112,15 @@ def test_an_untouched_zeebe_manifest_keeps_its_bytes(name: str) -> None:
 @pytest.mark.parametrize("name", JACKSON)
 def test_a_rewritten_zeebe_manifest_changes_only_what_changed(name: str) -> None:
     form, _ = JACKSON[name]
-    read = decode_manifest(fixture(name), form)
-    later = Instant(read.modified_at.epoch_nanos + 10**9)
-    failed = encode_manifest(read.failed("disk \U0001f525 full", later), form)
-    assert b"disk \\uD83D\\uDD25 full" in failed
+    data = fixture(name)
+    running = replace(
+        decode_manifest(data, form), status_code=BackupStatusCode.IN_PROGRESS, failure_reason=None
+    )
+    later = Instant(running.modified_at.epoch_nanos + 10**9)
+    failed = encode_manifest(running.failed("disk \U0001f525 full", later), form)
+    assert b'"failureReason":"disk \\uD83D\\uDD25 full"' in failed
+    created = data[data.index(b'"createdAt":') :].split(b",")[0].rstrip(b"}")
+    assert created in failed  # Zeebe's own date bytes, untouched
     assert decode_manifest(failed, form).failure_reason == "disk \U0001f525 full"
 
 
