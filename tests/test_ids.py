@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from backup_store import InvalidInputError, MemoryBackupStore
 from backup_store.api import INVALID_BACKUP_ID, create_app
+from backup_store.cli.sample import generate_sample_data
 from backup_store.model import (
     MAX_CHECKPOINT_ID,
     BackupIdentifierWildcard,
     parse_checkpoint_id,
 )
 from backup_store.service import BackupService, DirectorySource
-from backup_store.service.sample import generate_sample_data
 from tests.test_api_app import serving
 from tests.test_cli_support import StoreDir, invoke, invoke_json, save_backups
 
@@ -238,3 +238,12 @@ def test_cli_reads_leading_zeros_as_java_does(store: StoreDir) -> None:
     assert result.exit_code == 0, result.output
     _, listing = invoke_json("list", store.url)
     assert [b["backupId"] for b in listing["backups"]] == [1]
+
+
+@pytest.mark.parametrize("text", ["\u0661", "+1", " 1", "1_0", "2147483648"], ids=repr)
+def test_serve_refuses_a_bad_node_id_before_starting(text: str, tmp_path: Path) -> None:
+    result = invoke("serve", "--node-id", text, "--data-dir", str(tmp_path / "data"))
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--node-id'" in result.stderr
+    assert not (tmp_path / "data").exists()
+

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
 from backup_store.api.openapi import OPENAPI_PATH
+from backup_store.cli.commands import NODE_ID
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.errors import BackupStoreError
 from backup_store.inspectable import InspectableStore
@@ -122,7 +123,7 @@ async def _announce(
 )
 @click.option(
     "--node-id",
-    type=click.IntRange(0, MAX_INT),
+    type=NODE_ID,
     default=0,
     show_default=True,
     help="This node's (broker's) id, part of every backup's key.",
