@@ -40,8 +40,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backup_store.aggregate import BackupState
+from backup_store.api.health import (
+    HEALTH_PATH,
+    HEALTH_PATHS,
+    LIVENESS_PATH,
+    READINESS_PATH,
+    StoreHealth,
+    health,
+    liveness,
+    readiness,
+)
 from backup_store.api.openapi import OPENAPI_PATH, openapi_document
+from backup_store.api.prometheus import PROMETHEUS_PATH, prometheus
 from backup_store.errors import BackupStoreError, InvalidInputError, StoreUnavailableError
+from backup_store.metrics import BackupMetrics
 from backup_store.model import check_checkpoint_id, parse_checkpoint_id, parse_checkpoint_pattern
 from backup_store.service.errors import BackupIdConflictError, SourceUnavailableError
 from backup_store.service.service import BackupService
@@ -304,14 +316,18 @@ class _CatchAll:
 
 
 class _BearerToken:
-    """Every request needs ``Authorization: Bearer <token>``; others get 401, nothing more."""
+    """Requests need ``Authorization: Bearer <token>``; others get 401, nothing more.
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    The ``public`` paths (health probes, and the metrics unless protected) need none.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, public: frozenset[str]) -> None:
         self.app = app
         self.expected = token.encode()
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in self.public:
             given = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, credentials = given.strip().partition(b" ")
             # The scheme name is case-insensitive (RFC 7235); the token is not.
@@ -333,6 +349,7 @@ def create_app(
     *,
     token: str | None = None,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    protect_metrics: bool = False,
 ) -> Starlette:
     """The ASGI app of the Backup Management API.
 
@@ -341,8 +358,11 @@ def create_app(
             factory of an async context manager yielding it (entered in the
             server's event loop at startup); or ``None`` when backup is not
             enabled (every backup request gets 400).
-        token: when set, every request must carry ``Authorization: Bearer <token>``.
+        token: when set, every request must carry ``Authorization: Bearer <token>``,
+            except the health probes (``/actuator/health``, ``.../liveness``,
+            ``.../readiness``) and ``/actuator/prometheus``.
         request_timeout: seconds before a request is answered 504.
+        protect_metrics: ``/actuator/prometheus`` needs the token too.
     """
     if request_timeout <= 0:
         raise InvalidInputError(f"request timeout must be positive, got {request_timeout}")
@@ -358,14 +378,24 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with factory() as running:
             app.state.service = running
-            yield
+            app.state.store_health = StoreHealth(running.store) if running is not None else None
+            app.state.ready = True
+            try:
+                yield
+            finally:
+                app.state.ready = False
 
     middleware = [Middleware(_CatchAll)]
     if token is not None:
-        middleware.insert(0, Middleware(_BearerToken, token=token))
+        public = {*HEALTH_PATHS, *(() if protect_metrics else (PROMETHEUS_PATH,))}
+        middleware.insert(0, Middleware(_BearerToken, token=token, public=frozenset(public)))
     app = Starlette(
         routes=[
             Route(OPENAPI_PATH, openapi, methods=["GET"]),
+            Route(HEALTH_PATH, health, methods=["GET"]),
+            Route(LIVENESS_PATH, liveness, methods=["GET"]),
+            Route(READINESS_PATH, readiness, methods=["GET"]),
+            Route(PROMETHEUS_PATH, prometheus, methods=["GET"]),
             *(Route(path, backups, methods=["GET", "POST"]) for path in COLLECTION_PATHS),
             Route(
                 "/actuator/backups/{backup_id:backup_store_any}",
@@ -379,6 +409,9 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.service = None
+    app.state.store_health = None
+    app.state.ready = False
+    app.state.metrics = BackupMetrics()  # process metrics, when no service has its own
     app.state.request_timeout = request_timeout
     app.state.openapi = openapi_document(token=token is not None)
     return app

@@ -9,6 +9,7 @@ appending to the sample segments so backups are taken while the "engine" works.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,11 +18,15 @@ import click
 from starlette.types import ASGIApp
 
 from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
+from backup_store.api.health import HEALTH_PATH
 from backup_store.api.openapi import OPENAPI_PATH
+from backup_store.api.prometheus import PROMETHEUS_PATH
 from backup_store.cli.commands import NODE_ID
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.errors import BackupStoreError
 from backup_store.inspectable import InspectableStore
+from backup_store.logs import LOG_FORMATS, configure_logging
+from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_INT
 from backup_store.operations import open_store_url
 from backup_store.service.directory import DirectorySource
@@ -34,14 +39,6 @@ DEFAULT_STORE_DIR = "backups"
 DEFAULT_DATA_DIR = "data"
 SAMPLE_PARTITIONS = 2
 DISABLED = "none"
-
-
-def configure_logging(level: str) -> None:
-    """Log to stderr, uvicorn included; store URLs are never logged, only descriptions."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
 
 
 def run_app(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
@@ -80,6 +77,8 @@ async def _announce(
     log.info("  data:       %s%s", data_dir.absolute(), sample)  # noqa: ASYNC240
     log.info("  partitions: %s of %d", partitions, service.partition_count)
     log.info("  OpenAPI:    %s%s", base, OPENAPI_PATH)
+    log.info("  health:     %s%s (no token needed)", base, HEALTH_PATH)
+    log.info("  metrics:    %s%s", base, PROMETHEUS_PATH)
     log.info("  token:      %s", "required (Authorization: Bearer ...)" if token else "off")
     try:
         latest = await service.latest_backup_id()
@@ -134,7 +133,13 @@ async def _announce(
     "--token",
     envvar="BACKUP_STORE_TOKEN",
     default=None,
-    help="Require 'Authorization: Bearer <token>' on every request (or set BACKUP_STORE_TOKEN).",
+    help="Require 'Authorization: Bearer <token>' on every request but the health probes and "
+    "/actuator/prometheus (or set BACKUP_STORE_TOKEN).",
+)
+@click.option(
+    "--protect-metrics",
+    is_flag=True,
+    help="Require the --token on /actuator/prometheus too.",
 )
 @click.option(
     "--request-timeout",
@@ -156,6 +161,14 @@ async def _announce(
     default="info",
     show_default=True,
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="text, or json: one JSON object per line (time, level, logger, message, backupId, "
+    "partitionId, operation).",
+)
 def serve(
     store_url: str | None,
     data_dir: Path,
@@ -164,19 +177,25 @@ def serve(
     host: str,
     port: int,
     token: str | None,
+    protect_metrics: bool,
     request_timeout: float,
     writer: bool,
     writer_interval: float,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Serve the Backup Management API (POST/GET/DELETE /actuator/backups) as Zeebe 8.7 does."""
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     if token is not None and not token:
         raise click.UsageError("the --token value must not be empty")
+    if protect_metrics and token is None:
+        raise click.UsageError("--protect-metrics needs --token (or BACKUP_STORE_TOKEN)")
+    make_app = functools.partial(
+        create_app, token=token, request_timeout=request_timeout, protect_metrics=protect_metrics
+    )
     if store_url == DISABLED:
         log.warning("backup is not enabled (--store %s): every backup request gets 400", DISABLED)
-        app = create_app(None, token=token, request_timeout=request_timeout)
-        run_app(app, host=host, port=port, log_level=log_level)
+        run_app(make_app(None), host=host, port=port, log_level=log_level)
         return
     try:
         store = open_store_url(store_url or Path(DEFAULT_STORE_DIR).absolute().as_uri())
@@ -202,6 +221,7 @@ def serve(
                 node_id=node_id,
                 partition_count=count,
                 recovery_timeout=request_timeout,
+                metrics=BackupMetrics(),
             )
             await stack.enter_async_context(service)
             await _announce(
@@ -214,8 +234,7 @@ def serve(
             )
             yield service
 
-    app = create_app(runtime, token=token, request_timeout=request_timeout)
-    run_app(app, host=host, port=port, log_level=log_level)
+    run_app(make_app(runtime), host=host, port=port, log_level=log_level)
 
 
 async def _close_store(store: InspectableStore) -> None:

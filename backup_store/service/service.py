@@ -35,6 +35,8 @@ from backup_store.errors import (
 )
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
+from backup_store.logs import log_context
+from backup_store.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -48,6 +50,7 @@ from backup_store.operations import by_checkpoint, delete_partition_backups
 from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
+from backup_store.transfer import source_size
 
 log = logging.getLogger("backup_store.service")
 
@@ -91,6 +94,8 @@ class BackupService(AsyncResource):
             a larger count found in descriptors of the store wins.
         recovery_timeout: how long :meth:`start` waits for the first attempt of
             the restart recovery before leaving it to retry in the background.
+        metrics: where operations are counted and timed (Zeebe's backup metrics);
+            its own by default.
     """
 
     def __init__(
@@ -101,8 +106,10 @@ class BackupService(AsyncResource):
         node_id: int = 0,
         partition_count: int | None = None,
         recovery_timeout: float = 30.0,
+        metrics: BackupMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics if metrics is not None else BackupMetrics(process=False)
         self.sources: dict[int, PartitionSource] = {}
         for source in sources:
             if source.partition_id in self.sources:
@@ -197,7 +204,8 @@ class BackupService(AsyncResource):
         """
         check_checkpoint_id(backup_id)
         self._check_open()
-        task = self._spawn(self._take(backup_id))
+        with log_context(backup_id=backup_id, operation=TAKE):  # its tasks inherit it
+            task = self._spawn(self._take(backup_id))
         return await asyncio.shield(task)
 
     async def _highest_in_store(self, partition_id: int) -> tuple[int, int]:
@@ -249,12 +257,15 @@ class BackupService(AsyncResource):
         running = _Running(backup_id, Instant.now())
         self._running[(backup_id.partition_id, backup_id.checkpoint_id)] = running
         self._started_here.add(backup_id.checkpoint_id)
-        running.task = self._spawn(self._run_backup(source, checkpoint, running))
+        with log_context(partition_id=backup_id.partition_id):
+            running.task = self._spawn(self._run_backup(source, checkpoint, running))
 
     async def _run_backup(
         self, source: PartitionSource, checkpoint: Checkpoint, running: _Running
     ) -> None:
         backup_id = running.backup_id
+        timer = self.metrics.start(TAKE, backup_id.partition_id)
+        stored = False
         try:
             content = await source.backup_content(checkpoint)
             running.descriptor = BackupDescriptor(
@@ -264,7 +275,12 @@ class BackupService(AsyncResource):
                 content.broker_version,
             )
             backup = Backup(backup_id, running.descriptor, content.snapshot, content.segments)
+            # Measured before saving, which checks the same sizes: nothing can fail after it.
+            files = [*content.snapshot.sources.values(), *content.segments.sources.values()]
+            size = sum(map(source_size, files))
             await self.store.save(backup)
+            stored = True
+            self.metrics.transferred(TAKE, backup_id.partition_id, size=size, files=len(files))
             log.info("backup %s completed", backup_id)
         except InvalidBackupStateError as error:
             # Someone else owns the manifest now (deleted, marked failed, or it
@@ -286,6 +302,7 @@ class BackupService(AsyncResource):
         finally:
             # Only once the manifest is final: readers fall back on _running meanwhile.
             self._running.pop((backup_id.partition_id, backup_id.checkpoint_id), None)
+            timer.complete(failed=not stored)
 
     async def _mark_failed_quietly(self, backup_id: BackupIdentifier, reason: str) -> None:
         try:
@@ -303,7 +320,11 @@ class BackupService(AsyncResource):
             StoreUnavailableError: the store could not be reached.
         """
         check_checkpoint_id(backup_id)
-        infos = await self._read(backup_id, lambda c: c == backup_id)
+        with (
+            log_context(backup_id=backup_id, operation=STATUS),
+            self.metrics.operation(STATUS, self.sources),
+        ):
+            infos = await self._read(backup_id, lambda c: c == backup_id)
         if infos:
             return infos[0]
         return aggregate(backup_id, [], self.partition_count)
@@ -321,7 +342,8 @@ class BackupService(AsyncResource):
         """
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
-        return await self._read(pattern, lambda c: str(c).startswith(prefix))
+        with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
+            return await self._read(pattern, lambda c: str(c).startswith(prefix))
 
     async def _read(
         self, checkpoint: int | str, selects: Callable[[int], bool]
@@ -392,6 +414,13 @@ class BackupService(AsyncResource):
         """
         check_checkpoint_id(backup_id)
         self._check_open()
+        with (
+            log_context(backup_id=backup_id, operation=DELETE),
+            self.metrics.operation(DELETE, self.sources),
+        ):
+            await self._delete(backup_id)
+
+    async def _delete(self, backup_id: int) -> None:
         own = [r for r in self._running.values() if r.backup_id.checkpoint_id == backup_id]
         statuses = await self._statuses(backup_id)
         ids = {s.id for s in statuses}
