@@ -1,27 +1,48 @@
-# The two commands of the README: `make serve` and `make test`.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The commands of the README: `make serve`, `make test`, `make demo`.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# What is installed in the venv: the runtime (make serve), then the test tools on top.
+RUNTIME := $(VENV)/.runtime-installed
+TESTING := $(VENV)/.test-installed
+GUIDE   ?= /tmp/guide
 
-.PHONY: env emulators serve test lint typecheck pytest bench clean
+.PHONY: env emulators serve demo test lint lint-docker typecheck pytest bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-env: $(STAMP)
+# Runtime dependencies only: what `backup-store serve` and the CLI need.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The test extras, added to the same venv; installed again only when pyproject.toml changes.
+$(TESTING): pyproject.toml $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+env: $(TESTING)
 
 emulators: env
 	$(BIN)/python -m tests.emulators install
 
-serve: env
+serve: $(RUNTIME)
 	$(BIN)/backup-store serve
 
-lint: env
+# The stores of docs/operator-guide.md, under $(GUIDE), so every command there runs as written.
+demo: $(RUNTIME)
+	$(BIN)/python docs/demo.py $(GUIDE)
+
+lint: env lint-docker
 	$(BIN)/ruff check .
+
+# docker/: the Dockerfile with hadolint, compose.yaml against the Compose specification's
+# schema (shipped in check-jsonschema: no network needed).
+lint-docker: env
+	$(BIN)/hadolint docker/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
 
 typecheck: env
 	$(BIN)/mypy
