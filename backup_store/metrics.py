@@ -13,10 +13,12 @@ metric                                     type       labels
 
 with ``operation`` one of ``take``, ``status``, ``list``, ``delete`` and
 ``result`` one of ``completed``, ``failed``; the latency buckets are Zeebe's
-(10 ms, 100 ms, 1 s, 10 s, 1 min, 5 min). A ``take`` runs from the checkpoint
-until the partition's backup is stored (or failed); ``status``, ``list`` and
-``delete`` requests count once for each partition this node serves, as each of
-Zeebe's partitions answers them. This project adds:
+(10 ms, 100 ms, 1 s, 10 s, 1 min, 5 min). (8.7's Micrometer code tags the
+latency series with the upper-case enum name, ``TAKE``; later Zeebe versions use
+the lower-case values everywhere, as its dashboards do, and so does this module.)
+A ``take`` runs from the checkpoint until the partition's backup is stored (or
+failed); ``status``, ``list`` and ``delete`` requests count once for each
+partition this node serves, as each of Zeebe's partitions answers them. This project adds:
 
 =========================================  =========  ================================
 ``backup_store_backups_in_progress``       gauge      (none): partition backups running
