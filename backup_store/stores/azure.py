@@ -46,6 +46,9 @@ EMULATOR_KEY = (
 )
 
 
+AZURE_HOST_SUFFIXES = (".blob.core.windows.net", ".dfs.core.windows.net")
+
+
 def parse_connection_string(text: str) -> dict[str, str]:
     """``Key=Value;...`` pairs of an Azure Storage connection string."""
     pairs = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
@@ -133,6 +136,21 @@ class AzureConfig(CloudConfig):
             updates["endpoint"] = pairs["BlobEndpoint"].rstrip("/")
         for name, value in updates.items():
             object.__setattr__(self, name, value)
+        return self
+
+    @model_validator(mode="after")
+    def _account_from_endpoint(self) -> AzureConfig:
+        # Zeebe needs only the endpoint (with a SAS token); obstore wants the account
+        # too: it is the host's first label, or the first path segment (emulators).
+        if self.account_name is None and self.endpoint:
+            parts = urlsplit(self.endpoint)
+            host = parts.hostname or ""
+            if host.endswith(AZURE_HOST_SUFFIXES):
+                account = host.split(".")[0]
+            else:
+                account = parts.path.strip("/").split("/")[0]
+            if account:
+                object.__setattr__(self, "account_name", account)
         return self
 
     @property
@@ -239,9 +257,6 @@ class AzureBackupStore(ObjectBackupStore):
                 store=self.description,
                 operation="create container",
             ) from None
-
-
-AZURE_HOST_SUFFIXES = (".blob.core.windows.net", ".dfs.core.windows.net")
 
 
 def from_url(url: SplitResult) -> AzureBackupStore:
