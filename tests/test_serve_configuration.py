@@ -20,7 +20,7 @@ from backup_store.settings import choose_store
 from backup_store.stores.azure import AzureBackupStore
 from backup_store.stores.gcs import GcsBackupStore
 from backup_store.stores.s3 import S3BackupStore
-from tests.api_server import CLI, HOST, client, cli_server, wait_for_state
+from tests.api_server import CLI, HOST, cli_server, client, wait_for_state
 from tests.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
 
 ZEEBE = "ZEEBE_BROKER_DATA_BACKUP_"
@@ -75,11 +75,10 @@ def take_backup(
 ) -> str:
     """Start serve, take a backup, wait for COMPLETED, stop; the server's log."""
     server = cli_server(tmp_path, *options, env=env, cwd=cwd, name=f"server-{backup_id}")
-    with server:
-        with client(server) as api:
-            response = api.post("/actuator/backups", json={"backupId": backup_id})
-            assert response.status_code == 202, response.text
-            wait_for_state(api, backup_id, "COMPLETED")
+    with server, client(server) as api:
+        response = api.post("/actuator/backups", json={"backupId": backup_id})
+        assert response.status_code == 202, response.text
+        wait_for_state(api, backup_id, "COMPLETED")
     return server.log()
 
 
