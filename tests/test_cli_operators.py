@@ -118,8 +118,8 @@ def test_verify_that_checked_nothing_says_so_and_fails_unless_allowed(tmp_path: 
 
 
 def test_verify_json_lists_every_problem_it_counts(store: StoreDir) -> None:
-    for name in ("segment-file-1", "snapshot-file-2"):
-        path = file_bytes(store.root, A, f"{'segments' if 'segment' in name else 'snapshot'}/{name}")
+    for name in ("segments/segment-file-1", "snapshot/snapshot-file-2"):
+        path = file_bytes(store.root, A, name)
         path.write_bytes(b"changed" + path.read_bytes()[7:])
     result = cli("verify", store.url, "--json")
     assert result.returncode == 1

@@ -38,6 +38,7 @@ from backup_store.errors import (
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.operations import open_store_url, resolve_store_url
+from backup_store.sizes import human_size as human_size
 
 T = TypeVar("T")
 
@@ -169,18 +170,6 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def plural(count: int, noun: str) -> str:
     """``1 backup id``, ``2 backup ids``."""
     return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def human_size(size: int) -> str:
-    """Bytes in binary units, as operators read them: ``512 bytes``, ``1.5 GiB``."""
-    if size < 1024:
-        return plural(size, "byte")
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        value /= 1024
-        if value < 1024 or unit == "PiB":
-            break
-    return f"{value:.1f} {unit}".replace(".0 ", " ")
 
 
 def when(instant: Instant | None) -> str:
