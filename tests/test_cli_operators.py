@@ -311,3 +311,22 @@ def test_commands_other_than_serve_do_not_load_the_web_stack(store: StoreDir) ->
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line() -> None:
+    # The console script's guard, with the interrupt arriving while backup_store loads.
+    code = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def interrupted(name, *args, **kwargs):\n"
+        "    if name == 'backup_store.cli':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupted\n"
+        "import backup_store_cli\n"
+        "sys.exit(backup_store_cli.main())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 130
+    assert result.stderr.strip() == "interrupted"
