@@ -8,6 +8,7 @@ Ctrl-C during restore; the small things (``-h``, id messages, ``--yes``, sizes).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -234,14 +235,26 @@ def test_ctrl_c_during_restore_leaves_the_target_as_it_was(store: StoreDir, tmp_
             assert time.monotonic() < deadline, "the restore never started"
             time.sleep(0.02)
         process.send_signal(signal.SIGINT)
-        with open(blocking, "wb"):  # let the blocked read end (with a short file)
-            pass
+        release_reader(blocking, process)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 130, stderr
     assert one_line(stderr) == "interrupted"
     assert not (tmp_path / "restored").exists()  # nor the folders created for it
+
+
+def release_reader(fifo: Path, process: subprocess.Popen[str]) -> None:
+    """End a read blocked on ``fifo`` (EOF: a short file) until ``process`` exits; never
+    blocks itself (the reader may not have opened the pipe yet, or ever)."""
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+        time.sleep(0.02)
 
 
 def test_restore_refuses_a_non_empty_folder_unless_allowed(store: StoreDir, tmp_path: Path) -> None:
