@@ -57,6 +57,7 @@ from backup_store.layout import owner_marker_key
 from backup_store.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress
+from backup_store.sizes import human_size
 from backup_store.transfer import Digest
 
 REPLACED_REASON = "Left behind by an interrupted backup-store migrate; replaced by a new migration."
@@ -433,7 +434,7 @@ async def _migrate_one(
         return MigrationResult(
             plan,
             Outcome.MIGRATED,
-            f"copied {len(files)} files ({total} bytes), every byte verified at the target",
+            f"copied {len(files)} files ({human_size(total)}), every byte verified at the target",
             bytes_copied=total,
             files_verified=verified,
         )

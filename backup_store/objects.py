@@ -28,6 +28,7 @@ import builtins
 import fcntl
 import hashlib
 import os
+import re
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiofiles
 import obstore
@@ -149,6 +151,25 @@ class Listing:
     prefixes: list[str]
 
 
+_MISSING_LOCATION = re.compile(r"<Code>(NoSuchBucket|ContainerNotFound)</Code>")
+_BUCKET_NAME = re.compile(r"<BucketName>([^<]+)</BucketName>")
+
+
+def missing_location(error: BaseException, store: str) -> str | None:
+    """"bucket X does not exist" when a service's error body says so (S3's and GCS's
+    ``NoSuchBucket``, Azure's ``ContainerNotFound``; obstore keeps the body in its
+    message), else None."""
+    text = str(error)
+    code = _MISSING_LOCATION.search(text)
+    if code is None:
+        return None
+    named = _BUCKET_NAME.search(text)
+    # The store's description starts with its URL: s3://bucket/..., az://container.
+    name = named.group(1) if named else urlsplit(store.split(" ")[0]).hostname or "?"
+    what = "container" if code.group(1) == "ContainerNotFound" else "bucket"
+    return f"{what} {name} does not exist"
+
+
 def translate_error(error: BaseException, *, store: str, key: str | None) -> BackupStoreError:
     """Map an obstore or OS exception to :mod:`backup_store.errors`, scrubbed of
     anything that could carry a credential, with the store and key."""
@@ -156,7 +177,10 @@ def translate_error(error: BaseException, *, store: str, key: str | None) -> Bac
         return error.with_context(store=store, key=key)
     detail = describe_error(error)
     error_type: type[BackupStoreError]
-    if isinstance(error, obstore_errors.NotFoundError | FileNotFoundError):
+    missing = missing_location(error, store)
+    if missing is not None:
+        error_type, message = StoreUnavailableError, missing
+    elif isinstance(error, obstore_errors.NotFoundError | FileNotFoundError):
         error_type, message = ObjectNotFoundError, f"object not found: {detail}"
     elif isinstance(error, obstore_errors.AlreadyExistsError | obstore_errors.PreconditionError):
         error_type = InvalidBackupStateError

@@ -10,6 +10,10 @@ URL                                     store
 ``memory://[base]``                     in-memory store (tests)
 ======================================= =========================================
 
+obstore's spellings work too: ``s3a://``, ``azure://``, ``abfs[s]://`` and
+``https://<account>.blob.core.windows.net/<container>`` (Azure's hosts only), as
+do obstore's option names (``aws_endpoint``, ``azure_storage_account_name``, ...).
+
 Each backend module ends with one line, ``register(scheme, from_url, Config,
 StoreClass)``. Packages outside this one register theirs through the entry-point
 group ``backup_store.backends``: each entry point names a module (or a callable)

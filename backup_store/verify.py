@@ -195,7 +195,7 @@ class VerifyReport:
             "ok": self.ok,
             "filesChecked": self.files_checked,
             "problemCount": len(self.all_problems),
-            "problems": [p.to_json() for p in self.problems],
+            "problems": [p.to_json() for p in self.all_problems],
             "backups": [b.to_json() for b in self.backups],
         }
 

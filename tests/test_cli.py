@@ -198,6 +198,7 @@ def test_list_filters_rows_but_aggregates_every_partition(store: StoreDir) -> No
 
 
 def test_list_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     result = invoke("list", (tmp_path / "empty").as_uri())
     assert result.exit_code == 0
     assert result.stdout.startswith("No backups in ")

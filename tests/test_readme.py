@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.api_server import cli_server, client, wait_for_state
+from tests.emulators import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Bucket
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -21,3 +25,39 @@ def test_library_example_runs_as_written(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("COMPLETED ")
     assert "checkpoint_id=100" in result.stdout
+
+
+def test_serve_configured_by_zeebe_variables_as_written(
+    tmp_path: Path, s3_bucket: S3Bucket
+) -> None:
+    """The README's ``export ZEEBE_...`` block, against moto: only the bucket name and
+    endpoint (and moto's credentials) differ from what is written."""
+    match = re.search(r"### Configured as Zeebe is\n.*?```sh\n(.*?)```", README.read_text(), re.S)
+    assert match is not None, "README has no Zeebe configuration example"
+    lines = match.group(1).strip().splitlines()
+    assert lines[-1] == "backup-store serve"
+    written = dict(line.removeprefix("export ").split("=", 1) for line in lines[:-1])
+    prefix = "ZEEBE_BROKER_DATA_BACKUP_"
+    assert all(name.startswith(prefix) for name in written)
+    here = {
+        **written,
+        f"{prefix}S3_BUCKETNAME": s3_bucket.name,
+        f"{prefix}S3_ENDPOINT": s3_bucket.endpoint,
+        f"{prefix}S3_ACCESSKEY": S3_ACCESS_KEY_ID,
+        f"{prefix}S3_SECRETKEY": S3_SECRET_ACCESS_KEY,
+    }
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("ZEEBE_", "CAMUNDA_", "BACKUP_STORE_", "AWS_"))}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    server = cli_server(tmp_path, env={**env, **here}, cwd=workdir)
+    with server, client(server) as api:
+        assert api.post("/actuator/backups", json={"backupId": 100}).status_code == 202
+        wait_for_state(api, 100, "COMPLETED")
+    base = written[f"{prefix}S3_BASEPATH"]
+    keys = {str(meta["path"]) for batch in s3_bucket.store().list() for meta in batch}
+    assert f"{base}/1/100/0/manifest.json" in keys
+    assert (
+        f"backup store chosen by {prefix}*: s3://{s3_bucket.name}/{base} at {s3_bucket.endpoint}"
+        in server.log()
+    )

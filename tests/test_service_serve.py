@@ -46,6 +46,8 @@ def test_bad_options_are_usage_errors(tmp_path: Path, options: list[str], expect
         resolved += ["--store", (tmp_path / "store").as_uri()]
     if "--data-dir" not in resolved:
         resolved += ["--data-dir", str(tmp_path / "data")]
+    if "--port" not in resolved:
+        resolved += ["--port", "0"]  # the port is bound before the store and data are opened
     result = CliRunner().invoke(main, ["serve", *resolved])
     assert result.exit_code == 2, result.output
     assert expected in result.output

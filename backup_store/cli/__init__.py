@@ -7,27 +7,28 @@ import click
 from backup_store.cli.analyze import analyze_command
 from backup_store.cli.commands import COMMANDS
 from backup_store.cli.output import ScrubbingGroup
-from backup_store.cli.serve import serve
 
 
-@click.group(cls=ScrubbingGroup)
+@click.group(cls=ScrubbingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="backup-store")
 def main() -> None:
     """Zeebe-compatible backup stores: serve the management API, inspect and move backups.
 
     Store URLs: file:///abs/path, s3://bucket/base?endpoint=..&region=..,
-    gs://bucket/base, az://container, memory:// (tests). Credentials may be
-    given as URL options or, better, in the provider's usual environment
-    variables; they are never printed. Any URL argument may be given as
-    env:NAME to read it from the environment variable NAME.
+    gs://bucket/base, az://container, memory:// (tests); obstore's forms and
+    option names work too (s3a://, abfs://, https://<account>.blob.core.windows.net/
+    <container>, aws_endpoint=...). Credentials may be given as URL options or,
+    better, in the provider's usual environment variables; they are never
+    printed. Any URL argument may be given as env:NAME to read it from the
+    environment variable NAME.
 
-    Exit codes: 0 ok, 1 failure, 2 usage error.
+    Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C).
     """
 
 
 for _command in COMMANDS:
     main.add_command(_command)
 
-
-main.add_command(serve)
 main.add_command(analyze_command)
+# ``serve`` is loaded only when used: the web stack costs every other command time.
+main.add_lazy_command("serve", "backup_store.cli.serve", "serve")

@@ -101,7 +101,7 @@ def analyze_command(
     latency and throughput. Exit 0 when every guarantee holds, 1 when one is
     violated or not supported, 2 on usage errors.
     """
-    store = open_url(store_url, "STORE_URL")
+    store = open_url(store_url, "STORE_URL", create=True)  # it writes a scratch prefix
     plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout)
     url = resolve_store_url(store_url)
     progress = RichProgress(enabled=not as_json)

@@ -9,7 +9,10 @@ failure (including problems found by ``verify``), 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +27,7 @@ from backup_store.cli.output import (
     RichProgress,
     emit_json,
     fail,
+    human_size,
     open_url,
     plural,
     run,
@@ -49,7 +53,6 @@ from backup_store.verify import VerifyLevel, VerifyReport, verify_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-"""Reason given to an IN_PROGRESS backup marked failed before deletion (as the API does)."""
 
 class DecimalId(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
     """An id on the command line, read by the library's one id parser.
@@ -256,15 +259,56 @@ def status_command(store_url: str, backup_id: int, as_json: bool) -> None:
 # ---------------------------------------------------------------- restore
 
 
-def _check_empty_target(target: Path) -> bool:
-    """Refuse anything but an empty or absent folder; True when it exists."""
-    if not target.exists():
-        return False
-    if not target.is_dir():
-        fail(f"refusing to restore into {target}: it is not a folder")
-    if any(target.iterdir()):
-        fail(f"refusing to restore into {target}: the folder is not empty")
-    return True
+class RestoreTarget:
+    """The folder a restore writes into, changed only by moving finished files in.
+
+    Files are restored into a staging folder beside the target and moved in at the
+    end; :meth:`undo` (on failure or Ctrl-C) removes the staging folder, the files
+    moved in and the folders created, leaving the target as it was.
+    """
+
+    def __init__(self, target: Path, *, allow_non_empty: bool) -> None:
+        self.target = target
+        if target.exists() and not target.is_dir():
+            fail(f"refusing to restore into {target}: it is not a folder")
+        if target.is_dir() and any(target.iterdir()) and not allow_non_empty:
+            fail(f"refusing to restore into {target}: the folder is not empty")
+        self.created: list[Path] = []
+        self.moved: list[Path] = []
+        self.staging = target.parent / f".{target.name}.restoring-{uuid.uuid4().hex[:8]}"
+
+    def prepare(self) -> Path:
+        """Create the missing parents and the staging folder; the staging folder."""
+        missing = [p for p in (self.target, *self.target.parents) if not p.exists()]
+        for folder in reversed(missing[1:]):  # the target itself is created last
+            folder.mkdir()
+            self.created.append(folder)
+        self.staging.mkdir()
+        return self.staging
+
+    def commit(self, names: list[str]) -> None:
+        """Move the restored files into the target (same filesystem: renames)."""
+        clashes = [name for name in names if (self.target / name).exists()]
+        if clashes:
+            raise CommandFailed(
+                f"refusing to replace {plural(len(clashes), 'file')} in {self.target}: "
+                f"{', '.join(sorted(clashes)[:5])}"
+            )
+        if not self.target.exists():
+            self.target.mkdir()
+            self.created.append(self.target)
+        for name in names:
+            (self.staging / name).rename(self.target / name)
+            self.moved.append(self.target / name)
+        self.staging.rmdir()
+
+    def undo(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        for path in self.moved:
+            path.unlink(missing_ok=True)
+        for folder in reversed(self.created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _folder_size(folder: Path) -> int:
@@ -291,7 +335,14 @@ def _folder_size(folder: Path) -> int:
     "target",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to restore into; must be empty or absent.",
+    help="Folder to restore into; must be empty or absent (Zeebe needs an empty data "
+    "folder) unless --allow-non-empty.",
+)
+@click.option(
+    "--allow-non-empty",
+    is_flag=True,
+    help="Restore into a folder that already has files (never replacing one). Zeebe "
+    "itself needs an empty data folder.",
 )
 @json_option
 def restore_command(
@@ -300,6 +351,7 @@ def restore_command(
     partition: int,
     node: int | None,
     target: Path,
+    allow_non_empty: bool,
     as_json: bool,
 ) -> None:
     """Restore one partition's backup into an empty folder.
@@ -307,9 +359,10 @@ def restore_command(
     Every snapshot and segment file is written flat into the folder. Sizes and
     SHA-256 are checked against the integrity record written with the backup;
     backups written by Zeebe itself record neither, which the output states.
-    On failure the folder is left as it was (empty or absent).
+    Files are restored into a staging folder beside the target and moved in
+    when all are there: on failure or Ctrl-C the folder is left as it was.
     """
-    existed = _check_empty_target(target)
+    destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
     store = open_url(store_url, "STORE_URL")
     progress = RichProgress(enabled=not as_json)
 
@@ -334,28 +387,34 @@ def restore_command(
             stored = await store.read_manifest(best.id)
             records = await store.read_integrity(stored) if stored else None
             total = sum(r.size for r in records.values()) if records else None
+            staging = destination.prepare()
             with progress.shown():
                 progress.start(f"restoring {best.id}", total)
-                restoring = asyncio.create_task(store.restore(best.id, target))
-                while not restoring.done():
-                    await asyncio.wait({restoring}, timeout=0.2)
-                    progress.set_completed(await asyncio.to_thread(_folder_size, target))
-                restored = await restoring
+                restoring = asyncio.create_task(store.restore(best.id, staging))
+                try:
+                    while not restoring.done():
+                        await asyncio.wait({restoring}, timeout=0.2)
+                        progress.set_completed(await asyncio.to_thread(_folder_size, staging))
+                finally:
+                    # Interrupted: stop the transfer before the staging folder goes.
+                    restoring.cancel()
+                    await asyncio.gather(restoring, return_exceptions=True)
+                restored = restoring.result()
                 progress.finish()
             files = [
-                (file_set, name, (target / name).stat().st_size)
+                (file_set, name, (staging / name).stat().st_size)
                 for file_set, names in zip(
                     FILE_SETS, (restored.snapshot, restored.segments), strict=True
                 )
                 for name in names
             ]
+            destination.commit([name for _, name, _ in files])
             return best.id, files, records is not None
 
     try:
         restored_id, files, checked = run(work())
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            _clean_target(target, existed)
+    except BaseException:
+        destination.undo()
         raise
     total = sum(size for _, _, size in files)
     if as_json:
@@ -373,7 +432,7 @@ def restore_command(
     console = stdout_console()
     console.print(
         f"Restored backup {restored_id} from {escape(store.description)} into "
-        f"{escape(str(target))}: {plural(len(files), 'file')}, {plural(total, 'byte')}.",
+        f"{escape(str(target))}: {plural(len(files), 'file')}, {human_size(total)}.",
         highlight=False,
     )
     if checked:
@@ -384,20 +443,6 @@ def restore_command(
             "so they were not checked.",
             highlight=False,
         )
-
-
-def _clean_target(target: Path, existed: bool) -> None:
-    """Undo a failed restore: the folder was empty or absent before."""
-    if not target.is_dir():
-        return
-    if existed:
-        for path in target.iterdir():
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(target, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- verify
@@ -423,6 +468,11 @@ def _clean_target(target: Path, existed: bool) -> None:
     help="Check a random PCT% of the files (default: all).",
 )
 @click.option("--seed", type=int, help="Seed of the random sample (reproducible runs).")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Exit 0 when there is nothing to check (no COMPLETED backup with files).",
+)
 @json_option
 def verify_command(
     store_url: str,
@@ -430,6 +480,7 @@ def verify_command(
     level: str,
     sample: float,
     seed: int | None,
+    allow_empty: bool,
     as_json: bool,
 ) -> None:
     """Check stored backups without restoring them.
@@ -437,8 +488,9 @@ def verify_command(
     For every COMPLETED backup (of BACKUP_ID, or all), every file its manifest
     names must exist, have its recorded size and (checksum level) its recorded
     SHA-256. Each problem is reported precisely; the exit code is 1 if there is
-    any. Backups written by Zeebe record no sizes or checksums: for them only
-    presence is checked, as the output states.
+    any, and also when nothing was checked (unless --allow-empty). Backups
+    written by Zeebe record no sizes or checksums: for them only presence is
+    checked, as the output states.
     """
     store = open_url(store_url, "STORE_URL")
     progress = RichProgress(enabled=not as_json)
@@ -460,7 +512,7 @@ def verify_command(
         emit_json(report.to_json())
     else:
         _print_verify(report)
-    if not report.ok:
+    if not report.ok or (report.files_checked == 0 and not allow_empty):
         raise SystemExit(1)
 
 
@@ -494,6 +546,12 @@ def _print_verify(report: VerifyReport) -> None:
     problems = report.all_problems
     if problems:
         say(f"{plural(len(problems), 'problem')} found.", "bold red")
+    elif report.files_checked == 0:
+        say(
+            f"Nothing was checked: no COMPLETED backup with files in {report.store} "
+            "(pass --allow-empty to accept this).",
+            "bold yellow",
+        )
     else:
         say(f"No problems found ({plural(report.files_checked, 'file')} checked).", "bold green")
 
@@ -539,12 +597,20 @@ def delete_command(
                 console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)
                 console.print(listing)
             if not yes:
-                click.confirm(
-                    f"Delete {what} ({plural(len(found), 'partition backup')}) from "
-                    f"{store.description}?",
-                    abort=True,
-                    err=True,
-                )
+                try:
+                    confirmed = click.confirm(
+                        f"Delete {what} ({plural(len(found), 'partition backup')}) from "
+                        f"{store.description}?",
+                        err=True,
+                    )
+                except click.Abort:
+                    if sys.stdin.isatty():
+                        raise
+                    raise CommandFailed(
+                        f"no terminal to confirm the deletion of {what}: pass --yes"
+                    ) from None
+                if not confirmed:
+                    raise click.Abort()
             await delete_statuses(store, found)
             return found
 
@@ -603,7 +669,7 @@ def migrate_command(
     if (backup_id is None) == (not migrate_all):
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")
-    target = open_url(target_url, "TARGET_URL")
+    target = open_url(target_url, "TARGET_URL", create=True)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> MigrationReport:
@@ -645,7 +711,11 @@ def _print_migrate(report: MigrationReport) -> None:
     }
     for result in report.results:
         plan = result.plan
-        size = f" ({plan.files} files, {plan.size} bytes)" if report.dry_run and plan.size else ""
+        size = (
+            f" ({plural(plan.files, 'file')}, {human_size(plan.size)})"
+            if report.dry_run and plan.size
+            else ""
+        )
         result_table.add_row(
             str(plan.backup_id.checkpoint_id),
             str(plan.backup_id.partition_id),

@@ -8,11 +8,14 @@ URL given), and any text that could carry a credential is scrubbed.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import click
 from rich.console import Console
@@ -34,7 +37,8 @@ from backup_store.errors import (
 )
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
-from backup_store.operations import open_store_url
+from backup_store.operations import open_store_url, resolve_store_url
+from backup_store.sizes import human_size as human_size
 
 T = TypeVar("T")
 
@@ -43,11 +47,29 @@ PLAIN_WIDTH = 160
 
 
 class ScrubbingGroup(click.Group):
-    """A click group whose usage errors never echo a credential back.
+    """A click group whose usage errors never echo a credential back, whose Ctrl-C
+    is one line and exit 130, and whose heavy commands load only when used.
 
     Click repeats offending arguments in usage errors ("unexpected extra
     argument (...)"); a misplaced store URL could carry secrets in its query.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, tuple[str, str]] = {}
+
+    def add_lazy_command(self, name: str, module: str, attribute: str) -> None:
+        """Register ``module.attribute`` as command ``name``, imported on first use."""
+        self._lazy[name] = (module, attribute)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy and cmd_name not in self.commands:
+            module, attribute = self._lazy[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
@@ -60,6 +82,9 @@ class ScrubbingGroup(click.Group):
             return super().invoke(ctx)
         except click.UsageError as error:
             raise _scrubbed(error) from None
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)
 
 
 def _scrubbed(error: click.UsageError) -> click.UsageError:
@@ -102,8 +127,23 @@ def warn(message: str) -> None:
     click.echo(f"warning: {scrub(message)}", err=True)
 
 
-def open_url(url: str, param: str) -> InspectableStore:
-    """Open a store URL; a bad URL is a usage error (exit 2) that never repeats it."""
+def open_url(url: str, param: str, *, create: bool = False) -> InspectableStore:
+    """Open a store URL (or ``env:NAME``); a bad URL is a usage error (exit 2) that
+    never repeats it.
+
+    Unless ``create``, a filesystem location must exist: commands that only read
+    never create anything, and a mistyped path is an error (exit 1), not an empty store.
+    """
+    try:
+        url = resolve_store_url(url)
+    except ConfigurationError as error:
+        raise click.BadParameter(error.message, param_hint=param) from None
+    parts = urlsplit(url)
+    if not create and parts.scheme == "file" and parts.path:
+        folder = Path(unquote(parts.path))
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            fail(f"no backup store at {folder} ({param}): the folder {what}")
     try:
         return open_store_url(url)
     except ConfigurationError as error:
@@ -159,7 +199,7 @@ class RichProgress:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
+            DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=console,

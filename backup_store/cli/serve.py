@@ -9,8 +9,10 @@ appending to the sample segments so backups are taken while the "engine" works.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,9 +30,10 @@ from backup_store.inspectable import InspectableStore
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_INT
-from backup_store.operations import open_store_url
+from backup_store.operations import resolve_store_url
 from backup_store.service.directory import DirectorySource
 from backup_store.service.service import BackupService
+from backup_store.settings import choose_store
 
 log = logging.getLogger("backup_store.serve")
 
@@ -41,8 +44,35 @@ SAMPLE_PARTITIONS = 2
 DISABLED = "none"
 
 
-def run_app(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
-    """Serve ``app`` with uvicorn until SIGINT/SIGTERM (then the app's shutdown runs)."""
+def bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` before anything is created or announced; a port in use
+    ends the command with one line naming it (exit 1)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        reason = f"port {port} is already in use" if error.errno == errno.EADDRINUSE else (
+            error.strerror or str(error)
+        )
+        click.echo(f"error: cannot listen on {host}:{port}: {reason}", err=True)
+        raise SystemExit(1) from None
+    return sock
+
+
+def run_app(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM (then the app's shutdown runs);
+    on ``sock`` if given (already bound by :func:`bind`)."""
     import uvicorn  # imported here: other CLI commands need not load a server
 
     config = uvicorn.Config(
@@ -54,7 +84,7 @@ def run_app(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> N
         lifespan="on",
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
 def _base_url(host: str, port: int) -> str:
@@ -102,8 +132,10 @@ async def _announce(
     metavar="URL",
     default=None,
     help=f"Backup store URL (file:///abs/path, s3://..., ...), or env:NAME to read it from the "
-    f"environment variable NAME. Default: a filesystem store under ./{DEFAULT_STORE_DIR}. "
-    f"'{DISABLED}' serves with backup disabled (requests get 400).",
+    f"environment variable NAME. Default: BACKUP_STORE_URL, else Zeebe's own variables "
+    f"(ZEEBE_BROKER_DATA_BACKUP_*, CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_*), else a filesystem "
+    f"store under ./{DEFAULT_STORE_DIR}. '{DISABLED}' serves with backup disabled (requests "
+    f"get 400).",
 )
 @click.option(
     "--data-dir",
@@ -193,18 +225,33 @@ def serve(
     make_app = functools.partial(
         create_app, token=token, request_timeout=request_timeout, protect_metrics=protect_metrics
     )
-    if store_url == DISABLED:
-        log.warning("backup is not enabled (--store %s): every backup request gets 400", DISABLED)
-        run_app(make_app(None), host=host, port=port, log_level=log_level)
-        return
     try:
-        store = open_store_url(store_url or Path(DEFAULT_STORE_DIR).absolute().as_uri())
+        # env:NAME as in the other commands: keeps credentials out of the command line.
+        url = resolve_store_url(store_url) if store_url is not None else None
+        choice = choose_store(url, default_directory=Path(DEFAULT_STORE_DIR))
     except BackupStoreError as error:
         raise click.BadParameter(error.message, param_hint="--store") from None
+    for warning in choice.warnings:
+        log.warning("%s", warning)
+    # Bind first: a port in use must fail before anything is created or announced.
+    sock = bind(host, port)
+    port = sock.getsockname()[1]
+    if choice.open is None:
+        log.warning(
+            "backup is not enabled (store chosen by %s): every backup request gets 400",
+            choice.source,
+        )
+        run_app(make_app(None), host=host, port=port, log_level=log_level, sock=sock)
+        return
+    try:
+        store = choice.open()
+    except BackupStoreError as error:
+        raise click.BadParameter(error.message, param_hint=_hint(choice.source)) from None
     except OSError as error:  # the filesystem store creates its folder when opened
         raise click.BadParameter(
-            f"cannot use {error.filename}: {error.strerror}", param_hint="--store"
+            f"cannot use {error.filename}: {error.strerror}", param_hint=_hint(choice.source)
         ) from None
+    log.info("backup store chosen by %s: %s", choice.source, store.description)
     sources = _sources(data_dir, partitions)
     count = partitions or max(s.partition_id for s in sources)
     writing = writer and is_sample_data(data_dir)
@@ -234,7 +281,11 @@ def serve(
             )
             yield service
 
-    run_app(make_app(runtime), host=host, port=port, log_level=log_level)
+    run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
+
+
+def _hint(source: str) -> str:
+    return "--store" if source in ("--store", "default") else source
 
 
 async def _close_store(store: InspectableStore) -> None:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from email.utils import formatdate
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
 
 from obstore.store import AzureStore
@@ -46,6 +46,9 @@ EMULATOR_KEY = (
 )
 
 
+AZURE_HOST_SUFFIXES = (".blob.core.windows.net", ".dfs.core.windows.net")
+
+
 def parse_connection_string(text: str) -> dict[str, str]:
     """``Key=Value;...`` pairs of an Azure Storage connection string."""
     pairs = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
@@ -64,6 +67,43 @@ class AzureConfig(CloudConfig):
     environment. ``endpoint`` is the account URL (Azurite:
     ``http://127.0.0.1:10000/devstoreaccount1``).
     """
+
+    ALIASES: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("azure_container_name", "container_name"), "container"),
+        "azure_storage_account_name": "account_name",
+        **dict.fromkeys(
+            (
+                "azure_storage_account_key", "azure_storage_access_key",
+                "azure_storage_master_key", "master_key", "access_key",
+            ),
+            "account_key",
+        ),
+        **dict.fromkeys(
+            ("azure_storage_sas_key", "azure_storage_sas_token", "sas_key"), "sas_token"
+        ),
+        **dict.fromkeys(("azure_storage_endpoint", "azure_endpoint"), "endpoint"),
+    }  # fmt: skip
+    OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "azure_storage_client_id", "azure_client_id", "client_id",
+            "azure_storage_client_secret", "azure_client_secret", "client_secret",
+            "azure_storage_tenant_id", "azure_storage_authority_id", "azure_tenant_id",
+            "azure_authority_id", "tenant_id", "authority_id", "azure_storage_authority_host",
+            "azure_authority_host", "authority_host", "azure_storage_token", "bearer_token",
+            "token", "azure_storage_use_emulator", "use_emulator", "azure_msi_endpoint",
+            "azure_identity_endpoint", "identity_endpoint", "msi_endpoint", "azure_object_id",
+            "object_id", "azure_msi_resource_id", "msi_resource_id", "azure_federated_token_file",
+            "federated_token_file", "azure_use_fabric_endpoint", "use_fabric_endpoint",
+            "azure_use_azure_cli", "use_azure_cli", "azure_skip_signature", "skip_signature",
+            "azure_disable_tagging", "disable_tagging", "azure_fabric_token_service_url",
+            "fabric_token_service_url", "azure_fabric_workload_host", "fabric_workload_host",
+            "azure_fabric_session_token", "fabric_session_token",
+            "azure_fabric_cluster_identifier", "fabric_cluster_identifier",
+            "azure_credential_type", "credential_type", "azure_storage_encryption_key",
+            "encryption_key", "azure_allow_http",
+        }
+    )  # fmt: skip
+    OBSTORE_PREFIX = "azure_"
 
     container: str
 
@@ -96,6 +136,21 @@ class AzureConfig(CloudConfig):
             updates["endpoint"] = pairs["BlobEndpoint"].rstrip("/")
         for name, value in updates.items():
             object.__setattr__(self, name, value)
+        return self
+
+    @model_validator(mode="after")
+    def _account_from_endpoint(self) -> AzureConfig:
+        # Zeebe needs only the endpoint (with a SAS token); obstore wants the account
+        # too: it is the host's first label, or the first path segment (emulators).
+        if self.account_name is None and self.endpoint:
+            parts = urlsplit(self.endpoint)
+            host = parts.hostname or ""
+            if host.endswith(AZURE_HOST_SUFFIXES):
+                account = host.split(".")[0]
+            else:
+                account = parts.path.strip("/").split("/")[0]
+            if account:
+                object.__setattr__(self, "account_name", account)
         return self
 
     @property
@@ -206,13 +261,37 @@ class AzureBackupStore(ObjectBackupStore):
 
 def from_url(url: SplitResult) -> AzureBackupStore:
     """``az://container?endpoint=...&account_name=...&account_key=...`` (or
-    ``sas_token``, ``connection_string``, ``create_container=false``)."""
-    if url.path.strip("/"):
+    ``sas_token``, ``connection_string``, ``create_container=false``); obstore's
+    forms too: ``azure://container``, ``abfs[s]://container[@account.dfs.core.windows.net]``
+    and ``https://account.blob.core.windows.net/container``."""
+    values: dict[str, object] = dict(url_options(url))
+    host = url.hostname or ""
+    path = url.path.strip("/")
+    if url.scheme == "https":
+        if not host.endswith(AZURE_HOST_SUFFIXES) or not path or "/" in path:
+            raise ConfigurationError(
+                "an https:// store URL is an Azure container URL, "
+                "https://<account>.blob.core.windows.net/<container>"
+            )
+        container, path = path, ""
+        values.setdefault("account_name", host.split(".")[0])
+    elif url.username:  # abfs://container@account.dfs.core.windows.net
+        if not host.endswith(AZURE_HOST_SUFFIXES):
+            raise ConfigurationError(
+                f"{url.scheme}://container@<account>.dfs.core.windows.net: "
+                f"{host!r} is not an Azure storage host"
+            )
+        container = url.username
+        values.setdefault("account_name", host.split(".")[0])
+    else:
+        container = host
+    if path:
         raise ConfigurationError(
             "an Azure store URL names only the container (Zeebe's base path): az://container"
         )
-    values = {"container": url.hostname, **url_options(url)}
-    return AzureBackupStore(AzureConfig(**values))
+    return AzureBackupStore(AzureConfig(container, **values))
 
 
-register("az", from_url, AzureConfig, AzureBackupStore)
+# obstore's spellings of Azure URLs too; https:// only for Azure's hosts (checked above).
+for _scheme in ("az", "azure", "abfs", "abfss", "https"):
+    register(_scheme, from_url, AzureConfig, AzureBackupStore)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
@@ -11,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,16 +34,91 @@ def _problems(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
 
 
+CLIENT_OPTIONS = frozenset(
+    {
+        "allow_http", "allow_invalid_certificates", "disable_system_certificates",
+        "connect_timeout", "default_content_type", "http1_only", "http2_only",
+        "http2_keep_alive_interval", "http2_keep_alive_timeout", "http2_keep_alive_while_idle",
+        "http2_max_frame_size", "pool_idle_timeout", "pool_max_idle_per_host", "proxy_url",
+        "proxy_ca_certificate", "proxy_excludes", "randomize_addresses", "read_timeout",
+        "timeout", "user_agent",
+    }
+)  # fmt: skip
+"""obstore's HTTP client options, accepted by every cloud store (also with the store's
+prefix, ``aws_timeout``); they go to obstore's ``client_options``."""
+
+
 class StoreConfig(BaseModel):
-    """Base of store configurations: frozen, no unknown options, typed errors."""
+    """Base of store configurations: frozen, no unknown options, typed errors.
+
+    Besides its own field names, a configuration accepts obstore's option names
+    for the same store: those in ``ALIASES`` set one of our fields, any other
+    key obstore accepts (``OBSTORE_OPTIONS``) is handed to obstore unchanged.
+    Anything else is refused with the list of valid names.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    ALIASES: ClassVar[Mapping[str, str]] = {}
+    """obstore's name of an option -> the field it sets here."""
+    OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset()
+    """Other obstore option names of this store, passed through (``obstore_options``)."""
+    OBSTORE_PREFIX: ClassVar[str] = ""
+
     def __init__(self, **values: Any) -> None:
+        values = self._accept_aliases(values)
         try:
             super().__init__(**values)
         except ValidationError as error:
             raise ConfigurationError(f"invalid {type(self).__name__}: {_problems(error)}") from None
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Every option name this configuration accepts (ours first, then obstore's)."""
+        ours = [name for name in cls.model_fields if name != "obstore_options"]
+        theirs = sorted((set(cls.ALIASES) | cls.obstore_option_names()) - set(ours))
+        return ours + theirs
+
+    @classmethod
+    def obstore_option_names(cls) -> frozenset[str]:
+        if not cls.OBSTORE_OPTIONS:
+            return frozenset()
+        prefixed = {cls.OBSTORE_PREFIX + name for name in CLIENT_OPTIONS}
+        return cls.OBSTORE_OPTIONS | CLIENT_OPTIONS | prefixed
+
+    @classmethod
+    def _accept_aliases(cls, values: dict[str, Any]) -> dict[str, Any]:
+        accepted: dict[str, Any] = {}
+        given_as: dict[str, str] = {}
+        passed: dict[str, Any] = dict(values.pop("obstore_options", None) or {})
+        ours = set(cls.model_fields) - {"obstore_options"}
+        for key, value in values.items():
+            name = key.lower()
+            if name in ours or name in cls.ALIASES:
+                field = cls.ALIASES.get(name, name)
+                if field in given_as:
+                    raise ConfigurationError(
+                        f"option {key!r} sets {field!r}, already given as {given_as[field]!r}"
+                    )
+                given_as[field] = key
+                accepted[field] = value
+            elif name in cls.obstore_option_names():
+                passed[name] = value
+            else:
+                raise ConfigurationError(cls._unknown_option(key))
+        if passed:
+            accepted["obstore_options"] = {
+                name: value if isinstance(value, SecretStr) else SecretStr(str(value))
+                for name, value in passed.items()
+            }
+        return accepted
+
+    @classmethod
+    def _unknown_option(cls, key: str) -> str:
+        names = cls.option_names()
+        close = difflib.get_close_matches(key.lower(), names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown option {key!r} for {cls.__name__}{hint}; valid options: {', '.join(names)}"
 
 
 class TransferSettings(StoreConfig):
@@ -73,6 +150,18 @@ class TransferSettings(StoreConfig):
 
 class CloudConfig(TransferSettings):
     """What every cloud configuration provides to build its obstore store."""
+
+    obstore_options: dict[str, SecretStr] = Field(default_factory=dict)
+    """obstore options without a field of ours, by obstore's name (values never printed)."""
+
+    def _passed_options(self, *, client: bool) -> dict[str, str]:
+        """The pass-through options that are (or are not) HTTP client options."""
+        out = {}
+        for name, value in self.obstore_options.items():
+            bare = name.removeprefix(self.OBSTORE_PREFIX)
+            if (bare in CLIENT_OPTIONS) == client:
+                out[bare if client else name] = value.get_secret_value()
+        return out
 
     @model_validator(mode="after")
     def _endpoint_without_credentials(self) -> CloudConfig:
@@ -108,8 +197,11 @@ class CloudConfig(TransferSettings):
         return build_obstore(
             label,
             lambda: store_class(
-                config=self.obstore_config(),
-                client_options=self.client_options(self.endpoint_url),
+                config={**self.obstore_config(), **self._passed_options(client=False)},
+                client_options={
+                    **self.client_options(self.endpoint_url),
+                    **self._passed_options(client=True),
+                },
                 retry_config=self.retry_config(),
             ),
         )

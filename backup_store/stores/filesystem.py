@@ -18,7 +18,7 @@ from backup_store.formats import ZEEBE_COMMON
 from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY, ObjectBackupStore
 from backup_store.objects import LocalFileIO, ObstoreIO
 from backup_store.registry import register
-from backup_store.stores.config import StoreConfig
+from backup_store.stores.config import StoreConfig, url_options
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -72,7 +72,7 @@ def from_url(url: SplitResult) -> FilesystemBackupStore:
     """``file:///absolute/path``."""
     if url.netloc not in ("", "localhost") or not url.path:
         raise ConfigurationError("a filesystem store URL is file:///absolute/path (three slashes)")
-    return FilesystemBackupStore(Path(unquote(url.path)))
+    return FilesystemBackupStore(FilesystemConfig(Path(unquote(url.path)), **url_options(url)))
 
 
 register("file", from_url, FilesystemConfig, FilesystemBackupStore)

@@ -10,7 +10,7 @@ emulator and then disables OAuth, so the client never asks a metadata server.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import SplitResult
 
 from obstore.store import GCSStore
@@ -41,6 +41,22 @@ class GcsConfig(BucketConfig):
     """
 
     scheme = "gs"
+    ALIASES: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("google_bucket", "google_bucket_name", "bucket_name"), "bucket"),
+        **dict.fromkeys(
+            ("google_service_account", "service_account", "google_service_account_path"),
+            "service_account_path",
+        ),
+        "google_service_account_key": "service_account_key",
+    }
+    OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "google_base_url", "base_url", "google_application_credentials",
+            "application_credentials", "google_bearer_token", "bearer_token",
+            "google_skip_signature", "skip_signature", "google_allow_http",
+        }
+    )  # fmt: skip
+    OBSTORE_PREFIX = "google_"
 
     host: str | None = None
     service_account_path: str | None = None

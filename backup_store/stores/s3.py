@@ -8,7 +8,8 @@ an obstore ``S3Store`` (with single deletes for services without DeleteObjects).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import os
+from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import SplitResult
 
 from obstore.store import S3Store
@@ -29,11 +30,50 @@ if TYPE_CHECKING:
     from obstore.store import S3Config as ObstoreS3Config
 
 
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
+"""Where obstore reads an S3 endpoint from the environment (first set wins)."""
+
+
 class S3Config(BucketConfig):
     """Where and how to reach an S3 bucket. Unset credentials come from the
-    environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, profiles, roles)."""
+    environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, profiles, roles).
+
+    obstore's names are accepted too (``aws_endpoint``, ``aws_region``,
+    ``virtual_hosted_style_request``, ...): see ``ALIASES`` and ``OBSTORE_OPTIONS``.
+    """
 
     scheme = "s3"
+    ALIASES: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("aws_bucket", "aws_bucket_name", "bucket_name"), "bucket"),
+        **dict.fromkeys(
+            ("aws_endpoint", "aws_endpoint_url", "endpoint_url", "aws_endpoint_url_s3"), "endpoint"
+        ),
+        **dict.fromkeys(("aws_region", "aws_default_region", "default_region"), "region"),
+        "aws_access_key_id": "access_key_id",
+        "aws_secret_access_key": "secret_access_key",
+        **dict.fromkeys(("aws_session_token", "aws_token", "token"), "session_token"),
+    }
+    OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "aws_virtual_hosted_style_request", "virtual_hosted_style_request", "aws_s3_express",
+            "s3_express", "aws_imdsv1_fallback", "imdsv1_fallback", "aws_metadata_endpoint",
+            "metadata_endpoint", "aws_unsigned_payload", "unsigned_payload",
+            "aws_checksum_algorithm", "checksum_algorithm",
+            "aws_container_credentials_relative_uri", "container_credentials_relative_uri",
+            "aws_container_credentials_full_uri", "container_credentials_full_uri",
+            "aws_container_authorization_token_file", "container_authorization_token_file",
+            "aws_web_identity_token_file", "web_identity_token_file", "aws_role_arn", "role_arn",
+            "aws_role_session_name", "role_session_name", "aws_endpoint_url_sts",
+            "endpoint_url_sts", "aws_skip_signature", "skip_signature", "aws_copy_if_not_exists",
+            "copy_if_not_exists", "aws_conditional_put", "conditional_put", "aws_disable_tagging",
+            "disable_tagging", "aws_disable_bulk_delete", "disable_bulk_delete",
+            "aws_request_payer", "request_payer", "aws_allow_http", "aws_server_side_encryption",
+            "server_side_encryption", "aws_sse_kms_key_id", "sse_kms_key_id",
+            "aws_sse_bucket_key_enabled", "sse_bucket_key_enabled",
+            "aws_sse_customer_key_base64", "sse_customer_key_base64",
+        }
+    )  # fmt: skip
+    OBSTORE_PREFIX = "aws_"
 
     endpoint: str | None = None
     region: str | None = None
@@ -46,7 +86,11 @@ class S3Config(BucketConfig):
 
     @property
     def endpoint_url(self) -> str | None:
-        return self.endpoint
+        # An endpoint from the environment is as explicit as one given here: it is
+        # shown in the description and, if plain http, allowed.
+        return self.endpoint or next(
+            (os.environ[name] for name in ENDPOINT_VARIABLES if os.environ.get(name)), None
+        )
 
     def obstore_config(self) -> ObstoreS3Config:
         config: ObstoreS3Config = {"bucket": self.bucket}
@@ -91,3 +135,4 @@ def from_url(url: SplitResult) -> S3BackupStore:
 
 
 register("s3", from_url, S3Config, S3BackupStore)
+register("s3a", from_url, S3Config, S3BackupStore)  # obstore's (Hadoop's) spelling

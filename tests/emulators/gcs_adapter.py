@@ -373,6 +373,12 @@ class GcsXmlAdapter:
             if route == "health":
                 response = Response(200, [("Content-Type", "text/plain")], b"ok")
             elif route == "forward":
+                bucket = request.path.strip("/")
+                if request.method == "GET" and bucket and "/" not in bucket and not (
+                    request.path.startswith(JSON_API_PREFIXES)
+                ):
+                    # A listing: GCS answers 404 NoSuchBucket, fake-gcs-server a 500.
+                    await self._bucket_must_exist(unquote(bucket))
                 body = await self._read_body(request, reader)
                 await self._forward(request, body, writer)
                 log.info("%s %s -> forwarded", request.method, request.target)
@@ -576,7 +582,7 @@ class GcsXmlAdapter:
     async def _bucket_must_exist(self, bucket: str) -> None:
         response = await self.client.get(f"/storage/v1/b/{quote(bucket, safe='')}")
         if response.status_code == 404:
-            raise HttpError(404, "NoSuchBucket", f"bucket {bucket} does not exist")
+            raise HttpError(404, "NoSuchBucket", "The specified bucket does not exist.")
         self._json_or_error(response, bucket)
 
     async def _put_object(
