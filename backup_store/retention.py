@@ -252,7 +252,7 @@ def plan_retention(
                 Rule.IN_PROGRESS,
                 (
                     f"kept: in progress since {since.iso()} "
-                    f"({format_age(_between(since, now))} ago)"
+                    f"({format_age(between(since, now))} ago)"
                     if since is not None
                     else "kept: in progress"
                 ),
@@ -272,7 +272,7 @@ def plan_retention(
             rule, reason = Rule.KEEP_LAST, f"kept: one of the {policy.keep_last} newest completed"
         elif age is None:
             rule, reason = Rule.NO_AGE, "kept: no creation time recorded"
-        elif policy.max_age is not None and _between(age, now) < policy.max_age:
+        elif policy.max_age is not None and between(age, now) < policy.max_age:
             rule, reason = Rule.MAX_AGE, f"kept: younger than {window}"
         else:
             reasons = []
@@ -305,7 +305,8 @@ def plan_retention(
     return RetentionPlan(policy, now, tuple(entries))
 
 
-def _between(earlier: Instant, later: Instant) -> timedelta:
+def between(earlier: Instant, later: Instant) -> timedelta:
+    """The time from ``earlier`` to ``later`` (microsecond precision)."""
     return timedelta(microseconds=(later.epoch_nanos - earlier.epoch_nanos) // 1000)
 
 

@@ -7,6 +7,7 @@ import click
 from backup_store.cli.analyze import analyze_command
 from backup_store.cli.commands import COMMANDS
 from backup_store.cli.output import ScrubbingGroup
+from backup_store.cli.prune import prune_command
 from backup_store.cli.serve import serve
 
 
@@ -29,5 +30,6 @@ for _command in COMMANDS:
     main.add_command(_command)
 
 
+main.add_command(prune_command)
 main.add_command(serve)
 main.add_command(analyze_command)
