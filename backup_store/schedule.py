@@ -138,7 +138,10 @@ def parse_schedule(text: str | None, *, what: str = "schedule") -> Schedule | No
         try:
             return CronSchedule(CronExpression.parse(cleaned))
         except InvalidInputError as error:
-            raise InvalidInputError(f"{what}: {error.message}") from None
+            raise InvalidInputError(
+                f"{what}: {error.message}; a schedule is a cron expression in Spring's "
+                "six-field form, an ISO-8601 duration (PT1H) or 'none'"
+            ) from None
     try:
         return IntervalSchedule(parse_duration(cleaned, what=what), cleaned)
     except InvalidInputError as error:

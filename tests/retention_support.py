@@ -8,6 +8,7 @@ leave them.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -74,7 +75,9 @@ async def craft(store: ObjectBackupStore, items: list[Crafted], now: Instant) ->
             created,
             "disk full" if item.state is BackupStatusCode.FAILED else None,
         )
-        file = FileToStore("segments", "segment.log", len(content), lambda c=content: _chunks(c))
+        file = FileToStore(
+            "segments", "segment.log", len(content), functools.partial(_chunks, content)
+        )
         await store.write_backup(manifest, [file], operation="craft")
 
 

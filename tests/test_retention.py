@@ -269,7 +269,7 @@ policies = (
 
 
 def completed_ids(plan: RetentionPlan) -> list[int]:
-    return [e.backup_id for e in plan.entries if e.state == "COMPLETED"]
+    return sorted(e.backup_id for e in plan.entries if e.state == "COMPLETED")
 
 
 @settings(max_examples=300, deadline=None)
@@ -280,17 +280,35 @@ def test_never_deleted(
     statuses, damaged = contents
     plan = plan_retention(statuses, damaged, policy, NOW)
     deleted = {e.backup_id for e in plan.to_delete}
-    done = completed_ids(plan)
+    # Worked out here from the history itself, not from the plan.
+    ids = {s.id.checkpoint_id for s in statuses} | {d.id.checkpoint_id for d in damaged}
+    age = {
+        b: max(s.created.epoch_nanos for s in statuses if s.id.checkpoint_id == b and s.created)
+        for b in {s.id.checkpoint_id for s in statuses}
+    }
+    first = statuses[0].descriptor if statuses else None
+    count = first.number_of_partitions if first else 0
+    spoiled = {d.id.checkpoint_id for d in damaged}
+
+    def complete(b: int) -> bool:
+        return b not in spoiled and all(
+            any(
+                s.id.checkpoint_id == b
+                and s.id.partition_id == p
+                and s.status_code is BackupStatusCode.COMPLETED
+                for s in statuses
+            )
+            for p in range(1, count + 1)
+        )
+
+    done = sorted((b for b in ids if complete(b)), key=lambda b: (age[b], b))
+    assert completed_ids(plan) == sorted(done)
     if done:
-        newest = max(
-            done,
-            key=lambda b: (next(e.age for e in plan.entries if e.backup_id == b).epoch_nanos, b),
-        )  # type: ignore[union-attr]
+        newest = done[-1]
         assert newest not in deleted
         assert max(done) not in deleted
         # Ids newer than the newest completed one stay too.
-        position = [e.backup_id for e in plan.entries].index(newest)
-        assert not deleted & {e.backup_id for e in plan.entries[position:]}
+        assert not deleted & {b for b in age if (age[b], b) > (age[newest], newest)}
     else:
         assert not deleted
     in_progress = {
@@ -304,7 +322,7 @@ def test_never_deleted(
             and (NOW.epoch_nanos - entry.age.epoch_nanos)
             >= policy.max_age // timedelta(microseconds=1) * 1000
         )
-        if policy.keep_last is not None and entry.state == "COMPLETED":
+        if policy.keep_last is not None:
             assert entry.backup_id not in done[-policy.keep_last :]
 
 
