@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from backup_store import (
     BackupIdentifier,
@@ -20,6 +22,7 @@ from backup_store import (
     FilesystemBackupStore,
     MemoryBackupStore,
 )
+from backup_store.cli import main
 from backup_store.clock import ManualClock
 from backup_store.cron import CronError, CronExpression
 from backup_store.errors import InvalidInputError
@@ -41,6 +44,7 @@ from backup_store.service import (
     CheckpointContent,
     SourceError,
 )
+from tests.api_server import cli_server, client, wait_until
 from tests.retention_support import DAY, craft, history
 from tests.test_service import MemorySource
 
@@ -417,3 +421,76 @@ async def test_retention_runs_on_its_schedule(clock: ManualClock, tmp_path: Path
             await settle(clock)
             assert retention.runs == 2 and sorted(retention.pruned_ids) == [1, 2, 3, 6]
         assert {i.checkpoint_id for i in await store.list_ids()} == {4, 5, 7, 8, 9}
+
+
+# ---------------------------------------------------------------- serve
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "expected"),
+    [
+        (["--schedule", "hourly"], {}, "--schedule"),
+        ([], {"CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_SCHEDULE": "0 0 * * *"}, "has 5 fields"),
+        (["--retention", "a week"], {}, "--retention"),
+        ([], {"CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_RETENTION_WINDOW": "P0D"}, "longer than zero"),
+        (
+            ["--retention", "P7D"],
+            {"CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_RETENTION_CLEANUPSCHEDULE": "L"},
+            "--retention-schedule",
+        ),
+    ],
+)
+def test_bad_schedule_settings_are_usage_errors(
+    tmp_path: Path, options: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "serve",
+            "--store",
+            (tmp_path / "s").as_uri(),
+            "--data-dir",
+            str(tmp_path / "d"),
+            *options,
+        ],
+        env=env,
+    )
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+
+
+def test_serve_takes_scheduled_backups_and_prunes_them(tmp_path: Path) -> None:
+    """The real server on the real clock: a backup every second, a two-second window."""
+    env = {
+        "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_SCHEDULE": "PT1S",
+        "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_RETENTION_WINDOW": "PT2S",
+        "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_RETENTION_CLEANUPSCHEDULE": "* * * * * *",
+    }
+    server = cli_server(
+        tmp_path,
+        "--store",
+        (tmp_path / "store").as_uri(),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--no-writer",
+        env=env,
+    )
+    seen: set[int] = set()
+    with server, client(server) as api:
+
+        def listed() -> list[dict[str, Any]]:
+            backups: list[dict[str, Any]] = api.get("/actuator/backups").json()
+            seen.update(b["backupId"] for b in backups)
+            return backups
+
+        wait_until(lambda: len(listed()) >= 0 and len(seen) >= 4, what="four scheduled backups")
+        wait_until(
+            lambda: min(seen) not in {b["backupId"] for b in listed()},
+            what="the oldest to be pruned",
+        )
+        backups = listed()
+        assert any(b["state"] == "COMPLETED" for b in backups)
+    assert all(i % 1000 == 0 for i in seen)  # slots of whole seconds, in epoch milliseconds
+    log = server.log()
+    assert "Scheduled backups: PT1S (UTC)" in log
+    assert "Retention: keep ids younger than PT2S, runs at * * * * * *" in log
