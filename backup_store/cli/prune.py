@@ -158,7 +158,7 @@ def _print_plan(plan: RetentionPlan, report: PruneReport | None, store: str) -> 
 def _print_outcome(report: PruneReport, store: str) -> None:
     console = stdout_console()
     plan = report.plan
-    _print_plan(plan, report if plan.to_delete else None, store)
+    _print_plan(plan, report if plan.to_delete and not report.dry_run else None, store)
     kept = f"{len(plan.to_keep)} kept"
     if report.dry_run:
         console.print(
