@@ -13,6 +13,7 @@ import asyncio
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -352,14 +353,21 @@ def test_a_partial_run_leaves_the_rest_of_the_same_plan(
     statuses, damaged = contents
     plan = plan_retention(statuses, damaged, policy, NOW)
     planned = [e.backup_id for e in plan.to_delete]
-    # Killed after some partition backups of the planned ids were deleted.
+    # Killed after some partition backups of the planned ids were deleted, and while
+    # others were claimed (a delete marks the manifest FAILED first, spec section 5).
     partition_backups = sorted(s.id for s in statuses if s.id.checkpoint_id in planned)
-    gone = set(
+    touched = (
         data.draw(st.lists(st.sampled_from(partition_backups), unique=True))
         if partition_backups
         else []
     )
-    left = [s for s in statuses if s.id not in gone]
+    claimed = set(touched[: data.draw(st.integers(0, len(touched)))])
+    gone = set(touched) - claimed
+    left = [
+        replace(s, status_code=BackupStatusCode.FAILED) if s.id in claimed else s
+        for s in statuses
+        if s.id not in gone
+    ]
     again = plan_retention(left, damaged, policy, NOW)
     remaining = {s.id.checkpoint_id for s in left}
     assert {e.backup_id for e in again.to_delete} == set(planned) & remaining
