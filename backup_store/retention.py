@@ -32,6 +32,7 @@ from enum import Enum
 from typing import Any
 
 from backup_store.aggregate import BackupState, aggregate
+from backup_store.concurrency import run_bounded
 from backup_store.durations import format_age, format_duration
 from backup_store.errors import (
     BackupStoreError,
@@ -39,6 +40,7 @@ from backup_store.errors import (
     ForeignStoreKindError,
     ManifestParseError,
 )
+from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.model import (
     BackupIdentifier,
@@ -46,9 +48,6 @@ from backup_store.model import (
     BackupStatus,
     BackupStatusCode,
 )
-from backup_store.object_backup_store import ObjectBackupStore
-from backup_store.store import BackupStore
-from backup_store.tasks import run_bounded
 
 DEFAULT_CONCURRENCY = 4
 """Manifests read (and partition backups deleted) at once."""
@@ -314,7 +313,7 @@ def between(earlier: Instant, later: Instant) -> timedelta:
 
 
 async def read_entry(
-    store: BackupStore, backup_id: BackupIdentifier
+    store: InspectableStore, backup_id: BackupIdentifier
 ) -> BackupStatus | DamagedManifest:
     """One manifest's status, or what makes it unreadable.
 
@@ -327,15 +326,6 @@ async def read_entry(
         return DamagedManifest(backup_id, error.message)
 
 
-async def manifest_ids(
-    store: BackupStore, wildcard: BackupIdentifierWildcard
-) -> list[BackupIdentifier]:
-    """Ids of every manifest the wildcard matches, damaged ones included where keys tell."""
-    if isinstance(store, ObjectBackupStore):  # from keys alone: a damaged manifest is listed too
-        return await store.list_ids(wildcard)
-    return [status.id for status in await store.list(wildcard)]
-
-
 @dataclass(frozen=True)
 class Inventory:
     """Every manifest of a store (or of one id): readable statuses and damaged ones."""
@@ -345,7 +335,7 @@ class Inventory:
 
 
 async def read_inventory(
-    store: BackupStore,
+    store: InspectableStore,
     wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -356,7 +346,7 @@ async def read_inventory(
         BackupStoreError: the store could not be listed or a manifest could not be
             read for another reason than damage (nothing is decided on half a view).
     """
-    ids = await manifest_ids(store, wildcard)
+    ids = await store.list_ids(wildcard)  # from keys: a damaged manifest is listed too
     found = await run_bounded([functools.partial(read_entry, store, i) for i in ids], concurrency)
     return Inventory(
         tuple(
@@ -402,7 +392,7 @@ class PruneReport:
 
 
 async def prune(
-    store: BackupStore,
+    store: InspectableStore,
     policy: RetentionPolicy,
     *,
     now: Instant | None = None,
@@ -446,7 +436,7 @@ async def prune(
 
 
 async def _delete_id(
-    store: BackupStore,
+    store: InspectableStore,
     entry: PlannedId,
     concurrency: int,
     on_deleted: Callable[[BackupIdentifier], Awaitable[None]] | None,

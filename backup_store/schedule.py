@@ -38,23 +38,22 @@ from types import TracebackType
 from typing import Self
 
 from backup_store.clock import Clock, SystemClock
+from backup_store.concurrency import run_bounded
 from backup_store.cron import CronExpression
 from backup_store.durations import format_duration, parse_duration
 from backup_store.errors import InvalidInputError
+from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifierWildcard, BackupStatus
 from backup_store.retention import (
     DEFAULT_CONCURRENCY,
     Outcome,
     RetentionPolicy,
-    manifest_ids,
     prune,
     read_entry,
 )
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.service import BackupService
-from backup_store.store import BackupStore
-from backup_store.tasks import run_bounded
 
 log = logging.getLogger("backup_store.schedule")
 
@@ -165,7 +164,7 @@ def scheduled_backup_id(slot: Instant, stored: Iterable[tuple[int, Instant | Non
 
 
 async def read_scheduled_backup_id(
-    store: BackupStore, slot: Instant, *, concurrency: int = DEFAULT_CONCURRENCY
+    store: InspectableStore, slot: Instant, *, concurrency: int = DEFAULT_CONCURRENCY
 ) -> int:
     """:func:`scheduled_backup_id` for ``slot`` over what ``store`` holds.
 
@@ -175,7 +174,7 @@ async def read_scheduled_backup_id(
     slot_id = scheduled_backup_id(slot, ())
     ids = [
         i
-        for i in await manifest_ids(store, BackupIdentifierWildcard())
+        for i in await store.list_ids(BackupIdentifierWildcard())
         if i.checkpoint_id >= slot_id
     ]
     found = await run_bounded([functools.partial(read_entry, store, i) for i in ids], concurrency)
@@ -296,7 +295,7 @@ class RetentionScheduler(_SlotRunner):
 
     def __init__(
         self,
-        store: BackupStore,
+        store: InspectableStore,
         policy: RetentionPolicy,
         schedule: Schedule,
         *,

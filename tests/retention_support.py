@@ -14,13 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-import obstore
-
 from backup_store import BackupDescriptor, BackupIdentifier, BackupStatusCode, ObjectBackupStore
+from backup_store.inspectable import FileToStore, InspectableStore
 from backup_store.instant import Instant
-from backup_store.layout import write_layout
-from backup_store.manifest import FileEntry, Manifest, encode_manifest
-from backup_store.object_backup_store import FileToStore
+from backup_store.manifest import FileEntry, Manifest
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -45,11 +42,17 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def craft(store: ObjectBackupStore, items: list[Crafted], now: Instant) -> None:
+def _engine(store: InspectableStore) -> ObjectBackupStore:
+    assert isinstance(store, ObjectBackupStore)  # raw objects are put through its seam
+    return store
+
+
+async def craft(store: InspectableStore, items: list[Crafted], now: Instant) -> None:
+    io = _engine(store).io
     for item in items:
         created = ago(now, item.age)
         descriptor = BackupDescriptor("1-1-1-1", 10, item.partitions, "8.7.0")
-        layout = write_layout(store.kind, store.base_path, descriptor.broker_version)
+        layout = store.format.write_layout(store.base_path, descriptor.broker_version)
         if item.state == DAMAGED or item.state is BackupStatusCode.IN_PROGRESS:
             key = layout.manifest_key(item.id)
             data = b'{"id": {"nodeId": '  # cut short, as a torn write would leave it
@@ -57,11 +60,9 @@ async def craft(store: ObjectBackupStore, items: list[Crafted], now: Instant) ->
                 manifest = Manifest.in_progress(
                     item.id, descriptor, (), (FileEntry("segment.log"),), created
                 )
-                data = encode_manifest(manifest, store.kind.manifest_form, iso_dates=layout.split)
-            await obstore.put_async(store.object_store, key, data)
-            await obstore.put_async(
-                store.object_store, layout.file_key(item.id, "segments", "segment.log"), b"x" * 10
-            )
+                data = store.format.encode(manifest, layout)
+            await io.put(key, data)
+            await io.put(layout.file_key(item.id, "segments", "segment.log"), b"x" * 10)
             continue
         assert isinstance(item.state, BackupStatusCode)
         content = os.urandom(64)
@@ -81,11 +82,8 @@ async def craft(store: ObjectBackupStore, items: list[Crafted], now: Instant) ->
         await store.write_backup(manifest, [file], operation="craft")
 
 
-async def object_keys(store: ObjectBackupStore) -> set[str]:
-    keys: set[str] = set()
-    async for batch in obstore.list(store.object_store, None, chunk_size=1000):
-        keys.update(meta["path"] for meta in batch)
-    return keys
+async def object_keys(store: InspectableStore) -> set[str]:
+    return set(await _engine(store).io.list_keys(""))
 
 
 def checkpoint_of(key: str) -> int | None:
