@@ -31,7 +31,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-from backup_store.aggregate import BackupState, aggregate
+from backup_store.aggregate import BackupState, aggregate, partition_count_of
 from backup_store.concurrency import run_bounded
 from backup_store.durations import format_age, format_duration
 from backup_store.errors import (
@@ -197,8 +197,8 @@ def plan_retention(
         damaged: every manifest that could not be read.
         policy: the rules.
         now: the time the ages are measured against.
-        partition_count: the cluster's partition count; by default each id's
-            descriptors say (``numberOfPartitions``).
+        partition_count: the cluster's partition count; an id's descriptors
+            (``numberOfPartitions``) count too, the larger wins, as in the API.
 
     Returns:
         One :class:`PlannedId` per id, oldest first. The plan depends only on the
@@ -211,8 +211,13 @@ def plan_retention(
     for entry in damaged:
         facts.setdefault(entry.id.checkpoint_id, _IdFacts()).damaged.append(entry)
 
+    # As the API counts partitions: the cluster's count or the descriptors', the larger.
     states = {
-        backup_id: aggregate(backup_id, f.statuses, partition_count).state
+        backup_id: aggregate(
+            backup_id,
+            f.statuses,
+            max(partition_count or 0, partition_count_of(f.statuses) or 0) or None,
+        ).state
         for backup_id, f in facts.items()
     }
     completed = [

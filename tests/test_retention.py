@@ -218,6 +218,21 @@ def test_the_highest_completed_id_stays_when_clocks_disagree() -> None:
     assert plan.to_delete == []
 
 
+def test_the_cluster_partition_count_and_the_descriptors_both_count() -> None:
+    # Descriptors say 2 partitions; the cluster has 3: id 1 lacks a partition.
+    statuses = [*completed(1, 10 * DAY), *completed(2, 9 * DAY), *completed(3, DAY)]
+    policy = RetentionPolicy(keep_last=2)
+    assert [e.state for e in plan_retention(statuses, [], policy, NOW).entries] == [
+        "COMPLETED"
+    ] * 3
+    wider = plan_retention(statuses, [], policy, NOW, partition_count=3)
+    assert [e.state for e in wider.entries] == ["INCOMPLETE"] * 3
+    assert wider.to_delete == []  # no completed id at all: nothing goes
+    # A smaller configured count never makes an id look complete.
+    narrower = plan_retention(statuses[1:], [], policy, NOW, partition_count=1)
+    assert narrower.entries[0].state == "INCOMPLETE"
+
+
 def test_a_policy_needs_a_rule() -> None:
     with pytest.raises(ConfigurationError):
         RetentionPolicy()

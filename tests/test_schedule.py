@@ -330,6 +330,16 @@ async def test_ids_keep_increasing_across_a_restart_and_a_clock_set_back(
     await settle(clock, node)
     assert scheduler.taken_ids == [ms("2026-11-30T12:00:00Z")]
 
+    # Set back while running: nothing until the clock passes the last slot again.
+    await clock.set(at("2026-11-30T10:30:00Z"))
+    await clock.set(at("2026-11-30T11:00:00Z"))
+    await settle(clock, node)
+    assert scheduler.taken_ids == [ms("2026-11-30T12:00:00Z")]
+    assert clock.wakeups == [at("2026-11-30T13:00:00Z")]
+    await clock.set(at("2026-11-30T13:00:00Z"))
+    await settle(clock, node)
+    assert scheduler.taken_ids == [ms("2026-11-30T12:00:00Z"), ms("2026-11-30T13:00:00Z")]
+
 
 async def test_two_nodes_give_one_slot_the_same_id(
     nodes: list[Node], clock: ManualClock, store: MemoryBackupStore
