@@ -34,8 +34,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from types import TracebackType
-from typing import Self
 
 from backup_store.clock import Clock, SystemClock
 from backup_store.concurrency import run_bounded
@@ -45,6 +43,7 @@ from backup_store.errors import InvalidInputError
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifierWildcard, BackupStatus
+from backup_store.resources import AsyncResource
 from backup_store.retention import (
     DEFAULT_CONCURRENCY,
     Outcome,
@@ -184,7 +183,7 @@ async def read_scheduled_backup_id(
     )
 
 
-class _SlotRunner(abc.ABC):
+class _SlotRunner(AsyncResource):
     """Runs :meth:`run_slot` once per slot of a schedule until closed.
 
     Use as ``async with runner:``; the loop runs in a background task.
@@ -220,17 +219,9 @@ class _SlotRunner(abc.ABC):
                 return
             await self.clock.sleep_until(upcoming)
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Start the loop in a background task."""
         self._task = asyncio.create_task(self.run())
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         if self._task is not None:
