@@ -226,6 +226,8 @@ def plan_retention(
     ordered_completed = sorted(completed, key=lambda b: _order_key(b, facts[b].age))
     protected_completed = set(ordered_completed[-1:]) | set(sorted(completed)[-1:])
     newest = ordered_completed[-1] if ordered_completed else None
+    newest_key = _order_key(newest, facts[newest].age) if newest is not None else None
+    highest = max(completed, default=0)
     kept_by_count = set(
         ordered_completed[-policy.keep_last :] if policy.keep_last is not None else []
     )
@@ -236,9 +238,8 @@ def plan_retention(
         f = facts[backup_id]
         age = f.age
         in_progress = [s for s in f.statuses if s.status_code is BackupStatusCode.IN_PROGRESS]
-        newer = newest is not None and (
-            _order_key(backup_id, age) > _order_key(newest, facts[newest].age)
-            or backup_id > max(completed)
+        newer = newest_key is not None and (
+            _order_key(backup_id, age) > newest_key or backup_id > highest
         )
         rule: Rule
         if f.damaged:
