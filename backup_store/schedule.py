@@ -42,6 +42,7 @@ from backup_store.durations import format_duration, parse_duration
 from backup_store.errors import InvalidInputError
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
+from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifierWildcard, BackupStatus
 from backup_store.resources import AsyncResource
 from backup_store.retention import (
@@ -172,9 +173,7 @@ async def read_scheduled_backup_id(
     """
     slot_id = scheduled_backup_id(slot, ())
     ids = [
-        i
-        for i in await store.list_ids(BackupIdentifierWildcard())
-        if i.checkpoint_id >= slot_id
+        i for i in await store.list_ids(BackupIdentifierWildcard()) if i.checkpoint_id >= slot_id
     ]
     found = await run_bounded([functools.partial(read_entry, store, i) for i in ids], concurrency)
     return scheduled_backup_id(
@@ -234,7 +233,7 @@ class BackupScheduler(_SlotRunner):
     """Takes a backup of every partition of ``service``'s node at each slot.
 
     Counts what it did in ``taken``, ``skipped`` and ``failed`` (the ids taken are
-    in ``taken_ids``).
+    in ``taken_ids``), and in the service's metrics.
     """
 
     name = "backup schedule"
@@ -252,10 +251,14 @@ class BackupScheduler(_SlotRunner):
     def taken(self) -> int:
         return len(self.taken_ids)
 
+    def _count(self, result: str) -> None:
+        self.service.metrics.scheduled_backups.labels(result).inc()
+
     async def run_slot(self, slot: Instant) -> None:
         running = self.service.running_backups
         if running:
             self.skipped += 1
+            self._count("skipped")
             log.warning(
                 "scheduled backup of %s skipped: backup %d of this node is still running",
                 slot,
@@ -267,19 +270,23 @@ class BackupScheduler(_SlotRunner):
             await self.service.take_backup(backup_id)
         except BackupIdConflictError as conflict:
             self.skipped += 1
+            self._count("skipped")
             log.info("scheduled backup of %s skipped: %s", slot, conflict)
             return
         except Exception:
             self.failed += 1
+            self._count("failed")
             raise
         self.taken_ids.append(backup_id)
+        self._count("taken")
         log.info("scheduled backup %d of slot %s started", backup_id, slot)
 
 
 class RetentionScheduler(_SlotRunner):
     """Prunes ``store`` with ``policy`` at each slot (see :func:`backup_store.retention.prune`).
 
-    ``pruned_ids`` lists every id deleted so far; ``runs`` counts the clean-ups.
+    ``pruned_ids`` lists every id deleted so far; ``runs`` counts the clean-ups;
+    ``metrics`` (the service's) counts the ids by outcome.
     """
 
     name = "retention schedule"
@@ -292,8 +299,10 @@ class RetentionScheduler(_SlotRunner):
         *,
         clock: Clock | None = None,
         partition_count: int | None = None,
+        metrics: BackupMetrics | None = None,
     ) -> None:
         super().__init__(schedule, clock)
+        self.metrics = metrics
         self.store = store
         self.policy = policy
         self.partition_count = partition_count
@@ -307,6 +316,9 @@ class RetentionScheduler(_SlotRunner):
         )
         deleted = [r.entry.backup_id for r in report.results if r.outcome is Outcome.DELETED]
         self.pruned_ids.extend(deleted)
+        if self.metrics is not None:
+            for result in report.results:
+                self.metrics.pruned_ids.labels(result.outcome.value).inc()
         for result in report.results:
             if result.outcome is Outcome.FAILED:
                 log.error(

@@ -27,6 +27,7 @@ from backup_store.clock import ManualClock
 from backup_store.cron import CronError, CronExpression
 from backup_store.errors import InvalidInputError
 from backup_store.instant import Instant
+from backup_store.metrics import BackupMetrics
 from backup_store.retention import RetentionPolicy
 from backup_store.schedule import (
     BackupScheduler,
@@ -295,6 +296,12 @@ async def test_a_slot_due_while_a_backup_runs_is_skipped(
     await clock.set(at("2026-11-30T12:00:00Z"))
     await clock.wait_for_sleepers()
     assert scheduler.taken_ids == [ms("2026-11-30T10:00:00Z"), ms("2026-11-30T12:00:00Z")]
+    registry = node.service.metrics.registry
+
+    def count(result: str) -> float | None:
+        return registry.get_sample_value("backup_store_scheduled_backups_total", {"result": result})
+
+    assert (count("taken"), count("skipped")) == (2, 1)
 
 
 async def test_ids_keep_increasing_across_a_restart_and_a_clock_set_back(
@@ -423,7 +430,10 @@ async def test_retention_runs_on_its_schedule(clock: ManualClock, tmp_path: Path
         schedule = parse_schedule("0 30 * * * *")
         assert schedule is not None
         policy = RetentionPolicy(keep_last=2, max_age=7 * DAY)
-        async with RetentionScheduler(store, policy, schedule, clock=clock) as retention:
+        metrics = BackupMetrics(process=False)
+        async with RetentionScheduler(
+            store, policy, schedule, clock=clock, metrics=metrics
+        ) as retention:
             await settle(clock)
             assert retention.runs == 1  # at once, for the current slot (09:30)
             assert sorted(retention.pruned_ids) == [1, 2, 3, 6]
@@ -431,6 +441,10 @@ async def test_retention_runs_on_its_schedule(clock: ManualClock, tmp_path: Path
             await settle(clock)
             assert retention.runs == 2 and sorted(retention.pruned_ids) == [1, 2, 3, 6]
         assert {i.checkpoint_id for i in await store.list_ids()} == {4, 5, 7, 8, 9}
+        pruned = metrics.registry.get_sample_value(
+            "backup_store_pruned_ids_total", {"result": "deleted"}
+        )
+        assert pruned == 4
 
 
 # ---------------------------------------------------------------- serve
@@ -500,6 +514,9 @@ def test_serve_takes_scheduled_backups_and_prunes_them(tmp_path: Path) -> None:
         )
         backups = listed()
         assert any(b["state"] == "COMPLETED" for b in backups)
+        scraped = api.get("/actuator/prometheus").text
+        assert 'backup_store_scheduled_backups_total{result="taken"}' in scraped
+        assert 'backup_store_pruned_ids_total{result="deleted"}' in scraped
     assert all(i % 1000 == 0 for i in seen)  # slots of whole seconds, in epoch milliseconds
     log = server.log()
     assert "Scheduled backups: PT1S (UTC)" in log

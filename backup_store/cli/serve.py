@@ -302,7 +302,13 @@ def serve(
             if retention is not None and retention_schedule is not None:
                 policy = RetentionPolicy(max_age=retention)
                 await stack.enter_async_context(
-                    RetentionScheduler(store, policy, retention_schedule, partition_count=count)
+                    RetentionScheduler(
+                        store,
+                        policy,
+                        retention_schedule,
+                        partition_count=count,
+                        metrics=service.metrics,
+                    )
                 )
                 log.info("Retention: %s, runs at %s", policy.describe(), retention_schedule.text)
             yield service
