@@ -43,18 +43,9 @@ from backup_store.retention import (
     plan_retention,
     prune,
 )
+from backup_store.testing.histories import DAY, HOUR, PLANNED, Crafted, ago, craft, history
 from tests.cloud_stores import azure_url, gcs_url, s3_url
-from tests.retention_support import (
-    DAY,
-    HOUR,
-    PLANNED,
-    Crafted,
-    ago,
-    checkpoint_of,
-    craft,
-    history,
-    object_keys,
-)
+from tests.retention_support import checkpoint_of, object_keys
 from tests.test_cli_support import invoke
 
 NOW = Instant.parse_iso("2026-11-30T12:00:00Z")

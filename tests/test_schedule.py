@@ -45,8 +45,8 @@ from backup_store.service import (
     CheckpointContent,
     SourceError,
 )
+from backup_store.testing.histories import DAY, craft, history
 from tests.api_server import cli_server, client, wait_until
-from tests.retention_support import DAY, craft, history
 from tests.test_service import MemorySource
 
 T0 = Instant.parse_iso("2026-11-30T10:20:00Z")
