@@ -24,6 +24,8 @@ partition this node serves, as each of Zeebe's partitions answers them. This pro
 ``backup_store_backups_in_progress``       gauge      (none): partition backups running
 ``backup_store_transferred_bytes_total``   counter    partition, operation
 ``backup_store_transferred_files_total``   counter    partition, operation
+``backup_store_scheduled_backups_total``   counter    result: taken, skipped, failed
+``backup_store_pruned_ids_total``          counter    result: deleted, failed, skipped
 =========================================  =========  ================================
 
 and the ``process_*`` and ``python_*`` metrics of ``prometheus_client``.
@@ -136,6 +138,19 @@ class BackupMetrics:
             "backup_store_transferred_files",
             "Files of completed operations",
             ["partition", "operation"],
+            registry=self.registry,
+        )
+
+        self.scheduled_backups = Counter(
+            "backup_store_scheduled_backups",
+            "Slots of the backup schedule: backups taken, slots skipped, takes that failed",
+            ["result"],
+            registry=self.registry,
+        )
+        self.pruned_ids = Counter(
+            "backup_store_pruned_ids",
+            "Backup ids the retention policy selected: deleted, failed, or left alone",
+            ["result"],
             registry=self.registry,
         )
 

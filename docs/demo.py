@@ -18,6 +18,9 @@ Under ROOT, all as filesystem stores:
 * ``zeebe``: backup 43 as Zeebe 8.7 writes it, from the ``common-completed.json``
   fixture (no integrity record); ``foreign``: a location claimed by the S3 store
   kind; ``not-empty``: a folder with a file in it.
+* ``history`` and its copy ``history-copy``: backup ids 1 to 9 of two partitions,
+  30 days to one day old, id 4 left IN_PROGRESS by a dead node, id 5 with a torn
+  manifest (``backup_store.testing.histories``), for ``prune``.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from backup_store import (
     FilesystemBackupStore,
     NamedFileSet,
 )
+from backup_store.instant import Instant
 from backup_store.migrate import migrate
 from backup_store.service import CANCELLED_REASON
 from backup_store.testing.data import FIXTURES_DIR
+from backup_store.testing.histories import craft, history
 
 MIB = 1024 * 1024
 BROKER_VERSION = "8.7.0"
@@ -143,6 +148,9 @@ async def create(root: Path) -> None:
     await _large(root, work)
     _zeebe(root)
     _foreign(root)
+    async with FilesystemBackupStore(root / "history") as store:
+        await craft(store, history(), Instant(Instant.now().epoch_nanos // 10**9 * 10**9))
+    shutil.copytree(root / "history", root / "history-copy")
     (root / "not-empty").mkdir()
     (root / "not-empty" / "notes.txt").write_text("already here\n")
     shutil.rmtree(work)

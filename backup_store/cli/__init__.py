@@ -7,6 +7,7 @@ import click
 from backup_store.cli.analyze import analyze_command
 from backup_store.cli.commands import COMMANDS
 from backup_store.cli.output import ScrubbingGroup
+from backup_store.cli.prune import prune_command
 
 
 @click.group(cls=ScrubbingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,7 @@ def main() -> None:
 for _command in COMMANDS:
     main.add_command(_command)
 
+main.add_command(prune_command)
 main.add_command(analyze_command)
 # ``serve`` is loaded only when used: the web stack costs every other command time.
 main.add_lazy_command("serve", "backup_store.cli.serve", "serve")

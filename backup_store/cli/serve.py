@@ -14,6 +14,7 @@ import functools
 import logging
 import socket
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -25,12 +26,20 @@ from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
 from backup_store.cli.commands import NODE_ID
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
-from backup_store.errors import BackupStoreError
+from backup_store.durations import parse_duration
+from backup_store.errors import BackupStoreError, InvalidInputError
 from backup_store.inspectable import InspectableStore
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_INT
 from backup_store.operations import resolve_store_url
+from backup_store.retention import RetentionPolicy
+from backup_store.schedule import (
+    BackupScheduler,
+    RetentionScheduler,
+    Schedule,
+    parse_schedule,
+)
 from backup_store.service.directory import DirectorySource
 from backup_store.service.service import BackupService
 from backup_store.settings import choose_store
@@ -42,6 +51,30 @@ DEFAULT_STORE_DIR = "backups"
 DEFAULT_DATA_DIR = "data"
 SAMPLE_PARTITIONS = 2
 DISABLED = "none"
+DEFAULT_RETENTION_SCHEDULE = "PT1H"
+SCHEDULE_ENV = "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_SCHEDULE"
+RETENTION_WINDOW_ENV = "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_RETENTION_WINDOW"
+RETENTION_SCHEDULE_ENV = "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_RETENTION_CLEANUPSCHEDULE"
+
+
+def _schedule_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Schedule | None:
+    try:
+        return parse_schedule(value, what=param.opts[0])
+    except InvalidInputError as error:
+        raise click.BadParameter(error.message) from None
+
+
+def _window_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> timedelta | None:
+    if value is None or not value.strip() or value.strip().lower() == DISABLED:
+        return None
+    try:
+        return parse_duration(value, what=param.opts[0])
+    except InvalidInputError as error:
+        raise click.BadParameter(error.message) from None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -181,6 +214,32 @@ async def _announce(
     help="Seconds a request may take before it is answered 504.",
 )
 @click.option(
+    "--schedule",
+    envvar=SCHEDULE_ENV,
+    callback=_schedule_option,
+    metavar="SCHEDULE",
+    help="Take a backup of every partition of this node on a schedule: an ISO-8601 duration "
+    "(PT1H: every full hour, UTC), a cron expression in Spring's six-field form "
+    f"('0 0 * * * *', UTC), or '{DISABLED}' (default). Ids are the slot's epoch milliseconds. "
+    f"[env: {SCHEDULE_ENV}]",
+)
+@click.option(
+    "--retention",
+    envvar=RETENTION_WINDOW_ENV,
+    callback=_window_option,
+    metavar="DURATION",
+    help="Delete backup ids older than DURATION (P7D, PT12H, 7d) with the same policy as "
+    f"'backup-store prune --max-age'. Default: keep everything. [env: {RETENTION_WINDOW_ENV}]",
+)
+@click.option(
+    "--retention-schedule",
+    envvar=RETENTION_SCHEDULE_ENV,
+    callback=_schedule_option,
+    metavar="SCHEDULE",
+    help=f"When retention runs (same forms as --schedule). Default: {DEFAULT_RETENTION_SCHEDULE}. "
+    f"[env: {RETENTION_SCHEDULE_ENV}]",
+)
+@click.option(
     "--writer/--no-writer",
     default=True,
     show_default=True,
@@ -211,6 +270,9 @@ def serve(
     token: str | None,
     protect_metrics: bool,
     request_timeout: float,
+    schedule: Schedule | None,
+    retention: timedelta | None,
+    retention_schedule: Schedule | None,
     writer: bool,
     writer_interval: float,
     log_level: str,
@@ -252,6 +314,8 @@ def serve(
             f"cannot use {error.filename}: {error.strerror}", param_hint=_hint(choice.source)
         ) from None
     log.info("backup store chosen by %s: %s", choice.source, store.description)
+    if retention is not None and retention_schedule is None:
+        retention_schedule = parse_schedule(DEFAULT_RETENTION_SCHEDULE)
     sources = _sources(data_dir, partitions)
     count = partitions or max(s.partition_id for s in sources)
     writing = writer and is_sample_data(data_dir)
@@ -279,6 +343,21 @@ def serve(
                 writer=writing,
                 token=token is not None,
             )
+            if schedule is not None:
+                await stack.enter_async_context(BackupScheduler(service, schedule))
+                log.info("Scheduled backups: %s (UTC)", schedule.text)
+            if retention is not None and retention_schedule is not None:
+                policy = RetentionPolicy(max_age=retention)
+                await stack.enter_async_context(
+                    RetentionScheduler(
+                        store,
+                        policy,
+                        retention_schedule,
+                        partition_count=count,
+                        metrics=service.metrics,
+                    )
+                )
+                log.info("Retention: %s, runs at %s", policy.describe(), retention_schedule.text)
             yield service
 
     run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
