@@ -8,16 +8,15 @@ with a message naming what the store did wrong.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
-import obstore
 import pytest
 from obstore.store import MemoryStore
 
-from backup_store import MemoryBackupStore
-from backup_store.layout import write_layout
+from backup_store import MemoryBackupStore, ObjectBackupStore
+from backup_store.formats import ZEEBE_COMMON
 from backup_store.model import Backup, BackupStatusCode
-from backup_store.object_backup_store import ObjectVersion
+from backup_store.objects import ObjectVersion, ObstoreIO
 from backup_store.testing import ObjectStoreHarness
 
 AUTHORS_TEST_MODULE = """
@@ -28,14 +27,21 @@ class TestAuthorsStore(BackupStoreConformance):
     pass
 """
 
+OpenStore = Callable[[MemoryStore], ObjectBackupStore]
 
-class IgnoresCreateOnly(MemoryBackupStore):
-    """Writes every object unconditionally, create-only writes included."""
 
-    async def _write(
-        self, key: str, data: Any, *, create_only: bool = False, **options: Any
+class CreateOnlyIgnored(ObstoreIO):
+    """Object I/O that writes every object unconditionally, create-only writes included."""
+
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
     ) -> ObjectVersion:
-        return await super()._write(key, data, **options)
+        return await super().put(key, data)
+
+
+def ignores_create_only(location: MemoryStore) -> ObjectBackupStore:
+    io = CreateOnlyIgnored(location, description="ignores-create-only://")
+    return ObjectBackupStore(io, kind="memory", format=ZEEBE_COMMON)
 
 
 class OverwritesCompleted(MemoryBackupStore):
@@ -53,53 +59,58 @@ class LosesAFile(MemoryBackupStore):
     async def save(self, backup: Backup) -> None:
         await super().save(backup)
         lost = sorted(backup.segments)[-1]
-        layout = write_layout(self.kind, self.base_path, backup.descriptor.broker_version)
-        await obstore.delete_async(self.object_store, layout.file_key(backup.id, "segments", lost))
+        layout = self.format.write_layout(self.base_path, backup.descriptor.broker_version)
+        await self.io.delete([layout.file_key(backup.id, "segments", lost)])
 
 
 class HarnessFor:
-    """A pytest plugin giving the author's test class a harness over ``store_type``."""
+    """A pytest plugin giving the author's test class a harness over ``open_store``."""
 
-    def __init__(self, store_type: type[MemoryBackupStore]) -> None:
-        self.store_type = store_type
+    def __init__(self, open_store: OpenStore) -> None:
+        self.open_store = open_store
 
     @pytest.fixture
     def store_harness(self) -> ObjectStoreHarness:
         location = MemoryStore()
-        return ObjectStoreHarness(lambda: self.store_type(object_store=location))
+        return ObjectStoreHarness(lambda: self.open_store(location))
 
 
-def run_kit(pytester: pytest.Pytester, store_type: type[MemoryBackupStore]) -> dict[str, str]:
-    """Run the whole kit against ``store_type``; the failed scenarios with their messages."""
+def run_kit(pytester: pytest.Pytester, open_store: OpenStore) -> dict[str, str]:
+    """Run the whole kit against a store; the failed scenarios with their messages."""
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_authors_store=AUTHORS_TEST_MODULE)
-    result = pytester.inline_run("-p", "no:cacheprovider", plugins=[HarnessFor(store_type)])
+    result = pytester.inline_run("-p", "no:cacheprovider", plugins=[HarnessFor(open_store)])
     passed, _skipped, failed = result.listoutcomes()
     assert passed, "the kit ran no scenario at all"
     return {report.nodeid.rsplit("::", 1)[1]: str(report.longrepr) for report in failed}
 
 
 def test_the_kit_passes_on_the_unbroken_memory_store(pytester: pytest.Pytester) -> None:
-    assert run_kit(pytester, MemoryBackupStore) == {}
+    assert run_kit(pytester, lambda location: MemoryBackupStore(object_store=location)) == {}
 
 
 def test_a_store_that_ignores_create_only_writes_fails_the_kit(pytester: pytest.Pytester) -> None:
-    failed = run_kit(pytester, IgnoresCreateOnly)
+    failed = run_kit(pytester, ignores_create_only)
 
     message = failed["test_saving_an_id_that_already_has_a_manifest_fails_and_changes_nothing"]
     assert (
         "the store must refuse saving over an existing manifest with InvalidBackupStateError, "
         "but it accepted it" in message
     )
-    assert "saving over a COMPLETED backup" in failed[
-        "test_saving_a_completed_backup_again_fails_and_keeps_it"
-    ]
+    assert (
+        "saving over a COMPLETED backup"
+        in failed["test_saving_a_completed_backup_again_fails_and_keeps_it"]
+    )
+    # The held-writer race gives such a store no chance: it loses every round.
+    race = failed["test_a_writer_held_just_before_its_manifest_write_loses_to_the_one_that_wrote"]
+    assert "two writers of one id in 3 of 3 rounds" in race
+    assert "the held writer also succeeded (its manifest write was not create-only)" in race
 
 
 def test_a_store_that_overwrites_a_completed_backup_fails_the_kit(
     pytester: pytest.Pytester,
 ) -> None:
-    failed = run_kit(pytester, OverwritesCompleted)
+    failed = run_kit(pytester, lambda location: OverwritesCompleted(object_store=location))
 
     assert set(failed) == {"test_saving_a_completed_backup_again_fails_and_keeps_it"}
     assert (
@@ -109,7 +120,7 @@ def test_a_store_that_overwrites_a_completed_backup_fails_the_kit(
 
 
 def test_a_store_that_loses_a_file_fails_the_kit(pytester: pytest.Pytester) -> None:
-    failed = run_kit(pytester, LosesAFile)
+    failed = run_kit(pytester, lambda location: LosesAFile(object_store=location))
 
     exact = failed["test_a_saved_backup_leaves_exactly_its_manifest_and_one_object_per_file"]
     assert "missing objects: ['contents/2/3/1/segments/segment-file-2']" in exact

@@ -42,7 +42,7 @@ from backup_store.service.source import Checkpoint
 from backup_store.stores.filesystem import FilesystemBackupStore
 
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: `tests` is importable from it
 # On Linux, servers ask the kernel for SIGTERM when the test process dies (even
 # by SIGKILL), so an interrupted test run never leaves servers holding ports.
 _DIE_WITH_PARENT = (

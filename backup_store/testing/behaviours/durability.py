@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+
+import pytest
 
 from backup_store.errors import InvalidBackupStateError
 from backup_store.instant import Instant
 from backup_store.manifest import decode_manifest
-from backup_store.model import BackupStatusCode
+from backup_store.model import Backup, BackupStatusCode
+from backup_store.objects import Request
 from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import (
+    ID,
     BackupFactory,
     StoreScenarios,
     describe_difference,
 )
 from backup_store.testing.harness import StoreHarness
+
+RACE_ROUNDS = 3
+"""How often the held-writer race is run, each time on a new backup id."""
+
+
+async def _outcome(save: Awaitable[None]) -> BaseException | None:
+    """None when the save succeeded, else the error it raised."""
+    try:
+        await save
+    except Exception as error:
+        return error
+    return None
 
 
 class DurabilityBehaviour(StoreScenarios):
@@ -87,3 +104,61 @@ class DurabilityBehaviour(StoreScenarios):
             assert len(failures) == 1, f"both saves of one id must not succeed: {results}"
             assert isinstance(failures[0], InvalidBackupStateError), failures[0]
             assert (await one.get_status(backup.id)).status_code is BackupStatusCode.COMPLETED
+
+    async def test_a_writer_held_just_before_its_manifest_write_loses_to_the_one_that_wrote(
+        self, store_harness: StoreHarness, backup_factory: BackupFactory
+    ) -> None:
+        """Given two store instances over one location, when the first is held at its
+        manifest write (after any check it makes) while the second saves the same
+        backup, then the second succeeds, the first fails with the invalid-state error
+        and the backup is COMPLETED; in every one of several rounds.
+
+        No timing luck is involved: only a write that is create-only at the storage
+        itself can refuse the first writer once it is let go.
+        """
+        failures = []
+        for round_number in range(1, RACE_ROUNDS + 1):
+            backup = backup_factory(ID(1, 2, 100 + round_number))
+            problem = await self._race_held_writer(store_harness, backup)
+            if problem is not None:
+                failures.append(f"round {round_number}: {problem}")
+        assert not failures, (
+            f"two writers of one id in {len(failures)} of {RACE_ROUNDS} rounds: "
+            + "; ".join(failures)
+        )
+
+    @staticmethod
+    async def _race_held_writer(harness: StoreHarness, backup: Backup) -> str | None:
+        """One round of the held-writer race; what went wrong, or None."""
+        manifest_key = harness.manifest_key(backup.id, backup.descriptor.broker_version)
+        at_write, let_go = asyncio.Event(), asyncio.Event()
+
+        async def hold_at_manifest_write(request: Request) -> None:
+            if request.operation == "put" and request.key == manifest_key and not at_write.is_set():
+                at_write.set()
+                await let_go.wait()
+
+        async with harness.open_hooked(hold_at_manifest_write) as held, harness.open() as other:
+            first = asyncio.create_task(_outcome(held.save(backup)))
+            reached = asyncio.create_task(at_write.wait())
+            await asyncio.wait({first, reached}, return_when=asyncio.FIRST_COMPLETED)
+            reached.cancel()
+            if not at_write.is_set():
+                pytest.fail(
+                    f"the store never wrote the manifest {manifest_key} through its object "
+                    f"I/O (outcome: {await first!r})",
+                    pytrace=False,
+                )
+            second = await _outcome(other.save(backup))
+            let_go.set()
+            held_outcome = await first
+            status = await other.get_status(backup.id)
+        if second is not None:
+            return f"the writer that was not held failed: {second!r}"
+        if held_outcome is None:
+            return "the held writer also succeeded (its manifest write was not create-only)"
+        if not isinstance(held_outcome, InvalidBackupStateError):
+            return f"the held writer failed with {held_outcome!r}, not the invalid-state error"
+        if status.status_code is not BackupStatusCode.COMPLETED:
+            return f"the backup is {status.status_code.value}, not COMPLETED"
+        return None

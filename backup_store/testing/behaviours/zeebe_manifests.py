@@ -20,8 +20,8 @@ class ZeebeManifestsBehaviour(StoreScenarios):
         """Given each of Zeebe's manifests for this format placed at its key, when a store
         reads its status and lists its partition, then it has Zeebe's id, status,
         descriptor, failure reason and dates."""
-        applicable = [f for f in FIXTURES if store_harness.kind.value in f.kinds]
-        assert applicable, f"no fixture applies to {store_harness.kind.value}"
+        applicable = [f for f in FIXTURES if store_harness.format in f.formats]
+        assert applicable, f"no fixture applies to the {store_harness.format.name} format"
         for fixture in applicable:
             key = (f"{store_harness.base_path}/" if store_harness.base_path else "") + fixture.key
             await store_harness.put_object(key, (FIXTURES_DIR / fixture.file).read_bytes())
