@@ -118,7 +118,7 @@ class DurabilityBehaviour(StoreScenarios):
         """
         failures = []
         for round_number in range(1, RACE_ROUNDS + 1):
-            backup = backup_factory(ID(1, 2, 100 + round_number))
+            backup = backup_factory(ID(1, 2, 100 + round_number), minimal=True)
             problem = await self._race_held_writer(store_harness, backup)
             if problem is not None:
                 failures.append(f"round {round_number}: {problem}")
