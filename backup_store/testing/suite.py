@@ -8,26 +8,17 @@ subclass only the mixins you want.
 
 from __future__ import annotations
 
-from backup_store.testing.behaviours import (
-    CompressionBehaviour,
-    DeletingBehaviour,
-    DurabilityBehaviour,
-    ListingBehaviour,
-    RestoringBehaviour,
-    SavingBehaviour,
-    StatusBehaviour,
-    ZeebeManifestsBehaviour,
-)
+from backup_store.testing import behaviours as b
 
 
 class BackupStoreConformance(
-    SavingBehaviour,
-    StatusBehaviour,
-    ListingBehaviour,
-    DeletingBehaviour,
-    RestoringBehaviour,
-    DurabilityBehaviour,
-    ZeebeManifestsBehaviour,
+    b.SavingBehaviour,
+    b.StatusBehaviour,
+    b.ListingBehaviour,
+    b.DeletingBehaviour,
+    b.RestoringBehaviour,
+    b.DurabilityBehaviour,
+    b.ZeebeManifestsBehaviour,
 ):
     """Every scenario of ``conformance.md`` that applies to all stores.
 
@@ -37,7 +28,7 @@ class BackupStoreConformance(
     """
 
 
-CompressionConformance = CompressionBehaviour
+CompressionConformance = b.CompressionBehaviour
 """The compression scenarios under their earlier name."""
 
 __all__ = ["BackupStoreConformance", "CompressionConformance"]
