@@ -24,8 +24,8 @@ from backup_store.analyze import (
     analyze,
 )
 from backup_store.objects import HookedIO, ObjectIO, ObjectVersion, Request, StoredObject
-from tests.cloud_stores import azure_url, gcs_url, s3_url
 from tests.emulators import AzureContainer, GcsBucket, S3Bucket
+from tests.support.cloud_stores import azure_url, gcs_url, s3_url
 
 SMALL = AnalysisPlan(blobs=6, max_size=64 * 1024, concurrency=4, rounds=6, increments=4, seed=7)
 REPO = Path(__file__).resolve().parents[1]

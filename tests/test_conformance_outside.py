@@ -27,22 +27,33 @@ build-backend = "setuptools.build_meta"
 name = "authors-store"
 version = "0.0.1"
 dependencies = ["backup-store[testing]"]
+
+[project.entry-points."backup_store.backends"]
+authors = "authors_store"
 """
 
 AUTHORS_STORE = '''
-"""A store of the author's own: backups in memory, in the common layout."""
+"""A store of the author's own: backups in memory, in Zeebe's common format."""
+
+from urllib.parse import SplitResult
 
 from obstore.store import MemoryStore
 
-from backup_store import ObjectBackupStore
-from backup_store.layout import StoreKind
+from backup_store import ZEEBE_COMMON, ObjectBackupStore, register
+from backup_store.objects import ObstoreIO
 
 
 class AuthorsStore(ObjectBackupStore):
-    kind = StoreKind.MEMORY
-
     def __init__(self, location: MemoryStore) -> None:
-        super().__init__(location, description="authors-store")
+        io = ObstoreIO(location, description="authors://")
+        super().__init__(io, kind="authors", format=ZEEBE_COMMON)
+
+
+def from_url(url: SplitResult) -> AuthorsStore:
+    return AuthorsStore(MemoryStore())
+
+
+register("authors", from_url)
 '''
 
 AUTHORS_TESTS = """
@@ -50,7 +61,12 @@ import pytest
 from obstore.store import MemoryStore
 
 from authors_store import AuthorsStore
+from backup_store import open_store
 from backup_store.testing import BackupStoreConformance, ObjectStoreHarness
+
+
+def test_the_registration_line_makes_the_scheme_known():
+    assert isinstance(open_store("authors://"), AuthorsStore)
 
 
 class TestAuthorsStore(BackupStoreConformance):
