@@ -79,7 +79,9 @@ def test_missing_partition_is_incomplete_and_listed_as_does_not_exist() -> None:
 
 
 def test_failed_wins_and_reasons_are_joined_in_partition_order() -> None:
-    info = aggregate(100, [status(3, F, reason="disk full"), status(1, F), status(2, P)], None)
+    info = aggregate(
+        100, [status(3, F, reason="disk full"), status(1, F), status(2, P)], None
+    )
     assert info.state is BackupState.FAILED
     assert info.failure_reason == (
         "Backup on partition 1 failed due to Unknown reason. "
@@ -124,7 +126,9 @@ def test_copies_of_one_partition_count_as_the_best() -> None:
 
 
 def test_equal_copies_prefer_the_latest_modified() -> None:
-    info = aggregate(100, [status(1, C, node=0, modified=5), status(1, C, node=1, modified=9)], 1)
+    info = aggregate(
+        100, [status(1, C, node=0, modified=5), status(1, C, node=1, modified=9)], 1
+    )
     assert info.details[0].broker_id == 1
 
 

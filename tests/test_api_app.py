@@ -45,15 +45,9 @@ def test_the_backup_id_pattern_is_the_int64_range(n: int) -> None:
 
 
 def test_the_pattern_bounds() -> None:
-    for text, ok in [
-        (str(MAX_CHECKPOINT_ID), True),
-        (str(MAX_CHECKPOINT_ID + 1), False),
-        ("9223372036854775799", True),
-        ("9223372036854775810", False),
-        ("10*", False),
-        ("1" * 19, True),
-        ("1" * 20, False),
-    ]:
+    for text, ok in [(str(MAX_CHECKPOINT_ID), True), (str(MAX_CHECKPOINT_ID + 1), False),
+                     ("9223372036854775799", True), ("9223372036854775810", False),
+                     ("10*", False), ("1" * 19, True), ("1" * 20, False)]:
         assert bool(re.fullmatch(BACKUP_ID_PATTERN, text)) == ok, text
     for text in ("10*", "*", "0*", "100", str(MAX_CHECKPOINT_ID)):
         assert re.fullmatch(PATH_ID_PATTERN, text)
@@ -61,14 +55,8 @@ def test_the_pattern_bounds() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [
-        (1, 1),
-        ("1", 1),
-        ("100", 100),
-        ("0100", 100),
-        (MAX_CHECKPOINT_ID, MAX_CHECKPOINT_ID),
-        (str(MAX_CHECKPOINT_ID), MAX_CHECKPOINT_ID),
-    ],
+    [(1, 1), ("1", 1), ("100", 100), ("0100", 100), (MAX_CHECKPOINT_ID, MAX_CHECKPOINT_ID),
+     (str(MAX_CHECKPOINT_ID), MAX_CHECKPOINT_ID)],
 )
 def test_parse_backup_id(value: object, expected: int) -> None:
     assert parse_backup_id(value) == expected
@@ -76,27 +64,8 @@ def test_parse_backup_id(value: object, expected: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [
-        None,
-        0,
-        -1,
-        "0",
-        "00",
-        "-1",
-        "+1",
-        " 1",
-        "1 ",
-        "1\n",
-        "١٢",
-        1.0,
-        1.5,
-        True,
-        False,
-        [1],
-        MAX_CHECKPOINT_ID + 1,
-        str(MAX_CHECKPOINT_ID + 1),
-        "9" * 5000,
-    ],
+    [None, 0, -1, "0", "00", "-1", "+1", " 1", "1 ", "1\n", "١٢", 1.0, 1.5, True, False, [1],
+     MAX_CHECKPOINT_ID + 1, str(MAX_CHECKPOINT_ID + 1), "9" * 5000],
 )
 def test_parse_backup_id_refuses(value: object) -> None:
     with pytest.raises(InvalidInputError) as raised:
@@ -118,10 +87,9 @@ def test_parse_take_backup_body() -> None:
 @asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan run, behind an in-process HTTP client."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
         yield http
 
 
@@ -175,7 +143,8 @@ async def test_errors_map_to_codes_without_stack_traces(
 async def test_the_largest_id_is_accepted(data: Path) -> None:
     service = BackupService(MemoryBackupStore(), DirectorySource.discover(data))
     async with serving(create_app(service)) as http:
-        response = await http.post("/actuator/backups", json={"backupId": str(MAX_CHECKPOINT_ID)})
+        response = await http.post("/actuator/backups",
+                                   json={"backupId": str(MAX_CHECKPOINT_ID)})
         assert response.status_code == 202
         response = await http.post("/actuator/backups", json={"backupId": MAX_CHECKPOINT_ID})
         assert response.status_code == 409
@@ -212,6 +181,5 @@ def test_the_document_declares_every_code() -> None:
         ("/actuator/backups/{backupId}", "delete"): {"204", "400", "500", "502", "504"},
     }
     with_token = openapi_document(token=True)
-    assert all(
-        "401" in op["responses"] for item in with_token["paths"].values() for op in item.values()
-    )
+    assert all("401" in op["responses"] for item in with_token["paths"].values()
+               for op in item.values())

@@ -153,9 +153,8 @@ def test_id_equal_to_or_lower_than_the_latest_is_a_conflict(api: httpx.Client) -
     ids=repr,
 )
 def test_invalid_ids_are_refused(api: httpx.Client, body: dict[str, Any]) -> None:
-    response = api.post(
-        "/actuator/backups", content=json.dumps(body), headers={"content-type": "application/json"}
-    )
+    response = api.post("/actuator/backups", content=json.dumps(body),
+                        headers={"content-type": "application/json"})
     assert is_error(response, 400) == {"message": INVALID}
 
 
@@ -165,9 +164,8 @@ def test_invalid_ids_are_refused(api: httpx.Client, body: dict[str, Any]) -> Non
     ids=repr,
 )
 def test_malformed_bodies_are_refused(api: httpx.Client, content: bytes) -> None:
-    response = api.post(
-        "/actuator/backups", content=content, headers={"content-type": "application/json"}
-    )
+    response = api.post("/actuator/backups", content=content,
+                        headers={"content-type": "application/json"})
     assert is_error(response, 400)["message"].startswith(INVALID)
 
 
@@ -182,21 +180,8 @@ def test_unknown_backup_is_404(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [
-        "abc",
-        "0",
-        "-1",
-        "1.5",
-        "00",
-        "9223372036854775808",
-        "1*0",
-        "%20",
-        "1,2",
-        "a/b",
-        "1%0A",
-        "%0A",
-        "1%00",
-    ],
+    ["abc", "0", "-1", "1.5", "00", "9223372036854775808", "1*0", "%20", "1,2", "a/b", "1%0A",
+     "%0A", "1%00"],
 )
 def test_get_with_an_invalid_id_is_400(api: httpx.Client, text: str) -> None:
     body = is_error(api.get(f"/actuator/backups/{text}"), 400)

@@ -67,11 +67,8 @@ def test_seed_curl_examples_against_the_embedded_default(tmp_path: Path) -> None
         assert (work / "data" / ".backup-store-sample").is_file()
         assert "Try: curl --request POST" in server.log()
         # curl --request POST ... -H 'Content-Type: application/json' -d '{ "backupId": "100" }'
-        response = api.post(
-            "/actuator/backups",
-            content=b'{ "backupId": "100" }',
-            headers={"Content-Type": "application/json"},
-        )
+        response = api.post("/actuator/backups", content=b'{ "backupId": "100" }',
+                            headers={"Content-Type": "application/json"})
         assert response.status_code == 202
         assert response.json() == {
             "message": "A backup with id 100 has been scheduled. Use GET "
@@ -94,12 +91,8 @@ def test_seed_curl_examples_against_the_embedded_default(tmp_path: Path) -> None
 
 def test_prefix_listing_and_order(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    with (
-        cli_server(
-            tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"), "--no-writer"
-        ) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"),
+                    "--no-writer") as server, client(server) as api:
         assert api.get("/actuator/backups").json() == []
         assert api.get("/actuator/backups/10*").json() == []
         for backup_id in (9, 10, 11, 100, 105, 200):
@@ -107,15 +100,12 @@ def test_prefix_listing_and_order(tmp_path: Path) -> None:
         for backup_id in (9, 10, 11, 100, 105, 200):
             wait_for_state(api, backup_id, "COMPLETED")
         assert [i["backupId"] for i in api.get("/actuator/backups").json()] == [
-            200,
-            105,
-            100,
-            11,
-            10,
-            9,
+            200, 105, 100, 11, 10, 9
         ]
         assert [i["backupId"] for i in api.get("/actuator/backups/10*").json()] == [105, 100, 10]
-        assert [i["backupId"] for i in api.get("/actuator/backups/1*").json()] == [105, 100, 11, 10]
+        assert [i["backupId"] for i in api.get("/actuator/backups/1*").json()] == [
+            105, 100, 11, 10
+        ]
         assert [i["backupId"] for i in api.get("/actuator/backups/200*").json()] == [200]
         assert api.get("/actuator/backups/3*").json() == []
         assert len(api.get("/actuator/backups/*").json()) == 6
@@ -131,18 +121,14 @@ def test_ids_survive_deletion_and_restart(tmp_path: Path) -> None:
     with server, client(server) as api:
         assert take(api, 50).status_code == 202
         wait_for_state(api, 50, "COMPLETED")
-    with (
-        cli_server(tmp_path, *options, port=server.port, name="again") as again,
-        client(again) as api,
-    ):
+    with cli_server(tmp_path, *options, port=server.port, name="again") as again, \
+            client(again) as api:
         assert wait_for_state(api, 50, "COMPLETED")["backupId"] == 50
         assert "The latest backup has ID 50." in message(take(api, 50), 409)
         assert message(take(api, 40), 409).startswith("Requested backup has ID 40. ")
         assert api.delete("/actuator/backups/50").status_code == 204
-    with (
-        cli_server(tmp_path, *options, port=server.port, name="third") as third,
-        client(third) as api,
-    ):
+    with cli_server(tmp_path, *options, port=server.port, name="third") as third, \
+            client(third) as api:
         message(api.get("/actuator/backups/50"), 404)
         assert "The latest backup has ID 50." in message(take(api, 50), 409)
         assert take(api, 51).status_code == 202
@@ -154,14 +140,9 @@ def test_aggregation_over_several_nodes_writing_one_store(tmp_path: Path) -> Non
     hold1, hold2 = tmp_path / "hold-node-1", tmp_path / "hold-node-2"
 
     def node(node_id: int, partitions: list[int], hold: Path | None, **extra: Any) -> Any:
-        config = {
-            "store": str(store),
-            "data_dir": str(tmp_path / f"data-{node_id}"),
-            "partitions": partitions,
-            "node_id": node_id,
-            "hold_uploads": str(hold) if hold else None,
-            **extra,
-        }
+        config = {"store": str(store), "data_dir": str(tmp_path / f"data-{node_id}"),
+                  "partitions": partitions, "node_id": node_id,
+                  "hold_uploads": str(hold) if hold else None, **extra}
         return config
 
     node0 = launcher_server(tmp_path, node(0, [1, 2], None, partition_count=3), name="node0")
@@ -169,16 +150,16 @@ def test_aggregation_over_several_nodes_writing_one_store(tmp_path: Path) -> Non
     node1 = launcher_server(tmp_path, node1_config, name="node1")
     # Node 2 only knows partition 1: the partition count comes from the descriptors.
     node2 = launcher_server(tmp_path, node(2, [1], hold2), name="node2")
-    with node0, node1, node2, client(node0) as api0, client(node1) as api1, client(node2) as api2:
+    with node0, node1, node2, client(node0) as api0, client(node1) as api1, \
+            client(node2) as api2:
         # INCOMPLETE: only node 0 took backup 100.
         assert take(api0, 100).status_code == 202
-        wait_until(
-            lambda: status_code(store, 1, 100) == status_code(store, 2, 100) == "COMPLETED",
-            what="node 0's backups",
-        )
+        wait_until(lambda: status_code(store, 1, 100) == status_code(store, 2, 100) ==
+                   "COMPLETED", what="node 0's backups")
         body = api1.get("/actuator/backups/100").json()
         assert body["state"] == "INCOMPLETE"
-        assert [d["state"] for d in body["details"]] == ["COMPLETED", "COMPLETED", "DOES_NOT_EXIST"]
+        assert [d["state"] for d in body["details"]] == ["COMPLETED", "COMPLETED",
+                                                          "DOES_NOT_EXIST"]
         assert body["details"][2] == {"partitionId": 3, "state": "DOES_NOT_EXIST"}
         assert "failureReason" not in body
         assert api2.get("/actuator/backups/100").json() == body
@@ -195,9 +176,7 @@ def test_aggregation_over_several_nodes_writing_one_store(tmp_path: Path) -> Non
         hold1.unlink()
         body = wait_for_state(api0, 100, "COMPLETED")
         assert [(d["partitionId"], d["brokerId"]) for d in body["details"]] == [
-            (1, 0),
-            (2, 0),
-            (3, 1),
+            (1, 0), (2, 0), (3, 1)
         ]
 
         # Copies of partition 1: node 2's held copy does not beat node 0's COMPLETED one.
@@ -226,11 +205,8 @@ def test_aggregation_over_several_nodes_writing_one_store(tmp_path: Path) -> Non
             listed = {i["backupId"]: i for i in api0.get("/actuator/backups").json()}
             assert [listed[200]["state"], listed[100]["state"]] == ["FAILED", "COMPLETED"]
             assert listed[200]["details"][2] == {
-                "partitionId": 3,
-                "state": "FAILED",
-                "failureReason": RESTART_REASON,
-                "createdAt": body["details"][2]["createdAt"],
-                "brokerVersion": "8.7.0",
+                "partitionId": 3, "state": "FAILED", "failureReason": RESTART_REASON,
+                "createdAt": body["details"][2]["createdAt"], "brokerVersion": "8.7.0",
             }
         # Node 2's copy is still held: its node's restart recovery is not node 1's business.
         assert status_code(store, 1, 100, node=2) == "IN_PROGRESS"
@@ -244,10 +220,8 @@ def test_delete_of_an_in_progress_backup(tmp_path: Path) -> None:
     hold.touch()
     with launcher_server(tmp_path, config) as server, client(server) as api:
         assert take(api, 100).status_code == 202
-        wait_until(
-            lambda: status_code(store, 1, 100) == status_code(store, 2, 100) == "IN_PROGRESS",
-            what="manifests",
-        )
+        wait_until(lambda: status_code(store, 1, 100) == status_code(store, 2, 100) ==
+                   "IN_PROGRESS", what="manifests")
         assert wait_for_state(api, 100, "IN_PROGRESS")["details"][0]["state"] == "IN_PROGRESS"
         response = api.delete("/actuator/backups/100")
         assert response.status_code == 204
@@ -269,16 +243,12 @@ def test_restart_marks_a_killed_backup_failed(tmp_path: Path) -> None:
     server = launcher_server(tmp_path, config)
     with server, client(server) as api:
         assert take(api, 100).status_code == 202
-        wait_until(
-            lambda: status_code(store, 1, 100) == status_code(store, 2, 100) == "IN_PROGRESS",
-            what="manifests",
-        )
+        wait_until(lambda: status_code(store, 1, 100) == status_code(store, 2, 100) ==
+                   "IN_PROGRESS", what="manifests")
         server.kill()
     hold.unlink()
-    with (
-        launcher_server(tmp_path, config, port=server.port, name="again") as again,
-        client(again) as api,
-    ):
+    with launcher_server(tmp_path, config, port=server.port, name="again") as again, \
+            client(again) as api:
         body = api.get("/actuator/backups/100").json()
         assert body["state"] == "FAILED"
         assert body["failureReason"] == failed_because(RESTART_REASON, 1, 2)
@@ -291,12 +261,8 @@ def test_restart_marks_a_killed_backup_failed(tmp_path: Path) -> None:
 
 def test_unreachable_store_is_502_and_unexpected_errors_are_500(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    with (
-        cli_server(
-            tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"), "--no-writer"
-        ) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"),
+                    "--no-writer") as server, client(server) as api:
         assert take(api, 10).status_code == 202
         wait_for_state(api, 10, "COMPLETED")
         moved = tmp_path / "moved"
@@ -333,11 +299,8 @@ def test_unreachable_store_is_502_and_unexpected_errors_are_500(tmp_path: Path) 
 
         # An unreadable manifest: 500 with the cause, on GET one, the list and DELETE.
         manifest_path(store, 2, 20).write_text("{not json")
-        for response in (
-            api.get("/actuator/backups/20"),
-            api.get("/actuator/backups"),
-            api.delete("/actuator/backups/20"),
-        ):
+        for response in (api.get("/actuator/backups/20"), api.get("/actuator/backups"),
+                         api.delete("/actuator/backups/20")):
             text = message(response, 500)
             assert "manifest" in text and "20" in text
         assert api.get("/actuator/backups/10").json()["state"] == "COMPLETED"
@@ -345,13 +308,9 @@ def test_unreachable_store_is_502_and_unexpected_errors_are_500(tmp_path: Path) 
 
 def test_requests_beyond_the_timeout_are_504(tmp_path: Path) -> None:
     hold_records, hold_reads = tmp_path / "hold-records", tmp_path / "hold-reads"
-    config = {
-        "store": str(tmp_path / "store"),
-        "data_dir": str(tmp_path / "data"),
-        "request_timeout": 0.5,
-        "hold_records": str(hold_records),
-        "hold_reads": str(hold_reads),
-    }
+    config = {"store": str(tmp_path / "store"), "data_dir": str(tmp_path / "data"),
+              "request_timeout": 0.5, "hold_records": str(hold_records),
+              "hold_reads": str(hold_reads)}
     expected = "The request could not be handled within the configured timeout of 0.5 seconds."
     with launcher_server(tmp_path, config) as server, client(server) as api:
         hold_records.touch()
@@ -374,16 +333,11 @@ def test_requests_beyond_the_timeout_are_504(tmp_path: Path) -> None:
 def test_bearer_token(tmp_path: Path) -> None:
     # The token and the store URL come from the environment (kept out of `ps`).
     env = {"BACKUP_STORE_TOKEN": "s3cret-token", "TEST_STORE_URL": (tmp_path / "store").as_uri()}
-    with cli_server(
-        tmp_path, "--store", "env:TEST_STORE_URL", "--data-dir", str(tmp_path / "data"), env=env
-    ) as server:
+    with cli_server(tmp_path, "--store", "env:TEST_STORE_URL", "--data-dir",
+                    str(tmp_path / "data"), env=env) as server:
         assert "s3cret-token" not in server.log()
-        for headers in (
-            {},
-            {"Authorization": "Bearer wrong"},
-            {"Authorization": "s3cret-token"},
-            {"Authorization": "Basic czNjcmV0LXRva2Vu"},
-        ):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"},
+                        {"Authorization": "Basic czNjcmV0LXRva2Vu"}):
             with client(server, **headers) as api:
                 for response in (
                     api.get("/actuator/backups"),
@@ -404,10 +358,8 @@ def test_bearer_token(tmp_path: Path) -> None:
 
 
 def test_backup_not_enabled_is_400(tmp_path: Path) -> None:
-    with (
-        cli_server(tmp_path, "--store", "none", "--data-dir", str(tmp_path / "data")) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", "none", "--data-dir", str(tmp_path / "data")) as server, \
+            client(server) as api:
         for response in (
             take(api, 1),
             api.get("/actuator/backups"),
@@ -421,18 +373,8 @@ def test_backup_not_enabled_is_400(tmp_path: Path) -> None:
 
 def test_backup_while_the_writer_appends_restores_exact_prefixes(tmp_path: Path) -> None:
     store, data = tmp_path / "store", tmp_path / "data"
-    with (
-        cli_server(
-            tmp_path,
-            "--store",
-            store.as_uri(),
-            "--data-dir",
-            str(data),
-            "--writer-interval",
-            "0.005",
-        ) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(data),
+                    "--writer-interval", "0.005") as server, client(server) as api:
         segments = data / "1" / "segments"
 
         def size() -> int:
@@ -459,8 +401,8 @@ def test_backup_while_the_writer_appends_restores_exact_prefixes(tmp_path: Path)
             live = data / str(partition)
             restored_segments = {n: p for n, p in restored.items() if n.endswith(".log")}
             assert restored_segments
-            assert (
-                sum(p.stat().st_size for p in restored_segments.values()) == (positions[partition])
+            assert sum(p.stat().st_size for p in restored_segments.values()) == (
+                positions[partition]
             )
             grown = False
             for name, path in restored_segments.items():
@@ -478,71 +420,33 @@ def test_backup_while_the_writer_appends_restores_exact_prefixes(tmp_path: Path)
 def test_data_dir_and_partitions_options(tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = tmp_path / "store"
-    with (
-        cli_server(
-            tmp_path,
-            "--store",
-            store.as_uri(),
-            "--data-dir",
-            str(data),
-            "--partitions",
-            "3",
-            "--node-id",
-            "4",
-            "--no-writer",
-        ) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(data),
+                    "--partitions", "3", "--node-id", "4", "--no-writer") as server, \
+            client(server) as api:
         assert sorted(p.name for p in data.iterdir() if p.is_dir()) == ["1", "2", "3"]
         assert take(api, 7).status_code == 202
         body = wait_for_state(api, 7, "COMPLETED")
         assert [(d["partitionId"], d["brokerId"]) for d in body["details"]] == [
-            (1, 4),
-            (2, 4),
-            (3, 4),
+            (1, 4), (2, 4), (3, 4)
         ]
         assert status_code(store, 3, 7, node=4) == "COMPLETED"
     shutil.rmtree(data / "3")
     (data / "notes").mkdir()
     # Partition 3's folder is gone but the cluster still has 3 partitions.
-    with (
-        cli_server(
-            tmp_path,
-            "--store",
-            store.as_uri(),
-            "--data-dir",
-            str(data),
-            "--partitions",
-            "3",
-            "--node-id",
-            "4",
-            name="two",
-        ) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(data),
+                    "--partitions", "3", "--node-id", "4", name="two") as server, \
+            client(server) as api:
         assert take(api, 8).status_code == 202
         body = wait_for_state(api, 8, "INCOMPLETE")
         assert body["details"][2] == {"partitionId": 3, "state": "DOES_NOT_EXIST"}
 
 
 def test_post_requires_a_json_body(tmp_path: Path) -> None:
-    with (
-        cli_server(
-            tmp_path,
-            "--store",
-            (tmp_path / "store").as_uri(),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--no-writer",
-        ) as server,
-        client(server) as api,
-    ):
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
+                    str(tmp_path / "data"), "--no-writer") as server, client(server) as api:
         for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
-            response = api.post(
-                "/actuator/backups",
-                content=b'{"backupId": 5}',
-                headers={"Content-Type": content_type},
-            )
+            response = api.post("/actuator/backups", content=b'{"backupId": 5}',
+                                headers={"Content-Type": content_type})
             assert message(response, 400).startswith("A backupId must be provided")
         not_an_object = api.post("/actuator/backups", json=[])
         assert message(not_an_object, 400) == "A backupId must be provided and it must be > 0"
@@ -551,28 +455,10 @@ def test_post_requires_a_json_body(tmp_path: Path) -> None:
 
 def test_a_lower_id_than_another_nodes_backup_is_refused(tmp_path: Path) -> None:
     store = (tmp_path / "store").as_uri()
-    one = cli_server(
-        tmp_path,
-        "--store",
-        store,
-        "--data-dir",
-        str(tmp_path / "d0"),
-        "--node-id",
-        "0",
-        "--no-writer",
-        name="node0",
-    )
-    two = cli_server(
-        tmp_path,
-        "--store",
-        store,
-        "--data-dir",
-        str(tmp_path / "d1"),
-        "--node-id",
-        "1",
-        "--no-writer",
-        name="node1",
-    )
+    one = cli_server(tmp_path, "--store", store, "--data-dir", str(tmp_path / "d0"),
+                     "--node-id", "0", "--no-writer", name="node0")
+    two = cli_server(tmp_path, "--store", store, "--data-dir", str(tmp_path / "d1"),
+                     "--node-id", "1", "--no-writer", name="node1")
     with one, two, client(one) as api0, client(two) as api1:
         assert take(api0, 350).status_code == 202
         wait_for_state(api0, 350, "COMPLETED")
@@ -584,16 +470,8 @@ def test_a_lower_id_than_another_nodes_backup_is_refused(tmp_path: Path) -> None
 
 
 def test_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
-    with cli_server(
-        tmp_path,
-        "--store",
-        (tmp_path / "store").as_uri(),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--no-writer",
-        "--token",
-        "t0k3n",
-    ) as server:
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
+                    str(tmp_path / "data"), "--no-writer", "--token", "t0k3n") as server:
         with client(server, Authorization="bearer t0k3n") as api:
             assert api.get("/actuator/backups").status_code == 200
         with client(server, Authorization="Bearer T0K3N") as api:

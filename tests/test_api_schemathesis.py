@@ -19,37 +19,19 @@ from tests.support.api_server import cli_server
 def test_openapi_document_matches_the_live_server(tmp_path: Path) -> None:
     seed = os.environ.get("API_FUZZ_SEED", "20240607")
     examples = os.environ.get("API_FUZZ_EXAMPLES", "40")
-    with cli_server(
-        tmp_path,
-        "--store",
-        (tmp_path / "store").as_uri(),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--no-writer",
-    ) as server:
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
+                    str(tmp_path / "data"), "--no-writer") as server:
         result = subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "schemathesis.cli",
-                "run",
+                sys.executable, "-m", "schemathesis.cli", "run",
                 f"{server.url}/actuator/backups/openapi.json",
-                "--checks",
-                "all",
-                "--max-examples",
-                examples,
-                "--seed",
-                seed,
-                "--workers",
-                "1",
-                "--request-timeout",
-                "30",
+                "--checks", "all",
+                "--max-examples", examples,
+                "--seed", seed,
+                "--workers", "1",
+                "--request-timeout", "30",
             ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=tmp_path,
-            check=False,
+            capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
             env={**os.environ, "NO_COLOR": "1"},
         )
         log = server.log()

@@ -75,12 +75,8 @@ def test_main_help_lists_every_command() -> None:
 
 def test_installed_entry_point_runs() -> None:
     script = Path(sys.executable).parent / "backup-store"
-    bad = subprocess.run(
-        [str(script), "status", "file:///tmp", "not-a-number"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = subprocess.run([str(script), "status", "file:///tmp", "not-a-number"],
+                         capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("Usage: backup-store status [OPTIONS] STORE_URL BACKUP_ID")
     assert "Traceback" not in bad.stderr
@@ -119,11 +115,9 @@ def test_a_store_error_is_one_clean_line(store: StoreDir) -> None:
 
 
 def test_credentials_are_never_echoed() -> None:
-    url = (
-        f"s3://bucket/base?endpoint=http://127.0.0.1:9&region=us-east-1"
-        f"&access_key_id=AKIDEXAMPLE&secret_access_key={SECRET}&max_retries=0"
-        "&connect_timeout_seconds=1"
-    )
+    url = (f"s3://bucket/base?endpoint=http://127.0.0.1:9&region=us-east-1"
+           f"&access_key_id=AKIDEXAMPLE&secret_access_key={SECRET}&max_retries=0"
+           "&connect_timeout_seconds=1")
     result = invoke("list", url)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
@@ -166,24 +160,19 @@ def test_list_json(store: StoreDir) -> None:
     assert eleven["state"] == "FAILED"
     assert eleven["failureReason"] == "Backup on partition 2 failed due to disk full. "
     assert [(p["partitionId"], p["nodeId"], p["status"]) for p in eleven["partitionBackups"]] == [
-        (1, 1, "COMPLETED"),
-        (1, 2, "COMPLETED"),
-        (2, 0, "FAILED"),
+        (1, 1, "COMPLETED"), (1, 2, "COMPLETED"), (2, 0, "FAILED"),
     ]
     assert eleven["partitionBackups"][2]["failureReason"] == "disk full"
     assert [d["state"] for d in listing["backups"][1]["details"]][:3] == [
-        "COMPLETED",
-        "COMPLETED",
-        "DOES_NOT_EXIST",
+        "COMPLETED", "COMPLETED", "DOES_NOT_EXIST",
     ]
 
 
 def test_list_filters_rows_but_aggregates_every_partition(store: StoreDir) -> None:
     _, by_partition = invoke_json("list", store.url, "--partition", "1")
     assert [b["state"] for b in by_partition["backups"]] == ["FAILED", "INCOMPLETE"]
-    assert all(
-        p["partitionId"] == 1 for b in by_partition["backups"] for p in b["partitionBackups"]
-    )
+    assert all(p["partitionId"] == 1 for b in by_partition["backups"]
+               for p in b["partitionBackups"])
     _, by_node = invoke_json("list", store.url, "--node", "2")
     assert [(b["backupId"], len(b["partitionBackups"])) for b in by_node["backups"]] == [(11, 1)]
     _, by_prefix = invoke_json("list", store.url, "--checkpoint", "1*")
@@ -204,21 +193,13 @@ def test_list_zeebe_written_backups(zeebe_store: StoreDir) -> None:
     result, listing = invoke_json("list", zeebe_store.url)
     assert result.exit_code == 0
     assert [(b["backupId"], b["state"]) for b in listing["backups"]] == [
-        (100, "INCOMPLETE"),
-        (44, "FAILED"),
-        (43, "INCOMPLETE"),
+        (100, "INCOMPLETE"), (44, "FAILED"), (43, "INCOMPLETE"),
     ]
     [row] = listing["backups"][2]["partitionBackups"]
     assert row == {
-        "checkpointId": 43,
-        "partitionId": 2,
-        "nodeId": 1,
-        "status": "COMPLETED",
-        "createdAt": "2023-03-14T10:45:08Z",
-        "lastModifiedAt": "2023-03-14T10:45:09.123456789Z",
-        "snapshotId": "1-1-5-4",
-        "checkpointPosition": 2345234,
-        "numberOfPartitions": 3,
+        "checkpointId": 43, "partitionId": 2, "nodeId": 1, "status": "COMPLETED",
+        "createdAt": "2023-03-14T10:45:08Z", "lastModifiedAt": "2023-03-14T10:45:09.123456789Z",
+        "snapshotId": "1-1-5-4", "checkpointPosition": 2345234, "numberOfPartitions": 3,
         "brokerVersion": "8.7.0",
     }
     human = invoke("list", zeebe_store.url)
@@ -268,10 +249,7 @@ def test_restore_into_an_absent_folder(store: StoreDir, tmp_path: Path) -> None:
     result = invoke("restore", store.url, "10", "--partition", "1", "--to", str(target))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in target.iterdir()) == [
-        "segment-file-1",
-        "segment-file-2",
-        "snapshot-file-1",
-        "snapshot-file-2",
+        "segment-file-1", "segment-file-2", "snapshot-file-1", "snapshot-file-2",
     ]
     assert (target / "segment-file-1").read_bytes() == file_bytes(
         store.root, A, "segments/segment-file-1"
@@ -282,18 +260,16 @@ def test_restore_into_an_absent_folder(store: StoreDir, tmp_path: Path) -> None:
 def test_restore_json_and_best_copy_of_any_node(store: StoreDir, tmp_path: Path) -> None:
     target = tmp_path / "empty"
     target.mkdir()
-    result, restored = invoke_json(
-        "restore", store.url, "11", "--partition", "1", "--to", str(target)
-    )
+    result, restored = invoke_json("restore", store.url, "11", "--partition", "1",
+                                   "--to", str(target))
     assert result.exit_code == 0
     assert restored["backupId"]["partitionId"] == 1
     assert restored["backupId"]["nodeId"] in (1, 2)
     assert restored["checked"] is True
     assert restored["bytes"] == 4096 and len(restored["files"]) == 4
     node_2 = tmp_path / "node2"
-    _, chosen = invoke_json(
-        "restore", store.url, "11", "--partition", "1", "--node", "2", "--to", str(node_2)
-    )
+    _, chosen = invoke_json("restore", store.url, "11", "--partition", "1", "--node", "2",
+                            "--to", str(node_2))
     assert chosen["backupId"] == {"nodeId": 2, "partitionId": 1, "checkpointId": 11}
 
 
@@ -354,24 +330,15 @@ def test_verify_ok(store: StoreDir) -> None:
 @pytest.mark.parametrize(
     ("damage", "level", "message"),
     [
-        (
-            "delete",
-            "presence",
-            "backup node 0/partition 1/checkpoint 10, file segments/segment-file-2: object is "
-            "missing (key contents/1/10/0/segments/segment-file-2)",
-        ),
-        (
-            "truncate",
-            "size",
-            "backup node 0/partition 1/checkpoint 10, file segments/segment-file-2: object is "
-            "1000 bytes, the recorded size is 1024 bytes "
-            "(key contents/1/10/0/segments/segment-file-2)",
-        ),
-        (
-            "flip",
-            "checksum",
-            "backup node 0/partition 1/checkpoint 10, file segments/segment-file-2: SHA-256 is ",
-        ),
+        ("delete", "presence",
+         "backup node 0/partition 1/checkpoint 10, file segments/segment-file-2: object is "
+         "missing (key contents/1/10/0/segments/segment-file-2)"),
+        ("truncate", "size",
+         "backup node 0/partition 1/checkpoint 10, file segments/segment-file-2: object is "
+         "1000 bytes, the recorded size is 1024 bytes "
+         "(key contents/1/10/0/segments/segment-file-2)"),
+        ("flip", "checksum",
+         "backup node 0/partition 1/checkpoint 10, file segments/segment-file-2: SHA-256 is "),
     ],
 )
 def test_verify_reports_each_problem_precisely(
@@ -470,10 +437,8 @@ def test_delete_marks_an_in_progress_backup_failed_first(store: StoreDir) -> Non
             stored = await opened.read_manifest(A)
             assert stored is not None
             in_progress = type(stored.manifest).in_progress(
-                A,
-                stored.manifest.descriptor,  # type: ignore[arg-type]
-                stored.manifest.snapshot_files or (),
-                stored.manifest.segment_files or (),
+                A, stored.manifest.descriptor,  # type: ignore[arg-type]
+                stored.manifest.snapshot_files or (), stored.manifest.segment_files or (),
                 stored.manifest.created_at,
             )
             (store.root / stored.key).write_bytes(
@@ -530,7 +495,6 @@ def test_migrate_reports_a_conflict_and_exits_1(store: StoreDir, tmp_path: Path)
     target = StoreDir(tmp_path / "target")
     invoke("migrate", store.url, target.url, "10")
     invoke("delete", store.url, "10", "--partition", "1", "--yes")
-
     # A new, different backup 10 on partition 1 at the source.
     async def resave() -> None:
         async with store.open() as opened:
@@ -575,9 +539,7 @@ def test_zeebe_format_backup_is_listed_verified_and_migrated(
 def test_json_outputs_parse(store: StoreDir, tmp_path: Path) -> None:
     target = StoreDir(tmp_path / "t")
     for args in (
-        ["list", store.url],
-        ["status", store.url, "10"],
-        ["verify", store.url],
+        ["list", store.url], ["status", store.url, "10"], ["verify", store.url],
         ["migrate", store.url, target.url, "--all", "--dry-run"],
         ["restore", store.url, "10", "--partition", "2", "--to", str(tmp_path / "r")],
         ["delete", store.url, "11", "--yes"],

@@ -68,10 +68,7 @@ def run_measured(url: str, work: Path) -> dict[str, float]:
     script.write_text(SCRIPT)
     result = subprocess.run(
         [sys.executable, str(script), url, str(work), str(FILE_MIB), str(FILES)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        capture_output=True, text=True, timeout=600, check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     measured: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])

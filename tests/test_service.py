@@ -103,10 +103,7 @@ async def put_manifest(store: MemoryBackupStore, manifest: Manifest) -> None:
 def in_progress(node: int, partition: int, checkpoint: int) -> Manifest:
     return Manifest.in_progress(
         BackupIdentifier(node, partition, checkpoint),
-        BackupDescriptor("1-1-1-1", 5, 2, "8.7.0"),
-        (),
-        (),
-        Instant.now(),
+        BackupDescriptor("1-1-1-1", 5, 2, "8.7.0"), (), (), Instant.now(),
     )
 
 
@@ -194,8 +191,7 @@ async def test_restart_marks_only_this_nodes_orphans_failed(
     assert info.state is BackupState.FAILED
     # Node 1's copy of partition 1 is still running elsewhere: it is the best one.
     assert [(d.state, d.broker_id) for d in info.details] == [
-        (BackupStatusCode.IN_PROGRESS, 1),
-        (BackupStatusCode.FAILED, 0),
+        (BackupStatusCode.IN_PROGRESS, 1), (BackupStatusCode.FAILED, 0)
     ]
     for partition in (1, 2):
         status = await store.get_status(BackupIdentifier(0, partition, 100))
@@ -269,8 +265,7 @@ async def test_partitions_that_recorded_back_up_when_another_fails(
     info = await service.get_backup(100)
     assert info.state is BackupState.INCOMPLETE
     assert [d.state for d in info.details] == [
-        BackupStatusCode.COMPLETED,
-        BackupStatusCode.DOES_NOT_EXIST,
+        BackupStatusCode.COMPLETED, BackupStatusCode.DOES_NOT_EXIST
     ]
 
 
@@ -290,26 +285,15 @@ async def test_partition_count_from_descriptors(store: MemoryBackupStore, tmp_pa
     """A node configured with fewer partitions learns the count from descriptors it reads."""
     for node, partition in ((5, 1), (6, 3)):
         started = in_progress(node, partition, 100)
-        await put_manifest(
-            store,
-            Manifest(
-                started.id,
-                BackupStatusCode.COMPLETED,
-                BackupDescriptor("1", 1, 4, "8.7.0"),
-                (),
-                (),
-                started.created_at,
-                started.modified_at,
-            ),
-        )
+        await put_manifest(store, Manifest(
+            started.id, BackupStatusCode.COMPLETED, BackupDescriptor("1", 1, 4, "8.7.0"), (), (),
+            started.created_at, started.modified_at,
+        ))
     async with BackupService(store, [MemorySource(1, tmp_path)]) as service:
         info = await service.get_backup(100)
         listed = await service.list_backups()
     assert [(d.partition_id, d.state.value) for d in info.details] == [
-        (1, "COMPLETED"),
-        (2, "DOES_NOT_EXIST"),
-        (3, "COMPLETED"),
-        (4, "DOES_NOT_EXIST"),
+        (1, "COMPLETED"), (2, "DOES_NOT_EXIST"), (3, "COMPLETED"), (4, "DOES_NOT_EXIST")
     ]
     assert info.state is BackupState.INCOMPLETE
     assert listed == [info]

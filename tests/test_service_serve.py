@@ -32,8 +32,7 @@ def test_bad_options_are_usage_errors(tmp_path: Path, options: list[str], expect
     for partition in ("1", "2"):
         (tmp_path / "two" / partition).mkdir(parents=True)
     replacements = {
-        "FILE_IN_TMP": str(a_file),
-        "EMPTY_DIR": str(tmp_path / "empty"),
+        "FILE_IN_TMP": str(a_file), "EMPTY_DIR": str(tmp_path / "empty"),
         "TWO_PARTITIONS": str(tmp_path / "two"),
     }
     resolved = []
@@ -56,14 +55,6 @@ def test_bad_options_are_usage_errors(tmp_path: Path, options: list[str], expect
 def test_help_lists_the_options() -> None:
     result = CliRunner().invoke(main, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in (
-        "--store",
-        "--data-dir",
-        "--partitions",
-        "--node-id",
-        "--host",
-        "--port",
-        "--token",
-        "--request-timeout",
-    ):
+    for option in ("--store", "--data-dir", "--partitions", "--node-id", "--host", "--port",
+                   "--token", "--request-timeout"):
         assert option in result.output

@@ -148,12 +148,8 @@ async def test_sampling_is_reproducible_and_checks_a_share(store_dir: StoreDir) 
 
 async def test_sampling_finds_a_problem_in_the_sample(store_dir: StoreDir) -> None:
     for backup_id in (A, B, C):
-        for name in (
-            "snapshot/snapshot-file-1",
-            "snapshot/snapshot-file-2",
-            "segments/segment-file-1",
-            "segments/segment-file-2",
-        ):
+        for name in ("snapshot/snapshot-file-1", "snapshot/snapshot-file-2",
+                     "segments/segment-file-1", "segments/segment-file-2"):
             file_bytes(store_dir.root, backup_id, name).unlink()
     async with store_dir.open() as store:
         report = await verify_store(store, sample_percent=50, seed=3)

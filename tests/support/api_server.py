@@ -51,13 +51,11 @@ _DIE_WITH_PARENT = (
     "    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n"
 )
 CLI = [
-    sys.executable,
-    "-c",
+    sys.executable, "-c",
     _DIE_WITH_PARENT + "from backup_store.cli import main\nsys.exit(main())",
 ]
 LAUNCHER = [
-    sys.executable,
-    "-c",
+    sys.executable, "-c",
     _DIE_WITH_PARENT + "from tests.support.api_server import main\nmain(sys.argv[1])",
 ]
 
@@ -90,14 +88,8 @@ class ServerProcess:
     """
 
     def __init__(
-        self,
-        argv: Sequence[str],
-        *,
-        log_path: Path,
-        port: int | None = None,
-        port_option: bool = True,
-        env: dict[str, str] | None = None,
-        cwd: Path | None = None,
+        self, argv: Sequence[str], *, log_path: Path, port: int | None = None,
+        port_option: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.argv = list(argv)
@@ -117,13 +109,8 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,
+                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.cwd, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -169,17 +156,12 @@ class ServerProcess:
 
 
 def cli_server(
-    tmp: Path,
-    *options: str,
-    name: str = "server",
-    port: int | None = None,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
+    tmp: Path, *options: str, name: str = "server", port: int | None = None,
+    env: dict[str, str] | None = None, cwd: Path | None = None,
 ) -> ServerProcess:
     """``backup-store serve`` itself (not started)."""
-    return ServerProcess(
-        [*CLI, "serve", *options], log_path=tmp / f"{name}.log", port=port, env=env, cwd=cwd
-    )
+    return ServerProcess([*CLI, "serve", *options], log_path=tmp / f"{name}.log", port=port,
+                         env=env, cwd=cwd)
 
 
 def client(server: ServerProcess, **headers: str) -> httpx.Client:
@@ -215,9 +197,8 @@ def launcher_server(
     port = port or free_port()
     path = tmp / f"{name}-config.json"
     path.write_text(json.dumps({**config, "port": port}))
-    return ServerProcess(
-        [*LAUNCHER, str(path)], log_path=tmp / f"{name}.log", port=port, port_option=False
-    )
+    return ServerProcess([*LAUNCHER, str(path)], log_path=tmp / f"{name}.log", port=port,
+                         port_option=False)
 
 
 # ---------------------------------------------------------------- launcher (subprocess side)
@@ -248,15 +229,13 @@ class HeldStore(ObjectBackupStore):
         return await super().get_status(backup_id)
 
     async def list(
-        self,
-        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+        self, wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard()  # noqa: B008
     ) -> list[BackupStatus]:
         await _hold(self.hold_reads)
         return await super().list(wildcard)
 
     async def list_ids(
-        self,
-        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+        self, wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard()  # noqa: B008
     ) -> builtins.list[BackupIdentifier]:
         await _hold(self.hold_reads)
         return await super().list_ids(wildcard)
@@ -287,28 +266,20 @@ def main(config_path: str) -> None:
         if wanted is None or source.partition_id in wanted
     ]
     store = HeldStore(
-        Path(config["store"]),
-        hold_uploads=config.get("hold_uploads"),
+        Path(config["store"]), hold_uploads=config.get("hold_uploads"),
         hold_reads=config.get("hold_reads"),
     )
 
     @contextlib.asynccontextmanager
     async def runtime() -> AsyncIterator[BackupService]:
-        async with (
-            store,
-            BackupService(
-                store,
-                sources,
-                node_id=config.get("node_id", 0),
-                partition_count=config.get("partition_count"),
-                recovery_timeout=5.0,
-            ) as service,
-        ):
+        async with store, BackupService(
+            store, sources, node_id=config.get("node_id", 0),
+            partition_count=config.get("partition_count"), recovery_timeout=5.0,
+        ) as service:
             yield service
 
-    app = create_app(
-        runtime, token=config.get("token"), request_timeout=config.get("request_timeout", 30.0)
-    )
+    app = create_app(runtime, token=config.get("token"),
+                     request_timeout=config.get("request_timeout", 30.0))
     run_app(app, host=HOST, port=config["port"])
 
 
