@@ -24,8 +24,8 @@ from backup_store.analyze import (
     analyze,
 )
 from backup_store.objects import HookedIO, ObjectIO, ObjectVersion, Request, StoredObject
-from tests.cloud_stores import azure_url, gcs_url, s3_url
 from tests.emulators import AzureContainer, GcsBucket, S3Bucket
+from tests.support.cloud_stores import azure_url, gcs_url, s3_url
 
 SMALL = AnalysisPlan(blobs=6, max_size=64 * 1024, concurrency=4, rounds=6, increments=4, seed=7)
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ async def test_a_memory_location_keeps_every_guarantee_and_is_left_clean() -> No
     assert await store.io.list_keys("") == []  # cleaned up, and no store-kind marker
 
 
-@pytest.mark.parametrize("kind", ["s3", "azure"])
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
 async def test_each_emulated_cloud_store_keeps_every_guarantee(
     kind: str, s3_bucket: S3Bucket, gcs_bucket: GcsBucket, azure_container: AzureContainer
 ) -> None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from starlette.applications import Starlette
 
 from backup_store import InvalidInputError, MemoryBackupStore
 from backup_store.aggregate import BackupInfo
@@ -27,6 +25,7 @@ from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError, StoreUnavailableError
 from backup_store.model import MAX_CHECKPOINT_ID
 from backup_store.service import BackupService, DirectorySource, SourceUnavailableError
+from tests.support.services import serving
 
 # ---------------------------------------------------------------- parsing
 
@@ -82,15 +81,6 @@ def test_parse_take_backup_body() -> None:
 
 
 # ---------------------------------------------------------------- the app in-process
-
-
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run, behind an in-process HTTP client."""
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as http:
-        yield http
 
 
 class Failing(BackupService):

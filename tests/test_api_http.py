@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api_server import ServerProcess, cli_server, client, wait_for_state
+from tests.support.api_server import ServerProcess, cli_server, client, wait_for_state
 
 INVALID = "A backupId must be provided and it must be > 0"
 _ids = itertools.count(1000, 10)

@@ -18,7 +18,7 @@ import httpx
 
 from backup_store import BackupIdentifier, open_store
 from backup_store.service import RESTART_REASON
-from tests.api_server import (
+from tests.support.api_server import (
     cli_server,
     client,
     launcher_server,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.api_server import cli_server
+from tests.support.api_server import cli_server
 
 
 def test_openapi_document_matches_the_live_server(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,17 +15,18 @@ from backup_store import (
     BackupIdentifierWildcard,
     BackupStatus,
     BackupStatusCode,
+    FilesystemBackupStore,
 )
 from backup_store.aggregate import aggregate
 from backup_store.manifest import encode_manifest
-from tests.test_cli_support import (
+from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     ZEEBE_FILES,
     StoreDir,
+    built_once,
     file_bytes,
     invoke,
     invoke_json,
-    place_zeebe_filesystem_backups,
     save_backups,
 )
 
@@ -39,35 +39,21 @@ COMMANDS = ["list", "status", "restore", "verify", "delete", "migrate", "serve"]
 SECRET = "SuperSecretValue42"
 
 
+async def _build_template(store: FilesystemBackupStore, data: Path) -> None:
+    await save_backups(store, data, [A, B, C, D])
+    await store.mark_failed(FAILED_ID, "disk full")
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> StoreDir:
-    """Built once per module (durable writes are slow); each test gets a copy."""
-    folder = tmp_path_factory.mktemp("template")
-    template = StoreDir(folder / "store")
-
-    async def build() -> None:
-        async with template.open() as opened:
-            await save_backups(opened, folder / "data", [A, B, C, D])
-            await opened.mark_failed(FAILED_ID, "disk full")
-
-    asyncio.run(build())
-    return template
+    return built_once(tmp_path_factory, _build_template)
 
 
 @pytest.fixture
 def store(template: StoreDir, tmp_path: Path) -> StoreDir:
     """Backup 10 COMPLETED on partitions 1 and 2 (of 5); backup 11 COMPLETED on partition 1
     (nodes 1 and 2) and FAILED on partition 2."""
-    store = StoreDir(tmp_path / "store")
-    shutil.copytree(template.root, store.root)
-    return store
-
-
-@pytest.fixture
-def zeebe_store(tmp_path: Path) -> StoreDir:
-    store = StoreDir(tmp_path / "zeebe")
-    place_zeebe_filesystem_backups(store.root)
-    return store
+    return template.copy_to(tmp_path / "store")
 
 
 # ---------------------------------------------------------------- help, usage, errors

@@ -22,8 +22,6 @@ import pytest
 
 from backup_store import BackupIdentifier
 from backup_store.cli.output import human_size
-from tests.api_server import CLI
-from tests.cloud_stores import azure_url, gcs_url, s3_url
 from tests.emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
@@ -35,7 +33,9 @@ from tests.emulators import (
     S3Bucket,
     service_account_key,
 )
-from tests.test_cli_support import StoreDir, file_bytes, save_backups
+from tests.support.api_server import CLI
+from tests.support.cloud_stores import azure_url, gcs_url, s3_url
+from tests.support.filesystem_stores import StoreDir, file_bytes, save_backups
 
 A = BackupIdentifier(0, 1, 10)
 

@@ -27,7 +27,8 @@ from backup_store import (
 from backup_store.inspectable import FileToStore
 from backup_store.stores.azure import AzureBackupStore
 from backup_store.stores.s3 import S3BackupStore, S3Config
-from tests.cloud_stores import (
+from tests.emulators import AZURITE_KEY, S3_SECRET_ACCESS_KEY, AzureContainer, GcsBucket, S3Bucket
+from tests.support.cloud_stores import (
     azure_config,
     azure_store,
     azure_url,
@@ -36,7 +37,6 @@ from tests.cloud_stores import (
     s3_store,
     s3_url,
 )
-from tests.emulators import AZURITE_KEY, S3_SECRET_ACCESS_KEY, AzureContainer, GcsBucket, S3Bucket
 
 BackupFactory = Callable[..., Backup]
 

@@ -8,7 +8,7 @@ import pytest
 
 from backup_store import FilesystemBackupStore, MemoryBackupStore
 from backup_store.testing import BackupStoreConformance, ObjectStoreHarness
-from tests.test_cli_support import raw_store
+from tests.support.filesystem_stores import raw_store
 
 
 class TestFilesystemStore(BackupStoreConformance):

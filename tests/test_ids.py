@@ -24,8 +24,8 @@ from backup_store.model import (
     parse_checkpoint_id,
 )
 from backup_store.service import BackupService, DirectorySource
-from tests.test_api_app import serving
-from tests.test_cli_support import StoreDir, invoke, invoke_json, save_backups
+from tests.support.filesystem_stores import StoreDir, invoke, invoke_json, save_backups
+from tests.support.services import serving
 
 LONG_ZEROS_ONE = "0" * 5000 + "1"
 """Java's ``Long.parseLong`` reads this as 1; Python's ``int()`` refuses it (4,300 digits)."""

@@ -13,8 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.cloud_stores import s3_url
 from tests.emulators import S3Bucket
+from tests.support.cloud_stores import s3_url
 
 FILE_MIB = 96
 FILES = 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,13 +25,13 @@ from backup_store.inspectable import StoredManifest
 from backup_store.manifest import FileEntry, encode_manifest
 from backup_store.migrate import Action, Outcome, decide, migrate, plan_migration
 from backup_store.verify import VerifyLevel, verify_store
-from tests.test_cli_support import (
+from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     ZEEBE_FILES,
     StoreDir,
     Tripwire,
+    built_once,
     file_bytes,
-    place_zeebe_filesystem_backups,
     raw_store,
     save_backups,
 )
@@ -76,42 +75,33 @@ async def put_in_progress_copy(store: ObjectBackupStore, source: StoredManifest)
     await store.io.put(layout.file_key(manifest.id, first_set, first.name), b"partial")
 
 
+async def _build_template(store: FilesystemBackupStore, data: Path) -> None:
+    await save_backups(store, data, [A, B, C])
+    await store.mark_failed(FAILED_ID, "disk full")
+    await save_backups(store, data, [IN_PROGRESS_ID])
+    stored = await store.read_manifest(IN_PROGRESS_ID)
+    assert stored is not None
+    # A backup still being taken: rewrite its manifest as IN_PROGRESS.
+    in_progress = type(stored.manifest).in_progress(
+        IN_PROGRESS_ID,
+        stored.manifest.descriptor,  # type: ignore[arg-type]
+        stored.manifest.snapshot_files or (),
+        stored.manifest.segment_files or (),
+        stored.manifest.created_at,
+    )
+    await store.io.put(stored.key, encode_manifest(in_progress, store.format.manifest_form))
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> StoreDir:
-    """Built once per module (durable writes are slow); each test gets a copy."""
-    folder = tmp_path_factory.mktemp("template")
-    template = StoreDir(folder / "source")
-
-    async def build() -> None:
-        async with template.open() as store:
-            await save_backups(store, folder / "data", [A, B, C])
-            await store.mark_failed(FAILED_ID, "disk full")
-            await save_backups(store, folder / "data", [IN_PROGRESS_ID])
-            stored = await store.read_manifest(IN_PROGRESS_ID)
-            assert stored is not None
-            # A backup still being taken: rewrite its manifest as IN_PROGRESS.
-            in_progress = type(stored.manifest).in_progress(
-                IN_PROGRESS_ID,
-                stored.manifest.descriptor,  # type: ignore[arg-type]
-                stored.manifest.snapshot_files or (),
-                stored.manifest.segment_files or (),
-                stored.manifest.created_at,
-            )
-            (template.root / stored.key).write_bytes(
-                encode_manifest(in_progress, store.format.manifest_form)
-            )
-
-    asyncio.run(build())
-    return template
+    return built_once(tmp_path_factory, _build_template)
 
 
 @pytest.fixture
 def source_dir(template: StoreDir, tmp_path: Path) -> StoreDir:
     """A source with two COMPLETED partitions of id 10, one of id 11, a FAILED and an
     IN_PROGRESS backup."""
-    source_dir = StoreDir(tmp_path / "source")
-    shutil.copytree(template.root, source_dir.root)
-    return source_dir
+    return template.copy_to(tmp_path / "source")
 
 
 async def test_round_trip_is_byte_identical_and_keeps_statuses(
@@ -317,9 +307,8 @@ async def test_what_is_read_back_from_the_target_is_compared(
     assert again.ok
 
 
-async def test_zeebe_written_backups_are_migrated(tmp_path: Path) -> None:
-    source_dir = StoreDir(tmp_path / "zeebe")
-    place_zeebe_filesystem_backups(source_dir.root)
+async def test_zeebe_written_backups_are_migrated(zeebe_store: StoreDir, tmp_path: Path) -> None:
+    source_dir = zeebe_store
     before = source_dir.tree()
     target = MemoryBackupStore()
     async with source_dir.open() as source:

@@ -17,7 +17,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import obstore
 import pytest
@@ -32,59 +31,14 @@ from backup_store import (
 )
 from backup_store.migrate import Action, migrate
 from backup_store.transfer import COMPRESSION_THRESHOLD
-from tests.emulators import (
-    AZURITE_ACCOUNT,
-    AZURITE_KEY,
-    S3_ACCESS_KEY_ID,
-    S3_REGION,
-    S3_SECRET_ACCESS_KEY,
-    AzureContainer,
-    EmulatedBucket,
-    GcsBucket,
-    S3Bucket,
-)
-from tests.test_cli_support import FIXTURES, Tripwire, invoke, invoke_json
-
-pytest_plugins = ["tests.emulators.fixtures"]
+from tests.emulators import AzureContainer, EmulatedBucket, GcsBucket, S3Bucket
+from tests.support.cloud_stores import azure_url, gcs_url, s3_url, url_of
+from tests.support.filesystem_stores import FIXTURES, Tripwire, invoke, invoke_json
 
 BIG = COMPRESSION_THRESHOLD + 1024 * 1024  # compressed by an S3 store with zstd on
 A = BackupIdentifier(0, 1, 5)
 B = BackupIdentifier(0, 2, 5)
 FAILED_ID = BackupIdentifier(1, 1, 6)
-
-
-def s3_url(bucket: S3Bucket, base: str | None = None, *, compression: str = "none") -> str:
-    options = {
-        "endpoint": bucket.endpoint,
-        "region": S3_REGION,
-        "access_key_id": S3_ACCESS_KEY_ID,
-        "secret_access_key": S3_SECRET_ACCESS_KEY,
-        "force_path_style": "true",
-        "compression": compression,
-    }
-    return f"s3://{bucket.name}/{base or ''}?{urlencode(options)}"
-
-
-def gcs_url(bucket: GcsBucket, base: str | None = None) -> str:
-    return f"gs://{bucket.name}/{base or ''}?{urlencode({'host': bucket.base_url})}"
-
-
-def azure_url(container: AzureContainer) -> str:
-    options = {
-        "endpoint": container.account_url,
-        "account_name": AZURITE_ACCOUNT,
-        "account_key": AZURITE_KEY,
-    }
-    return f"az://{container.name}?{urlencode(options)}"
-
-
-def url_of(bucket: EmulatedBucket) -> str:
-    if isinstance(bucket, S3Bucket):
-        return s3_url(bucket)
-    if isinstance(bucket, GcsBucket):
-        return gcs_url(bucket)
-    assert isinstance(bucket, AzureContainer)
-    return azure_url(bucket)
 
 
 def run(coroutine: Any) -> Any:

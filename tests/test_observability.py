@@ -37,7 +37,7 @@ from backup_store.service import (
     CheckpointContent,
     PartitionSource,
 )
-from tests.api_server import ServerProcess, cli_server, client, free_port, wait_for_state
+from tests.support.api_server import ServerProcess, cli_server, client, free_port, wait_for_state
 
 TOKEN = "observability-token"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

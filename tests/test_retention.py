@@ -44,9 +44,9 @@ from backup_store.retention import (
     prune,
 )
 from backup_store.testing.histories import DAY, HOUR, PLANNED, Crafted, ago, craft, history
-from tests.cloud_stores import azure_url, gcs_url, s3_url
-from tests.retention_support import checkpoint_of, object_keys
-from tests.test_cli_support import invoke
+from tests.support.cloud_stores import azure_url, gcs_url, s3_url
+from tests.support.filesystem_stores import invoke
+from tests.support.retention import checkpoint_of, object_keys
 
 NOW = Instant.parse_iso("2026-11-30T12:00:00Z")
 
@@ -402,7 +402,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def crafted(store_url: str) -> Iterator[tuple[str, set[str]]]:
-    """The history of :func:`tests.retention_support.history` at the URL; its object keys."""
+    """The history of :func:`tests.support.retention.history` at the URL; its object keys."""
 
     async def build() -> set[str]:
         async with open_store(store_url) as store:

@@ -46,8 +46,8 @@ from backup_store.service import (
     SourceError,
 )
 from backup_store.testing.histories import DAY, craft, history
-from tests.api_server import cli_server, client, wait_until
-from tests.test_service import MemorySource
+from tests.support.api_server import cli_server, client, wait_until
+from tests.support.services import MemorySource
 
 T0 = Instant.parse_iso("2026-11-30T10:20:00Z")
 HOUR_NS = 3600 * 10**9

@@ -20,8 +20,8 @@ from backup_store.settings import choose_store
 from backup_store.stores.azure import AzureBackupStore
 from backup_store.stores.gcs import GcsBackupStore
 from backup_store.stores.s3 import S3BackupStore
-from tests.api_server import CLI, HOST, cli_server, client, wait_for_state
 from tests.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
+from tests.support.api_server import CLI, HOST, cli_server, client, wait_for_state
 
 ZEEBE = "ZEEBE_BROKER_DATA_BACKUP_"
 CAMUNDA = "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_"

@@ -19,7 +19,7 @@ from backup_store import (
 from backup_store.cli.sample import SampleWriter, generate_sample_data
 from backup_store.instant import Instant
 from backup_store.manifest import Manifest, encode_common
-from backup_store.model import MAX_CHECKPOINT_ID, BackupDescriptor, NamedFileSet
+from backup_store.model import MAX_CHECKPOINT_ID, BackupDescriptor
 from backup_store.service import (
     CANCELLED_REASON,
     RESTART_REASON,
@@ -29,51 +29,11 @@ from backup_store.service import (
     Checkpoint,
     CheckpointContent,
     DirectorySource,
-    PartitionSource,
     SourceError,
     SourceUnavailableError,
 )
 from backup_store.service.directory import STATE_FILE_NAME
-
-
-class MemorySource(PartitionSource):
-    """A partition whose latest id lives in memory; gates make it wait on demand."""
-
-    def __init__(self, partition_id: int, files: Path) -> None:
-        self._partition_id = partition_id
-        self.latest = 0
-        self.files = files
-        self.record_gate = asyncio.Event()
-        self.record_gate.set()
-        self.content_gate = asyncio.Event()
-        self.content_gate.set()
-        self.fail_record: Exception | None = None
-
-    @property
-    def partition_id(self) -> int:
-        return self._partition_id
-
-    async def latest_checkpoint_id(self) -> int:
-        return self.latest
-
-    async def record_checkpoint(self, checkpoint_id: int) -> Checkpoint:
-        await self.record_gate.wait()
-        if self.fail_record is not None:
-            raise self.fail_record
-        if checkpoint_id <= self.latest:
-            raise BackupIdConflictError(checkpoint_id, self.latest)
-        self.latest = checkpoint_id
-        return Checkpoint(self._partition_id, checkpoint_id, checkpoint_id)
-
-    async def backup_content(self, checkpoint: Checkpoint) -> CheckpointContent:
-        await self.content_gate.wait()
-        segment = self.files / f"{self._partition_id}.log"
-        segment.write_bytes(b"x" * 100)
-        return CheckpointContent(
-            snapshot_id=f"{checkpoint.position}-1-1-1",
-            checkpoint_position=checkpoint.position,
-            segments=NamedFileSet({segment.name: segment}),
-        )
+from tests.support.services import MemorySource
 
 
 @pytest.fixture

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 
-from backup_store import BackupIdentifier, InvalidInputError, MemoryBackupStore
+from backup_store import (
+    BackupIdentifier,
+    FilesystemBackupStore,
+    InvalidInputError,
+    MemoryBackupStore,
+)
 from backup_store.verify import ProblemKind, VerifyLevel, verify_store
-from tests.test_cli_support import (
+from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     StoreDir,
+    built_once,
     file_bytes,
-    place_zeebe_filesystem_backups,
     save_backups,
 )
 
@@ -24,26 +27,19 @@ B = BackupIdentifier(0, 2, 10)
 C = BackupIdentifier(1, 1, 11)
 
 
+async def _build_template(store: FilesystemBackupStore, data: Path) -> None:
+    await save_backups(store, data, [A, B, C])
+    await store.mark_failed(BackupIdentifier(0, 3, 10), "disk full")
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> StoreDir:
-    """Built once per module (durable writes are slow); each test gets a copy."""
-    folder = tmp_path_factory.mktemp("template")
-    template = StoreDir(folder / "store")
-
-    async def build() -> None:
-        async with template.open() as store:
-            await save_backups(store, folder / "data", [A, B, C])
-            await store.mark_failed(BackupIdentifier(0, 3, 10), "disk full")
-
-    asyncio.run(build())
-    return template
+    return built_once(tmp_path_factory, _build_template)
 
 
 @pytest.fixture
 def store_dir(template: StoreDir, tmp_path: Path) -> StoreDir:
-    store_dir = StoreDir(tmp_path / "store")
-    shutil.copytree(template.root, store_dir.root)
-    return store_dir
+    return template.copy_to(tmp_path / "store")
 
 
 @pytest.mark.parametrize("level", list(VerifyLevel))
@@ -169,10 +165,9 @@ async def test_bad_sample_percentage(store_dir: StoreDir) -> None:
 
 @pytest.mark.parametrize("level", list(VerifyLevel))
 async def test_zeebe_written_backup_is_checked_for_presence_only(
-    tmp_path: Path, level: VerifyLevel
+    zeebe_store: StoreDir, level: VerifyLevel
 ) -> None:
-    store_dir = StoreDir(tmp_path / "zeebe")
-    place_zeebe_filesystem_backups(store_dir.root)
+    store_dir = zeebe_store
     before = store_dir.tree()
     async with store_dir.open() as store:
         report = await verify_store(store, level=level)
@@ -188,9 +183,8 @@ async def test_zeebe_written_backup_is_checked_for_presence_only(
     assert store_dir.tree() == before  # verify writes nothing, not even the marker
 
 
-async def test_zeebe_written_backup_with_a_missing_file(tmp_path: Path) -> None:
-    store_dir = StoreDir(tmp_path / "zeebe")
-    place_zeebe_filesystem_backups(store_dir.root)
+async def test_zeebe_written_backup_with_a_missing_file(zeebe_store: StoreDir) -> None:
+    store_dir = zeebe_store
     file_bytes(store_dir.root, ZEEBE_COMPLETED, "snapshot/snapshotFile2").unlink()
     async with store_dir.open() as store:
         report = await verify_store(store, level=VerifyLevel.SIZE)

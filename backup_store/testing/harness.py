@@ -1,9 +1,9 @@
-"""What the conformance suite needs from the store under test."""
+"""What the conformance kit needs from the store under test."""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from backup_store.errors import ObjectNotFoundError
 from backup_store.formats import StoreFormat
@@ -11,17 +11,22 @@ from backup_store.layout import owner_marker_key
 from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier
 from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import HookedIO, Request
 from backup_store.store import BackupStore
+
+RequestHook = Callable[[Request], Awaitable[None]]
+"""Awaited before each object request a hooked store makes (see :meth:`open_hooked`)."""
 
 
 class StoreHarness(abc.ABC):
     """Opens the store under test and reaches its raw objects.
 
-    The raw access (``put_object``, ``get_object``, ``delete_object``,
-    ``list_objects``) bypasses the store under test: it is how scenarios plant
-    Zeebe's own manifests, damage objects and check exactly what was written.
-    Keys are relative to the store's location (bucket, container or directory),
-    base path included.
+    The raw access (:meth:`put_object`, :meth:`get_object`, :meth:`delete_object`,
+    :meth:`list_objects`) bypasses the store under test: it never goes through the
+    store's verbs, so scenarios can plant Zeebe's own manifests, damage stored files
+    and check exactly what was written. Keys are relative to the store's location
+    (bucket, container or directory), base path included, and follow the store's
+    on-store :attr:`format`.
     """
 
     #: the on-store format, which decides keys, manifest form and applicable fixtures
@@ -35,21 +40,39 @@ class StoreHarness(abc.ABC):
     def open(self) -> BackupStore:
         """A new store instance over the harness's single location."""
 
-    @abc.abstractmethod
-    async def put_object(self, key: str, data: bytes) -> None: ...
+    def open_hooked(self, hook: RequestHook) -> BackupStore:
+        """A new store instance whose every object request first awaits ``hook``.
+
+        The concurrency scenarios use it to hold one writer at a chosen request
+        while another writer runs. A harness whose store has no object I/O seam
+        cannot offer it; those scenarios then fail saying so.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot hook the store's object requests: implement "
+            "StoreHarness.open_hooked to run the concurrency scenarios"
+        )
 
     @abc.abstractmethod
-    async def get_object(self, key: str) -> bytes: ...
+    async def put_object(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key``, replacing any object there (bypasses the store)."""
 
     @abc.abstractmethod
-    async def delete_object(self, key: str) -> None: ...
+    async def get_object(self, key: str) -> bytes:
+        """The bytes stored at ``key`` (bypasses the store)."""
+
+    @abc.abstractmethod
+    async def delete_object(self, key: str) -> None:
+        """Remove the object at ``key`` (bypasses the store)."""
 
     @abc.abstractmethod
     async def list_objects(self) -> list[str]:
-        """Every key at the location."""
+        """Every key at the location, sorted (bypasses the store)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional: most harnesses hold nothing
+        """Release what the harness holds; the kit calls it after every scenario."""
 
     def manifest_key(self, backup_id: BackupIdentifier, broker_version: str | None = None) -> str:
-        """Where ``store-format.md`` puts the backup's manifest."""
+        """Where ``store-format.md`` puts the backup's manifest in the store's format."""
         return self.format.write_layout(self.base_path, broker_version).manifest_key(backup_id)
 
     def file_key(
@@ -59,33 +82,49 @@ class StoreHarness(abc.ABC):
         name: str,
         broker_version: str | None = None,
     ) -> str:
-        """Where ``store-format.md`` puts one file of the backup."""
+        """Where ``store-format.md`` puts one file of the backup in the store's format."""
         return self.format.write_layout(self.base_path, broker_version).file_key(
             backup_id, file_set, name
         )
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
-        """This project's own objects besides Zeebe's (marker and integrity record)."""
+        """The store's own objects besides Zeebe's (documented; none by default)."""
         return set()
 
     @property
     def manifest_form(self) -> ManifestForm:
+        """How the store's manifests are written (S3's form or the common one)."""
         return self.format.manifest_form
 
 
 class ObjectStoreHarness(StoreHarness):
-    """Harness for any :class:`ObjectBackupStore`, through its object I/O seam."""
+    """Harness for any :class:`ObjectBackupStore`, through its object I/O seam.
+
+    ``open_store`` must return a new store instance over the same location on every
+    call. One instance (the probe) tells the harness the store's format, base path
+    and object I/O; the raw access goes straight to that object I/O, never through
+    the store's verbs. The probe is closed with the harness.
+    """
 
     def __init__(self, open_store: Callable[[], ObjectBackupStore]) -> None:
         self._open = open_store
-        probe = open_store()  # only read for its settings: it holds no resources
-        self.format = probe.format
-        self.base_path = probe.base_path
-        self.compression = probe.compression is not None
-        self._io = probe.io
+        self._probe = open_store()
+        self.format = self._probe.format
+        self.base_path = self._probe.base_path
+        self.compression = self._probe.compression is not None
+        self._io = self._probe.io
 
     def open(self) -> ObjectBackupStore:
         return self._open()
+
+    def open_hooked(self, hook: RequestHook) -> ObjectBackupStore:
+        """A new store whose engine's object requests go through a :class:`HookedIO`."""
+        store = self._open()
+        store.io = HookedIO(store.io, hook)
+        return store
+
+    async def close(self) -> None:
+        await self._probe.close()
 
     async def put_object(self, key: str, data: bytes) -> None:
         await self._io.put(key, data)
@@ -103,5 +142,6 @@ class ObjectStoreHarness(StoreHarness):
         return sorted(await self._io.list_keys(""))
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
+        """The ownership marker and the backup's integrity record."""
         layout = self.format.write_layout(self.base_path, None)
         return {owner_marker_key(self.base_path), layout.integrity_key(backup_id)}

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
+import httpx
+
 from tests.emulators._process import (
     LOCALHOST,
     EmulatorError,
@@ -78,6 +80,33 @@ class EmulatedBucket(Protocol):
 
 
 BucketT = TypeVar("BucketT", bound=EmulatedBucket)
+
+
+class LocalBucket:
+    """What every emulated bucket shares: plain HTTP to 127.0.0.1, and its obstore store
+    built from its ``config`` by the obstore class named ``store_type``."""
+
+    store_type: ClassVar[str]
+    config: Any
+
+    @property
+    def client_options(self) -> ClientConfig:
+        return {"allow_http": True}
+
+    def store(self, *, prefix: str | None = None) -> S3Store | AzureStore | GCSStore:
+        import obstore.store
+
+        store_class = getattr(obstore.store, self.store_type)
+        store: S3Store | AzureStore | GCSStore = store_class(
+            prefix=prefix, config=self.config, client_options=self.client_options
+        )
+        return store
+
+
+def check_created(response: httpx.Response, expected: int, what: str) -> None:
+    """Raise :class:`EmulatorError` naming ``what`` unless the answer is ``expected``."""
+    if response.status_code != expected:
+        raise EmulatorError(f"creating {what} failed: {response.status_code} {response.text}")
 
 
 class Emulator(ABC, Generic[BucketT]):

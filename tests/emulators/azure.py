@@ -18,12 +18,12 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from tests.emulators._base import Emulator, unique_bucket_name
-from tests.emulators._process import EmulatorError, free_port, http_responds
+from tests.emulators._base import Emulator, LocalBucket, check_created, unique_bucket_name
+from tests.emulators._process import free_port, http_responds
 from tests.emulators.install import ensure_azurite
 
 if TYPE_CHECKING:
-    from obstore.store import AzureConfig, AzureStore, ClientConfig
+    from obstore.store import AzureConfig
 
 # Azurite's well-known development account (public, documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -116,7 +116,7 @@ def signed_request(
 
 
 @dataclass(frozen=True)
-class AzureContainer:
+class AzureContainer(LocalBucket):
     """A fresh container in Azurite.
 
     ``config`` holds the obstore ``AzureStore`` config keys: ``container_name``,
@@ -130,6 +130,7 @@ class AzureContainer:
     name: str
     account_url: str
     kind: Literal["azure"] = field(default="azure", init=False)
+    store_type = "AzureStore"
 
     @property
     def url(self) -> str:
@@ -143,15 +144,6 @@ class AzureContainer:
             "account_key": AZURITE_KEY,
             "endpoint": self.account_url,
         }
-
-    @property
-    def client_options(self) -> ClientConfig:
-        return {"allow_http": True}
-
-    def store(self, *, prefix: str | None = None) -> AzureStore:
-        from obstore.store import AzureStore
-
-        return AzureStore(prefix=prefix, config=self.config, client_options=self.client_options)
 
 
 class AzureEmulator(Emulator[AzureContainer]):
@@ -193,11 +185,7 @@ class AzureEmulator(Emulator[AzureContainer]):
         """Create a container (signed ``PUT /devstoreaccount1/<name>?restype=container``)."""
         name = name or unique_bucket_name()
         response = signed_request("PUT", f"{self.account_url}/{name}?restype=container")
-        if response.status_code != 201:
-            raise EmulatorError(
-                f"azurite: creating container {name!r} failed: "
-                f"{response.status_code} {response.text}"
-            )
+        check_created(response, 201, f"Azurite container {name!r}")
         return AzureContainer(name=name, account_url=self.account_url)
 
     def create_bucket(self, name: str | None = None) -> AzureContainer:

@@ -13,7 +13,6 @@ Function fixtures (a new, empty, uniquely named bucket per test, emptied afterwa
 * ``s3_bucket`` -> :class:`S3Bucket`, ``azure_container`` -> :class:`AzureContainer`,
   ``gcs_bucket`` -> :class:`GcsBucket`; each has ``.name``, ``.config`` (obstore config
   keys), ``.client_options`` and ``.store(prefix=None)``.
-* ``s3_store`` / ``azure_store`` / ``gcs_store``: ``bucket.store()`` for those.
 * ``emulated_bucket``: parametrized over ``s3``, ``azure``, ``gcs`` (test ids
   ``[s3]``...), for tests that must pass on every backend. Only the emulators a selected
   test needs are started.
@@ -26,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -36,18 +35,10 @@ from tests.emulators.azure import AzureContainer, AzureEmulator
 from tests.emulators.gcs import GcsBucket, GcsEmulator
 from tests.emulators.s3 import S3Bucket, S3Emulator
 
-if TYPE_CHECKING:
-    from obstore.store import AzureStore, GCSStore, S3Store
-
 # Async obstore calls can abort the interpreter at exit (see exit_guard): guard the run.
 exit_guard.install()
 
 BACKENDS: tuple[BackendKind, ...] = ("s3", "azure", "gcs")
-_EMULATOR_FIXTURE: dict[BackendKind, str] = {
-    "s3": "s3_emulator",
-    "azure": "azure_emulator",
-    "gcs": "gcs_emulator",
-}
 
 EmulatorT = TypeVar("EmulatorT", bound=Emulator[Any])
 
@@ -110,23 +101,8 @@ def gcs_bucket(request: pytest.FixtureRequest, gcs_emulator: GcsEmulator) -> Ite
     yield from _bucket_for(request, gcs_emulator)
 
 
-@pytest.fixture
-def s3_store(s3_bucket: S3Bucket) -> S3Store:
-    return s3_bucket.store()
-
-
-@pytest.fixture
-def azure_store(azure_container: AzureContainer) -> AzureStore:
-    return azure_container.store()
-
-
-@pytest.fixture
-def gcs_store(gcs_bucket: GcsBucket) -> GCSStore:
-    return gcs_bucket.store()
-
-
 @pytest.fixture(params=BACKENDS)
 def emulated_bucket(request: pytest.FixtureRequest) -> Iterator[EmulatedBucket]:
     kind: BackendKind = request.param
-    emulator: Emulator[Any] = request.getfixturevalue(_EMULATOR_FIXTURE[kind])
+    emulator: Emulator[Any] = request.getfixturevalue(f"{kind}_emulator")
     yield from _bucket_for(request, emulator)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from tests.emulators import gcs_adapter
-from tests.emulators._base import Emulator, unique_bucket_name
+from tests.emulators._base import Emulator, LocalBucket, check_created, unique_bucket_name
 from tests.emulators._process import LOCALHOST, EmulatorError, free_port, http_responds
 from tests.emulators.install import fake_gcs_server_binary
 
 if TYPE_CHECKING:
-    from obstore.store import ClientConfig, GCSConfig, GCSStore
+    from obstore.store import GCSConfig
 
 
 def service_account_key(base_url: str) -> str:
@@ -42,7 +42,7 @@ def service_account_key(base_url: str) -> str:
 
 
 @dataclass(frozen=True)
-class GcsBucket:
+class GcsBucket(LocalBucket):
     """A fresh bucket in fake-gcs-server, reached through the XML adapter.
 
     ``config`` holds the obstore ``GCSStore`` config keys: ``bucket`` and
@@ -56,6 +56,7 @@ class GcsBucket:
     base_url: str  # the adapter
     emulator_url: str  # fake-gcs-server itself (JSON API), for test-side inspection
     kind: Literal["gcs"] = field(default="gcs", init=False)
+    store_type = "GCSStore"
 
     @property
     def url(self) -> str:
@@ -64,15 +65,6 @@ class GcsBucket:
     @property
     def config(self) -> GCSConfig:
         return {"bucket": self.name, "service_account_key": service_account_key(self.base_url)}
-
-    @property
-    def client_options(self) -> ClientConfig:
-        return {"allow_http": True}
-
-    def store(self, *, prefix: str | None = None) -> GCSStore:
-        from obstore.store import GCSStore
-
-        return GCSStore(prefix=prefix, config=self.config, client_options=self.client_options)
 
 
 class GcsEmulator(Emulator[GcsBucket]):
@@ -170,9 +162,5 @@ class GcsEmulator(Emulator[GcsBucket]):
         response = httpx.post(
             f"{self.emulator_url}/storage/v1/b", json={"name": name}, timeout=30.0, trust_env=False
         )
-        if response.status_code != 200:
-            raise EmulatorError(
-                f"fake-gcs-server: creating bucket {name!r} failed: "
-                f"{response.status_code} {response.text}"
-            )
+        check_created(response, 200, f"fake-gcs-server bucket {name!r}")
         return GcsBucket(name=name, base_url=self.endpoint, emulator_url=self.emulator_url)

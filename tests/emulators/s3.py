@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
-from tests.emulators._base import Emulator, unique_bucket_name
-from tests.emulators._process import EmulatorError, free_port, http_responds
+from tests.emulators._base import Emulator, LocalBucket, check_created, unique_bucket_name
+from tests.emulators._process import free_port, http_responds
 from tests.emulators.install import ensure_python_packages
 
 if TYPE_CHECKING:
-    from obstore.store import ClientConfig, S3Config, S3Store
+    from obstore.store import S3Config
 
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY_ID = "testing"
@@ -21,7 +21,7 @@ S3_SECRET_ACCESS_KEY = "testing"
 
 
 @dataclass(frozen=True)
-class S3Bucket:
+class S3Bucket(LocalBucket):
     """A fresh bucket in the moto server.
 
     ``config`` holds the obstore ``S3Store`` config keys: ``bucket``, ``endpoint``,
@@ -32,6 +32,7 @@ class S3Bucket:
     name: str
     endpoint: str
     kind: Literal["s3"] = field(default="s3", init=False)
+    store_type = "S3Store"
 
     @property
     def url(self) -> str:
@@ -47,15 +48,6 @@ class S3Bucket:
             "secret_access_key": S3_SECRET_ACCESS_KEY,
             "virtual_hosted_style_request": False,
         }
-
-    @property
-    def client_options(self) -> ClientConfig:
-        return {"allow_http": True}
-
-    def store(self, *, prefix: str | None = None) -> S3Store:
-        from obstore.store import S3Store
-
-        return S3Store(prefix=prefix, config=self.config, client_options=self.client_options)
 
 
 class S3Emulator(Emulator[S3Bucket]):
@@ -80,8 +72,5 @@ class S3Emulator(Emulator[S3Bucket]):
         """Create a bucket with a plain ``PUT /<bucket>`` (moto does not check signatures)."""
         name = name or unique_bucket_name()
         response = httpx.put(f"{self.endpoint}/{name}", timeout=30.0, trust_env=False)
-        if response.status_code != 200:
-            raise EmulatorError(
-                f"moto: creating bucket {name!r} failed: {response.status_code} {response.text}"
-            )
+        check_created(response, 200, f"moto bucket {name!r}")
         return S3Bucket(name=name, endpoint=self.endpoint)

@@ -1,6 +1,8 @@
-"""Our cloud stores built over the emulators' buckets (shared by several test modules)."""
+"""Our cloud stores, their configurations and URLs, over the emulators' buckets."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from backup_store.stores.azure import AzureBackupStore, AzureConfig
 from backup_store.stores.gcs import GcsBackupStore, GcsConfig
@@ -12,6 +14,7 @@ from tests.emulators import (
     S3_REGION,
     S3_SECRET_ACCESS_KEY,
     AzureContainer,
+    EmulatedBucket,
     GcsBucket,
     S3Bucket,
 )
@@ -32,12 +35,17 @@ def s3_config(bucket: S3Bucket, base_path: str | None = None, **options: object)
     )
 
 
-def s3_url(bucket: S3Bucket, base_path: str | None = None) -> str:
-    return (
-        f"s3://{bucket.name}/{base_path or ''}?endpoint={bucket.endpoint}&region={S3_REGION}"
-        f"&force_path_style=true&access_key_id={S3_ACCESS_KEY_ID}"
-        f"&secret_access_key={S3_SECRET_ACCESS_KEY}"
-    )
+def s3_url(bucket: S3Bucket, base_path: str | None = None, **options: str) -> str:
+    """An ``s3://`` store URL for the bucket; ``options`` become more query parameters."""
+    query = {
+        "endpoint": bucket.endpoint,
+        "region": S3_REGION,
+        "force_path_style": "true",
+        "access_key_id": S3_ACCESS_KEY_ID,
+        "secret_access_key": S3_SECRET_ACCESS_KEY,
+        **options,
+    }
+    return f"s3://{bucket.name}/{base_path or ''}?{urlencode(query)}"
 
 
 def gcs_config(bucket: GcsBucket, base_path: str | None = None, **options: object) -> GcsConfig:
@@ -47,7 +55,8 @@ def gcs_config(bucket: GcsBucket, base_path: str | None = None, **options: objec
 
 
 def gcs_url(bucket: GcsBucket, base_path: str | None = None) -> str:
-    return f"gs://{bucket.name}/{base_path or ''}?host={bucket.base_url}"
+    """A ``gs://`` store URL for the bucket (through the emulator's XML adapter)."""
+    return f"gs://{bucket.name}/{base_path or ''}?{urlencode({'host': bucket.base_url})}"
 
 
 def azure_config(container: AzureContainer, **options: object) -> AzureConfig:
@@ -63,10 +72,23 @@ def azure_config(container: AzureContainer, **options: object) -> AzureConfig:
 
 
 def azure_url(container: AzureContainer) -> str:
-    return (
-        f"az://{container.name}?endpoint={container.account_url}"
-        f"&account_name={AZURITE_ACCOUNT}&account_key={AZURITE_KEY.replace('+', '%2B')}"
-    )
+    """An ``az://`` store URL for the container (Azurite's well-known account)."""
+    query = {
+        "endpoint": container.account_url,
+        "account_name": AZURITE_ACCOUNT,
+        "account_key": AZURITE_KEY,
+    }
+    return f"az://{container.name}?{urlencode(query)}"
+
+
+def url_of(bucket: EmulatedBucket) -> str:
+    """The store URL of any emulated bucket."""
+    if isinstance(bucket, S3Bucket):
+        return s3_url(bucket)
+    if isinstance(bucket, GcsBucket):
+        return gcs_url(bucket)
+    assert isinstance(bucket, AzureContainer)
+    return azure_url(bucket)
 
 
 def s3_store(bucket: S3Bucket, base_path: str | None = None, **options: object) -> S3BackupStore:

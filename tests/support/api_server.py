@@ -3,7 +3,7 @@
 :class:`ServerProcess` runs a server on 127.0.0.1 in a subprocess (output to a
 log file), waits for it by polling, and stops or kills it.
 
-Run as ``python -m tests.api_server CONFIG.json``, this module is a launcher
+Run as ``python -m tests.support.api_server CONFIG.json``, this module is a launcher
 serving the real app (:func:`backup_store.api.create_app`) over a filesystem
 store and a data directory, with hooks the CLI does not have: "hold files"
 that make uploads, checkpoint recording or store reads wait while the file
@@ -42,7 +42,7 @@ from backup_store.service.source import Checkpoint
 from backup_store.stores.filesystem import FilesystemBackupStore
 
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: `tests` is importable from it
 # On Linux, servers ask the kernel for SIGTERM when the test process dies (even
 # by SIGKILL), so an interrupted test run never leaves servers holding ports.
 _DIE_WITH_PARENT = (
@@ -56,7 +56,7 @@ CLI = [
 ]
 LAUNCHER = [
     sys.executable, "-c",
-    _DIE_WITH_PARENT + "from tests.api_server import main\nmain(sys.argv[1])",
+    _DIE_WITH_PARENT + "from tests.support.api_server import main\nmain(sys.argv[1])",
 ]
 
 

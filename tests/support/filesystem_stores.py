@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI, verify and migrate tests (no tests here).
+"""Filesystem stores in test folders, Zeebe-written backups, and CLI runs.
 
 Stores are ``file://`` stores in ``tmp_path``; Zeebe-written backups are built
 by placing the literal manifests of ``store-format.md``'s fixtures at their keys,
@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 from obstore.store import ObjectStore
 
@@ -23,7 +26,7 @@ from backup_store.objects import ObstoreIO
 from backup_store.testing.data import FIXTURES_DIR, make_backup
 
 # The spec's copy of the fixtures when the shared folder is there; the packaged copy otherwise.
-SPEC_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "fixtures"
+SPEC_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "spec" / "fixtures"
 FIXTURES = SPEC_FIXTURES if (SPEC_FIXTURES / "common-completed.json").exists() else FIXTURES_DIR
 
 ZEEBE_COMPLETED = BackupIdentifier(1, 2, 43)
@@ -48,6 +51,11 @@ class StoreDir:
     def open(self) -> FilesystemBackupStore:
         return FilesystemBackupStore(self.root)
 
+    def copy_to(self, root: Path) -> StoreDir:
+        """A copy of this store at ``root`` (a test's own copy of a template)."""
+        shutil.copytree(self.root, root)
+        return StoreDir(root)
+
     def tree(self) -> dict[str, bytes]:
         """Every file under the root, by relative path (to prove nothing changed)."""
         if not self.root.exists():
@@ -57,6 +65,23 @@ class StoreDir:
             for p in sorted(self.root.rglob("*"))
             if p.is_file()
         }
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    build: Callable[[FilesystemBackupStore, Path], Awaitable[None]],
+) -> StoreDir:
+    """A template store, built once by ``build(store, data_folder)`` (durable writes are
+    slow); tests take a copy with :meth:`StoreDir.copy_to`."""
+    folder = tmp_path_factory.mktemp("template")
+    template = StoreDir(folder / "store")
+
+    async def run() -> None:
+        async with template.open() as store:
+            await build(store, folder / "data")
+
+    asyncio.run(run())
+    return template
 
 
 def place_zeebe_filesystem_backups(root: Path) -> None:
