@@ -43,8 +43,10 @@ from backup_store.errors import (
 from backup_store.formats import StoreFormat
 from backup_store.inspectable import (
     BeforeComplete,
+    DamagedManifest,
     FileToStore,
     InspectableStore,
+    ListedManifest,
     StoredManifest,
 )
 from backup_store.instant import Instant
@@ -165,14 +167,19 @@ class ObjectBackupStore(InspectableStore):
             key = layout.manifest_key(backup_id)
             found = await self.io.get(key)
             if found is not None:
-                manifest = self._decode(found.data, key)
-                if manifest.id != backup_id:
-                    raise ManifestParseError(
-                        f"the manifest names backup {manifest.id}, not the one at its key",
-                        key=key,
-                    )
-                return StoredManifest(manifest, layout, key, found.version)
+                return StoredManifest(
+                    self._decode_at(found.data, key, backup_id), layout, key, found.version
+                )
         return None
+
+    def _decode_at(self, data: bytes, key: str, backup_id: BackupIdentifier) -> Manifest:
+        """The manifest at the key of ``backup_id``; one naming another backup is damaged."""
+        manifest = self._decode(data, key)
+        if manifest.id != backup_id:
+            raise ManifestParseError(
+                f"the manifest names backup {manifest.id}, not {backup_id} of its key", key=key
+            )
+        return manifest
 
     async def _manifest_keys(
         self, wildcard: BackupIdentifierWildcard
@@ -219,22 +226,42 @@ class ObjectBackupStore(InspectableStore):
             await self._owner.check(writing=False)
             return builtins.list(await self._manifest_keys(wildcard))
 
-    async def list_manifests(
+    async def scan_manifests(
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
-    ) -> builtins.list[StoredManifest]:
+    ) -> builtins.list[ListedManifest]:
         with self._verb("list"):
             await self._owner.check(writing=False)
             found = await self._manifest_keys(wildcard)
 
-            async def load(layout: KeyLayout, key: str) -> StoredManifest | None:
+            async def load(
+                backup_id: BackupIdentifier, layout: KeyLayout, key: str
+            ) -> ListedManifest | None:
                 data = await self.io.get(key)
                 if data is None:  # deleted while listing
                     return None
-                return StoredManifest(self._decode(data.data, key), layout, key, data.version)
+                try:
+                    manifest = self._decode_at(data.data, key, backup_id)
+                except ManifestParseError as error:
+                    return DamagedManifest(backup_id, layout, key, error)
+                return StoredManifest(manifest, layout, key, data.version)
 
-            results = await self._bounded([partial(load, *where) for where in found.values()])
+            results = await self._bounded(
+                [partial(load, backup_id, *where) for backup_id, where in found.items()]
+            )
             return [r for r in results if r is not None]
+
+    async def list_partitions(self) -> builtins.list[int]:
+        with self._verb("list"):
+            await self._owner.check(writing=False)
+            partitions: set[int] = set()
+            for layout in self.format.read_layouts(self.base_path):
+                listing = await self.io.list_with_delimiter(layout.partitions_folder.rstrip("/"))
+                for prefix in listing.prefixes:
+                    partition = layout.parse_partition_folder(prefix)
+                    if partition is not None:
+                        partitions.add(partition)
+            return sorted(partitions)
 
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         key = stored.layout.integrity_key(stored.manifest.id)
@@ -281,7 +308,7 @@ class ObjectBackupStore(InspectableStore):
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
     ) -> builtins.list[BackupStatus]:
-        return [s.manifest.to_status() for s in await self.list_manifests(wildcard)]
+        return [entry.to_status() for entry in await self.scan_manifests(wildcard)]
 
     # ------------------------------------------------------------ save
 
