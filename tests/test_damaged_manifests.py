@@ -18,6 +18,7 @@ import pytest
 
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.api import create_app
+from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError
 from backup_store.layout import KeyLayout
 from backup_store.migrate import Action, Outcome, migrate
@@ -25,7 +26,6 @@ from backup_store.model import MAX_PARTITIONS, BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, Request
 from backup_store.service import BackupService, BackupState, DirectorySource
-from backup_store.service.sample import generate_sample_data
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
 from backup_store.verify import ProblemKind, verify_store
