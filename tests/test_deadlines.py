@@ -149,7 +149,7 @@ async def test_an_upload_whose_bytes_keep_moving_is_never_cut() -> None:
 
 def test_deadlines_come_from_the_config_and_the_url(bucket: S3Bucket) -> None:
     store = open_store(s3_url(bucket) + "&metadata_timeout_seconds=7&idle_timeout_seconds=90")
-    assert isinstance(store.io, ObstoreIO)
+    assert isinstance(store, S3BackupStore) and isinstance(store.io, ObstoreIO)
     assert store.io.deadlines == Deadlines(7.0, 90.0)
     default = S3BackupStore(S3Config(bucket=bucket.name, endpoint=bucket.endpoint))
     assert isinstance(default.io, ObstoreIO)
