@@ -31,7 +31,7 @@ from backup_store.errors import BackupStoreError, InvalidInputError
 from backup_store.inspectable import InspectableStore
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
-from backup_store.model import MAX_INT, MAX_PARTITIONS
+from backup_store.model import MAX_PARTITIONS
 from backup_store.operations import resolve_store_url
 from backup_store.retention import RetentionPolicy
 from backup_store.schedule import (
