@@ -159,6 +159,11 @@ class ForeignStoreKindError(BackupStoreError):
         self.owner_kind = owner_kind
 
 
+class RestoreTargetError(BackupStoreError):
+    """The restore's target folder cannot take a file (its name is too long for
+    that filesystem, no space left, no permission); nothing is published."""
+
+
 class StoreUnavailableError(BackupStoreError):
     """The storage service could not be reached or refused the credentials."""
 

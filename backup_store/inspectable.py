@@ -17,11 +17,12 @@ import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from backup_store.errors import ManifestParseError
 from backup_store.formats import StoreFormat
 from backup_store.integrity import FileRecord, IntegrityRecord
 from backup_store.layout import KeyLayout
 from backup_store.manifest import FileEntry, Manifest
-from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
+from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.store import BackupStore
 
@@ -34,6 +35,39 @@ class StoredManifest:
     layout: KeyLayout
     key: str
     version: ObjectVersion
+
+    def to_status(self) -> BackupStatus:
+        return self.manifest.to_status()
+
+
+@dataclass(frozen=True)
+class DamagedManifest:
+    """A manifest object that exists but cannot be trusted, as found by a listing.
+
+    Unparsable, naming another backup than the one at its key, or stating
+    values out of range (``numberOfPartitions`` above
+    :data:`~backup_store.model.MAX_PARTITIONS`). It affects only its own entry:
+    listings report it, nothing treats it as a FAILED backup.
+
+    Attributes:
+        backup_id: the backup its key names.
+        layout: the layout its key belongs to.
+        key: the manifest's object key.
+        error: why it cannot be read (message and key).
+    """
+
+    backup_id: BackupIdentifier
+    layout: KeyLayout
+    key: str
+    error: ManifestParseError
+
+    def to_status(self) -> BackupStatus:
+        """A FAILED status flagged :attr:`~backup_store.model.BackupStatus.damaged`."""
+        return BackupStatus.of_damaged(self.backup_id, self.error.message)
+
+
+ListedManifest = StoredManifest | DamagedManifest
+"""One entry of :meth:`InspectableStore.scan_manifests`."""
 
 
 @dataclass(frozen=True)
@@ -90,10 +124,33 @@ class InspectableStore(BackupStore):
         """
 
     @abc.abstractmethod
+    async def scan_manifests(
+        self, wildcard: BackupIdentifierWildcard
+    ) -> builtins.list[ListedManifest]:
+        """Every stored manifest the wildcard matches (read with bounded concurrency),
+        each one readable or :class:`DamagedManifest`: one damaged manifest never
+        hides the others."""
+
     async def list_manifests(
         self, wildcard: BackupIdentifierWildcard
     ) -> builtins.list[StoredManifest]:
-        """Every stored manifest the wildcard matches (read with bounded concurrency)."""
+        """Every stored manifest the wildcard matches, all readable.
+
+        Raises:
+            ManifestParseError: one of them is damaged (use :meth:`scan_manifests`
+                to get the others).
+        """
+        readable = []
+        for entry in await self.scan_manifests(wildcard):
+            if isinstance(entry, DamagedManifest):
+                raise entry.error
+            readable.append(entry)
+        return readable
+
+    @abc.abstractmethod
+    async def list_partitions(self) -> builtins.list[int]:
+        """Partition ids that have any manifest, from the keys (one delimiter listing
+        per layout, no reads), in ascending order."""
 
     @abc.abstractmethod
     async def list_ids(self, wildcard: BackupIdentifierWildcard) -> builtins.list[BackupIdentifier]:
@@ -150,9 +207,11 @@ class InspectableStore(BackupStore):
 
 __all__ = [
     "BeforeComplete",
+    "DamagedManifest",
     "FileRecord",
     "FileToStore",
     "InspectableStore",
     "IntegrityRecord",
+    "ListedManifest",
     "StoredManifest",
 ]

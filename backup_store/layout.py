@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from backup_store.errors import ConfigurationError
-from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
+from backup_store.model import MAX_INT, BackupIdentifier, BackupIdentifierWildcard
 
 MANIFEST_NAME = "manifest.json"
 INTEGRITY_NAME = "backup-store-integrity.json"
@@ -94,6 +94,19 @@ class KeyLayout:
             return prefix
         return prefix + wildcard.checkpoint_prefix
 
+    @property
+    def partitions_folder(self) -> str:
+        """The folder whose sub-folders are the partitions with manifests."""
+        return self._manifest_root
+
+    def parse_partition_folder(self, prefix: str) -> int | None:
+        """The partition id of a sub-folder of :attr:`partitions_folder`, or None."""
+        name = prefix.removeprefix(self._manifest_root).rstrip("/")
+        if not prefix.startswith(self._manifest_root) or not _PARTITION.fullmatch(name):
+            return None
+        partition = int(name)
+        return partition if partition <= MAX_INT else None
+
     def parse_manifest_key(self, key: str) -> BackupIdentifier | None:
         """The backup id of a manifest key of this layout, or None for any other key."""
         if not key.startswith(self._manifest_root):
@@ -107,6 +120,7 @@ class KeyLayout:
             return None
 
 
+_PARTITION = re.compile(r"[1-9][0-9]{0,9}")
 _MANIFEST_KEY = re.compile(
     r"^(?P<p>[1-9][0-9]*)/(?P<c>[1-9][0-9]*)/(?P<n>0|[1-9][0-9]*)/manifest\.json$"
 )

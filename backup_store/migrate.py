@@ -28,6 +28,9 @@ FAILED       source's ``createdAt``             migration; marked failed, delete
                                                 copied again (at the target only)
 any          anything else                      CONFLICT: another backup holds the id
                                                 at the target; nothing is changed
+any          damaged manifest                   CONFLICT (nothing is changed)
+damaged      any                                SKIP_DAMAGED: reported as a failure;
+                                                never copied as a FAILED backup
 ============ ================================== =====================================
 
 A re-run therefore resumes an interrupted migration: completed backups are
@@ -50,7 +53,12 @@ from backup_store.errors import (
     InvalidInputError,
     ObjectNotFoundError,
 )
-from backup_store.inspectable import FileToStore, InspectableStore, StoredManifest
+from backup_store.inspectable import (
+    DamagedManifest,
+    FileToStore,
+    InspectableStore,
+    StoredManifest,
+)
 from backup_store.instant import Instant
 from backup_store.integrity import FileRecord, record_name
 from backup_store.layout import owner_marker_key
@@ -71,6 +79,7 @@ class Action(Enum):
     REPLACE = "replace"
     SKIP = "skip"
     SKIP_IN_PROGRESS = "skip-in-progress"
+    SKIP_DAMAGED = "skip-damaged"
     CONFLICT = "conflict"
 
     @property
@@ -234,13 +243,40 @@ async def plan_migration(
     """What :func:`migrate` would do, without writing anything."""
     _check_distinct(source, target)
     selection = wildcard or BackupIdentifierWildcard()
-    sources = await source.list_manifests(selection)
+    scanned = await source.scan_manifests(selection)
+    sources = [s for s in scanned if isinstance(s, StoredManifest)]
     await _check_not_same_location(source, target, sources)
-    targets = {s.manifest.id: s.manifest for s in await target.list_manifests(selection)}
-    plans = []
-    for stored in sorted(sources, key=lambda s: _order(s.manifest.id)):
+    targets: dict[BackupIdentifier, StoredManifest | DamagedManifest] = {}
+    for entry in await target.scan_manifests(selection):
+        targets[entry.manifest.id if isinstance(entry, StoredManifest) else entry.backup_id] = entry
+    # A damaged manifest is no backup: never copied, never replaced, never a FAILED one.
+    plans = [
+        PlannedMigration(
+            damaged.backup_id,
+            BackupStatusCode.FAILED,
+            _target_status(targets.get(damaged.backup_id)),
+            Action.SKIP_DAMAGED,
+            f"damaged manifest at the source, not migrated: {damaged.error.message}",
+        )
+        for damaged in scanned
+        if isinstance(damaged, DamagedManifest)
+    ]
+    for stored in sources:
         manifest = stored.manifest
-        action, reason = decide(manifest, targets.get(manifest.id))
+        found = targets.get(manifest.id)
+        if isinstance(found, DamagedManifest):
+            plans.append(
+                PlannedMigration(
+                    manifest.id,
+                    manifest.status_code,
+                    BackupStatusCode.FAILED,
+                    Action.CONFLICT,
+                    "the target holds a damaged manifest with this id: "
+                    f"{found.error.message}; remove it at the target to migrate this backup",
+                )
+            )
+            continue
+        action, reason = decide(manifest, found.manifest if found else None)
         files, size = 0, None
         if action in (Action.COPY, Action.REPLACE) and (
             manifest.status_code is BackupStatusCode.COMPLETED
@@ -249,19 +285,19 @@ async def plan_migration(
             records = await source.read_integrity(stored)
             if records is not None:
                 size = sum(r.size for r in records.values())
-        target_manifest = targets.get(manifest.id)
+        target_status = _target_status(found)
         plans.append(
             PlannedMigration(
-                manifest.id,
-                manifest.status_code,
-                target_manifest.status_code if target_manifest else BackupStatusCode.DOES_NOT_EXIST,
-                action,
-                reason,
-                files,
-                size,
+                manifest.id, manifest.status_code, target_status, action, reason, files, size
             )
         )
-    return plans
+    return sorted(plans, key=lambda plan: _order(plan.backup_id))
+
+
+def _target_status(found: StoredManifest | DamagedManifest | None) -> BackupStatusCode:
+    if found is None:
+        return BackupStatusCode.DOES_NOT_EXIST
+    return found.to_status().status_code
 
 
 def _order(backup_id: BackupIdentifier) -> tuple[int, int, int]:
@@ -348,7 +384,7 @@ async def migrate(
     if backup_id is not None and not plans:
         report.problems.append(f"no backup with id {backup_id} at the source")
     for plan in plans:
-        if plan.action is Action.CONFLICT:
+        if plan.action in (Action.CONFLICT, Action.SKIP_DAMAGED):
             result = MigrationResult(plan, Outcome.FAILED, plan.reason)
         elif not plan.action.writes:
             result = MigrationResult(plan, Outcome.SKIPPED, plan.reason)

@@ -21,6 +21,14 @@ MAX_CHECKPOINT_ID = 2**63 - 1
 """Checkpoint ids are Java ``long`` values greater than zero."""
 MAX_INT = 2**31 - 1
 """Node and partition ids are Java ``int`` values."""
+MAX_PARTITIONS = 8192
+"""The largest ``numberOfPartitions`` a descriptor may state.
+
+Zeebe clusters have a few to a few hundred partitions. A stored manifest that
+states more is damaged: the value never drives iteration or allocation
+(``docs/on-store-format.md``, "Damaged manifests")."""
+DAMAGED_REASON_PREFIX = "Damaged manifest: "
+"""Start of the failure reason of a partition backup whose manifest cannot be read."""
 SNAPSHOT = "snapshot"
 SEGMENTS = "segments"
 FILE_SETS = (SNAPSHOT, SEGMENTS)
@@ -117,7 +125,7 @@ class BackupDescriptor:
         if self.snapshot_id is not None and not isinstance(self.snapshot_id, str):
             raise InvalidInputError(f"snapshot id must be a string, got {self.snapshot_id!r}")
         _check_int("checkpoint position", self.checkpoint_position, -(2**63), 2**63 - 1)
-        _check_int("number of partitions", self.number_of_partitions, 1, MAX_INT)
+        _check_int("number of partitions", self.number_of_partitions, 1, MAX_PARTITIONS)
         if not isinstance(self.broker_version, str) or not self.broker_version:
             raise InvalidInputError(
                 f"broker version must be a non-empty string, got {self.broker_version!r}"
@@ -246,7 +254,15 @@ class BackupStatusCode(Enum):
 
 @dataclass(frozen=True)
 class BackupStatus:
-    """What a store knows of one backup. A missing backup is ``DOES_NOT_EXIST``."""
+    """What a store knows of one backup. A missing backup is ``DOES_NOT_EXIST``.
+
+    A backup whose manifest exists but cannot be trusted (unparsable, naming
+    another backup than its key, out-of-range values) is *damaged*: ``damage``
+    says why, its status code is ``FAILED`` (the API's states are Zeebe's) and
+    its failure reason names the damage. :attr:`damaged` tells it apart from a
+    backup that really failed; nothing that deletes or migrates by status may
+    treat a damaged entry as a FAILED backup.
+    """
 
     id: BackupIdentifier
     status_code: BackupStatusCode
@@ -254,6 +270,22 @@ class BackupStatus:
     failure_reason: str | None = None
     created: Instant | None = None
     last_modified: Instant | None = None
+    damage: str | None = None
+    """Why the manifest cannot be read; None for a readable one."""
+
+    @classmethod
+    def of_damaged(cls, backup_id: BackupIdentifier, damage: str) -> BackupStatus:
+        """The status of a partition backup whose manifest at its key is damaged."""
+        return cls(
+            backup_id, BackupStatusCode.FAILED, failure_reason=DAMAGED_REASON_PREFIX + damage,
+            damage=damage,
+        )
+
+    @property
+    def damaged(self) -> bool:
+        """True when the manifest is damaged: never a FAILED backup to prune, delete or
+        migrate as such."""
+        return self.damage is not None
 
 
 _PREFIX_PATTERN = re.compile(r"(?P<digits>[0-9]*)\*")

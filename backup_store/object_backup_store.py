@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -37,14 +38,17 @@ from backup_store.errors import (
     InvalidBackupStateError,
     InvalidInputError,
     ManifestParseError,
+    RestoreTargetError,
     SourceFileNotFoundError,
     StoreClosedError,
 )
 from backup_store.formats import StoreFormat
 from backup_store.inspectable import (
     BeforeComplete,
+    DamagedManifest,
     FileToStore,
     InspectableStore,
+    ListedManifest,
     StoredManifest,
 )
 from backup_store.instant import Instant
@@ -67,7 +71,7 @@ from backup_store.model import (
     NamedFileSet,
     check_file_name,
 )
-from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion, WriteConflict
+from backup_store.objects import NAME_MAX, ObjectIO, ObjectMeta, ObjectVersion, WriteConflict
 from backup_store.ownership import OwnershipMarker
 from backup_store.transfer import (
     COMPRESSION_THRESHOLD,
@@ -165,14 +169,19 @@ class ObjectBackupStore(InspectableStore):
             key = layout.manifest_key(backup_id)
             found = await self.io.get(key)
             if found is not None:
-                manifest = self._decode(found.data, key)
-                if manifest.id != backup_id:
-                    raise ManifestParseError(
-                        f"the manifest names backup {manifest.id}, not the one at its key",
-                        key=key,
-                    )
-                return StoredManifest(manifest, layout, key, found.version)
+                return StoredManifest(
+                    self._decode_at(found.data, key, backup_id), layout, key, found.version
+                )
         return None
+
+    def _decode_at(self, data: bytes, key: str, backup_id: BackupIdentifier) -> Manifest:
+        """The manifest at the key of ``backup_id``; one naming another backup is damaged."""
+        manifest = self._decode(data, key)
+        if manifest.id != backup_id:
+            raise ManifestParseError(
+                f"the manifest names backup {manifest.id}, not {backup_id} of its key", key=key
+            )
+        return manifest
 
     async def _manifest_keys(
         self, wildcard: BackupIdentifierWildcard
@@ -219,22 +228,42 @@ class ObjectBackupStore(InspectableStore):
             await self._owner.check(writing=False)
             return builtins.list(await self._manifest_keys(wildcard))
 
-    async def list_manifests(
+    async def scan_manifests(
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
-    ) -> builtins.list[StoredManifest]:
+    ) -> builtins.list[ListedManifest]:
         with self._verb("list"):
             await self._owner.check(writing=False)
             found = await self._manifest_keys(wildcard)
 
-            async def load(layout: KeyLayout, key: str) -> StoredManifest | None:
+            async def load(
+                backup_id: BackupIdentifier, layout: KeyLayout, key: str
+            ) -> ListedManifest | None:
                 data = await self.io.get(key)
                 if data is None:  # deleted while listing
                     return None
-                return StoredManifest(self._decode(data.data, key), layout, key, data.version)
+                try:
+                    manifest = self._decode_at(data.data, key, backup_id)
+                except ManifestParseError as error:
+                    return DamagedManifest(backup_id, layout, key, error)
+                return StoredManifest(manifest, layout, key, data.version)
 
-            results = await self._bounded([partial(load, *where) for where in found.values()])
+            results = await self._bounded(
+                [partial(load, backup_id, *where) for backup_id, where in found.items()]
+            )
             return [r for r in results if r is not None]
+
+    async def list_partitions(self) -> builtins.list[int]:
+        with self._verb("list"):
+            await self._owner.check(writing=False)
+            partitions: set[int] = set()
+            for layout in self.format.read_layouts(self.base_path):
+                listing = await self.io.list_with_delimiter(layout.partitions_folder.rstrip("/"))
+                for prefix in listing.prefixes:
+                    partition = layout.parse_partition_folder(prefix)
+                    if partition is not None:
+                        partitions.add(partition)
+            return sorted(partitions)
 
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         key = stored.layout.integrity_key(stored.manifest.id)
@@ -281,7 +310,7 @@ class ObjectBackupStore(InspectableStore):
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
     ) -> builtins.list[BackupStatus]:
-        return [s.manifest.to_status() for s in await self.list_manifests(wildcard)]
+        return [entry.to_status() for entry in await self.scan_manifests(wildcard)]
 
     # ------------------------------------------------------------ save
 
@@ -313,9 +342,10 @@ class ObjectBackupStore(InspectableStore):
     ) -> None:
         backup_id = manifest.id
         with self._verb(operation, backup_id):
-            await self._owner.check(writing=True)
             broker_version = manifest.descriptor.broker_version if manifest.descriptor else None
             layout = self.format.write_layout(self.base_path, broker_version)
+            self._check_keys(layout, backup_id, files)
+            await self._owner.check(writing=True)
             for other in self.format.read_layouts(self.base_path):
                 if other != layout:
                     await self._refuse_existing(other, backup_id)
@@ -370,6 +400,24 @@ class ObjectBackupStore(InspectableStore):
             except BaseException as error:
                 await asyncio.shield(self._fail_after_error(layout, key, started, version, error))
                 raise
+
+    def _check_keys(
+        self, layout: KeyLayout, backup_id: BackupIdentifier, files: Sequence[FileToStore]
+    ) -> None:
+        """Before anything is written: every object the backup needs can be stored,
+        listed, restored and deleted by this store (its seam declares the limits)."""
+        for f in files:
+            key = layout.file_key(backup_id, f.file_set, f.name)
+            check_file_name(f.name)
+            problem = self.io.capabilities.key_problem(key)
+            if problem is not None:
+                raise InvalidInputError(
+                    f"file name {f.name!r} ({f.file_set}) cannot be stored: {problem}", key=key
+                )
+        for key in (layout.manifest_key(backup_id), layout.integrity_key(backup_id)):
+            problem = self.io.capabilities.key_problem(key)
+            if problem is not None:
+                raise InvalidInputError(f"the backup cannot be stored: {problem}", key=key)
 
     async def _refuse_existing(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)
@@ -491,9 +539,11 @@ class ObjectBackupStore(InspectableStore):
                 raise InvalidInputError(
                     f"cannot restore into {target_dir}: {error.strerror}"
                 ) from None
+            _check_restorable_names(target_dir, names)
             # Short staging names: a long file name must not overflow NAME_MAX.
             staging = uuid4().hex[:12]
             in_flight = [target_dir / f".{staging}-{i}.restoring" for i in range(len(names))]
+            published: builtins.list[Path] = []
             try:
                 await self._bounded(
                     [
@@ -504,6 +554,15 @@ class ObjectBackupStore(InspectableStore):
                 # Publish names only once every file passed its checks.
                 for path, name in zip(in_flight, names, strict=True):
                     path.replace(target_dir / name)
+                    published.append(target_dir / name)
+            except OSError as error:
+                for path in published:  # all or nothing
+                    path.unlink(missing_ok=True)
+                if isinstance(error, BackupStoreError):
+                    raise
+                raise RestoreTargetError(
+                    f"cannot write into {target_dir}: {error.strerror or error}"
+                ) from None
             finally:
                 for path in in_flight:
                     path.unlink(missing_ok=True)
@@ -563,3 +622,24 @@ class ObjectBackupStore(InspectableStore):
 
     async def close(self) -> None:
         self._closed = True
+
+
+def _check_restorable_names(target_dir: Path, names: Sequence[str]) -> None:
+    """Every name fits the target folder's filesystem (reading stays lenient: any
+    name the folder can hold is restored, whatever wrote it)."""
+    try:
+        name_max = os.pathconf(target_dir, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = NAME_MAX
+    for name in names:
+        try:
+            size = len(os.fsencode(name))
+        except UnicodeEncodeError:
+            raise RestoreTargetError(
+                f"cannot restore {name!r} into {target_dir}: not a valid file name there"
+            ) from None
+        if size > name_max:
+            raise RestoreTargetError(
+                f"cannot restore {name!r} into {target_dir}: the name is {size} bytes, over "
+                f"the folder's limit of {name_max} bytes per name"
+            )

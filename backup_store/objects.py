@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiofiles
@@ -59,6 +59,41 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_PART_CONCURRENCY = 4
 """Parts of one object in flight at once."""
 LIST_PAGE = 1000
+T = TypeVar("T")
+DEFAULT_METADATA_SECONDS = 30.0
+"""Default overall deadline of one metadata request."""
+DEFAULT_IDLE_SECONDS = 120.0
+"""Default idle timeout of a transfer: no byte moved for this long."""
+SMALL_BODY = 1024 * 1024
+"""Bodies up to this size (manifests, integrity records) are metadata writes."""
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long the seam waits on a store that stops answering.
+
+    Attributes:
+        metadata_seconds: overall deadline of one metadata request: reading or
+            writing a manifest or integrity record (a body up to
+            :data:`SMALL_BODY`), a head, one listing page, one delete request.
+        idle_seconds: a transfer fails when no byte moved for this long; never a
+            total deadline, so a 50 GiB upload runs as long as bytes move. Progress
+            is seen per chunk the upload takes from its source (the service is
+            sent ``part_concurrency`` parts at once) and per chunk downloaded. A
+            single-request body above :data:`SMALL_BODY` gets it as its deadline.
+
+    A request past its deadline raises
+    :class:`~backup_store.errors.StoreUnavailableError`.
+    """
+
+    metadata_seconds: float = DEFAULT_METADATA_SECONDS
+    idle_seconds: float = DEFAULT_IDLE_SECONDS
+
+    def __post_init__(self) -> None:
+        if not (self.metadata_seconds > 0 and self.idle_seconds > 0):
+            raise ConfigurationError(
+                f"deadlines must be positive, got {self.metadata_seconds} and {self.idle_seconds}"
+            )
 
 
 class WriteConflict(Exception):
@@ -95,14 +130,51 @@ class Capabilities:
     ordered_listing: bool
     server_side_list_offset: bool
     aborts_interrupted_uploads: bool
+    max_key_bytes: int | None = None
+    """The longest key the service stores, in UTF-8 bytes, base path included
+    (S3 and GCS: 1,024; Azure: 1,024 characters)."""
+    max_segment_bytes: int | None = None
+    """The longest path segment, in UTF-8 bytes (a filesystem's ``NAME_MAX``, 255)."""
 
+    def key_problem(self, key: str) -> str | None:
+        """Why ``key`` cannot be stored, listed, read and deleted here; None when it can.
+
+        Beyond the declared limits, no service takes a control character: some
+        store it but can then never list or delete it.
+        """
+        if control := _CONTROL.search(key):
+            return f"it contains the control character U+{ord(control.group()):04X}"
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "it is not valid Unicode text"
+        if self.max_key_bytes is not None and size > self.max_key_bytes:
+            return (
+                f"its object key is {size} bytes, over the store's limit of "
+                f"{self.max_key_bytes} bytes (base path included)"
+            )
+        if self.max_segment_bytes is not None:
+            for segment in key.split("/"):
+                if len(segment.encode("utf-8")) > self.max_segment_bytes:
+                    return (
+                        f"{segment!r} is {len(segment.encode('utf-8'))} bytes, over the "
+                        f"store's limit of {self.max_segment_bytes} bytes per name"
+                    )
+        return None
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+CLOUD_KEY_BYTES = 1024
+"""S3, GCS and Azure keep keys of up to 1,024 bytes (Azure: characters)."""
+NAME_MAX = 255
+"""The longest file name of the filesystems a store folder lives on (Linux, macOS)."""
 
 _CAPABILITIES: dict[type[Any], Capabilities] = {
-    S3Store: Capabilities(True, True, True, True),
-    GCSStore: Capabilities(True, True, True, True),
-    AzureStore: Capabilities(True, True, False, False),
+    S3Store: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
+    GCSStore: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
+    AzureStore: Capabilities(True, True, False, False, max_key_bytes=CLOUD_KEY_BYTES),
     MemoryStore: Capabilities(True, True, False, True),
-    LocalStore: Capabilities(False, False, False, True),
+    LocalStore: Capabilities(False, False, False, True, max_segment_bytes=NAME_MAX),
 }
 
 
@@ -295,6 +367,7 @@ class ObstoreIO(ObjectIO):
         batch_delete: delete many keys per request (off for S3-compatible services
             without DeleteObjects).
         prepare: awaited once before the first write (e.g. create the container).
+        deadlines: how long to wait on a store that stops answering.
     """
 
     def __init__(
@@ -308,6 +381,7 @@ class ObstoreIO(ObjectIO):
         batch_delete: bool = True,
         delete_concurrency: int = 8,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
@@ -319,6 +393,7 @@ class ObstoreIO(ObjectIO):
         self.part_size = part_size
         self.part_concurrency = part_concurrency
         self.batch_delete = batch_delete
+        self.deadlines = deadlines or Deadlines()
         self._delete_slots = asyncio.Semaphore(delete_concurrency)
         self._prepare = prepare
         self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
@@ -337,6 +412,30 @@ class ObstoreIO(ObjectIO):
         except Exception as error:
             raise translate_error(error, store=self.description, key=key) from error
 
+    @asynccontextmanager
+    async def _deadline(self, seconds: float, key: str | None) -> AsyncIterator[asyncio.Timeout]:
+        """Fail the block with a typed error when it takes longer than ``seconds``
+        (an idle timeout when the block reschedules the yielded timeout on progress)."""
+        timeout = asyncio.timeout(seconds)
+        try:
+            async with timeout:
+                yield timeout
+        except TimeoutError:
+            if not timeout.expired():
+                raise  # a timeout of the request itself, translated as such
+            raise StoreUnavailableError(
+                f"the store stopped answering: nothing for {seconds:g} s", key=key
+            ) from None
+
+    async def _metadata(self, key: str | None, request: Awaitable[T]) -> T:
+        async with self._deadline(self.deadlines.metadata_seconds, key):
+            return await request
+
+    async def _next_within(self, seconds: float, key: str, items: AsyncIterator[T]) -> T | None:
+        """The next item of a paged or chunked response, None at its end."""
+        async with self._deadline(seconds, key):
+            return await anext(items, None)
+
     async def prepare_for_writes(self) -> None:
         if self._prepare is not None:
             await self._prepare()
@@ -348,16 +447,20 @@ class ObstoreIO(ObjectIO):
         return await self._put(key, data, "create" if create_only else "overwrite")
 
     async def _put(self, key: str, data: bytes | AsyncIterator[bytes], mode: Any) -> ObjectVersion:
+        small = isinstance(data, bytes) and len(data) <= SMALL_BODY
+        seconds = self.deadlines.metadata_seconds if small else self.deadlines.idle_seconds
         with self._translated(key):
             try:
-                result = await obstore.put_async(
-                    self.store,
-                    key,
-                    data,
-                    mode=mode,
-                    chunk_size=self.part_size,
-                    max_concurrency=self.part_concurrency,
-                )
+                async with self._deadline(seconds, key) as timeout:
+                    body = data if isinstance(data, bytes) else _moving(data, timeout, seconds)
+                    result = await obstore.put_async(
+                        self.store,
+                        key,
+                        body,
+                        mode=mode,
+                        chunk_size=self.part_size,
+                        max_concurrency=self.part_concurrency,
+                    )
             except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError):
                 raise WriteConflict(key) from None
             except (FileNotFoundError, obstore_errors.NotFoundError):
@@ -388,8 +491,9 @@ class ObstoreIO(ObjectIO):
     async def get(self, key: str) -> StoredObject | None:
         with self._translated(key):
             try:
-                result = await obstore.get_async(self.store, key)
-                data = bytes(await result.bytes_async())
+                async with self._deadline(self.deadlines.metadata_seconds, key):
+                    result = await obstore.get_async(self.store, key)
+                    data = bytes(await result.bytes_async())
             except (FileNotFoundError, obstore_errors.NotFoundError):
                 return None
         meta = result.meta
@@ -399,8 +503,10 @@ class ObstoreIO(ObjectIO):
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         with self._translated(key):
-            result = await obstore.get_async(self.store, key)
-            async for chunk in result.stream(min_chunk_size=CHUNK_SIZE):
+            result = await self._metadata(key, obstore.get_async(self.store, key))
+            chunks = result.stream(min_chunk_size=CHUNK_SIZE)
+            idle = self.deadlines.idle_seconds
+            while (chunk := await self._next_within(idle, key, chunks)) is not None:
                 yield bytes(chunk)
 
     async def get_range(self, key: str, start: int, end: int) -> bytes:
@@ -410,7 +516,7 @@ class ObstoreIO(ObjectIO):
     async def head(self, key: str) -> ObjectMeta | None:
         with self._translated(key):
             try:
-                return _meta(await obstore.head_async(self.store, key))
+                return _meta(await self._metadata(key, obstore.head_async(self.store, key)))
             except (FileNotFoundError, obstore_errors.NotFoundError):
                 return None
 
@@ -421,14 +527,16 @@ class ObstoreIO(ObjectIO):
             pages = obstore.list(
                 self.store, prefix.rstrip("/") or None, offset=offset, chunk_size=LIST_PAGE
             )
-            async for page in pages:
+            seconds = self.deadlines.metadata_seconds
+            while (page := await self._next_within(seconds, prefix, pages)) is not None:
                 yield [_meta(raw) for raw in page]
 
     async def list_with_delimiter(self, prefix: str) -> Listing:
         with self._translated(prefix):
             try:
-                raw = await obstore.list_with_delimiter_async(
-                    self.store, prefix.rstrip("/") or None
+                raw = await self._metadata(
+                    prefix,
+                    obstore.list_with_delimiter_async(self.store, prefix.rstrip("/") or None),
                 )
             except (FileNotFoundError, obstore_errors.NotFoundError):
                 return Listing([], [])
@@ -439,12 +547,14 @@ class ObstoreIO(ObjectIO):
             return
         with self._translated(keys[0]):
             if self.batch_delete:
-                await obstore.delete_async(self.store, list(keys))
+                for start in range(0, len(keys), LIST_PAGE):  # one request per batch
+                    batch = list(keys[start : start + LIST_PAGE])
+                    await self._metadata(batch[0], obstore.delete_async(self.store, batch))
                 return
 
             async def one(key: str) -> None:
                 async with self._delete_slots:
-                    await obstore.delete_async(self.store, key)
+                    await self._metadata(key, obstore.delete_async(self.store, key))
 
             await asyncio.gather(*(one(key) for key in keys))
 
@@ -458,6 +568,16 @@ def _make_parents(directory: Path, root: Path) -> list[Path]:
         current = current.parent
     directory.mkdir(parents=True, exist_ok=True)
     return [d.parent for d in reversed(missing)]
+
+
+async def _moving(
+    chunks: AsyncIterator[bytes], idle: asyncio.Timeout, seconds: float
+) -> AsyncIterator[bytes]:
+    """The chunks, pushing the idle timeout back each time one is taken."""
+    loop = asyncio.get_running_loop()
+    async for chunk in chunks:
+        idle.reschedule(loop.time() + seconds)
+        yield chunk
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from backup_store.concurrency import run_bounded
-from backup_store.errors import ConfigurationError
+from backup_store.errors import ConfigurationError, ManifestParseError
 from backup_store.inspectable import InspectableStore
 from backup_store.model import BackupIdentifier, BackupStatus, BackupStatusCode
 from backup_store.registry import open_store
@@ -67,11 +67,35 @@ async def delete_partition_backups(
     await run_bounded([partial(store.delete, i) for i in everything], store.max_concurrency)
 
 
-async def delete_statuses(store: InspectableStore, statuses: Iterable[BackupStatus]) -> None:
-    """Delete the listed partition backups, marking IN_PROGRESS ones FAILED first."""
+def split_damaged(
+    statuses: Iterable[BackupStatus],
+) -> tuple[list[BackupStatus], list[BackupStatus]]:
+    """The statuses of readable manifests, and those of damaged ones
+    (:attr:`BackupStatus.damaged`), which nothing deletes or migrates as backups."""
     statuses = list(statuses)
+    return [s for s in statuses if not s.damaged], [s for s in statuses if s.damaged]
+
+
+def damaged_left_error(damaged: Iterable[BackupStatus]) -> ManifestParseError:
+    """The error reporting damaged manifests left in place by a delete."""
+    found = "; ".join(f"{s.id}: {s.damage}" for s in damaged)
+    return ManifestParseError(
+        f"left in place, the manifest is damaged (inspect and remove it by hand): {found}"
+    )
+
+
+async def delete_statuses(store: InspectableStore, statuses: Iterable[BackupStatus]) -> None:
+    """Delete the listed partition backups, marking IN_PROGRESS ones FAILED first.
+
+    Raises:
+        ManifestParseError: some have damaged manifests: those are left in place,
+            the others are deleted.
+    """
+    statuses, damaged = split_damaged(statuses)
     in_progress = [s.id for s in statuses if s.status_code is BackupStatusCode.IN_PROGRESS]
     await delete_partition_backups(store, [s.id for s in statuses], in_progress)
+    if damaged:
+        raise damaged_left_error(damaged)
 
 
 def by_checkpoint(statuses: Iterable[BackupStatus]) -> dict[int, list[BackupStatus]]:
@@ -108,6 +132,7 @@ def status_json(status: BackupStatus) -> dict[str, Any]:
         "checkpointPosition": descriptor.checkpoint_position if descriptor else None,
         "numberOfPartitions": descriptor.number_of_partitions if descriptor else None,
         "brokerVersion": descriptor.broker_version if descriptor else None,
+        "damaged": True if status.damaged else None,
     }
     out.update((k, v) for k, v in optional.items() if v is not None)
     return out

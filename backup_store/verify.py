@@ -32,7 +32,7 @@ from typing import Any
 
 from backup_store.concurrency import run_bounded
 from backup_store.errors import BackupStoreError, InvalidInputError, ObjectNotFoundError
-from backup_store.inspectable import InspectableStore, StoredManifest
+from backup_store.inspectable import DamagedManifest, InspectableStore, StoredManifest
 from backup_store.integrity import FileRecord, record_name
 from backup_store.manifest import FileEntry
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
@@ -69,6 +69,7 @@ class ProblemKind(Enum):
     UNREADABLE = "unreadable"
     NO_RECORD = "no-integrity-record"
     NOT_FOUND = "backup-not-found"
+    DAMAGED = "damaged-manifest"
 
 
 @dataclass(frozen=True)
@@ -250,8 +251,9 @@ async def verify_store(
     progress = progress or NoProgress()
     if backup_id is not None:
         wildcard = BackupIdentifierWildcard(checkpoint=backup_id)
+    scanned = await store.scan_manifests(wildcard or BackupIdentifierWildcard())
     manifests = sorted(
-        await store.list_manifests(wildcard or BackupIdentifierWildcard()),
+        (s for s in scanned if isinstance(s, StoredManifest)),
         key=lambda s: (
             s.manifest.id.checkpoint_id,
             s.manifest.id.partition_id,
@@ -259,7 +261,21 @@ async def verify_store(
         ),
     )
     report = VerifyReport(store.description, level, sample_percent)
-    if backup_id is not None and not manifests:
+    for damaged in scanned:
+        if isinstance(damaged, DamagedManifest):
+            result = BackupVerification(damaged.backup_id, BackupStatusCode.FAILED, level)
+            result.skipped = "its manifest is damaged"
+            result.problems.append(
+                VerifyProblem(
+                    damaged.backup_id,
+                    "",
+                    damaged.key,
+                    ProblemKind.DAMAGED,
+                    f"damaged manifest: {damaged.error.message}",
+                )
+            )
+            report.backups.append(result)
+    if backup_id is not None and not scanned:
         report.problems.append(
             VerifyProblem(
                 None, "", None, ProblemKind.NOT_FOUND, f"no backup with id {backup_id} in the store"

@@ -297,12 +297,18 @@ def test_unreachable_store_is_502_and_unexpected_errors_are_500(tmp_path: Path) 
         assert take(api, 30).status_code == 202
         wait_for_state(api, 30, "COMPLETED")
 
-        # An unreadable manifest: 500 with the cause, on GET one, the list and DELETE.
+        # An unreadable manifest affects only its own partition: FAILED, naming the
+        # damage, on GET one and the list; DELETE leaves it and says so (500).
         manifest_path(store, 2, 20).write_text("{not json")
-        for response in (api.get("/actuator/backups/20"), api.get("/actuator/backups"),
-                         api.delete("/actuator/backups/20")):
-            text = message(response, 500)
-            assert "manifest" in text and "20" in text
+        one = api.get("/actuator/backups/20")
+        listed = {b["backupId"]: b for b in api.get("/actuator/backups").json()}
+        for body in (one.json(), listed[20]):
+            assert body["state"] == "FAILED" and "Damaged manifest" in body["failureReason"]
+            assert [d["state"] for d in body["details"]] == ["COMPLETED", "FAILED"]
+        assert listed[10]["state"] == listed[30]["state"] == "COMPLETED"
+        text = message(api.delete("/actuator/backups/20"), 500)
+        assert "manifest" in text and "damaged" in text and "20" in text
+        assert manifest_path(store, 2, 20).exists()
         assert api.get("/actuator/backups/10").json()["state"] == "COMPLETED"
 
 

@@ -18,7 +18,12 @@ from backup_store.manifest import (
     decode_manifest,
     encode_manifest,
 )
-from backup_store.model import BackupDescriptor, BackupIdentifier, BackupStatusCode
+from backup_store.model import (
+    MAX_PARTITIONS,
+    BackupDescriptor,
+    BackupIdentifier,
+    BackupStatusCode,
+)
 from backup_store.testing.data import FIXTURES, FIXTURES_DIR
 
 SPEC_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "fixtures"
@@ -144,7 +149,7 @@ descriptors = st.builds(
     BackupDescriptor,
     st.none() | st.text(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.integers(min_value=1, max_value=2**31 - 1),
+    st.integers(min_value=1, max_value=MAX_PARTITIONS),
     st.text(min_size=1),
 )
 ids = st.builds(

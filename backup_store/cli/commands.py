@@ -99,6 +99,14 @@ def styled(state: str) -> Text:
     return Text(state, style=STATE_STYLE.get(state, ""))
 
 
+def status_cell(status: BackupStatus) -> Text:
+    """A partition backup's status; a damaged manifest is marked as such."""
+    cell = styled(status.status_code.value)
+    if status.damaged:
+        cell.append(" (damaged manifest)", style="bold red")
+    return cell
+
+
 # ---------------------------------------------------------------- list
 
 
@@ -182,7 +190,7 @@ def list_command(
                 styled(info.state.value) if first else "",
                 str(status.id.partition_id),
                 str(status.id.node_id),
-                styled(status.status_code.value),
+                status_cell(status),
                 when(status.created),
                 when(status.last_modified),
                 status.descriptor.broker_version if status.descriptor else "",
@@ -532,6 +540,8 @@ def _print_verify(report: VerifyReport) -> None:
     for result in report.backups:
         if result.skipped:
             say(f"- {result.backup_id}: skipped, {result.skipped}", "dim")
+            for problem in result.problems:
+                say(f"    PROBLEM {problem}", "red")
             continue
         mark, style = ("ok", "green") if result.ok else ("FAILED", "red")
         say(
@@ -592,7 +602,7 @@ def delete_command(
                     listing.add_row(
                         str(status.id.partition_id),
                         str(status.id.node_id),
-                        styled(status.status_code.value),
+                        status_cell(status),
                     )
                 console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)
                 console.print(listing)

@@ -31,7 +31,7 @@ from backup_store.errors import BackupStoreError, InvalidInputError
 from backup_store.inspectable import InspectableStore
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
-from backup_store.model import MAX_INT
+from backup_store.model import MAX_PARTITIONS
 from backup_store.operations import resolve_store_url
 from backup_store.retention import RetentionPolicy
 from backup_store.schedule import (
@@ -180,7 +180,7 @@ async def _announce(
 )
 @click.option(
     "--partitions",
-    type=click.IntRange(1, MAX_INT),
+    type=click.IntRange(1, MAX_PARTITIONS),
     default=None,
     help=f"The cluster's partition count (default: the highest partition folder; "
     f"{SAMPLE_PARTITIONS} for generated sample data).",

@@ -38,6 +38,7 @@ from backup_store.instant import Instant
 from backup_store.logs import log_context
 from backup_store.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.model import (
+    MAX_PARTITIONS,
     Backup,
     BackupDescriptor,
     BackupIdentifier,
@@ -46,7 +47,12 @@ from backup_store.model import (
     BackupStatusCode,
     check_checkpoint_id,
 )
-from backup_store.operations import by_checkpoint, delete_partition_backups
+from backup_store.operations import (
+    by_checkpoint,
+    damaged_left_error,
+    delete_partition_backups,
+    split_damaged,
+)
 from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
@@ -121,6 +127,10 @@ class BackupService(AsyncResource):
         if partition_count < highest:
             raise ConfigurationError(
                 f"partition count {partition_count} is lower than partition id {highest}"
+            )
+        if partition_count > MAX_PARTITIONS:
+            raise ConfigurationError(
+                f"partition count {partition_count} is above the limit of {MAX_PARTITIONS}"
             )
         # Validates the node id the same way as every backup id.
         BackupIdentifier(node_id, 1, 1)
@@ -374,30 +384,26 @@ class BackupService(AsyncResource):
         """Statuses of every node's backups matching ``checkpoint``, partition by partition.
 
         Listing per partition keeps each listing under the narrowest key prefix.
-        Partitions ``1..partition_count`` come first; a descriptor naming a larger
-        ``numberOfPartitions`` brings the remaining ones in.
+        The partitions are ``1..partition_count`` and those whose keys exist in the
+        store; a descriptor's ``numberOfPartitions`` never drives the listing.
         """
-        statuses: list[BackupStatus] = []
-        listed = 0
-        wanted = self.partition_count
-        while listed < wanted:
-            batch = range(listed + 1, wanted + 1)
-            results = await self._gather(
-                [
-                    functools.partial(
-                        self.store.list,
-                        BackupIdentifierWildcard(partition_id=p, checkpoint=checkpoint),
-                    )
-                    for p in batch
-                ]
-            )
-            for result in results:
-                statuses.extend(
-                    s for s in result if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
+        partitions = set(range(1, self.partition_count + 1))
+        partitions.update(await self.store.list_partitions())
+        results = await self._gather(
+            [
+                functools.partial(
+                    self.store.list,
+                    BackupIdentifierWildcard(partition_id=p, checkpoint=checkpoint),
                 )
-            listed = wanted
-            wanted = max(wanted, partition_count_of(statuses) or 0)
-        return statuses
+                for p in sorted(partitions)
+            ]
+        )
+        return [
+            s
+            for result in results
+            for s in result
+            if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
+        ]
 
     # ------------------------------------------------------------ delete
 
@@ -408,9 +414,14 @@ class BackupService(AsyncResource):
         ``The backup is being deleted.``; this process's own uploads of the id are
         stopped before anything is deleted. The id stays used.
 
+        A partition backup whose manifest is damaged is not a backup to delete:
+        it is left in place for an operator to inspect, and reported.
+
         Raises:
             InvalidInputError: ``backup_id`` is not an int64 greater than zero.
             StoreUnavailableError: the store could not be reached.
+            ManifestParseError: some partition backups have damaged manifests; the
+                others were deleted.
         """
         check_checkpoint_id(backup_id)
         self._check_open()
@@ -422,7 +433,7 @@ class BackupService(AsyncResource):
 
     async def _delete(self, backup_id: int) -> None:
         own = [r for r in self._running.values() if r.backup_id.checkpoint_id == backup_id]
-        statuses = await self._statuses(backup_id)
+        statuses, damaged = split_damaged(await self._statuses(backup_id))
         ids = {s.id for s in statuses}
         in_progress = {s.id for s in statuses if s.status_code is BackupStatusCode.IN_PROGRESS}
         # Our own running ones may have no manifest yet: a FAILED one stops their save.
@@ -436,6 +447,8 @@ class BackupService(AsyncResource):
         ids |= in_progress
         await delete_partition_backups(self.store, ids)
         log.info("backup %d deleted (%d partition backups)", backup_id, len(ids))
+        if damaged:
+            raise damaged_left_error(damaged)
 
     # ------------------------------------------------------------ restart recovery
 

@@ -21,7 +21,13 @@ from pydantic import (
 from backup_store.errors import ConfigurationError, describe_error
 from backup_store.layout import check_base_path
 from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY
-from backup_store.objects import DEFAULT_PART_CONCURRENCY, DEFAULT_PART_SIZE
+from backup_store.objects import (
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_METADATA_SECONDS,
+    DEFAULT_PART_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+    Deadlines,
+)
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
@@ -130,6 +136,10 @@ class TransferSettings(StoreConfig):
     max_retries: int = Field(default=3, ge=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     request_timeout_seconds: float = Field(default=300.0, gt=0)
+    metadata_timeout_seconds: float = Field(default=DEFAULT_METADATA_SECONDS, gt=0)
+    """Overall deadline of a manifest read or write, a listing page, a delete."""
+    idle_timeout_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0)
+    """A transfer fails when no byte moved for this long (never a total deadline)."""
 
     def client_options(self, endpoint: str | None) -> ClientConfig:
         options: ClientConfig = {
@@ -144,8 +154,12 @@ class TransferSettings(StoreConfig):
         return {"max_retries": self.max_retries, "retry_timeout": timedelta(seconds=60)}
 
     def io_options(self) -> dict[str, Any]:
-        """Multipart keyword arguments for :class:`~backup_store.objects.ObstoreIO`."""
-        return {"part_size": self.part_size, "part_concurrency": self.part_concurrency}
+        """Multipart and deadline keyword arguments for :class:`~backup_store.objects.ObstoreIO`."""
+        return {
+            "part_size": self.part_size,
+            "part_concurrency": self.part_concurrency,
+            "deadlines": Deadlines(self.metadata_timeout_seconds, self.idle_timeout_seconds),
+        }
 
 
 class CloudConfig(TransferSettings):
