@@ -29,8 +29,8 @@ from backup_store.service import BackupService, BackupState, DirectorySource
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
 from backup_store.verify import ProblemKind, verify_store
-from tests.test_api_app import serving
-from tests.test_cli_support import StoreDir, invoke, invoke_json, save_backups
+from tests.support.filesystem_stores import StoreDir, invoke, invoke_json, save_backups
+from tests.support.services import serving
 
 GOOD = BackupIdentifier(0, 1, 10)
 GOOD_2 = BackupIdentifier(0, 2, 10)
