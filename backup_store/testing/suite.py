@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import zstandard
 
 from backup_store.errors import (
     BackupStoreError,
@@ -448,6 +449,8 @@ class CompressionConformance:
         backup = make_backup(
             tmp_path / "src", backup_id, sizes={"over": limit + 1, "exact": limit, "small": 10}
         )
+        over = backup.segments.sources["over"].path
+        over.write_bytes((b"INFO log line that repeats\n" * (limit // 16))[: limit + 1])
         await store.save(backup)
         manifest = decode_manifest(
             await store_harness.get_object(store_harness.manifest_key(backup_id)),
@@ -459,6 +462,31 @@ class CompressionConformance:
             store_harness.file_key(backup_id, "segments", "over")
         )
         assert stored[:4] == b"\x28\xb5\x2f\xfd"  # zstd frame magic
+        assert len(stored) < limit // 10
+        target = tmp_path / "restored"
+        _assert_same_files(backup, await store.restore(backup_id, target), target)
+
+    async def test_final_manifest_records_how_each_file_was_stored(
+        self, store: BackupStore, store_harness: StoreHarness, tmp_path: Path
+    ) -> None:
+        """store-format.md §4: a file zstd does not shrink may be stored plain, and
+        the final manifest must say so (``{}``); restore gives back the same bytes."""
+        backup_id = ID(1, 2, 4)
+        backup = make_backup(tmp_path / "src", backup_id, sizes={"random": 9 * 1024 * 1024})
+        await store.save(backup)
+        manifest = decode_manifest(
+            await store_harness.get_object(store_harness.manifest_key(backup_id)),
+            store_harness.manifest_form,
+        )
+        [entry] = manifest.segment_files or ()
+        stored = await store_harness.get_object(
+            store_harness.file_key(backup_id, "segments", "random")
+        )
+        original = backup.segments.sources["random"].path.read_bytes()
+        if entry.compression == ZSTD:
+            assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == original
+        else:
+            assert entry.compression is None and stored == original
         target = tmp_path / "restored"
         _assert_same_files(backup, await store.restore(backup_id, target), target)
 
