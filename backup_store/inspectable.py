@@ -16,6 +16,7 @@ import abc
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from backup_store.errors import ManifestParseError
 from backup_store.formats import StoreFormat
@@ -74,13 +75,16 @@ ListedManifest = StoredManifest | DamagedManifest
 class FileToStore:
     """One file of a backup being written: its set, name, size and byte source.
 
-    ``open`` is called once and must yield exactly ``size`` bytes.
+    ``open`` is called once and must yield exactly ``size`` bytes. When
+    ``local_path`` is given, stores may instead read the first ``size`` bytes of
+    that local file directly (the fast path of a save).
     """
 
     file_set: str
     name: str
     size: int
     open: Callable[[], AsyncIterator[bytes]]
+    local_path: Path | None = None
 
 
 BeforeComplete = Callable[[StoredManifest], Awaitable[None]]

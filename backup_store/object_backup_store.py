@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
-from backup_store.concurrency import run_bounded
+from backup_store.concurrency import ByteBudget, run_bounded
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -75,19 +75,26 @@ from backup_store.objects import NAME_MAX, ObjectIO, ObjectMeta, ObjectVersion, 
 from backup_store.ownership import OwnershipMarker
 from backup_store.transfer import (
     COMPRESSION_THRESHOLD,
+    Chunk,
     Digest,
-    compress_zstd,
+    StoredForm,
+    blocking,
+    compress_if_smaller,
+    decompress,
     decompress_zstd,
-    read_local,
+    hashed,
+    iterate_in_thread,
+    read_file,
     source_size,
-    tap,
-    write_local,
+    write_file,
 )
 
 T = TypeVar("T")
 
 DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
+DEFAULT_UPLOAD_MEMORY = 64 * 1024 * 1024
+"""Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`)."""
 MARK_FAILED_ATTEMPTS = 10
 CANCELLED_REASON = "The backup was cancelled before it completed."
 
@@ -102,8 +109,11 @@ class ObjectBackupStore(InspectableStore):
         base_path: key prefix of every object (``store-format.md`` §2).
         compression: ``"zstd"`` to compress files over 8 MiB (only where the
             format records it).
-        max_concurrency: files transferred at once. Peak buffered memory is about
-            ``max_concurrency x io.part_concurrency x io.part_size``.
+        max_concurrency: files transferred at once.
+        upload_memory: bytes that uploads may buffer at once, whatever the number
+            of files in flight (:meth:`ObjectIO.upload_memory` says what one file
+            needs: for multipart uploads ``(io.part_concurrency + 1) x io.part_size``).
+            Small files keep ``max_concurrency``; large files wait for room.
     """
 
     def __init__(
@@ -115,6 +125,7 @@ class ObjectBackupStore(InspectableStore):
         base_path: str | None = None,
         compression: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        upload_memory: int = DEFAULT_UPLOAD_MEMORY,
     ) -> None:
         if compression not in (None, "none", ZSTD):
             raise ConfigurationError(f"unknown compression {compression!r}: use 'zstd' or 'none'")
@@ -132,6 +143,7 @@ class ObjectBackupStore(InspectableStore):
         self.compression = ZSTD if compression == ZSTD else None
         self.max_concurrency = max_concurrency
         self._owner = OwnershipMarker(io, kind, self.base_path)
+        self._upload_budget = ByteBudget(upload_memory)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -288,10 +300,7 @@ class ObjectBackupStore(InspectableStore):
     ) -> AsyncIterator[bytes]:
         key = self.file_key(stored, file_set, entry)
         with self._verb("read", stored.manifest.id):
-            if entry.compression not in (None, ZSTD):
-                raise ManifestParseError(
-                    f"unknown compression {entry.compression!r} of {entry.name}", key=stored.key
-                )
+            _check_compression(stored, entry)
             chunks = self.io.stream(key)
             if entry.compression == ZSTD:
                 chunks = decompress_zstd(chunks, key=key)
@@ -321,8 +330,8 @@ class ObjectBackupStore(InspectableStore):
             for file_set, named in zip(FILE_SETS, (backup.snapshot, backup.segments), strict=True):
                 for name, source in named.sources.items():
                     size = source_size(source)
-                    opener = partial(read_local, source, size)
-                    files.append(FileToStore(file_set, name, size, opener))
+                    opener = partial(_read_async, source.path, size)
+                    files.append(FileToStore(file_set, name, size, opener, source.path))
             snapshot, segments = (
                 tuple(FileEntry(f.name) for f in files if f.file_set == file_set)
                 for file_set in FILE_SETS
@@ -362,8 +371,7 @@ class ObjectBackupStore(InspectableStore):
                 )
                 for file_set in FILE_SETS
             }
-            final = manifest.with_files(entries)
-            started = final.as_in_progress()
+            started = manifest.with_files(entries).as_in_progress()
             key = layout.manifest_key(backup_id)
             try:
                 version = await self.io.put(
@@ -375,15 +383,33 @@ class ObjectBackupStore(InspectableStore):
                     f"backup {backup_id} was created concurrently by another writer", key=key
                 ) from None
             try:
-                records = await self._bounded(
+                uploaded = await self._bounded(
                     [
                         partial(self._upload, layout, backup_id, f, compress[(f.file_set, f.name)])
                         for f in files
                     ]
                 )
                 integrity = {
-                    record_name(f.file_set, f.name): r for f, r in zip(files, records, strict=True)
+                    record_name(f.file_set, f.name): record
+                    for f, (record, _) in zip(files, uploaded, strict=True)
                 }
+                # The final manifest records what was stored: a file that zstd did
+                # not shrink is stored plain (store-format.md §4).
+                stored_compressed = {
+                    (f.file_set, f.name): compressed
+                    for f, (_, compressed) in zip(files, uploaded, strict=True)
+                }
+                final = manifest.with_files(
+                    {
+                        file_set: tuple(
+                            FileEntry(
+                                e.name, ZSTD if stored_compressed[(file_set, e.name)] else None
+                            )
+                            for e in file_entries
+                        )
+                        for file_set, file_entries in entries.items()
+                    }
+                )
                 await self.io.put(layout.integrity_key(backup_id), encode_record(integrity))
                 if before_complete is not None:
                     await before_complete(StoredManifest(started, layout, key, version))
@@ -453,26 +479,36 @@ class ObjectBackupStore(InspectableStore):
 
     async def _upload(
         self, layout: KeyLayout, backup_id: BackupIdentifier, file: FileToStore, compress: bool
-    ) -> FileRecord:
+    ) -> tuple[FileRecord, bool]:
+        """Store one file; its integrity record and whether it was stored compressed.
+
+        The source is read, hashed, compressed and sent in one transfer thread
+        (see :meth:`ObjectIO.upload`); a local file is read straight from disk.
+        """
         key = layout.file_key(backup_id, file.file_set, file.name)
         original = Digest()
-        chunks = tap(file.open(), original)
-        stored = original  # unless compressed, the stored bytes are the original bytes
+        source: Iterator[Chunk] = (
+            read_file(file.local_path, file.size)
+            if file.local_path is not None
+            else blocking(file.open(), asyncio.get_running_loop())
+        )
+        chunks = hashed(source, original)
+        form = StoredForm(compressed=compress)
         if compress:
-            stored = Digest()
-            chunks = tap(compress_zstd(chunks), stored)
-        if file.size <= self.io.part_size and not compress:
-            # Small files: one request instead of a multipart upload.
-            await self.io.put(key, b"".join([c async for c in chunks]))
-        else:
-            await self.io.put(key, chunks)
+            chunks = compress_if_smaller(chunks, form)
+        # Small files: one request instead of a multipart upload.
+        async with self._upload_budget.reserve(self.io.upload_memory(file.size)):
+            await self.io.upload(
+                key, chunks, one_request=file.size <= self.io.part_size and not compress
+            )
         if original.size != file.size:
             raise SourceFileNotFoundError(
                 f"source of {file.file_set}/{file.name} gave {original.size} bytes, "
                 f"expected {file.size}",
                 key=key,
             )
-        return FileRecord(original.size, original.sha256, stored.size)
+        stored_size = form.size if form.compressed else original.size
+        return FileRecord(original.size, original.sha256, stored_size), form.compressed
 
     # ------------------------------------------------------------ mark failed
 
@@ -603,8 +639,16 @@ class ObjectBackupStore(InspectableStore):
         target: Path,
     ) -> None:
         key = self.file_key(stored, file_set, entry)
+        _check_compression(stored, entry)
         digest = Digest()
-        await write_local(target, tap(self.open_file(stored, file_set, entry), digest))
+
+        def write(chunks: Iterator[Chunk]) -> None:
+            # In the transfer thread: fetch, decompress, hash, write and fsync.
+            if entry.compression == ZSTD:
+                chunks = decompress(chunks, key=key)
+            write_file(target, hashed(chunks, digest))
+
+        await self.io.download(key, write)
         if records is None:
             return
         record = records.get(record_name(file_set, entry.name))
@@ -643,3 +687,14 @@ def _check_restorable_names(target_dir: Path, names: Sequence[str]) -> None:
                 f"cannot restore {name!r} into {target_dir}: the name is {size} bytes, over "
                 f"the folder's limit of {name_max} bytes per name"
             )
+
+
+def _check_compression(stored: StoredManifest, entry: FileEntry) -> None:
+    if entry.compression not in (None, ZSTD):
+        raise ManifestParseError(
+            f"unknown compression {entry.compression!r} of {entry.name}", key=stored.key
+        )
+
+
+def _read_async(path: Path, size: int) -> AsyncIterator[bytes]:
+    return iterate_in_thread(read_file(path, size))

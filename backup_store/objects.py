@@ -29,9 +29,10 @@ import fcntl
 import hashlib
 import os
 import re
+import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,14 +53,25 @@ from backup_store.errors import (
     StoreUnavailableError,
     describe_error,
 )
-from backup_store.transfer import CHUNK_SIZE, fsync_directory, write_local
+from backup_store.transfer import (
+    CHUNK_SIZE,
+    Chunk,
+    TransferCancelled,
+    blocking,
+    fsync_directory,
+    in_transfer_thread,
+    read_whole_file,
+    until_stopped,
+    write_file,
+)
+
+T = TypeVar("T")
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per multipart part; objects up to this size are written in one request."""
 DEFAULT_PART_CONCURRENCY = 4
 """Parts of one object in flight at once."""
 LIST_PAGE = 1000
-T = TypeVar("T")
 DEFAULT_METADATA_SECONDS = 30.0
 """Default overall deadline of one metadata request."""
 DEFAULT_IDLE_SECONDS = 120.0
@@ -311,6 +323,29 @@ class ObjectIO(abc.ABC):
         aborts the write and the error propagates."""
 
     @abc.abstractmethod
+    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
+        """Write an object (atomically visible, overwriting) from a blocking source.
+
+        ``chunks`` is consumed in one transfer thread
+        (:func:`~backup_store.transfer.in_transfer_thread`), so reading, hashing
+        and writing a file share a thread without a hop per chunk. A chunk need
+        only stay valid until the next one is requested (a reused buffer).
+        ``one_request``: the source holds at most ``part_size`` bytes; send it
+        in one request. A source that raises aborts the write and the error
+        propagates; cancelling the caller stops the source and waits for the abort.
+        """
+
+    def upload_memory(self, size: int) -> int:
+        """At most how many bytes :meth:`upload` of a ``size``-byte source holds in memory."""
+        return min(size, CHUNK_SIZE)
+
+    @abc.abstractmethod
+    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+        """``consume(chunks)`` of an object's bytes, run in one transfer thread; its
+        result. A chunk is valid only until the next one is requested.
+        :class:`ObjectNotFoundError` when the object is missing."""
+
+    @abc.abstractmethod
     async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
         """Overwrite ``key`` only if it still holds ``expected`` (compare-and-swap);
         :class:`WriteConflict` otherwise, also when the object is gone."""
@@ -407,7 +442,7 @@ class ObstoreIO(ObjectIO):
     def _translated(self, key: str | None) -> Iterator[None]:
         try:
             yield
-        except (WriteConflict, asyncio.CancelledError):
+        except (WriteConflict, asyncio.CancelledError, TransferCancelled):
             raise
         except Exception as error:
             raise translate_error(error, store=self.description, key=key) from error
@@ -449,25 +484,68 @@ class ObstoreIO(ObjectIO):
     async def _put(self, key: str, data: bytes | AsyncIterator[bytes], mode: Any) -> ObjectVersion:
         small = isinstance(data, bytes) and len(data) <= SMALL_BODY
         seconds = self.deadlines.metadata_seconds if small else self.deadlines.idle_seconds
+        with self._put_errors(key):
+            async with self._deadline(seconds, key) as timeout:
+                body = data if isinstance(data, bytes) else _moving(data, timeout, seconds)
+                result = await obstore.put_async(
+                    self.store,
+                    key,
+                    body,
+                    mode=mode,
+                    chunk_size=self.part_size,
+                    max_concurrency=self.part_concurrency,
+                )
+        return ObjectVersion(result.get("e_tag"), result.get("version"), _sha256(data))
+
+    @contextmanager
+    def _put_errors(self, key: str) -> Iterator[None]:
         with self._translated(key):
             try:
-                async with self._deadline(seconds, key) as timeout:
-                    body = data if isinstance(data, bytes) else _moving(data, timeout, seconds)
-                    result = await obstore.put_async(
-                        self.store,
-                        key,
-                        body,
-                        mode=mode,
-                        chunk_size=self.part_size,
-                        max_concurrency=self.part_concurrency,
-                    )
+                yield
             except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError):
                 raise WriteConflict(key) from None
             except (FileNotFoundError, obstore_errors.NotFoundError):
                 raise StoreUnavailableError(
                     "the bucket or container does not exist", key=key
                 ) from None
-        return ObjectVersion(result.get("e_tag"), result.get("version"), _sha256(data))
+
+    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
+        def send(stop: threading.Event) -> None:
+            source = until_stopped(chunks, stop)
+            with self._put_errors(key):
+                if one_request:
+                    whole = bytearray()
+                    for chunk in source:
+                        whole += chunk
+                    obstore.put(self.store, key, whole, chunk_size=self.part_size)
+                    return
+                # obstore keeps chunks until their part is sent: hand it copies.
+                obstore.put(
+                    self.store,
+                    key,
+                    (bytes(chunk) for chunk in source),
+                    chunk_size=self.part_size,
+                    max_concurrency=self.part_concurrency,
+                )
+
+        await in_transfer_thread(send, idle_seconds=self.deadlines.idle_seconds)
+
+    def upload_memory(self, size: int) -> int:
+        if size <= self.part_size:
+            return 2 * size  # the whole source, and obstore's copy of it
+        # the part being filled and the parts in flight
+        return (self.part_concurrency + 1) * self.part_size
+
+    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+        return await in_transfer_thread(
+            lambda stop: consume(self._chunks(key, stop)), idle_seconds=self.deadlines.idle_seconds
+        )
+
+    def _chunks(self, key: str, stop: threading.Event) -> Iterator[Chunk]:
+        """An object's chunks, read in the calling (transfer) thread."""
+        with self._translated(key):
+            result = obstore.get(self.store, key)
+            yield from until_stopped(result.stream(min_chunk_size=CHUNK_SIZE), stop)
 
     async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
         if self.capabilities.native_compare_and_swap and (expected.e_tag or expected.version):
@@ -611,13 +689,28 @@ class LocalFileIO(ObstoreIO):
     async def put(
         self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
     ) -> ObjectVersion:
+        loop = asyncio.get_running_loop()
+        chunks = [data] if isinstance(data, bytes) else blocking(data, loop)
+        await in_transfer_thread(lambda stop: self._write(key, chunks, stop, create_only))
+        return ObjectVersion(None, None, _sha256(data))
+
+    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
+        await in_transfer_thread(lambda stop: self._write(key, chunks, stop, False))
+
+    def upload_memory(self, size: int) -> int:
+        return min(size, CHUNK_SIZE)  # one reused buffer
+
+    def _write(
+        self, key: str, chunks: Iterable[Chunk], stop: threading.Event, create_only: bool
+    ) -> None:
+        """Write durably and atomically, in the calling (transfer) thread."""
         path = self.root / key
         with self._translated(key):
-            parents = await asyncio.to_thread(_make_parents, path.parent, self.root)
+            parents = _make_parents(path.parent, self.root)
             # Short temporary name: a long object name must not overflow NAME_MAX.
             temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
             try:
-                await write_local(temporary, _single(data) if isinstance(data, bytes) else data)
+                write_file(temporary, until_stopped(chunks, stop))
                 if create_only:
                     try:
                         os.link(temporary, path)  # fails if the name exists: exclusive create
@@ -628,8 +721,11 @@ class LocalFileIO(ObstoreIO):
             finally:
                 temporary.unlink(missing_ok=True)
             for directory in [path.parent, *parents]:
-                await asyncio.to_thread(fsync_directory, directory)
-        return ObjectVersion(None, None, _sha256(data))
+                fsync_directory(directory)
+
+    def _chunks(self, key: str, stop: threading.Event) -> Iterator[Chunk]:
+        with self._translated(key):
+            yield from until_stopped(read_whole_file(self.root / key), stop)
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         with self._translated(key):
@@ -683,6 +779,17 @@ class HookedIO(ObjectIO):
     ) -> ObjectVersion:
         await self.hook(Request("put", key))
         return await self.inner.put(key, data, create_only=create_only)
+
+    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
+        await self.hook(Request("put", key))
+        await self.inner.upload(key, chunks, one_request=one_request)
+
+    def upload_memory(self, size: int) -> int:
+        return self.inner.upload_memory(size)
+
+    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+        await self.hook(Request("stream", key))
+        return await self.inner.download(key, consume)
 
     async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
         await self.hook(Request("replace", key))

@@ -1,8 +1,10 @@
 """Streaming byte pipelines: read local files, hash, (de)compress, write local files.
 
-Every pipeline is an async iterator of chunks of at most :data:`CHUNK_SIZE` bytes,
-so memory stays flat whatever the file size. CPU-heavy steps (zstd, SHA-256 of
-large chunks) run in worker threads to keep the event loop responsive.
+A file moves through one transfer thread (:func:`in_transfer_thread`) that reads,
+hashes, (de)compresses and writes it as blocking iterators of chunks of at most
+:data:`CHUNK_SIZE` bytes: no thread hop per chunk, memory flat whatever the file
+size. hashlib and zstd release the GIL on large buffers, so files progress in
+parallel while the event loop stays responsive.
 """
 
 from __future__ import annotations
@@ -10,16 +12,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, TypeVar, cast
 
-import aiofiles
 import zstandard
 
-from backup_store.errors import IntegrityError, SourceFileNotFoundError
+from backup_store.errors import IntegrityError, SourceFileNotFoundError, StoreUnavailableError
 from backup_store.model import SourceFile
+
+T = TypeVar("T")
+
+Chunk = bytes | bytearray | memoryview
+"""A piece of a stream (what obstore, hashlib, zstd and ``os.write`` all accept)."""
 
 CHUNK_SIZE = 1024 * 1024
 COMPRESSION_THRESHOLD = 8 * 1024 * 1024
@@ -33,8 +42,8 @@ class Digest:
     size: int = 0
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
-    def update(self, chunk: bytes) -> None:
-        self.size += len(chunk)
+    def update(self, chunk: Chunk) -> None:
+        self.size += memoryview(chunk).nbytes
         self._hash.update(chunk)
 
     @property
@@ -69,74 +78,123 @@ def source_size(source: SourceFile) -> int:
     return stat.st_size
 
 
-async def read_local(source: SourceFile, size: int) -> AsyncIterator[bytes]:
-    """The first ``size`` bytes of a local file, chunk by chunk."""
+def read_file(path: Path, size: int) -> Iterator[memoryview]:
+    """The first ``size`` bytes of a local file, read into one reused buffer.
+
+    Blocking (run it in a transfer thread). Each chunk is a view of the same
+    buffer, valid only until the next one is requested.
+    """
+    buffer = memoryview(bytearray(min(CHUNK_SIZE, size)))
     try:
-        async with aiofiles.open(source.path, "rb") as file:
+        with path.open("rb", buffering=0) as file:
             remaining = size
             while remaining > 0:
-                chunk = await file.read(min(CHUNK_SIZE, remaining))
-                if not chunk:
+                read = file.readinto(buffer[: min(len(buffer), remaining)])
+                if not read:
                     raise SourceFileNotFoundError(
-                        f"source file {source.path} shrank while it was read "
+                        f"source file {path} shrank while it was read "
                         f"({size - remaining} of {size} bytes)",
-                        key=str(source.path),
+                        key=str(path),
                     )
-                remaining -= len(chunk)
-                yield chunk
+                remaining -= read
+                yield buffer[:read]
     except FileNotFoundError:
-        raise SourceFileNotFoundError(
-            f"source file not found: {source.path}", key=str(source.path)
-        ) from None
+        raise SourceFileNotFoundError(f"source file not found: {path}", key=str(path)) from None
     except IsADirectoryError:
         raise SourceFileNotFoundError(
-            f"source is not a regular file: {source.path}", key=str(source.path)
+            f"source is not a regular file: {path}", key=str(path)
         ) from None
 
 
-async def tap(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator[bytes]:
-    """Pass chunks through, adding them to ``digest``.
+def read_whole_file(path: Path) -> Iterator[memoryview]:
+    """Every byte of a local file, as :func:`read_file` (one reused buffer)."""
+    buffer = memoryview(bytearray(CHUNK_SIZE))
+    with path.open("rb", buffering=0) as file:
+        while read := file.readinto(buffer):
+            yield buffer[:read]
 
-    Large chunks are hashed in a worker thread (hashlib releases the GIL), so
-    several files hash in parallel instead of queuing on the event loop.
-    """
-    async for chunk in chunks:
-        if len(chunk) >= 64 * 1024:
-            await asyncio.to_thread(digest.update, chunk)
-        else:
-            digest.update(chunk)
+
+def hashed(chunks: Iterable[Chunk], digest: Digest) -> Iterator[Chunk]:
+    """Pass chunks through, adding them to ``digest`` (hashlib releases the GIL
+    on large buffers, so transfer threads hash in parallel)."""
+    for chunk in chunks:
+        digest.update(chunk)
         yield chunk
 
 
-async def compress_zstd(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Compress a stream into one zstd frame, streaming."""
+def write_file(path: Path, chunks: Iterable[Chunk]) -> None:
+    """Write chunks to ``path`` (created exclusively) and fsync it. Blocking."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class StoredForm:
+    """What :func:`compress_if_smaller` stored: compressed or plain, and how many bytes.
+
+    The first chunk is compressed as a probe: data that zstd does not shrink by
+    at least :data:`MIN_SAVING` (already compressed or random) is stored plain
+    (``store-format.md`` §4 allows it), costing one chunk of compression work
+    instead of the whole file.
+    """
+
+    compressed: bool = True
+    size: int = 0
+
+
+MIN_SAVING = 0.02
+"""Fraction of the probe chunk zstd must save for a file to be stored compressed."""
+
+
+def compress_if_smaller(chunks: Iterable[Chunk], form: StoredForm) -> Iterator[Chunk]:
+    """One zstd frame of ``chunks``, or the chunks unchanged when the first one
+    does not shrink (recorded in ``form``). Blocking: zstd releases the GIL."""
+    for out in _compress_if_smaller(chunks, form):
+        form.size += memoryview(out).nbytes
+        yield out
+
+
+def _compress_if_smaller(chunks: Iterable[Chunk], form: StoredForm) -> Iterator[Chunk]:
     compressor = zstandard.ZstdCompressor().compressobj()
-    async for chunk in chunks:
-        out = await asyncio.to_thread(compressor.compress, chunk)
-        if out:
+    pieces = iter(chunks)
+    probe = next(pieces, None)
+    if probe is not None:
+        view = memoryview(probe)
+        out = compressor.compress(view) + compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        if len(out) > view.nbytes * (1 - MIN_SAVING):
+            form.compressed = False
+            yield probe
+            yield from pieces
+            return
+        yield out
+    for chunk in pieces:
+        if out := compressor.compress(memoryview(chunk)):
             yield out
     yield compressor.flush()
 
 
-async def decompress_zstd(chunks: AsyncIterator[bytes], *, key: str) -> AsyncIterator[bytes]:
+def decompress(chunks: Iterable[Chunk], *, key: str) -> Iterator[bytes]:
     """Decompress a zstd stream; a damaged or truncated frame is an integrity error.
 
-    A small compressed chunk may expand enormously, so output is pulled in bounded
-    pieces from zstd's stream reader, which runs in a worker thread and pulls its
-    input from ``chunks`` on the event loop as it needs it. The reader does not
-    notice a stream cut at a block boundary, so :class:`ZstdFrameTracker` follows
-    the frame structure of the input and says whether the last frame was whole.
+    Blocking. A small compressed chunk may expand enormously, so output is pulled
+    in pieces of at most :data:`CHUNK_SIZE` from zstd's stream reader. The reader
+    does not notice a stream cut at a block boundary, so :class:`ZstdFrameTracker`
+    follows the frame structure of the input and says whether the last frame was whole.
     """
     tracker = ZstdFrameTracker()
-    source = _ThreadReader(tap_frames(chunks, tracker), asyncio.get_running_loop())
+    source = _IteratorReader(tracker.tapped(chunks))
     reader = zstandard.ZstdDecompressor().stream_reader(
         cast(IO[bytes], source), read_size=CHUNK_SIZE, read_across_frames=True
     )
     try:
-        while True:
-            out = await asyncio.to_thread(reader.read, CHUNK_SIZE)
-            if not out:
-                break
+        while out := reader.read(CHUNK_SIZE):
             yield out
     except zstandard.ZstdError as error:
         raise IntegrityError(f"stored zstd data is damaged: {error}", key=key) from None
@@ -146,11 +204,23 @@ async def decompress_zstd(chunks: AsyncIterator[bytes], *, key: str) -> AsyncIte
         raise IntegrityError(f"stored zstd data is truncated after {tracker.offset} bytes", key=key)
 
 
-async def tap_frames(
-    chunks: AsyncIterator[bytes], tracker: ZstdFrameTracker
-) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        tracker.feed(chunk)
+async def decompress_zstd(chunks: AsyncIterator[bytes], *, key: str) -> AsyncIterator[bytes]:
+    """:func:`decompress` over an async stream; zstd runs in a worker thread."""
+    async for out in iterate_in_thread(
+        decompress(blocking(chunks, asyncio.get_running_loop()), key=key)
+    ):
+        yield out
+
+
+async def iterate_in_thread(chunks: Iterator[Chunk]) -> AsyncIterator[bytes]:
+    """A blocking iterator as an async one: one worker-thread hop per chunk, each
+    chunk copied (the iterator may reuse its buffer). For tools, not the byte path."""
+
+    def next_copy() -> bytes | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else bytes(chunk)
+
+    while (chunk := await asyncio.to_thread(next_copy)) is not None:
         yield chunk
 
 
@@ -174,7 +244,13 @@ class ZstdFrameTracker:
     def complete(self) -> bool:
         return self.frames > 0 and self._state == "magic" and not self._pending and not self._skip
 
-    def feed(self, chunk: bytes) -> None:
+    def tapped(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """Pass chunks through, following them."""
+        for chunk in chunks:
+            self.feed(chunk)
+            yield chunk
+
+    def feed(self, chunk: Chunk) -> None:
         view = memoryview(chunk)
         while view:
             if self._skip:
@@ -225,32 +301,85 @@ class ZstdFrameTracker:
             self._state, self._need = "magic", 4
 
 
-class _ThreadReader:
-    """A blocking ``read()`` over an async iterator, for use from a worker thread."""
+class _IteratorReader:
+    """A blocking ``read()`` over an iterator of chunks (zstd's stream reader input)."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
-        self._chunks = chunks
-        self._loop = loop
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
+        self._chunks = iter(chunks)
         self._buffer = b""
-        self._exhausted = False
 
     def read(self, size: int = -1) -> bytes:
-        if not self._buffer and not self._exhausted:
-            future = asyncio.run_coroutine_threadsafe(anext(self._chunks, b""), self._loop)
-            self._buffer = future.result()
-            self._exhausted = not self._buffer
+        if not self._buffer:
+            self._buffer = bytes(next(self._chunks, b""))
         size = len(self._buffer) if size < 0 else size
         out, self._buffer = self._buffer[:size], self._buffer[size:]
         return out
 
 
-async def write_local(path: Path, chunks: AsyncIterator[bytes]) -> None:
-    """Write a stream to ``path`` (created exclusively) and fsync it."""
-    async with aiofiles.open(path, "xb") as file:
-        async for chunk in chunks:
-            await file.write(chunk)
-        await file.flush()
-        await asyncio.to_thread(os.fsync, file.fileno())
+def blocking(chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> Iterator[bytes]:
+    """An async stream as a blocking iterator, for a transfer thread: each chunk is
+    fetched on ``loop`` (which must not be the calling thread's)."""
+    while chunk := asyncio.run_coroutine_threadsafe(anext(chunks, b""), loop).result():
+        yield chunk
+
+
+class TransferCancelled(Exception):
+    """Raised inside a transfer thread whose awaiting task was cancelled."""
+
+
+_TRANSFER_THREADS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="backup-store-transfer")
+
+
+class TransferControl(threading.Event):
+    """Set to stop a transfer thread; also records when a chunk last moved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moved = time.monotonic()
+
+
+async def in_transfer_thread(
+    work: Callable[[threading.Event], T], *, idle_seconds: float | None = None
+) -> T:
+    """Run blocking ``work(stop)`` in a transfer thread (not the shared default
+    pool, so file I/O, hashing and fsync do not queue behind other work).
+
+    When the awaiting task is cancelled, ``stop`` is set and the cancellation
+    waits for ``work`` to end: nothing keeps writing after a verb has returned.
+    ``work`` should check ``stop`` between chunks (see :func:`until_stopped`).
+
+    With ``idle_seconds``, a transfer in which no chunk moved for that long (a
+    store that stopped answering) is stopped and raises
+    :class:`~backup_store.errors.StoreUnavailableError`; the blocked request ends
+    on its own (its source refuses any further chunk).
+    """
+    stop = TransferControl()
+    future = asyncio.get_running_loop().run_in_executor(_TRANSFER_THREADS, work, stop)
+    try:
+        while idle_seconds is not None:
+            done, _ = await asyncio.wait({future}, timeout=min(idle_seconds / 4, 1.0))
+            if done:
+                break
+            if time.monotonic() - stop.moved > idle_seconds:
+                stop.set()
+                raise StoreUnavailableError(
+                    f"the store stopped answering: nothing for {idle_seconds:g} s"
+                )
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait([future])
+        raise
+
+
+def until_stopped(chunks: Iterable[T], stop: threading.Event) -> Iterator[T]:
+    """Pass chunks through; raise :class:`TransferCancelled` once ``stop`` is set."""
+    for chunk in chunks:
+        if stop.is_set():
+            raise TransferCancelled
+        if isinstance(stop, TransferControl):
+            stop.moved = time.monotonic()
+        yield chunk
 
 
 def fsync_directory(path: Path) -> None:

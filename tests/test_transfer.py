@@ -9,7 +9,13 @@ import pytest
 import zstandard
 
 from backup_store.errors import IntegrityError
-from backup_store.transfer import CHUNK_SIZE, ZstdFrameTracker, compress_zstd, decompress_zstd
+from backup_store.transfer import (
+    CHUNK_SIZE,
+    StoredForm,
+    ZstdFrameTracker,
+    compress_if_smaller,
+    decompress_zstd,
+)
 
 HIGHLY_COMPRESSIBLE = os.urandom(1000) * 50_000  # 50 MB that compresses to ~30 KB
 
@@ -28,7 +34,10 @@ async def decompress(data: bytes) -> tuple[bytes, int]:
 
 
 async def test_round_trip_with_bounded_output_chunks() -> None:
-    compressed = b"".join([c async for c in compress_zstd(pieces(HIGHLY_COMPRESSIBLE))])
+    chunks = [HIGHLY_COMPRESSIBLE[i : i + 65536] for i in range(0, len(HIGHLY_COMPRESSIBLE), 65536)]
+    form = StoredForm()
+    compressed = b"".join(bytes(c) for c in compress_if_smaller(chunks, form))
+    assert form.compressed and form.size == len(compressed)
     assert len(compressed) < len(HIGHLY_COMPRESSIBLE) // 100
     data, largest = await decompress(compressed)
     assert data == HIGHLY_COMPRESSIBLE
@@ -76,3 +85,12 @@ def test_frame_tracker_knows_where_frames_end(
         for start in range(0, cut, 4096):
             tracker.feed(stream[start : min(start + 4096, cut)])
         assert tracker.complete == (cut in ends), cut
+
+
+def test_data_that_does_not_shrink_is_stored_plain() -> None:
+    random = os.urandom(3 * CHUNK_SIZE)
+    chunks = [random[i : i + CHUNK_SIZE] for i in range(0, len(random), CHUNK_SIZE)]
+    form = StoredForm()
+    stored = b"".join(bytes(c) for c in compress_if_smaller(chunks, form))
+    assert not form.compressed
+    assert stored == random and form.size == len(random)

@@ -1,0 +1,91 @@
+"""The byte path (issue 12): what the speed work must not change.
+
+Files that zstd does not shrink are stored plain and the final manifest says so;
+uploads share a memory budget without losing concurrency for small files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from backup_store import Backup, BackupDescriptor, BackupIdentifier, NamedFileSet
+from backup_store.concurrency import ByteBudget
+from backup_store.manifest import ZSTD, ManifestForm, decode_manifest
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import HookedIO, Request
+from tests.emulators import S3Bucket
+from tests.support.cloud_stores import s3_store
+
+MIB = 1024 * 1024
+
+
+async def test_incompressible_file_is_stored_plain_and_recorded_so(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    random, logs = tmp_path / "random", tmp_path / "logs"
+    random.write_bytes(os.urandom(9 * MIB))
+    logs.write_bytes((b"2026-11-30 INFO exported record ok\n" * (10 * MIB // 35))[: 10 * MIB])
+    store = s3_store(s3_bucket, compression="zstd")
+    manifests: list[bytes] = []
+
+    async def keep_manifests(request: Request) -> None:
+        # Just before the manifest is rewritten COMPLETED: the IN_PROGRESS one.
+        if request.operation == "replace" and request.key.endswith("manifest.json"):
+            found = await store.io.get(request.key)
+            assert found is not None
+            manifests.append(found.data)
+
+    backup_id = BackupIdentifier(1, 2, 3)
+    backup = Backup(
+        backup_id,
+        BackupDescriptor(None, 1, 1, "8.7.0"),
+        segments=NamedFileSet({"random": random, "logs": logs}),
+    )
+    hooked = ObjectBackupStore(
+        HookedIO(store.io, keep_manifests),
+        kind=store.kind,
+        format=store.format,
+        compression="zstd",
+    )
+    await hooked.save(backup)
+    stored = await hooked.read_manifest(backup_id)
+    assert stored is not None
+    marks = {e.name: e.compression for e in stored.manifest.segment_files or ()}
+    assert marks == {"random": None, "logs": ZSTD}
+    # The IN_PROGRESS manifest announced both as compressed (it may differ).
+    [started] = [decode_manifest(m, ManifestForm.S3) for m in manifests]
+    assert {e.compression for e in started.segment_files or ()} == {ZSTD}
+    key = stored.layout.file_key(backup_id, "segments", "random")
+    raw = await store.io.get(key)
+    assert raw is not None and raw.data == random.read_bytes()
+    record = await hooked.read_integrity(stored)
+    assert record is not None and record["segments/random"].stored_size == 9 * MIB
+    restored = await hooked.restore(backup_id, tmp_path / "restored")
+    for name, source in restored.segments.sources.items():
+        assert source.path.read_bytes() == (tmp_path / name).read_bytes()
+
+
+async def test_budget_holds_large_transfers_but_not_small_ones() -> None:
+    budget = ByteBudget(10)
+    first_in, release_first = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def hold(name: str, size: int, until: asyncio.Event | None = None) -> None:
+        async with budget.reserve(size):
+            order.append(name)
+            if until is not None:
+                first_in.set()
+                await until.wait()
+
+    first = asyncio.create_task(hold("large 1", 8, release_first))
+    await first_in.wait()
+    second = asyncio.create_task(hold("large 2", 8))
+    await hold("small", 2)  # fits beside the first large one
+    assert order == ["large 1", "small"] and not second.done()
+    release_first.set()
+    await asyncio.gather(first, second)
+    assert order == ["large 1", "small", "large 2"]
+    await hold("larger than the budget", 100)  # runs alone instead of never
+    assert budget.in_use == 0
