@@ -67,6 +67,7 @@ from backup_store.model import (
     NamedFileSet,
     check_file_name,
 )
+from backup_store.store import DELETING_REASON
 from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion, WriteConflict
 from backup_store.ownership import OwnershipMarker
 from backup_store.transfer import (
@@ -86,6 +87,7 @@ DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
 MARK_FAILED_ATTEMPTS = 10
 CANCELLED_REASON = "The backup was cancelled before it completed."
+CONCURRENT_DELETE_REASON = "Files of the backup were removed by a concurrent delete."
 
 
 class ObjectBackupStore(InspectableStore):
@@ -457,21 +459,97 @@ class ObjectBackupStore(InspectableStore):
     # ------------------------------------------------------------ delete
 
     async def delete(self, backup_id: BackupIdentifier) -> None:
+        """Delete as ``store-format.md`` §5 says: hold the manifest key from start to end.
+
+        1. claim: make the manifest FAILED in every layout the store reads
+           (create-only where none exists, version-matched where one does), so a
+           save starting now fails as "already exists";
+        2. remove every other object of the backup (data, leftovers, our record);
+        3. remove the manifests last.
+        A crash leaves a FAILED manifest or nothing; a second delete finishes.
+        """
         with self._verb("delete", backup_id):
             await self._owner.check(writing=False)
-            stored = await self._find_manifest(backup_id)
-            if stored is not None and stored.manifest.status_code is BackupStatusCode.IN_PROGRESS:
-                raise InvalidBackupStateError(
-                    f"backup {backup_id} is IN_PROGRESS; mark it failed before deleting it",
-                    status=BackupStatusCode.IN_PROGRESS,
-                    key=stored.key,
-                )
-            for layout in self.format.read_layouts(self.base_path):
-                # Manifest first: a crash part-way leaves leftovers, never a manifest
-                # that points at missing data. A second delete removes the leftovers.
-                if stored is not None and stored.layout == layout:
-                    await self.io.delete([stored.key])
-                await self.io.delete(await self.io.list_keys(layout.contents_prefix(backup_id)))
+            layouts = self.format.read_layouts(self.base_path)
+            # Refuse before writing anything where the backup is IN_PROGRESS.
+            for layout in layouts:
+                await self._refuse_in_progress(layout, backup_id)
+            created: builtins.list[str] = []
+            try:
+                for layout in layouts:
+                    if await self._claim(layout, backup_id):
+                        created.append(layout.manifest_key(backup_id))
+            except InvalidBackupStateError:
+                # A save started in another layout meanwhile: give back what we created.
+                await self.io.delete(created)
+                raise
+            manifests = {layout.manifest_key(backup_id) for layout in layouts}
+            for layout in layouts:
+                keys = await self.io.list_keys(layout.contents_prefix(backup_id))
+                await self.io.delete([k for k in keys if k not in manifests])
+            held = [layout for layout in layouts if await self._still_held(layout, backup_id)]
+            await self.io.delete([layout.manifest_key(backup_id) for layout in held])
+
+    async def _refuse_in_progress(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
+        key = layout.manifest_key(backup_id)
+        found = await self.io.get(key)
+        if found is not None:
+            self._refuse_if_in_progress(self._decode(found.data, key), key)
+
+    @staticmethod
+    def _refuse_if_in_progress(manifest: Manifest, key: str) -> None:
+        if manifest.status_code is BackupStatusCode.IN_PROGRESS:
+            raise InvalidBackupStateError(
+                f"backup {manifest.id} is IN_PROGRESS; mark it failed before deleting it",
+                status=BackupStatusCode.IN_PROGRESS,
+                key=key,
+            )
+
+    async def _claim(self, layout: KeyLayout, backup_id: BackupIdentifier) -> bool:
+        """Step 1 of delete in one layout: the manifest is FAILED when this returns.
+
+        Returns whether the manifest was created here (none existed).
+        """
+        key = layout.manifest_key(backup_id)
+        for _attempt in range(MARK_FAILED_ATTEMPTS):
+            found = await self.io.get(key)
+            try:
+                if found is None:
+                    claim = Manifest.failed_never_saved(backup_id, DELETING_REASON, Instant.now())
+                    await self.io.put(key, self.format.encode(claim, layout), create_only=True)
+                    return True
+                manifest = self._decode(found.data, key)
+                self._refuse_if_in_progress(manifest, key)
+                if manifest.status_code is not BackupStatusCode.FAILED:
+                    failed = manifest.failed(DELETING_REASON, Instant.now())
+                    await self.io.replace(key, self.format.encode(failed, layout), found.version)
+                return False  # a FAILED manifest only ever changes by being deleted
+            except WriteConflict:
+                continue  # changed under us: read again
+        raise InvalidBackupStateError(f"backup {backup_id} kept changing while it was deleted")
+
+    async def _still_held(self, layout: KeyLayout, backup_id: BackupIdentifier) -> bool:
+        """Whether the manifest is still the FAILED one this delete holds.
+
+        Only another delete removes a FAILED manifest; if one did while this one
+        was removing files, a save may have started since and lost files to us:
+        its manifest is then marked FAILED (and left in place), never COMPLETED.
+        """
+        key = layout.manifest_key(backup_id)
+        for _attempt in range(MARK_FAILED_ATTEMPTS):
+            found = await self.io.get(key)
+            if found is None:
+                return False
+            manifest = self._decode(found.data, key)
+            if manifest.status_code is BackupStatusCode.FAILED:
+                return True
+            failed = manifest.failed(CONCURRENT_DELETE_REASON, Instant.now())
+            try:
+                await self.io.replace(key, self.format.encode(failed, layout), found.version)
+                return False
+            except WriteConflict:
+                continue
+        raise InvalidBackupStateError(f"backup {backup_id} kept changing while it was deleted")
 
     # ------------------------------------------------------------ restore
 

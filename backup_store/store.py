@@ -27,6 +27,10 @@ from backup_store.model import (
 )
 from backup_store.resources import AsyncResource
 
+DELETING_REASON = "The backup is being deleted."
+"""Failure reason of a backup being deleted (Zeebe's words): of an IN_PROGRESS one
+marked failed before its delete, and of the manifest a delete holds meanwhile."""
+
 
 class BackupStore(AsyncResource):
     """Abstract asynchronous backup store. Use as ``async with store: ...``."""
@@ -66,7 +70,10 @@ class BackupStore(AsyncResource):
         """Remove the manifest and every object of the backup.
 
         A missing backup is a success; leftovers of a partial backup whose
-        manifest is gone are removed too.
+        manifest is gone are removed too. The delete holds the manifest key from
+        start to end (it is FAILED with :data:`DELETING_REASON` meanwhile, so a
+        save of the same id fails as already existing) and removes it last: a
+        crash leaves a FAILED backup or nothing, and deleting again finishes.
 
         Raises:
             InvalidBackupStateError: the backup is IN_PROGRESS (mark it failed first).
