@@ -67,9 +67,9 @@ from backup_store.model import (
     NamedFileSet,
     check_file_name,
 )
-from backup_store.store import DELETING_REASON
 from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion, WriteConflict
 from backup_store.ownership import OwnershipMarker
+from backup_store.store import DELETING_REASON
 from backup_store.transfer import (
     COMPRESSION_THRESHOLD,
     Digest,

@@ -31,7 +31,7 @@ import os
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -415,12 +415,16 @@ class ObstoreIO(ObjectIO):
             return
         with self._translated(keys[0]):
             if self.batch_delete:
-                await obstore.delete_async(self.store, list(keys))
-                return
+                try:
+                    await obstore.delete_async(self.store, list(keys))
+                    return
+                except (FileNotFoundError, obstore_errors.NotFoundError):
+                    pass  # one was already gone (a concurrent delete): the rest one by one
 
             async def one(key: str) -> None:
                 async with self._delete_slots:
-                    await obstore.delete_async(self.store, key)
+                    with suppress(FileNotFoundError, obstore_errors.NotFoundError):
+                        await obstore.delete_async(self.store, key)
 
             await asyncio.gather(*(one(key) for key in keys))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ async def test_delete_paused_at_each_request_while_a_save_runs(
         await prepare(store, start, first)
         script = Script(pause_at=index)
         delete_error, save_error = await run_paused(
-            actor(store, script).delete(BACKUP_ID), script, lambda s=store: s.save(second)
+            actor(store, script).delete(BACKUP_ID), script, partial(store.save, second)
         )
         check_outcome(delete_error, InvalidBackupStateError)
         check_outcome(save_error, BackupAlreadyExistsError, InvalidBackupStateError)
@@ -133,7 +134,7 @@ async def test_save_paused_at_each_request_while_a_delete_runs(
         await prepare(store, start, first)
         script = Script(pause_at=index)
         save_error, delete_error = await run_paused(
-            actor(store, script).save(second), script, lambda s=store: s.delete(BACKUP_ID)
+            actor(store, script).save(second), script, partial(store.delete, BACKUP_ID)
         )
         check_outcome(delete_error, InvalidBackupStateError)
         check_outcome(save_error, BackupAlreadyExistsError, InvalidBackupStateError)
