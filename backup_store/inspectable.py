@@ -101,10 +101,24 @@ class InspectableStore(BackupStore):
 
     @abc.abstractmethod
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
-        """The backup's integrity records, or None for a backup Zeebe wrote.
+        """The backup's integrity record, or None when it has none that belongs to
+        this manifest: missing (Zeebe wrote the backup, or the record was lost), or
+        stale (left by an earlier backup of the same id, never applied).
 
         Raises:
             IntegrityError: the record exists but is unreadable.
+        """
+
+    @abc.abstractmethod
+    async def is_claimed(self) -> bool:
+        """Whether our store-kind marker claims the location (our stores wrote here).
+
+        At a claimed location every COMPLETED backup should carry an integrity
+        record tied to its manifest; an unclaimed one holds backups only Zeebe
+        wrote, which have none (``docs/on-store-format.md``).
+
+        Raises:
+            ForeignStoreKindError: another store kind owns the location.
         """
 
     @abc.abstractmethod

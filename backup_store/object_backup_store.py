@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -39,6 +40,7 @@ from backup_store.errors import (
     ManifestParseError,
     SourceFileNotFoundError,
     StoreClosedError,
+    UnverifiedBackupError,
 )
 from backup_store.formats import StoreFormat
 from backup_store.inspectable import (
@@ -82,6 +84,7 @@ from backup_store.transfer import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
@@ -245,9 +248,15 @@ class ObjectBackupStore(InspectableStore):
             if found is None:
                 return None
             try:
-                return decode_record(found.data)
+                record = decode_record(found.data)
             except IntegrityError as error:
                 raise error.with_context(key=key) from None
+            # Left by an earlier backup of the id (Zeebe's delete keeps it): never applied.
+            return record if record.belongs_to(stored.manifest) else None
+
+    async def is_claimed(self) -> bool:
+        with self._verb("check location"):
+            return await self._owner.check(writing=False)
 
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return stored.layout.file_key(stored.manifest.id, file_set, entry.name)
@@ -353,9 +362,11 @@ class ObjectBackupStore(InspectableStore):
                         for f in files
                     ]
                 )
-                integrity = {
+                by_name = {
                     record_name(f.file_set, f.name): r for f, r in zip(files, records, strict=True)
                 }
+                # Tied to this manifest: a record some later backup of the id finds is stale.
+                integrity = IntegrityRecord(by_name, backup_id, final.created_at)
                 await self.io.put(layout.integrity_key(backup_id), encode_record(integrity))
                 if before_complete is not None:
                     await before_complete(StoredManifest(started, layout, key, version))
@@ -553,15 +564,19 @@ class ObjectBackupStore(InspectableStore):
 
     # ------------------------------------------------------------ restore
 
-    async def restore(self, backup_id: BackupIdentifier, target_dir: Path) -> Backup:
+    async def restore(
+        self, backup_id: BackupIdentifier, target_dir: Path, *, allow_unverified: bool = False
+    ) -> Backup:
         with self._verb("restore", backup_id):
-            await self._owner.check(writing=False)
+            claimed = await self._owner.check(writing=False)
             stored = await self._find_manifest(backup_id)
             manifest = self._restorable(backup_id, stored)
             assert stored is not None and manifest.descriptor is not None  # checked above
             files = manifest.files()
             names = [entry.name for _, entry in files]
             records = await self.read_integrity(stored)
+            if records is None:
+                self._accept_unverified(backup_id, stored, claimed, allow_unverified)
             target_dir = Path(target_dir)
             try:
                 target_dir.mkdir(parents=True, exist_ok=True)
@@ -590,6 +605,28 @@ class ObjectBackupStore(InspectableStore):
                 for file_set in FILE_SETS
             ]
             return Backup(backup_id, manifest.descriptor, *restored)
+
+    def _accept_unverified(
+        self,
+        backup_id: BackupIdentifier,
+        stored: StoredManifest,
+        claimed: bool,
+        allow_unverified: bool,
+    ) -> None:
+        """The integrity table of ``docs/on-store-format.md`` for a backup without a record."""
+        if not claimed:
+            log.info("%s: backup %s was written by Zeebe: presence checks only", self, backup_id)
+            return
+        missing = (
+            f"backup {backup_id} has no integrity record tied to its manifest (missing, or "
+            "left by an earlier backup of the same id), so its bytes cannot be checked"
+        )
+        if not allow_unverified:
+            raise UnverifiedBackupError(
+                f"{missing}; restoring it needs allow_unverified=True (CLI: --allow-unverified)",
+                key=stored.layout.integrity_key(backup_id),
+            )
+        log.warning("%s: %s; restoring UNVERIFIED data, presence checks only", self, missing)
 
     @staticmethod
     def _restorable(backup_id: BackupIdentifier, stored: StoredManifest | None) -> Manifest:

@@ -13,10 +13,12 @@ checksum   ... and its bytes (decompressed as recorded) have the recorded
 ========== ===============================================================
 
 Backups written by this project carry an integrity record (size and SHA-256
-per file). Backups written by Zeebe itself have none, so for them only presence
-can be checked (at the checksum level, every object is additionally read end to
-end, which proves it is readable and its zstd frames are whole); the result
-says so in :attr:`BackupVerification.notes`.
+per file) tied to their manifest. At a location our stores never claimed (only
+Zeebe wrote there) backups have none, so only presence can be checked (at the
+checksum level, every object is additionally read end to end, which proves it
+is readable and its zstd frames are whole); the result says so in
+:attr:`BackupVerification.notes`. At a claimed location, a missing or stale
+record is a problem ("no integrity record"), and presence is checked.
 
 Backups in other states are listed as skipped, not checked. Nothing is written.
 """
@@ -41,6 +43,10 @@ from backup_store.transfer import Digest
 
 ZEEBE_WRITTEN_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so only presence was checked"
+)
+NO_RECORD_MESSAGE = (
+    "no integrity record tied to this manifest (missing, or left by an earlier backup of "
+    "the same id) at a location our stores claimed: only presence was checked"
 )
 ZEEBE_WRITTEN_READ_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so presence was "
@@ -267,6 +273,7 @@ async def verify_store(
         )
         return report
 
+    claimed = await store.is_claimed()
     checks: list[_FileCheck] = []
     for stored in manifests:
         manifest = stored.manifest
@@ -293,9 +300,21 @@ async def verify_store(
         if records is None:
             result.has_integrity_record = False
             result.level = VerifyLevel.PRESENCE
-            result.notes.append(
-                ZEEBE_WRITTEN_READ_NOTE if level is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
-            )
+            if claimed:
+                # Our stores wrote here: a lost or stale record must not pass silently.
+                result.problems.append(
+                    VerifyProblem(
+                        manifest.id,
+                        "",
+                        stored.layout.integrity_key(manifest.id),
+                        ProblemKind.NO_RECORD,
+                        NO_RECORD_MESSAGE,
+                    )
+                )
+            else:
+                result.notes.append(
+                    ZEEBE_WRITTEN_READ_NOTE if level is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
+                )
         for file_set, entry in files:
             record = records.get(record_name(file_set, entry.name)) if records is not None else None
             check = _FileCheck(stored, result, file_set, entry, record)
