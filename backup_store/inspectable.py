@@ -21,7 +21,7 @@ from backup_store.formats import StoreFormat
 from backup_store.integrity import FileRecord, IntegrityRecord
 from backup_store.layout import KeyLayout
 from backup_store.manifest import FileEntry, Manifest
-from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
+from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard
 from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.store import BackupStore
 
@@ -141,6 +141,31 @@ class InspectableStore(BackupStore):
         """
 
     @abc.abstractmethod
+    async def accept(self, manifest: Manifest) -> StoredManifest:
+        """Durably accept a backup before its content is known.
+
+        Creates ``manifest`` as IN_PROGRESS (create-only, in the layout its
+        descriptor's broker version selects), typically with no files yet: from
+        now on the backup exists, and a process that dies before saving it leaves
+        an IN_PROGRESS backup that a restart marks FAILED (never a missing one).
+        Pass the result to :meth:`save` or :meth:`write_backup` as ``accepted``.
+
+        Raises:
+            BackupAlreadyExistsError: a manifest exists for the id.
+        """
+
+    @abc.abstractmethod
+    async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
+        """:meth:`BackupStore.save`; with ``accepted`` (from :meth:`accept`), the
+        accepted manifest is taken over version-matched instead of created, keeping
+        its ``createdAt`` and layout.
+
+        Raises:
+            InvalidBackupStateError: the accepted manifest was changed meanwhile
+                (marked failed or deleted).
+        """
+
+    @abc.abstractmethod
     async def write_backup(
         self,
         manifest: Manifest,
@@ -148,6 +173,7 @@ class InspectableStore(BackupStore):
         *,
         operation: str = "save",
         before_complete: BeforeComplete | None = None,
+        accepted: StoredManifest | None = None,
     ) -> None:
         """Write a backup from any byte sources, keeping ``manifest``'s timestamps.
 
@@ -155,7 +181,9 @@ class InspectableStore(BackupStore):
         source's final manifest. The manifest is created exclusively as
         IN_PROGRESS first, then every file and the integrity record are stored,
         then ``before_complete`` runs, then the final manifest is written
-        version-matched. Any failure leaves the backup FAILED.
+        version-matched. Any failure leaves the backup FAILED. With ``accepted``
+        (from :meth:`accept`), that IN_PROGRESS manifest is rewritten
+        version-matched instead of created.
 
         Raises:
             BackupAlreadyExistsError: a manifest exists for the id.

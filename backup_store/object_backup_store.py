@@ -296,7 +296,12 @@ class ObjectBackupStore(InspectableStore):
 
     # ------------------------------------------------------------ save
 
-    async def save(self, backup: Backup) -> None:
+    async def accept(self, manifest: Manifest) -> StoredManifest:
+        with self._verb("accept", manifest.id):
+            await self._owner.check(writing=True)
+            return await self._create(manifest.as_in_progress())
+
+    async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
         with self._verb("save", backup.id):
             # Every source is checked (exists, regular file, long enough) before any write.
             files = []
@@ -309,10 +314,11 @@ class ObjectBackupStore(InspectableStore):
                 tuple(FileEntry(f.name) for f in files if f.file_set == file_set)
                 for file_set in FILE_SETS
             )
+            created = accepted.manifest.created_at if accepted else Instant.now()
             manifest = Manifest.in_progress(
-                backup.id, backup.descriptor, snapshot, segments, Instant.now()
+                backup.id, backup.descriptor, snapshot, segments, created
             )
-            await self.write_backup(manifest, files, operation="save")
+            await self.write_backup(manifest, files, operation="save", accepted=accepted)
 
     async def write_backup(
         self,
@@ -321,15 +327,11 @@ class ObjectBackupStore(InspectableStore):
         *,
         operation: str = "save",
         before_complete: BeforeComplete | None = None,
+        accepted: StoredManifest | None = None,
     ) -> None:
         backup_id = manifest.id
         with self._verb(operation, backup_id):
             await self._owner.check(writing=True)
-            broker_version = manifest.descriptor.broker_version if manifest.descriptor else None
-            layout = self.format.write_layout(self.base_path, broker_version)
-            for other in self.format.read_layouts(self.base_path):
-                if other != layout:
-                    await self._refuse_existing(other, backup_id)
             compress = {
                 (f.file_set, f.name): self.compression is not None
                 and f.size > COMPRESSION_THRESHOLD
@@ -345,16 +347,11 @@ class ObjectBackupStore(InspectableStore):
             }
             final = manifest.with_files(entries)
             started = final.as_in_progress()
-            key = layout.manifest_key(backup_id)
-            try:
-                version = await self.io.put(
-                    key, self.format.encode(started, layout), create_only=True
-                )
-            except WriteConflict:
-                await self._refuse_existing(layout, backup_id)
-                raise BackupAlreadyExistsError(
-                    f"backup {backup_id} was created concurrently by another writer", key=key
-                ) from None
+            if accepted is None:
+                held = await self._create(started)
+            else:
+                held = await self._adopt(accepted, started)
+            layout, key, version = held.layout, held.key, held.version
             try:
                 records = await self._bounded(
                     [
@@ -383,6 +380,40 @@ class ObjectBackupStore(InspectableStore):
             except BaseException as error:
                 await asyncio.shield(self._fail_after_error(layout, key, started, version, error))
                 raise
+
+    async def _create(self, started: Manifest) -> StoredManifest:
+        """Step 1 of the life cycle: the IN_PROGRESS manifest, only if none exists."""
+        backup_id = started.id
+        broker_version = started.descriptor.broker_version if started.descriptor else None
+        layout = self.format.write_layout(self.base_path, broker_version)
+        for other in self.format.read_layouts(self.base_path):
+            if other != layout:
+                await self._refuse_existing(other, backup_id)
+        key = layout.manifest_key(backup_id)
+        try:
+            version = await self.io.put(key, self.format.encode(started, layout), create_only=True)
+        except WriteConflict:
+            await self._refuse_existing(layout, backup_id)
+            raise BackupAlreadyExistsError(
+                f"backup {backup_id} was created concurrently by another writer", key=key
+            ) from None
+        return StoredManifest(started, layout, key, version)
+
+    async def _adopt(self, accepted: StoredManifest, started: Manifest) -> StoredManifest:
+        """Step 1 for an accepted backup: its IN_PROGRESS manifest, now with its files,
+        in the layout chosen at acceptance, version-matched."""
+        if accepted.manifest.id != started.id:
+            raise InvalidInputError(f"the accepted manifest is of backup {accepted.manifest.id}")
+        try:
+            version = await self.io.replace(
+                accepted.key, self.format.encode(started, accepted.layout), accepted.version
+            )
+        except WriteConflict:
+            raise InvalidBackupStateError(
+                f"backup {started.id} was marked failed or deleted after it was accepted",
+                key=accepted.key,
+            ) from None
+        return StoredManifest(started, accepted.layout, accepted.key, version)
 
     async def _refuse_existing(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)
