@@ -126,6 +126,11 @@ class InspectableStore(BackupStore):
         """The object key of one file of the backup."""
 
     @abc.abstractmethod
+    async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
+        """Every object key under the backup's folder but its manifest: its files,
+        its integrity record, and anything else left there."""
+
+    @abc.abstractmethod
     async def stat(self, key: str) -> ObjectMeta | None:
         """The stored object at ``key`` (size, modification time), or None."""
 

@@ -261,6 +261,11 @@ class ObjectBackupStore(InspectableStore):
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return stored.layout.file_key(stored.manifest.id, file_set, entry.name)
 
+    async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
+        with self._verb("list", stored.manifest.id):
+            keys = await self.io.list_keys(stored.layout.contents_prefix(stored.manifest.id))
+            return [key for key in keys if key != stored.key]
+
     async def stat(self, key: str) -> ObjectMeta | None:
         with self._verb("stat"):
             return await self.io.head(key)

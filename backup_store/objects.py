@@ -324,6 +324,25 @@ class ObstoreIO(ObjectIO):
         return await self._put(key, data, "create" if create_only else "overwrite")
 
     async def _put(self, key: str, data: bytes | AsyncIterator[bytes], mode: Any) -> ObjectVersion:
+        if isinstance(data, bytes):
+            return await self._put_once(key, data, mode)
+        # obstore aborts a multipart upload when its source raises, but not when
+        # the awaiting task is cancelled (the upload would stay, billed, until a
+        # lifecycle rule removes it): on cancellation the source raises at its
+        # next chunk, and the put is awaited until it has failed.
+        stop = _StopFlag()
+        upload = asyncio.ensure_future(self._put_once(key, stop.guard(data), mode))
+        try:
+            return await asyncio.shield(upload)
+        except asyncio.CancelledError:
+            stop.raised = True
+            with suppress(BaseException):
+                await upload
+            raise
+
+    async def _put_once(
+        self, key: str, data: bytes | AsyncIterator[bytes], mode: Any
+    ) -> ObjectVersion:
         with self._translated(key):
             try:
                 result = await obstore.put_async(
@@ -427,6 +446,24 @@ class ObstoreIO(ObjectIO):
                         await obstore.delete_async(self.store, key)
 
             await asyncio.gather(*(one(key) for key in keys))
+
+
+class UploadCancelled(Exception):
+    """Raised by the source of a streamed put whose caller was cancelled."""
+
+
+class _StopFlag:
+    """Makes a streamed source raise :class:`UploadCancelled` once ``raised`` is set."""
+
+    raised = False
+
+    async def guard(self, data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in data:
+            if self.raised:
+                raise UploadCancelled
+            yield chunk
+        if self.raised:  # never complete an upload whose caller is gone
+            raise UploadCancelled
 
 
 def _make_parents(directory: Path, root: Path) -> list[Path]:

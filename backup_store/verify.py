@@ -20,7 +20,10 @@ is readable and its zstd frames are whole); the result says so in
 :attr:`BackupVerification.notes`. At a claimed location, a missing or stale
 record is a problem ("no integrity record"), and presence is checked.
 
-Backups in other states are listed as skipped, not checked. Nothing is written.
+Objects under a COMPLETED backup's folder that its manifest does not name (and
+that are not its integrity record) are reported as unaccounted (for example
+leftovers of an earlier backup of the same id). Backups in other states are
+listed as skipped, not checked. Nothing is written.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class ProblemKind(Enum):
     CHECKSUM_MISMATCH = "checksum-mismatch"
     UNREADABLE = "unreadable"
     NO_RECORD = "no-integrity-record"
+    UNACCOUNTED = "unaccounted-object"
     NOT_FOUND = "backup-not-found"
 
 
@@ -330,6 +334,15 @@ async def verify_store(
                 continue
             checks.append(check)
 
+    completed = [s for s in manifests if s.manifest.status_code is BackupStatusCode.COMPLETED]
+    results = {r.backup_id: r for r in report.backups}
+    listings = await run_bounded(
+        [functools.partial(store.backup_keys, stored) for stored in completed],
+        store.max_concurrency,
+    )
+    for stored, keys in zip(completed, listings, strict=True):
+        results[stored.manifest.id].problems.extend(_unaccounted(store, stored, keys))
+
     if sample_percent < 100 and checks:
         count = max(1, math.ceil(len(checks) * sample_percent / 100))
         chosen = set(map(id, random.Random(seed).sample(checks, count)))
@@ -352,6 +365,28 @@ async def verify_store(
     for result in report.backups:
         result.problems.sort(key=lambda p: (p.file, p.kind.value))
     return report
+
+
+def _unaccounted(
+    store: InspectableStore, stored: StoredManifest, keys: list[str]
+) -> list[VerifyProblem]:
+    """Objects under a backup's folder that neither its manifest nor we wrote
+    (leftovers of an earlier backup of the id, of a killed upload...)."""
+    accounted = {
+        store.file_key(stored, file_set, entry) for file_set, entry in stored.manifest.files()
+    }
+    accounted.add(stored.layout.integrity_key(stored.manifest.id))
+    return [
+        VerifyProblem(
+            stored.manifest.id,
+            "",
+            key,
+            ProblemKind.UNACCOUNTED,
+            "no manifest accounts for this object under the backup's folder",
+        )
+        for key in sorted(keys)
+        if key not in accounted
+    ]
 
 
 def _problem(
