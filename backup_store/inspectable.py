@@ -16,6 +16,7 @@ import abc
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from backup_store.formats import StoreFormat
 from backup_store.integrity import FileRecord, IntegrityRecord
@@ -168,6 +169,22 @@ class InspectableStore(BackupStore):
         Raises:
             InvalidBackupStateError: the accepted manifest was changed meanwhile
                 (marked failed or deleted).
+        """
+
+    @abc.abstractmethod
+    async def restore(
+        self, backup_id: BackupIdentifier, target_dir: Path, *, allow_unverified: bool = False
+    ) -> Backup:
+        """:meth:`BackupStore.restore`, by the integrity table of ``docs/on-store-format.md``.
+
+        Args:
+            allow_unverified: restore a backup whose integrity record is missing or
+                stale at a location our stores claimed, with presence checks only
+                (logged as a warning). Without it, such a backup is refused.
+
+        Raises:
+            UnverifiedBackupError: no integrity record belongs to the backup at a
+                claimed location, and ``allow_unverified`` is False.
         """
 
     @abc.abstractmethod

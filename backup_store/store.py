@@ -80,26 +80,21 @@ class BackupStore(AsyncResource):
         """
 
     @abc.abstractmethod
-    async def restore(
-        self, backup_id: BackupIdentifier, target_dir: Path, *, allow_unverified: bool = False
-    ) -> Backup:
+    async def restore(self, backup_id: BackupIdentifier, target_dir: Path) -> Backup:
         """Write every file of a COMPLETED backup flat into ``target_dir``.
 
         Returns the backup with file paths pointing into ``target_dir``. Never
         writes outside ``target_dir``. Sizes and SHA-256 are checked against the
         backup's integrity record; a backup only Zeebe wrote (at a location our
-        stores never claimed) has none and gets presence checks only.
-
-        Args:
-            allow_unverified: restore a backup whose integrity record is missing or
-                stale at a location our stores claimed, with presence checks only
-                (logged as a warning). Without it, such a backup is refused.
+        stores never claimed) has none and gets presence checks only. Stores of
+        this package also take ``allow_unverified``
+        (:meth:`~backup_store.inspectable.InspectableStore.restore`).
 
         Raises:
             InvalidBackupStateError: the backup does not exist or is not COMPLETED.
             IntegrityError: a stored file's size or checksum differs from what was saved.
             UnverifiedBackupError: no integrity record belongs to the backup at a
-                claimed location, and ``allow_unverified`` is False.
+                location our stores claimed.
         """
 
     @abc.abstractmethod
