@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 TESTING := $(VENV)/.test-installed
 GUIDE   ?= /tmp/guide
 
-.PHONY: env emulators serve demo test lint lint-docker typecheck pytest bench bench-quick clean
+.PHONY: env emulators serve demo test lint lint-docker typecheck pytest stress bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ pytest: env emulators
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# Random-timing loops (races, kill -9), on demand only; STRESS_SECONDS bounds each test.
+stress: env emulators
+	$(BIN)/python -m pytest -m stress tests/stress -s -q
 
 # The bench extra (rclone) on top of the test tools.
 BENCHING := $(VENV)/.bench-installed

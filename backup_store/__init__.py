@@ -29,6 +29,7 @@ from backup_store.errors import (
     SourceFileNotFoundError,
     StoreClosedError,
     StoreUnavailableError,
+    UnverifiedBackupError,
 )
 from backup_store.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
 from backup_store.inspectable import InspectableStore, StoredManifest
@@ -108,6 +109,7 @@ __all__ = [
     "StoreFormat",
     "StoreUnavailableError",
     "StoredManifest",
+    "UnverifiedBackupError",
     "decode_manifest",
     "encode_manifest",
     "open_config",

@@ -132,6 +132,13 @@ class IntegrityError(BackupStoreError):
     """Stored bytes do not match the size or SHA-256 recorded when they were saved."""
 
 
+class UnverifiedBackupError(IntegrityError):
+    """A backup in a location our stores claimed has no integrity record tied to its
+    manifest (missing, or left by an earlier backup of the same id), so its bytes
+    cannot be checked; restore refuses it unless unverified data is accepted
+    explicitly (``allow_unverified=True``, CLI ``--allow-unverified``)."""
+
+
 class ForeignStoreKindError(BackupStoreError):
     """The location holds backups written by another store kind.
 

@@ -23,7 +23,7 @@ from backup_store.formats import StoreFormat
 from backup_store.integrity import FileRecord, IntegrityRecord
 from backup_store.layout import KeyLayout
 from backup_store.manifest import FileEntry, Manifest
-from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatus
+from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.store import BackupStore
 
@@ -162,15 +162,34 @@ class InspectableStore(BackupStore):
 
     @abc.abstractmethod
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
-        """The backup's integrity records, or None for a backup Zeebe wrote.
+        """The backup's integrity record, or None when it has none that belongs to
+        this manifest: missing (Zeebe wrote the backup, or the record was lost), or
+        stale (left by an earlier backup of the same id, never applied).
 
         Raises:
             IntegrityError: the record exists but is unreadable.
         """
 
     @abc.abstractmethod
+    async def is_claimed(self) -> bool:
+        """Whether our store-kind marker claims the location (our stores wrote here).
+
+        At a claimed location every COMPLETED backup should carry an integrity
+        record tied to its manifest; an unclaimed one holds backups only Zeebe
+        wrote, which have none (``docs/on-store-format.md``).
+
+        Raises:
+            ForeignStoreKindError: another store kind owns the location.
+        """
+
+    @abc.abstractmethod
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         """The object key of one file of the backup."""
+
+    @abc.abstractmethod
+    async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
+        """Every object key under the backup's folder but its manifest: its files,
+        its integrity record, and anything else left there."""
 
     @abc.abstractmethod
     async def stat(self, key: str) -> ObjectMeta | None:
@@ -188,6 +207,47 @@ class InspectableStore(BackupStore):
         """
 
     @abc.abstractmethod
+    async def accept(self, manifest: Manifest) -> StoredManifest:
+        """Durably accept a backup before its content is known.
+
+        Creates ``manifest`` as IN_PROGRESS (create-only, in the layout its
+        descriptor's broker version selects), typically with no files yet: from
+        now on the backup exists, and a process that dies before saving it leaves
+        an IN_PROGRESS backup that a restart marks FAILED (never a missing one).
+        Pass the result to :meth:`save` or :meth:`write_backup` as ``accepted``.
+
+        Raises:
+            BackupAlreadyExistsError: a manifest exists for the id.
+        """
+
+    @abc.abstractmethod
+    async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
+        """:meth:`BackupStore.save`; with ``accepted`` (from :meth:`accept`), the
+        accepted manifest is taken over version-matched instead of created, keeping
+        its ``createdAt`` and layout.
+
+        Raises:
+            InvalidBackupStateError: the accepted manifest was changed meanwhile
+                (marked failed or deleted).
+        """
+
+    @abc.abstractmethod
+    async def restore(
+        self, backup_id: BackupIdentifier, target_dir: Path, *, allow_unverified: bool = False
+    ) -> Backup:
+        """:meth:`BackupStore.restore`, by the integrity table of ``docs/on-store-format.md``.
+
+        Args:
+            allow_unverified: restore a backup whose integrity record is missing or
+                stale at a location our stores claimed, with presence checks only
+                (logged as a warning). Without it, such a backup is refused.
+
+        Raises:
+            UnverifiedBackupError: no integrity record belongs to the backup at a
+                claimed location, and ``allow_unverified`` is False.
+        """
+
+    @abc.abstractmethod
     async def write_backup(
         self,
         manifest: Manifest,
@@ -195,6 +255,7 @@ class InspectableStore(BackupStore):
         *,
         operation: str = "save",
         before_complete: BeforeComplete | None = None,
+        accepted: StoredManifest | None = None,
     ) -> None:
         """Write a backup from any byte sources, keeping ``manifest``'s timestamps.
 
@@ -202,7 +263,9 @@ class InspectableStore(BackupStore):
         source's final manifest. The manifest is created exclusively as
         IN_PROGRESS first, then every file and the integrity record are stored,
         then ``before_complete`` runs, then the final manifest is written
-        version-matched. Any failure leaves the backup FAILED.
+        version-matched. Any failure leaves the backup FAILED. With ``accepted``
+        (from :meth:`accept`), that IN_PROGRESS manifest is rewritten
+        version-matched instead of created.
 
         Raises:
             BackupAlreadyExistsError: a manifest exists for the id.

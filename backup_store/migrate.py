@@ -60,7 +60,7 @@ from backup_store.inspectable import (
     StoredManifest,
 )
 from backup_store.instant import Instant
-from backup_store.integrity import FileRecord, record_name
+from backup_store.integrity import record_name
 from backup_store.layout import owner_marker_key
 from backup_store.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
@@ -497,7 +497,7 @@ async def _source_files(
     records = await source.read_integrity(stored)
     files = []
     for file_set, entry in stored.manifest.files():
-        record: FileRecord | None = (records or {}).get(record_name(file_set, entry.name))
+        record = records.get(record_name(file_set, entry.name)) if records is not None else None
         if records is not None and record is None:
             raise IntegrityError(
                 f"the integrity record has no entry for {file_set}/{entry.name}",

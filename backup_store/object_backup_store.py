@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -41,6 +42,7 @@ from backup_store.errors import (
     RestoreTargetError,
     SourceFileNotFoundError,
     StoreClosedError,
+    UnverifiedBackupError,
 )
 from backup_store.formats import StoreFormat
 from backup_store.inspectable import (
@@ -73,6 +75,7 @@ from backup_store.model import (
 )
 from backup_store.objects import NAME_MAX, ObjectIO, ObjectMeta, ObjectVersion, WriteConflict
 from backup_store.ownership import OwnershipMarker
+from backup_store.store import DELETING_REASON
 from backup_store.transfer import (
     COMPRESSION_THRESHOLD,
     Chunk,
@@ -90,6 +93,7 @@ from backup_store.transfer import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
@@ -97,6 +101,7 @@ DEFAULT_UPLOAD_MEMORY = 64 * 1024 * 1024
 """Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`)."""
 MARK_FAILED_ATTEMPTS = 10
 CANCELLED_REASON = "The backup was cancelled before it completed."
+CONCURRENT_DELETE_REASON = "Files of the backup were removed by a concurrent delete."
 
 
 class ObjectBackupStore(InspectableStore):
@@ -284,12 +289,23 @@ class ObjectBackupStore(InspectableStore):
             if found is None:
                 return None
             try:
-                return decode_record(found.data)
+                record = decode_record(found.data)
             except IntegrityError as error:
                 raise error.with_context(key=key) from None
+            # Left by an earlier backup of the id (Zeebe's delete keeps it): never applied.
+            return record if record.belongs_to(stored.manifest) else None
+
+    async def is_claimed(self) -> bool:
+        with self._verb("check location"):
+            return await self._owner.check(writing=False)
 
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return stored.layout.file_key(stored.manifest.id, file_set, entry.name)
+
+    async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
+        with self._verb("list", stored.manifest.id):
+            keys = await self.io.list_keys(stored.layout.contents_prefix(stored.manifest.id))
+            return [key for key in keys if key != stored.key]
 
     async def stat(self, key: str) -> ObjectMeta | None:
         with self._verb("stat"):
@@ -323,7 +339,12 @@ class ObjectBackupStore(InspectableStore):
 
     # ------------------------------------------------------------ save
 
-    async def save(self, backup: Backup) -> None:
+    async def accept(self, manifest: Manifest) -> StoredManifest:
+        with self._verb("accept", manifest.id):
+            await self._owner.check(writing=True)
+            return await self._create(manifest.as_in_progress())
+
+    async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
         with self._verb("save", backup.id):
             # Every source is checked (exists, regular file, long enough) before any write.
             files = []
@@ -336,10 +357,11 @@ class ObjectBackupStore(InspectableStore):
                 tuple(FileEntry(f.name) for f in files if f.file_set == file_set)
                 for file_set in FILE_SETS
             )
+            created = accepted.manifest.created_at if accepted else Instant.now()
             manifest = Manifest.in_progress(
-                backup.id, backup.descriptor, snapshot, segments, Instant.now()
+                backup.id, backup.descriptor, snapshot, segments, created
             )
-            await self.write_backup(manifest, files, operation="save")
+            await self.write_backup(manifest, files, operation="save", accepted=accepted)
 
     async def write_backup(
         self,
@@ -348,16 +370,18 @@ class ObjectBackupStore(InspectableStore):
         *,
         operation: str = "save",
         before_complete: BeforeComplete | None = None,
+        accepted: StoredManifest | None = None,
     ) -> None:
         backup_id = manifest.id
         with self._verb(operation, backup_id):
             broker_version = manifest.descriptor.broker_version if manifest.descriptor else None
-            layout = self.format.write_layout(self.base_path, broker_version)
+            layout = (
+                accepted.layout
+                if accepted is not None
+                else self.format.write_layout(self.base_path, broker_version)
+            )
             self._check_keys(layout, backup_id, files)
             await self._owner.check(writing=True)
-            for other in self.format.read_layouts(self.base_path):
-                if other != layout:
-                    await self._refuse_existing(other, backup_id)
             compress = {
                 (f.file_set, f.name): self.compression is not None
                 and f.size > COMPRESSION_THRESHOLD
@@ -372,16 +396,11 @@ class ObjectBackupStore(InspectableStore):
                 for file_set in FILE_SETS
             }
             started = manifest.with_files(entries).as_in_progress()
-            key = layout.manifest_key(backup_id)
-            try:
-                version = await self.io.put(
-                    key, self.format.encode(started, layout), create_only=True
-                )
-            except WriteConflict:
-                await self._refuse_existing(layout, backup_id)
-                raise BackupAlreadyExistsError(
-                    f"backup {backup_id} was created concurrently by another writer", key=key
-                ) from None
+            if accepted is None:
+                held = await self._create(started)
+            else:
+                held = await self._adopt(accepted, started)
+            layout, key, version = held.layout, held.key, held.version
             try:
                 uploaded = await self._bounded(
                     [
@@ -389,7 +408,7 @@ class ObjectBackupStore(InspectableStore):
                         for f in files
                     ]
                 )
-                integrity = {
+                by_name = {
                     record_name(f.file_set, f.name): record
                     for f, (record, _) in zip(files, uploaded, strict=True)
                 }
@@ -410,6 +429,8 @@ class ObjectBackupStore(InspectableStore):
                         for file_set, file_entries in entries.items()
                     }
                 )
+                # Tied to this manifest: a record some later backup of the id finds is stale.
+                integrity = IntegrityRecord(by_name, backup_id, final.created_at)
                 await self.io.put(layout.integrity_key(backup_id), encode_record(integrity))
                 if before_complete is not None:
                     await before_complete(StoredManifest(started, layout, key, version))
@@ -444,6 +465,40 @@ class ObjectBackupStore(InspectableStore):
             problem = self.io.capabilities.key_problem(key)
             if problem is not None:
                 raise InvalidInputError(f"the backup cannot be stored: {problem}", key=key)
+
+    async def _create(self, started: Manifest) -> StoredManifest:
+        """Step 1 of the life cycle: the IN_PROGRESS manifest, only if none exists."""
+        backup_id = started.id
+        broker_version = started.descriptor.broker_version if started.descriptor else None
+        layout = self.format.write_layout(self.base_path, broker_version)
+        for other in self.format.read_layouts(self.base_path):
+            if other != layout:
+                await self._refuse_existing(other, backup_id)
+        key = layout.manifest_key(backup_id)
+        try:
+            version = await self.io.put(key, self.format.encode(started, layout), create_only=True)
+        except WriteConflict:
+            await self._refuse_existing(layout, backup_id)
+            raise BackupAlreadyExistsError(
+                f"backup {backup_id} was created concurrently by another writer", key=key
+            ) from None
+        return StoredManifest(started, layout, key, version)
+
+    async def _adopt(self, accepted: StoredManifest, started: Manifest) -> StoredManifest:
+        """Step 1 for an accepted backup: its IN_PROGRESS manifest, now with its files,
+        in the layout chosen at acceptance, version-matched."""
+        if accepted.manifest.id != started.id:
+            raise InvalidInputError(f"the accepted manifest is of backup {accepted.manifest.id}")
+        try:
+            version = await self.io.replace(
+                accepted.key, self.format.encode(started, accepted.layout), accepted.version
+            )
+        except WriteConflict:
+            raise InvalidBackupStateError(
+                f"backup {started.id} was marked failed or deleted after it was accepted",
+                key=accepted.key,
+            ) from None
+        return StoredManifest(started, accepted.layout, accepted.key, version)
 
     async def _refuse_existing(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)
@@ -541,33 +596,113 @@ class ObjectBackupStore(InspectableStore):
     # ------------------------------------------------------------ delete
 
     async def delete(self, backup_id: BackupIdentifier) -> None:
+        """Delete as ``store-format.md`` §5 says: hold the manifest key from start to end.
+
+        1. claim: make the manifest FAILED in every layout the store reads
+           (create-only where none exists, version-matched where one does), so a
+           save starting now fails as "already exists";
+        2. remove every other object of the backup (data, leftovers, our record);
+        3. remove the manifests last.
+        A crash leaves a FAILED manifest or nothing; a second delete finishes.
+        """
         with self._verb("delete", backup_id):
             await self._owner.check(writing=False)
-            stored = await self._find_manifest(backup_id)
-            if stored is not None and stored.manifest.status_code is BackupStatusCode.IN_PROGRESS:
-                raise InvalidBackupStateError(
-                    f"backup {backup_id} is IN_PROGRESS; mark it failed before deleting it",
-                    status=BackupStatusCode.IN_PROGRESS,
-                    key=stored.key,
-                )
-            for layout in self.format.read_layouts(self.base_path):
-                # Manifest first: a crash part-way leaves leftovers, never a manifest
-                # that points at missing data. A second delete removes the leftovers.
-                if stored is not None and stored.layout == layout:
-                    await self.io.delete([stored.key])
-                await self.io.delete(await self.io.list_keys(layout.contents_prefix(backup_id)))
+            layouts = self.format.read_layouts(self.base_path)
+            # Refuse before writing anything where the backup is IN_PROGRESS.
+            for layout in layouts:
+                await self._refuse_in_progress(layout, backup_id)
+            created: builtins.list[str] = []
+            try:
+                for layout in layouts:
+                    if await self._claim(layout, backup_id):
+                        created.append(layout.manifest_key(backup_id))
+            except InvalidBackupStateError:
+                # A save started in another layout meanwhile: give back what we created.
+                await self.io.delete(created)
+                raise
+            manifests = {layout.manifest_key(backup_id) for layout in layouts}
+            for layout in layouts:
+                keys = await self.io.list_keys(layout.contents_prefix(backup_id))
+                await self.io.delete([k for k in keys if k not in manifests])
+            held = [layout for layout in layouts if await self._still_held(layout, backup_id)]
+            await self.io.delete([layout.manifest_key(backup_id) for layout in held])
+
+    async def _refuse_in_progress(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
+        key = layout.manifest_key(backup_id)
+        found = await self.io.get(key)
+        if found is not None:
+            self._refuse_if_in_progress(self._decode(found.data, key), key)
+
+    @staticmethod
+    def _refuse_if_in_progress(manifest: Manifest, key: str) -> None:
+        if manifest.status_code is BackupStatusCode.IN_PROGRESS:
+            raise InvalidBackupStateError(
+                f"backup {manifest.id} is IN_PROGRESS; mark it failed before deleting it",
+                status=BackupStatusCode.IN_PROGRESS,
+                key=key,
+            )
+
+    async def _claim(self, layout: KeyLayout, backup_id: BackupIdentifier) -> bool:
+        """Step 1 of delete in one layout: the manifest is FAILED when this returns.
+
+        Returns whether the manifest was created here (none existed).
+        """
+        key = layout.manifest_key(backup_id)
+        for _attempt in range(MARK_FAILED_ATTEMPTS):
+            found = await self.io.get(key)
+            try:
+                if found is None:
+                    claim = Manifest.failed_never_saved(backup_id, DELETING_REASON, Instant.now())
+                    await self.io.put(key, self.format.encode(claim, layout), create_only=True)
+                    return True
+                manifest = self._decode(found.data, key)
+                self._refuse_if_in_progress(manifest, key)
+                if manifest.status_code is not BackupStatusCode.FAILED:
+                    failed = manifest.failed(DELETING_REASON, Instant.now())
+                    await self.io.replace(key, self.format.encode(failed, layout), found.version)
+                return False  # a FAILED manifest only ever changes by being deleted
+            except WriteConflict:
+                continue  # changed under us: read again
+        raise InvalidBackupStateError(f"backup {backup_id} kept changing while it was deleted")
+
+    async def _still_held(self, layout: KeyLayout, backup_id: BackupIdentifier) -> bool:
+        """Whether the manifest is still the FAILED one this delete holds.
+
+        Only another delete removes a FAILED manifest; if one did while this one
+        was removing files, a save may have started since and lost files to us:
+        its manifest is then marked FAILED (and left in place), never COMPLETED.
+        """
+        key = layout.manifest_key(backup_id)
+        for _attempt in range(MARK_FAILED_ATTEMPTS):
+            found = await self.io.get(key)
+            if found is None:
+                return False
+            manifest = self._decode(found.data, key)
+            if manifest.status_code is BackupStatusCode.FAILED:
+                return True
+            failed = manifest.failed(CONCURRENT_DELETE_REASON, Instant.now())
+            try:
+                await self.io.replace(key, self.format.encode(failed, layout), found.version)
+                return False
+            except WriteConflict:
+                continue
+        raise InvalidBackupStateError(f"backup {backup_id} kept changing while it was deleted")
 
     # ------------------------------------------------------------ restore
 
-    async def restore(self, backup_id: BackupIdentifier, target_dir: Path) -> Backup:
+    async def restore(
+        self, backup_id: BackupIdentifier, target_dir: Path, *, allow_unverified: bool = False
+    ) -> Backup:
         with self._verb("restore", backup_id):
-            await self._owner.check(writing=False)
+            claimed = await self._owner.check(writing=False)
             stored = await self._find_manifest(backup_id)
             manifest = self._restorable(backup_id, stored)
             assert stored is not None and manifest.descriptor is not None  # checked above
             files = manifest.files()
             names = [entry.name for _, entry in files]
             records = await self.read_integrity(stored)
+            if records is None:
+                self._accept_unverified(backup_id, stored, claimed, allow_unverified)
             target_dir = Path(target_dir)
             try:
                 target_dir.mkdir(parents=True, exist_ok=True)
@@ -607,6 +742,28 @@ class ObjectBackupStore(InspectableStore):
                 for file_set in FILE_SETS
             ]
             return Backup(backup_id, manifest.descriptor, *restored)
+
+    def _accept_unverified(
+        self,
+        backup_id: BackupIdentifier,
+        stored: StoredManifest,
+        claimed: bool,
+        allow_unverified: bool,
+    ) -> None:
+        """The integrity table of ``docs/on-store-format.md`` for a backup without a record."""
+        if not claimed:
+            log.info("%s: backup %s was written by Zeebe: presence checks only", self, backup_id)
+            return
+        missing = (
+            f"backup {backup_id} has no integrity record tied to its manifest (missing, or "
+            "left by an earlier backup of the same id), so its bytes cannot be checked"
+        )
+        if not allow_unverified:
+            raise UnverifiedBackupError(
+                f"{missing}; restoring it needs allow_unverified=True (CLI: --allow-unverified)",
+                key=stored.layout.integrity_key(backup_id),
+            )
+        log.warning("%s: %s; restoring UNVERIFIED data, presence checks only", self, missing)
 
     @staticmethod
     def _restorable(backup_id: BackupIdentifier, stored: StoredManifest | None) -> Manifest:

@@ -33,7 +33,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -482,6 +482,25 @@ class ObstoreIO(ObjectIO):
         return await self._put(key, data, "create" if create_only else "overwrite")
 
     async def _put(self, key: str, data: bytes | AsyncIterator[bytes], mode: Any) -> ObjectVersion:
+        if isinstance(data, bytes):
+            return await self._put_once(key, data, mode)
+        # obstore aborts a multipart upload when its source raises, but not when
+        # the awaiting task is cancelled (the upload would stay, billed, until a
+        # lifecycle rule removes it): on cancellation the source raises at its
+        # next chunk, and the put is awaited until it has failed.
+        stop = _StopFlag()
+        upload = asyncio.ensure_future(self._put_once(key, stop.guard(data), mode))
+        try:
+            return await asyncio.shield(upload)
+        except asyncio.CancelledError:
+            stop.raised = True
+            with suppress(BaseException):
+                await upload
+            raise
+
+    async def _put_once(
+        self, key: str, data: bytes | AsyncIterator[bytes], mode: Any
+    ) -> ObjectVersion:
         small = isinstance(data, bytes) and len(data) <= SMALL_BODY
         seconds = self.deadlines.metadata_seconds if small else self.deadlines.idle_seconds
         with self._put_errors(key):
@@ -625,16 +644,38 @@ class ObstoreIO(ObjectIO):
             return
         with self._translated(keys[0]):
             if self.batch_delete:
-                for start in range(0, len(keys), LIST_PAGE):  # one request per batch
-                    batch = list(keys[start : start + LIST_PAGE])
-                    await self._metadata(batch[0], obstore.delete_async(self.store, batch))
-                return
+                try:
+                    for start in range(0, len(keys), LIST_PAGE):  # one request per batch
+                        batch = list(keys[start : start + LIST_PAGE])
+                        await self._metadata(batch[0], obstore.delete_async(self.store, batch))
+                    return
+                except (FileNotFoundError, obstore_errors.NotFoundError):
+                    pass  # one was already gone (a concurrent delete): the rest one by one
 
             async def one(key: str) -> None:
                 async with self._delete_slots:
-                    await self._metadata(key, obstore.delete_async(self.store, key))
+                    with suppress(FileNotFoundError, obstore_errors.NotFoundError):
+                        await self._metadata(key, obstore.delete_async(self.store, key))
 
             await asyncio.gather(*(one(key) for key in keys))
+
+
+class UploadCancelled(Exception):
+    """Raised by the source of a streamed put whose caller was cancelled."""
+
+
+class _StopFlag:
+    """Makes a streamed source raise :class:`UploadCancelled` once ``raised`` is set."""
+
+    raised = False
+
+    async def guard(self, data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in data:
+            if self.raised:
+                raise UploadCancelled
+            yield chunk
+        if self.raised:  # never complete an upload whose caller is gone
+            raise UploadCancelled
 
 
 def _make_parents(directory: Path, root: Path) -> list[Path]:

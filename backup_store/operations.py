@@ -20,9 +20,7 @@ from backup_store.errors import ConfigurationError, ManifestParseError
 from backup_store.inspectable import InspectableStore
 from backup_store.model import BackupIdentifier, BackupStatus, BackupStatusCode
 from backup_store.registry import open_store
-
-DELETING_REASON = "The backup is being deleted."
-"""Failure reason of an IN_PROGRESS partition backup that is deleted (Zeebe's words)."""
+from backup_store.store import DELETING_REASON
 
 ENV_PREFIX = "env:"
 """``env:NAME`` in place of a URL reads the URL from the environment variable NAME,

@@ -32,10 +32,13 @@ class OwnershipMarker:
         self.key = owner_marker_key(base_path)
         self._confirmed = False
 
-    async def check(self, *, writing: bool) -> None:
-        """Refuse a location another kind owns; claim an unclaimed one when writing."""
+    async def check(self, *, writing: bool) -> bool:
+        """Refuse a location another kind owns; claim an unclaimed one when writing.
+
+        Returns whether the location is claimed (by this kind) afterwards.
+        """
         if self._confirmed:
-            return
+            return True
         found = await self.io.get(self.key)
         if found is None and writing:
             await self.io.prepare_for_writes()
@@ -43,11 +46,11 @@ class OwnershipMarker:
             try:
                 await self.io.put(self.key, marker, create_only=True)
                 self._confirmed = True
-                return
+                return True
             except WriteConflict:
                 found = await self.io.get(self.key)
         if found is None:
-            return  # nobody claimed it: empty, or written by Zeebe itself
+            return False  # nobody claimed it: empty, or written by Zeebe itself
         try:
             owner = str(json.loads(found.data)["storeKind"])
         except (ValueError, KeyError, TypeError):
@@ -60,6 +63,7 @@ class OwnershipMarker:
                 key=self.key,
             )
         self._confirmed = True
+        return True
 
     def foreign_form(self, error: WrongManifestFormError, key: str) -> ForeignStoreKindError:
         """The error for a manifest in the other JSON form at an unclaimed location."""

@@ -27,6 +27,10 @@ from backup_store.model import (
 )
 from backup_store.resources import AsyncResource
 
+DELETING_REASON = "The backup is being deleted."
+"""Failure reason of a backup being deleted (Zeebe's words): of an IN_PROGRESS one
+marked failed before its delete, and of the manifest a delete holds meanwhile."""
+
 
 class BackupStore(AsyncResource):
     """Abstract asynchronous backup store. Use as ``async with store: ...``."""
@@ -66,7 +70,10 @@ class BackupStore(AsyncResource):
         """Remove the manifest and every object of the backup.
 
         A missing backup is a success; leftovers of a partial backup whose
-        manifest is gone are removed too.
+        manifest is gone are removed too. The delete holds the manifest key from
+        start to end (it is FAILED with :data:`DELETING_REASON` meanwhile, so a
+        save of the same id fails as already existing) and removes it last: a
+        crash leaves a FAILED backup or nothing, and deleting again finishes.
 
         Raises:
             InvalidBackupStateError: the backup is IN_PROGRESS (mark it failed first).
@@ -77,11 +84,17 @@ class BackupStore(AsyncResource):
         """Write every file of a COMPLETED backup flat into ``target_dir``.
 
         Returns the backup with file paths pointing into ``target_dir``. Never
-        writes outside ``target_dir``.
+        writes outside ``target_dir``. Sizes and SHA-256 are checked against the
+        backup's integrity record; a backup only Zeebe wrote (at a location our
+        stores never claimed) has none and gets presence checks only. Stores of
+        this package also take ``allow_unverified``
+        (:meth:`~backup_store.inspectable.InspectableStore.restore`).
 
         Raises:
             InvalidBackupStateError: the backup does not exist or is not COMPLETED.
             IntegrityError: a stored file's size or checksum differs from what was saved.
+            UnverifiedBackupError: no integrity record belongs to the backup at a
+                location our stores claimed.
         """
 
     @abc.abstractmethod

@@ -13,12 +13,17 @@ checksum   ... and its bytes (decompressed as recorded) have the recorded
 ========== ===============================================================
 
 Backups written by this project carry an integrity record (size and SHA-256
-per file). Backups written by Zeebe itself have none, so for them only presence
-can be checked (at the checksum level, every object is additionally read end to
-end, which proves it is readable and its zstd frames are whole); the result
-says so in :attr:`BackupVerification.notes`.
+per file) tied to their manifest. At a location our stores never claimed (only
+Zeebe wrote there) backups have none, so only presence can be checked (at the
+checksum level, every object is additionally read end to end, which proves it
+is readable and its zstd frames are whole); the result says so in
+:attr:`BackupVerification.notes`. At a claimed location, a missing or stale
+record is a problem ("no integrity record"), and presence is checked.
 
-Backups in other states are listed as skipped, not checked. Nothing is written.
+Objects under a COMPLETED backup's folder that its manifest does not name (and
+that are not its integrity record) are reported as unaccounted (for example
+leftovers of an earlier backup of the same id). Backups in other states are
+listed as skipped, not checked. Nothing is written.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ from backup_store.transfer import Digest
 
 ZEEBE_WRITTEN_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so only presence was checked"
+)
+NO_RECORD_MESSAGE = (
+    "no integrity record tied to this manifest (missing, or left by an earlier backup of "
+    "the same id) at a location our stores claimed: only presence was checked"
 )
 ZEEBE_WRITTEN_READ_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so presence was "
@@ -68,6 +77,7 @@ class ProblemKind(Enum):
     CHECKSUM_MISMATCH = "checksum-mismatch"
     UNREADABLE = "unreadable"
     NO_RECORD = "no-integrity-record"
+    UNACCOUNTED = "unaccounted-object"
     NOT_FOUND = "backup-not-found"
     DAMAGED = "damaged-manifest"
 
@@ -283,6 +293,7 @@ async def verify_store(
         )
         return report
 
+    claimed = await store.is_claimed()
     checks: list[_FileCheck] = []
     for stored in manifests:
         manifest = stored.manifest
@@ -309,9 +320,21 @@ async def verify_store(
         if records is None:
             result.has_integrity_record = False
             result.level = VerifyLevel.PRESENCE
-            result.notes.append(
-                ZEEBE_WRITTEN_READ_NOTE if level is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
-            )
+            if claimed:
+                # Our stores wrote here: a lost or stale record must not pass silently.
+                result.problems.append(
+                    VerifyProblem(
+                        manifest.id,
+                        "",
+                        stored.layout.integrity_key(manifest.id),
+                        ProblemKind.NO_RECORD,
+                        NO_RECORD_MESSAGE,
+                    )
+                )
+            else:
+                result.notes.append(
+                    ZEEBE_WRITTEN_READ_NOTE if level is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
+                )
         for file_set, entry in files:
             record = records.get(record_name(file_set, entry.name)) if records is not None else None
             check = _FileCheck(stored, result, file_set, entry, record)
@@ -326,6 +349,15 @@ async def verify_store(
                 )
                 continue
             checks.append(check)
+
+    completed = [s for s in manifests if s.manifest.status_code is BackupStatusCode.COMPLETED]
+    results = {r.backup_id: r for r in report.backups}
+    listings = await run_bounded(
+        [functools.partial(store.backup_keys, stored) for stored in completed],
+        store.max_concurrency,
+    )
+    for stored, keys in zip(completed, listings, strict=True):
+        results[stored.manifest.id].problems.extend(_unaccounted(store, stored, keys))
 
     if sample_percent < 100 and checks:
         count = max(1, math.ceil(len(checks) * sample_percent / 100))
@@ -349,6 +381,28 @@ async def verify_store(
     for result in report.backups:
         result.problems.sort(key=lambda p: (p.file, p.kind.value))
     return report
+
+
+def _unaccounted(
+    store: InspectableStore, stored: StoredManifest, keys: list[str]
+) -> list[VerifyProblem]:
+    """Objects under a backup's folder that neither its manifest nor we wrote
+    (leftovers of an earlier backup of the id, of a killed upload...)."""
+    accounted = {
+        store.file_key(stored, file_set, entry) for file_set, entry in stored.manifest.files()
+    }
+    accounted.add(stored.layout.integrity_key(stored.manifest.id))
+    return [
+        VerifyProblem(
+            stored.manifest.id,
+            "",
+            key,
+            ProblemKind.UNACCOUNTED,
+            "no manifest accounts for this object under the backup's folder",
+        )
+        for key in sorted(keys)
+        if key not in accounted
+    ]
 
 
 def _problem(

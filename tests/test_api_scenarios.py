@@ -259,6 +259,27 @@ def test_restart_marks_a_killed_backup_failed(tmp_path: Path) -> None:
         assert "interrupted by a restart" in again.log()
 
 
+def test_accepted_backup_of_a_server_killed_right_after_the_202_reads_failed(
+    tmp_path: Path,
+) -> None:
+    """The acceptance is durable before the 202: killed before any upload (the
+    partitions' content is held), the restarted server answers FAILED, not 404."""
+    store, hold = tmp_path / "store", tmp_path / "hold"
+    config = {"store": str(store), "data_dir": str(tmp_path / "data"), "hold_content": str(hold)}
+    hold.touch()
+    server = launcher_server(tmp_path, config)
+    with server, client(server) as api:
+        assert take(api, 100).status_code == 202
+        server.kill()
+    hold.unlink()
+    with launcher_server(tmp_path, config, port=server.port, name="again") as again, \
+            client(again) as api:
+        body = api.get("/actuator/backups/100").json()
+        assert body["state"] == "FAILED", body
+        assert [d["failureReason"] for d in body["details"]] == [RESTART_REASON] * 2
+        assert "The latest backup has ID 100." in message(take(api, 100), 409)
+
+
 def test_unreachable_store_is_502_and_unexpected_errors_are_500(tmp_path: Path) -> None:
     store = tmp_path / "store"
     with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"),

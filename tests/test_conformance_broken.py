@@ -15,6 +15,7 @@ from obstore.store import MemoryStore
 
 from backup_store import MemoryBackupStore, ObjectBackupStore
 from backup_store.formats import ZEEBE_COMMON
+from backup_store.inspectable import StoredManifest
 from backup_store.model import Backup, BackupStatusCode
 from backup_store.objects import ObjectVersion, ObstoreIO
 from backup_store.testing import ObjectStoreHarness
@@ -47,17 +48,17 @@ def ignores_create_only(location: MemoryStore) -> ObjectBackupStore:
 class OverwritesCompleted(MemoryBackupStore):
     """Saving a backup that is already COMPLETED deletes it and saves it afresh."""
 
-    async def save(self, backup: Backup) -> None:
+    async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
         if (await self.get_status(backup.id)).status_code is BackupStatusCode.COMPLETED:
             await self.delete(backup.id)
-        await super().save(backup)
+        await super().save(backup, accepted=accepted)
 
 
 class LosesAFile(MemoryBackupStore):
     """Reports success but keeps no object for the backup's last segment file."""
 
-    async def save(self, backup: Backup) -> None:
-        await super().save(backup)
+    async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
+        await super().save(backup, accepted=accepted)
         lost = sorted(backup.segments)[-1]
         layout = self.format.write_layout(self.base_path, backup.descriptor.broker_version)
         await self.io.delete([layout.file_key(backup.id, "segments", lost)])

@@ -161,7 +161,7 @@ async def test_restart_marks_only_this_nodes_orphans_failed(
     assert info.failure_reason == f"Backup on partition 2 failed due to {RESTART_REASON}. "
 
 
-async def test_a_running_backup_without_manifest_reads_in_progress_and_deletes(
+async def test_an_accepted_backup_is_in_the_store_before_its_content_and_deletes(
     service: BackupService, sources: list[MemorySource], store: MemoryBackupStore
 ) -> None:
     for source in sources:
@@ -169,9 +169,12 @@ async def test_a_running_backup_without_manifest_reads_in_progress_and_deletes(
     await service.take_backup(100)
     info = await service.get_backup(100)
     assert info.state is BackupState.IN_PROGRESS
-    assert (await store.get_status(BackupIdentifier(0, 1, 100))).status_code is (
-        BackupStatusCode.DOES_NOT_EXIST
-    )
+    # Accepted durably before take_backup returned, although no content exists yet.
+    for partition in (1, 2):
+        stored = await store.read_manifest(BackupIdentifier(0, partition, 100))
+        assert stored is not None
+        assert stored.manifest.status_code is BackupStatusCode.IN_PROGRESS
+        assert stored.manifest.files() == []
     assert [i.state for i in await service.list_backups()] == [BackupState.IN_PROGRESS]
     await service.delete_backup(100)
     assert service.running_backups == []

@@ -352,6 +352,12 @@ def _folder_size(folder: Path) -> int:
     help="Restore into a folder that already has files (never replacing one). Zeebe "
     "itself needs an empty data folder.",
 )
+@click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="Restore even if the backup's integrity record is missing or stale in a location "
+    "our stores wrote to (then only presence is checked, with a warning).",
+)
 @json_option
 def restore_command(
     store_url: str,
@@ -360,13 +366,16 @@ def restore_command(
     node: int | None,
     target: Path,
     allow_non_empty: bool,
+    allow_unverified: bool,
     as_json: bool,
 ) -> None:
     """Restore one partition's backup into an empty folder.
 
     Every snapshot and segment file is written flat into the folder. Sizes and
     SHA-256 are checked against the integrity record written with the backup;
-    backups written by Zeebe itself record neither, which the output states.
+    backups written by Zeebe itself (in a location our stores never wrote to)
+    record neither, which the output states. Where our stores wrote, a backup
+    whose record is missing or stale is refused unless --allow-unverified is given.
     Files are restored into a staging folder beside the target and moved in
     when all are there: on failure or Ctrl-C the folder is left as it was.
     """
@@ -374,7 +383,7 @@ def restore_command(
     store = open_url(store_url, "STORE_URL")
     progress = RichProgress(enabled=not as_json)
 
-    async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], bool]:
+    async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], bool, bool]:
         async with store:
             wildcard = BackupIdentifierWildcard(
                 node_id=node, partition_id=partition, checkpoint=backup_id
@@ -394,11 +403,19 @@ def restore_command(
                 )
             stored = await store.read_manifest(best.id)
             records = await store.read_integrity(stored) if stored else None
+            unverified = records is None and await store.is_claimed()
+            if unverified and allow_unverified:
+                warn(
+                    f"backup {best.id} has no integrity record tied to its manifest: restoring "
+                    "UNVERIFIED data (--allow-unverified), only presence is checked"
+                )
             total = sum(r.size for r in records.values()) if records else None
             staging = destination.prepare()
             with progress.shown():
                 progress.start(f"restoring {best.id}", total)
-                restoring = asyncio.create_task(store.restore(best.id, staging))
+                restoring = asyncio.create_task(
+                    store.restore(best.id, staging, allow_unverified=allow_unverified)
+                )
                 try:
                     while not restoring.done():
                         await asyncio.wait({restoring}, timeout=0.2)
@@ -417,10 +434,10 @@ def restore_command(
                 for name in names
             ]
             destination.commit([name for _, name, _ in files])
-            return best.id, files, records is not None
+            return best.id, files, records is not None, unverified
 
     try:
-        restored_id, files, checked = run(work())
+        restored_id, files, checked, unverified = run(work())
     except BaseException:
         destination.undo()
         raise
@@ -432,6 +449,7 @@ def restore_command(
                 "backupId": id_json(restored_id),
                 "target": str(target),
                 "checked": checked,
+                "unverified": unverified,
                 "files": [{"fileSet": fs, "name": n, "size": s} for fs, n, s in files],
                 "bytes": total,
             }
@@ -445,6 +463,11 @@ def restore_command(
     )
     if checked:
         console.print("Sizes and SHA-256 checked against the integrity record.", highlight=False)
+    elif unverified:
+        console.print(
+            "NOT VERIFIED: the integrity record is missing or stale; only presence was checked.",
+            highlight=False,
+        )
     else:
         console.print(
             "Written by Zeebe: sizes and checksums are not recorded by Zeebe, "

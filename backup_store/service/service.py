@@ -4,7 +4,9 @@
 Python without HTTP (the API module only maps it to status codes):
 
 * :meth:`~BackupService.take_backup` records the checkpoint on every partition
-  source and returns; the uploads run in background tasks the service owns.
+  source, writes each partition backup's IN_PROGRESS manifest (so an accepted
+  backup survives a crash as IN_PROGRESS, then FAILED, never as missing) and
+  returns; the uploads run in background tasks the service owns.
 * :meth:`~BackupService.get_backup` and :meth:`~BackupService.list_backups` read
   the store, so answers survive restarts and include backups that other nodes of
   the cluster wrote into the same store; they are aggregated per backup id by
@@ -25,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from backup_store import ZEEBE_VERSION
 from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
 from backup_store.concurrency import run_bounded
 from backup_store.errors import (
@@ -33,9 +36,10 @@ from backup_store.errors import (
     InvalidBackupStateError,
     StoreClosedError,
 )
-from backup_store.inspectable import InspectableStore
+from backup_store.inspectable import InspectableStore, StoredManifest
 from backup_store.instant import Instant
 from backup_store.logs import log_context
+from backup_store.manifest import Manifest
 from backup_store.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.model import (
     MAX_PARTITIONS,
@@ -82,6 +86,8 @@ class _Running:
     started: Instant
     descriptor: BackupDescriptor | None = None
     task: asyncio.Task[None] | None = None
+    accepted: StoredManifest | None = None
+    """Its IN_PROGRESS manifest written before the 202 (None if that failed)."""
 
 
 class BackupService(AsyncResource):
@@ -247,12 +253,23 @@ class BackupService(AsyncResource):
             results = await asyncio.gather(
                 *(s.record_checkpoint(backup_id) for s in sources), return_exceptions=True
             )
+            taken = [
+                (source, result)
+                for source, result in zip(sources, results, strict=True)
+                if isinstance(result, Checkpoint)
+            ]
+            # Durable before the 202: a server killed from now on leaves IN_PROGRESS
+            # manifests, which the restart marks FAILED, never a backup that reads 404.
+            accepted = await asyncio.gather(
+                *(self._accept(source, checkpoint) for source, checkpoint in taken),
+                return_exceptions=True,
+            )
             checkpoints = []
-            for source, result in zip(sources, results, strict=True):
-                if isinstance(result, Checkpoint):
-                    checkpoints.append(result)
-                    self._start_backup(source, result)
-            errors = [r for r in results if isinstance(r, BaseException)]
+            for (source, checkpoint), acceptance in zip(taken, accepted, strict=True):
+                checkpoints.append(checkpoint)
+                held = acceptance if isinstance(acceptance, StoredManifest) else None
+                self._start_backup(source, checkpoint, held)
+            errors = [r for r in [*results, *accepted] if isinstance(r, BaseException)]
             if errors:
                 recorded = sorted(c.partition_id for c in checkpoints)
                 log.error(
@@ -262,9 +279,24 @@ class BackupService(AsyncResource):
             log.info("backup %d scheduled on partitions %s", backup_id, sorted(self.sources))
             return checkpoints
 
-    def _start_backup(self, source: PartitionSource, checkpoint: Checkpoint) -> None:
-        backup_id = BackupIdentifier(self.node_id, source.partition_id, checkpoint.checkpoint_id)
-        running = _Running(backup_id, Instant.now())
+    def _backup_id(self, source: PartitionSource, checkpoint: Checkpoint) -> BackupIdentifier:
+        return BackupIdentifier(self.node_id, source.partition_id, checkpoint.checkpoint_id)
+
+    async def _accept(self, source: PartitionSource, checkpoint: Checkpoint) -> StoredManifest:
+        """The partition backup's IN_PROGRESS manifest, before its content is known."""
+        descriptor = BackupDescriptor(
+            None, checkpoint.position, self.partition_count, ZEEBE_VERSION
+        )
+        manifest = Manifest.in_progress(
+            self._backup_id(source, checkpoint), descriptor, (), (), Instant.now()
+        )
+        return await self.store.accept(manifest)
+
+    def _start_backup(
+        self, source: PartitionSource, checkpoint: Checkpoint, accepted: StoredManifest | None
+    ) -> None:
+        backup_id = self._backup_id(source, checkpoint)
+        running = _Running(backup_id, Instant.now(), accepted=accepted)
         self._running[(backup_id.partition_id, backup_id.checkpoint_id)] = running
         self._started_here.add(backup_id.checkpoint_id)
         with log_context(partition_id=backup_id.partition_id):
@@ -288,7 +320,7 @@ class BackupService(AsyncResource):
             # Measured before saving, which checks the same sizes: nothing can fail after it.
             files = [*content.snapshot.sources.values(), *content.segments.sources.values()]
             size = sum(map(source_size, files))
-            await self.store.save(backup)
+            await self.store.save(backup, accepted=running.accepted)
             stored = True
             self.metrics.transferred(TAKE, backup_id.partition_id, size=size, files=len(files))
             log.info("backup %s completed", backup_id)

@@ -38,7 +38,7 @@ from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, Request
 from backup_store.service.directory import DirectorySource
 from backup_store.service.service import BackupService
-from backup_store.service.source import Checkpoint
+from backup_store.service.source import Checkpoint, CheckpointContent
 from backup_store.stores.filesystem import FilesystemBackupStore
 
 HOST = "127.0.0.1"
@@ -192,7 +192,8 @@ def launcher_server(
     Config keys: ``store`` (directory), ``data_dir``, ``partitions`` (ids this
     node serves, default all folders), ``partition_count``, ``node_id``,
     ``request_timeout``, ``token``, ``hold_uploads``, ``hold_records``,
-    ``hold_reads`` (paths of hold files).
+    ``hold_content`` (the partitions' backup content), ``hold_reads`` (paths of
+    hold files).
     """
     port = port or free_port()
     path = tmp / f"{name}-config.json"
@@ -242,15 +243,23 @@ class HeldStore(ObjectBackupStore):
 
 
 class HeldSource(DirectorySource):
-    """A directory source whose checkpoint recording waits while a hold file exists."""
+    """A directory source whose checkpoint recording, or the content of a recorded
+    checkpoint, waits while a hold file exists."""
 
-    def __init__(self, directory: Path, *, hold_records: str | None) -> None:
+    def __init__(
+        self, directory: Path, *, hold_records: str | None, hold_content: str | None = None
+    ) -> None:
         super().__init__(directory)
         self.hold_records = hold_records
+        self.hold_content = hold_content
 
     async def record_checkpoint(self, checkpoint_id: int) -> Checkpoint:
         await _hold(self.hold_records)
         return await super().record_checkpoint(checkpoint_id)
+
+    async def backup_content(self, checkpoint: Checkpoint) -> CheckpointContent:
+        await _hold(self.hold_content)
+        return await super().backup_content(checkpoint)
 
 
 def main(config_path: str) -> None:
@@ -261,7 +270,11 @@ def main(config_path: str) -> None:
         generate_sample_data(data_dir, max(config.get("partitions") or [2]))
     wanted = config.get("partitions")
     sources = [
-        HeldSource(source.directory, hold_records=config.get("hold_records"))
+        HeldSource(
+            source.directory,
+            hold_records=config.get("hold_records"),
+            hold_content=config.get("hold_content"),
+        )
         for source in DirectorySource.discover(data_dir)
         if wanted is None or source.partition_id in wanted
     ]

@@ -1,0 +1,145 @@
+"""Random-timing stress of the life cycle (``make stress``; not part of ``make test``).
+
+Bounded in time by ``STRESS_SECONDS`` (per test, default 30):
+
+* saves and deletes of the same ids race with random delays injected into every
+  request through :class:`~backup_store.objects.HookedIO`;
+* a subprocess saving, marking failed and deleting backups is killed with
+  SIGKILL at random moments.
+
+After every round: no COMPLETED manifest whose files are not all there, and a
+delete of every backup finishes the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from obstore.store import MemoryStore
+
+from backup_store import (
+    Backup,
+    BackupAlreadyExistsError,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatusCode,
+    FilesystemBackupStore,
+    InvalidBackupStateError,
+    MemoryBackupStore,
+    ObjectBackupStore,
+    open_store,
+)
+from tests.races import (
+    Script,
+    actor,
+    assert_no_completed_without_data,
+    check_outcome,
+    delete_finishes,
+    leftover_keys,
+    outcome,
+    same_files_again,
+)
+from tests.support.api_server import ROOT
+from tests.support.cloud_stores import s3_store, s3_url
+
+pytestmark = pytest.mark.stress
+
+SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
+IDS = [BackupIdentifier(1, 1, 7), BackupIdentifier(1, 1, 8)]
+StoreFactory = Callable[[str], ObjectBackupStore]
+
+
+@pytest.fixture(params=["memory", "filesystem", "s3"])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    if request.param == "memory":
+        return lambda base: MemoryBackupStore(base, object_store=MemoryStore())
+    if request.param == "filesystem":
+        return lambda base: FilesystemBackupStore(tmp_path / "stores" / base)
+    bucket = request.getfixturevalue("s3_bucket")
+    return lambda base: s3_store(bucket, base)
+
+
+async def test_saves_and_deletes_of_the_same_ids_with_random_delays(
+    new_store: StoreFactory, backup_factory: Callable[..., Backup], tmp_path: Path
+) -> None:
+    rng = random.Random(os.environ.get("STRESS_SEED"))
+    versions = {
+        backup_id: [
+            same_files_again(backup_factory(backup_id), tmp_path / f"v{v}-{backup_id}")
+            for v in range(3)
+        ]
+        for backup_id in IDS
+    }
+    deadline = time.monotonic() + SECONDS
+    rounds = 0
+    while time.monotonic() < deadline:
+        store = new_store(f"round-{rounds}")
+        actions = []
+        for _ in range(rng.randint(2, 6)):
+            backup_id = rng.choice(IDS)
+            hooked = actor(store, Script(max_delay=rng.choice([0.001, 0.005, 0.02]), rng=rng))
+            if rng.random() < 0.5:
+                actions.append(outcome(hooked.save(rng.choice(versions[backup_id]))))
+            else:
+                actions.append(outcome(hooked.delete(backup_id)))
+        for error in await asyncio.gather(*actions):
+            check_outcome(error, BackupAlreadyExistsError, InvalidBackupStateError)
+        for backup_id in IDS:
+            await assert_no_completed_without_data(store, backup_id, tmp_path / "restored")
+            await delete_finishes(store, backup_id)
+        assert await leftover_keys(store) == [], rounds
+        rounds += 1
+    print(f"{rounds} rounds")
+    assert rounds > 0
+
+
+@pytest.mark.parametrize("where", ["filesystem", "s3"])
+async def test_kill_9_of_a_saving_process(
+    where: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    rng = random.Random(os.environ.get("STRESS_SEED"))
+    if where == "filesystem":
+        url = (tmp_path / "store").as_uri()
+    else:
+        url = s3_url(request.getfixturevalue("s3_bucket"), "killed")
+    deadline = time.monotonic() + SECONDS
+    kills = 0
+    while time.monotonic() < deadline:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.stress.saver",
+            url,
+            str(tmp_path / "work"),
+            str(kills),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.sleep(rng.uniform(0.2, 2.0))  # a random moment to kill it
+        if process.returncode is not None:
+            assert process.stderr is not None
+            raise AssertionError(f"the saver exited: {await process.stderr.read()!r}")
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        kills += 1
+        async with open_store(url) as store:
+            assert isinstance(store, ObjectBackupStore)
+            for stored in await store.list_manifests(BackupIdentifierWildcard()):
+                backup_id = stored.manifest.id
+                await assert_no_completed_without_data(store, backup_id, tmp_path / "restored")
+                if stored.manifest.status_code is BackupStatusCode.IN_PROGRESS:
+                    # What the service's restart recovery does with an interrupted save.
+                    await store.mark_failed(backup_id, "killed")
+                if rng.random() < 0.3:
+                    await delete_finishes(store, backup_id)
+    print(f"{kills} kills")
+    assert kills > 0
