@@ -21,7 +21,7 @@ from backup_store.formats import StoreFormat
 from backup_store.integrity import FileRecord, IntegrityRecord
 from backup_store.layout import KeyLayout
 from backup_store.manifest import FileEntry, Manifest
-from backup_store.model import BackupIdentifier, BackupIdentifierWildcard
+from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 from backup_store.objects import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.store import BackupStore
 
@@ -100,6 +100,15 @@ class InspectableStore(BackupStore):
         """Ids of every manifest the wildcard matches, from the keys alone (no reads)."""
 
     @abc.abstractmethod
+    async def rebuild_catalog(
+        self,
+        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+    ) -> builtins.list[BackupStatus]:
+        """List like :meth:`list` and, as a writer, bring the listing catalogs of what
+        was listed up to date (see :mod:`backup_store.catalog`). Stores without a
+        catalog only list."""
+        return await self.list(wildcard)
+
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         """The backup's integrity records, or None for a backup Zeebe wrote.
 

@@ -54,6 +54,7 @@ from backup_store.verify import VerifyLevel, VerifyReport, verify_store
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+
 class DecimalId(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
     """An id on the command line, read by the library's one id parser.
 

@@ -158,6 +158,11 @@ async def _announce(
     )
 
 
+STARTUP_RECOVERY_WAIT = 2.0
+"""Seconds start-up waits for the restart recovery before serving requests anyway
+(the recovery goes on in the background: the API answers within 5 s of start)."""
+
+
 @click.command()
 @click.option(
     "--store",
@@ -331,7 +336,7 @@ def serve(
                 sources,
                 node_id=node_id,
                 partition_count=count,
-                recovery_timeout=request_timeout,
+                recovery_timeout=min(request_timeout, STARTUP_RECOVERY_WAIT),
                 metrics=BackupMetrics(),
             )
             await stack.enter_async_context(service)

@@ -12,7 +12,9 @@ Python without HTTP (the API module only maps it to status codes):
 * :meth:`~BackupService.delete_backup` marks in-progress partition backups
   FAILED (``The backup is being deleted.``), then deletes every copy.
 * :meth:`~BackupService.start` marks FAILED every IN_PROGRESS backup of this node
-  that no task of this process runs (the server was killed mid-backup).
+  that no task of this process runs (the server was killed mid-backup), in the
+  background: requests are answered meanwhile (such a backup reads IN_PROGRESS
+  until it is marked, as its manifest says).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
-from backup_store.concurrency import run_bounded
+from backup_store.concurrency import FreshShared, run_bounded
 from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
@@ -93,7 +95,9 @@ class BackupService(AsyncResource):
             by default the highest partition id among ``sources``. When reading,
             a larger count found in descriptors of the store wins.
         recovery_timeout: how long :meth:`start` waits for the first attempt of
-            the restart recovery before leaving it to retry in the background.
+            the restart recovery before leaving it to finish (or retry) in the
+            background. Nothing else waits for it: reads and new backups are
+            served meanwhile.
         metrics: where operations are counted and timed (Zeebe's backup metrics);
             its own by default.
     """
@@ -135,6 +139,7 @@ class BackupService(AsyncResource):
         self._recovered = asyncio.Event()
         self._first_recovery_attempt = asyncio.Event()
         self._store_floor = 0
+        self._shared_statuses = FreshShared(self._statuses)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -146,11 +151,11 @@ class BackupService(AsyncResource):
     # ------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
-        """Run the restart recovery (see :meth:`recover_interrupted_backups`).
+        """Start the restart recovery (see :meth:`recover_interrupted_backups`).
 
-        Waits up to ``recovery_timeout`` for the first attempt; when the store
-        cannot be reached, keeps retrying in the background (and before the next
-        backup is taken).
+        Waits up to ``recovery_timeout`` for the first attempt; a recovery that
+        takes longer (a store holding many backups) or fails (an unreachable
+        store) goes on, or is retried, in the background.
         """
         self._spawn(self._recovery_loop())
         with contextlib.suppress(TimeoutError):
@@ -165,6 +170,10 @@ class BackupService(AsyncResource):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_for_recovery(self) -> None:
+        """Wait until the restart recovery has succeeded once."""
+        await self._recovered.wait()
 
     @property
     def running_backups(self) -> list[BackupIdentifier]:
@@ -219,7 +228,8 @@ class BackupService(AsyncResource):
         if not self.sources:
             raise ConfigurationError("this server has no partitions to back up")
         async with self._take_lock:
-            await self._ensure_recovered()
+            # No wait for the restart recovery: it skips ids started here, and the
+            # store's own ids of each partition are checked below.
             sources = list(self.sources.values())
             latest = await self._gather([s.latest_checkpoint_id for s in sources])
             highest = max([self._store_floor, *latest])
@@ -351,7 +361,8 @@ class BackupService(AsyncResource):
         # What this process runs, taken before reading: a partition backup that
         # was running then and had no manifest yet when read is IN_PROGRESS.
         running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
-        statuses = await self._statuses(checkpoint)
+        # Identical concurrent reads share one store read that started after they came.
+        statuses = list(await self._shared_statuses(checkpoint))
         found = {s.id for s in statuses}
         statuses += [
             BackupStatus(
@@ -450,7 +461,10 @@ class BackupService(AsyncResource):
             StoreUnavailableError: the store could not be reached.
         """
         async with self._recovery_lock:
-            statuses = await self.store.list(BackupIdentifierWildcard(node_id=self.node_id))
+            # As this node's writer, it also brings this node's catalogs up to date.
+            statuses = await self.store.rebuild_catalog(
+                BackupIdentifierWildcard(node_id=self.node_id)
+            )
             self._store_floor = max([self._store_floor, *(s.id.checkpoint_id for s in statuses)])
             orphans = sorted(
                 s.id
@@ -465,10 +479,6 @@ class BackupService(AsyncResource):
                 log.warning("backup %s was interrupted by a restart: marked FAILED", orphan)
             self._recovered.set()
             return orphans
-
-    async def _ensure_recovered(self) -> None:
-        if not self._recovered.is_set():
-            await self.recover_interrupted_backups()
 
     async def _recovery_loop(self) -> None:
         delay, longest = RECOVERY_RETRY_SECONDS

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from backup_store.errors import ObjectNotFoundError
 from backup_store.formats import StoreFormat
+from backup_store.catalog import catalog_key
 from backup_store.layout import owner_marker_key
 from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier
@@ -65,7 +66,7 @@ class StoreHarness(abc.ABC):
         )
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
-        """This project's own objects besides Zeebe's (marker and integrity record)."""
+        """This project's own objects besides Zeebe's (marker, integrity record, catalog)."""
         return set()
 
     @property
@@ -104,4 +105,5 @@ class ObjectStoreHarness(StoreHarness):
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
         layout = self.format.write_layout(self.base_path, None)
-        return {owner_marker_key(self.base_path), layout.integrity_key(backup_id)}
+        catalog = catalog_key(self.base_path, backup_id.node_id, backup_id.partition_id)
+        return {owner_marker_key(self.base_path), layout.integrity_key(backup_id), catalog}
