@@ -88,7 +88,7 @@ DEFAULT_MAX_CONCURRENCY = 8
 MARK_FAILED_ATTEMPTS = 10
 LIST_CONCURRENCY = 32
 """Manifests (small objects) read at once while listing."""
-CATALOG_MIN_MANIFESTS = 16
+CATALOG_MIN_MANIFESTS = 2
 """A listing reads a (node, partition) catalog only for at least this many manifests:
 fewer are cheaper to read one by one (the status of one id reads no catalog)."""
 CANCELLED_REASON = "The backup was cancelled before it completed."
@@ -184,13 +184,31 @@ class ObjectBackupStore(InspectableStore):
     async def _manifest_keys(
         self, wildcard: BackupIdentifierWildcard
     ) -> dict[BackupIdentifier, tuple[KeyLayout, ObjectMeta]]:
-        found: dict[BackupIdentifier, tuple[KeyLayout, ObjectMeta]] = {}
-        for layout in self.format.read_layouts(self.base_path):
-            for meta in await self._objects_with_prefix(layout.list_prefix(wildcard)):
-                backup_id = layout.parse_manifest_key(meta.key)
-                if backup_id is not None and wildcard.matches(backup_id):
-                    found.setdefault(backup_id, (layout, meta))
-        return found
+        layouts = self.format.read_layouts(self.base_path)
+        prefixes = [layout.list_prefix(wildcard) for layout in layouts]
+        # A prefix inside another one's listing (the S3 classic layout's ``bp/``
+        # holds ``bp/manifests/``) is not listed twice; the others are listed at once.
+        listed = [
+            p
+            for p in dict.fromkeys(prefixes)
+            if not any(o != p and p.startswith(o) and o.endswith("/") for o in prefixes)
+        ]
+        listings = await run_bounded(
+            [partial(self._objects_with_prefix, p) for p in listed], len(listed)
+        )
+        by_layout: dict[BackupIdentifier, tuple[int, KeyLayout, ObjectMeta]] = {}
+        for objects in listings:
+            for meta in objects:
+                for rank, (layout, prefix) in enumerate(zip(layouts, prefixes, strict=True)):
+                    if not meta.key.startswith(prefix):
+                        continue
+                    backup_id = layout.parse_manifest_key(meta.key)
+                    if backup_id is None or not wildcard.matches(backup_id):
+                        continue
+                    known = by_layout.get(backup_id)
+                    if known is None or rank < known[0]:  # the lookup order wins
+                        by_layout[backup_id] = (rank, layout, meta)
+        return {i: (layout, meta) for i, (_, layout, meta) in by_layout.items()}
 
     async def _objects_with_prefix(self, prefix: str) -> builtins.list[ObjectMeta]:
         """Objects whose keys start with ``prefix``, which may end inside a path segment.

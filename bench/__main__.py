@@ -76,7 +76,11 @@ class Counter:
 
 
 async def bench_store(
-    name: str, store: ObjectBackupStore, paths: dict[str, Path], work: Path, rounds: int,
+    name: str,
+    store: ObjectBackupStore,
+    paths: dict[str, Path],
+    work: Path,
+    rounds: int,
     baseline_save: Callable[[], Awaitable[object]],
     baseline_restore: Callable[[], Awaitable[object]],
 ) -> dict[str, float]:
@@ -113,8 +117,9 @@ async def main(mib: int, files: int, rounds: int) -> None:
         async def copy_files() -> None:
             target = work / f"copy-{copies.next()}"
             target.mkdir()
-            await asyncio.gather(*(asyncio.to_thread(durable_copy, p, target / n)
-                                   for n, p in paths.items()))
+            await asyncio.gather(
+                *(asyncio.to_thread(durable_copy, p, target / n) for n, p in paths.items())
+            )
             shutil.rmtree(target)
 
         fs = FilesystemBackupStore(work / "fs-store")
@@ -125,8 +130,11 @@ async def main(mib: int, files: int, rounds: int) -> None:
         with S3Emulator() as emulator:
             bucket = emulator.create_bucket()
             config = S3Config(
-                bucket=bucket.name, endpoint=bucket.endpoint, region=S3_REGION,
-                access_key_id=S3_ACCESS_KEY_ID, secret_access_key=S3_SECRET_ACCESS_KEY,
+                bucket=bucket.name,
+                endpoint=bucket.endpoint,
+                region=S3_REGION,
+                access_key_id=S3_ACCESS_KEY_ID,
+                secret_access_key=S3_SECRET_ACCESS_KEY,
                 force_path_style=True,
             )
             s3 = S3BackupStore(config)
@@ -135,8 +143,13 @@ async def main(mib: int, files: int, rounds: int) -> None:
             async def put_raw() -> None:
                 await asyncio.gather(
                     *(
-                        obstore.put_async(raw, f"raw/{n}", p, chunk_size=s3.io.part_size,
-                                          max_concurrency=s3.io.part_concurrency)
+                        obstore.put_async(
+                            raw,
+                            f"raw/{n}",
+                            p,
+                            chunk_size=s3.io.part_size,
+                            max_concurrency=s3.io.part_concurrency,
+                        )
                         for n, p in paths.items()
                     )
                 )
@@ -146,6 +159,7 @@ async def main(mib: int, files: int, rounds: int) -> None:
                     result = await obstore.get_async(raw, f"raw/{name}")
                     async for _ in result.stream(min_chunk_size=1024 * 1024):
                         pass
+
                 await asyncio.gather(*(one(n) for n in paths))
 
             results["s3"] = await bench_store("s3", s3, paths, work, rounds, put_raw, get_raw)

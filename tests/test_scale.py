@@ -20,7 +20,7 @@ from backup_store.instant import Instant
 from backup_store.layout import owner_marker_key
 from backup_store.manifest import Manifest
 from backup_store.model import BackupDescriptor
-from backup_store.object_backup_store import CATALOG_MIN_MANIFESTS, ObjectBackupStore
+from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, Request
 from backup_store.service import RESTART_REASON, BackupService, BackupState
 from backup_store.stores.filesystem import FilesystemBackupStore
@@ -30,6 +30,8 @@ from tests.test_service import MemorySource
 
 Hook = Callable[[Request], Awaitable[None]]
 WRITES = {"put", "replace", "delete"}
+MANY = 20
+"""Backups of one partition in most tests: enough for the catalog to be read."""
 
 
 class Counted:
@@ -136,7 +138,7 @@ async def test_prefix_query_without_ordered_listings_lists_matching_folders(
 async def test_warm_list_reads_catalogs_instead_of_manifests(
     base_store: ObjectBackupStore,
 ) -> None:
-    count = CATALOG_MIN_MANIFESTS + 4
+    count = MANY
     for partition in (1, 2):
         for backup_id in ids(count, partition):
             await save(base_store, manifest(backup_id))
@@ -172,7 +174,7 @@ def rewrite_in_place(path: Path, data: bytes) -> None:
 async def test_manifest_rewritten_behind_the_stores_back_is_read_again(
     base_store: ObjectBackupStore, tmp_path: Path
 ) -> None:
-    for backup_id in ids(CATALOG_MIN_MANIFESTS):
+    for backup_id in ids(MANY):
         await save(base_store, manifest(backup_id, snapshot="s1"))
     changed = BackupIdentifier(0, 1, 3)
     layout = base_store.format.write_layout(base_store.base_path, "8.7.0")
@@ -207,7 +209,7 @@ async def test_manifest_rewritten_behind_the_stores_back_is_read_again(
 async def test_deleted_manifest_is_not_listed_from_the_catalog(
     base_store: ObjectBackupStore,
 ) -> None:
-    for backup_id in ids(CATALOG_MIN_MANIFESTS + 1):
+    for backup_id in ids(MANY):
         await save(base_store, manifest(backup_id))
     gone = BackupIdentifier(0, 1, 5)
     key = base_store.format.write_layout(base_store.base_path, "8.7.0").manifest_key(gone)
@@ -216,7 +218,7 @@ async def test_deleted_manifest_is_not_listed_from_the_catalog(
 
 
 async def test_deleted_catalog_is_rebuilt(base_store: ObjectBackupStore) -> None:
-    count = CATALOG_MIN_MANIFESTS
+    count = MANY
     for backup_id in ids(count):
         await save(base_store, manifest(backup_id))
     catalog = catalog_key(base_store.base_path, 0, 1)
@@ -235,12 +237,12 @@ async def test_deleted_catalog_is_rebuilt(base_store: ObjectBackupStore) -> None
 
 
 async def test_damaged_catalog_is_ignored_then_rebuilt(base_store: ObjectBackupStore) -> None:
-    for backup_id in ids(CATALOG_MIN_MANIFESTS):
+    for backup_id in ids(MANY):
         await save(base_store, manifest(backup_id, completed=True))
     catalog = catalog_key(base_store.base_path, 0, 1)
     await base_store.io.put(catalog, b'{"version": 1, "entries": {"x": 1}}')
     statuses = await base_store.list()
-    assert len(statuses) == CATALOG_MIN_MANIFESTS
+    assert len(statuses) == MANY
     # A writer rebuilds it from what it knows.
     await save(base_store, manifest(BackupIdentifier(0, 1, 100)))
     found = await base_store.io.get(catalog)
@@ -294,7 +296,7 @@ async def test_two_writers_updating_one_catalog_lose_no_entry(
 async def test_read_only_reader_without_catalog_writes_nothing(
     base_store: ObjectBackupStore,
 ) -> None:
-    count = CATALOG_MIN_MANIFESTS + 2
+    count = MANY
     for backup_id in ids(count):
         await place(base_store, manifest(backup_id, completed=backup_id.checkpoint_id % 2 == 0))
     counted = Counted()
@@ -314,7 +316,7 @@ async def test_read_only_reader_without_catalog_writes_nothing(
 
 
 async def test_status_of_one_id_reads_no_catalog(base_store: ObjectBackupStore) -> None:
-    for backup_id in ids(CATALOG_MIN_MANIFESTS + 2):
+    for backup_id in ids(MANY):
         await save(base_store, manifest(backup_id))
     counted = Counted()
     store = hooked(base_store, counted)

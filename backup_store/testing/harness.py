@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+from backup_store.catalog import catalog_key
 from backup_store.errors import ObjectNotFoundError
 from backup_store.formats import StoreFormat
-from backup_store.catalog import catalog_key
 from backup_store.layout import owner_marker_key
 from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier
