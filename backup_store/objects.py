@@ -157,7 +157,7 @@ _BUCKET_NAME = re.compile(r"<BucketName>([^<]+)</BucketName>")
 
 
 def missing_location(error: BaseException, store: str) -> str | None:
-    """"bucket X does not exist" when a service's error body says so (S3's and GCS's
+    """ "bucket X does not exist" when a service's error body says so (S3's and GCS's
     ``NoSuchBucket``, Azure's ``ContainerNotFound``; obstore keeps the body in its
     message), else None."""
     text = str(error)

@@ -26,6 +26,7 @@ from backup_store.service import RESTART_REASON, BackupService, BackupState
 from backup_store.stores.filesystem import FilesystemBackupStore
 from tests.cloud_stores import s3_store
 from tests.emulators.s3 import S3Bucket
+from tests.test_cli_support import invoke
 from tests.test_service import MemorySource
 
 Hook = Callable[[Request], Awaitable[None]]
@@ -413,3 +414,14 @@ async def test_partitions_above_the_configured_count_without_listing_the_bucket(
     assert [d.partition_id for d in info.details] == [1, 2, 3]
     listed = [r.key for r in counted.requests if r.operation.startswith("list")]
     assert listed and all(key.startswith("manifests/") and "/100" in key for key in listed)
+
+
+async def test_cli_catalog_rebuild(tmp_path: Path) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    for backup_id in ids(3):
+        await place(base, manifest(backup_id))  # as Zeebe wrote them: no catalog
+    result = await asyncio.to_thread(invoke, "catalog", "rebuild", (tmp_path / "store").as_uri())
+    assert result.exit_code == 0, result.output
+    assert "rebuilt from 3 manifests" in result.output
+    found = await base.io.get(catalog_key(None, 0, 1))
+    assert found is not None and len(decode_catalog(found.data)) == 3

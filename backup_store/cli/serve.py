@@ -88,8 +88,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as error:
         sock.close()
-        reason = f"port {port} is already in use" if error.errno == errno.EADDRINUSE else (
-            error.strerror or str(error)
+        reason = (
+            f"port {port} is already in use"
+            if error.errno == errno.EADDRINUSE
+            else (error.strerror or str(error))
         )
         click.echo(f"error: cannot listen on {host}:{port}: {reason}", err=True)
         raise SystemExit(1) from None

@@ -139,7 +139,7 @@ class BackupService(AsyncResource):
         self._recovered = asyncio.Event()
         self._first_recovery_attempt = asyncio.Event()
         self._store_floor = 0
-        self._shared_statuses = FreshShared(self._statuses)
+        self._shared_reads = FreshShared(self._read)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -334,7 +334,7 @@ class BackupService(AsyncResource):
             log_context(backup_id=backup_id, operation=STATUS),
             self.metrics.operation(STATUS, self.sources),
         ):
-            infos = await self._read(backup_id, lambda c: c == backup_id)
+            infos = await self._shared_reads(backup_id)
         if infos:
             return infos[0]
         return aggregate(backup_id, [], self.partition_count)
@@ -353,16 +353,19 @@ class BackupService(AsyncResource):
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
         with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
-            return await self._read(pattern, lambda c: str(c).startswith(prefix))
+            return await self._shared_reads(pattern)
 
-    async def _read(
-        self, checkpoint: int | str, selects: Callable[[int], bool]
-    ) -> list[BackupInfo]:
+    async def _read(self, checkpoint: int | str) -> list[BackupInfo]:
+        """Aggregated backups of an id or a ``digits*`` pattern (identical concurrent
+        reads share one run of this, started after they arrived: ``_shared_reads``)."""
+        if isinstance(checkpoint, int):
+            selects: Callable[[int], bool] = checkpoint.__eq__
+        else:
+            selects = _starts_with(checkpoint.removesuffix("*"))
         # What this process runs, taken before reading: a partition backup that
         # was running then and had no manifest yet when read is IN_PROGRESS.
         running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
-        # Identical concurrent reads share one store read that started after they came.
-        statuses = list(await self._shared_statuses(checkpoint))
+        statuses = await self._statuses(checkpoint)
         found = {s.id for s in statuses}
         statuses += [
             BackupStatus(
@@ -522,3 +525,7 @@ class BackupService(AsyncResource):
     async def _gather(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run jobs with bounded concurrency; the first error cancels the rest."""
         return await run_bounded(jobs, STORE_CONCURRENCY)
+
+
+def _starts_with(prefix: str) -> Callable[[int], bool]:
+    return lambda checkpoint: str(checkpoint).startswith(prefix)
