@@ -181,5 +181,13 @@ if __name__ == "__main__":
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--scale-backups", type=int, default=1000,
+        help="backups per partition of the listing benchmark (bench/scale.py; 0 skips it)",
+    )
     arguments = parser.parse_args()
     asyncio.run(main(arguments.mib, arguments.files, arguments.rounds))
+    if arguments.scale_backups:
+        from bench import scale  # its own section of latest.json
+
+        asyncio.run(scale.main(arguments.scale_backups))
