@@ -541,6 +541,7 @@ class LocalFileIO(ObstoreIO):
                     data = file.read()
                     after = _file_token(os.fstat(file.fileno()))
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                self._check_root()
                 return None
             if before == after:  # not rewritten in place while read
                 return StoredObject(data, ObjectVersion(after, None, _sha256(data)))
@@ -551,6 +552,7 @@ class LocalFileIO(ObstoreIO):
             try:
                 found = await asyncio.to_thread(os.stat, self.root / key)
             except (FileNotFoundError, NotADirectoryError):
+                await asyncio.to_thread(self._check_root)
                 return None
             if not stat.S_ISREG(found.st_mode):
                 return None
@@ -566,7 +568,13 @@ class LocalFileIO(ObstoreIO):
         for page in pages:
             yield page
 
+    def _check_root(self) -> None:
+        """A missing object is only missing while the store's folder is there."""
+        if not self.root.is_dir():
+            raise StoreUnavailableError(f"the backup directory {self.root} is not a directory")
+
     def _walk(self, folder: str, offset: str | None) -> builtins.list[builtins.list[ObjectMeta]]:
+        self._check_root()
         found: builtins.list[ObjectMeta] = []
         pending = [folder]
         while pending:
