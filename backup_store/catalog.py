@@ -162,6 +162,12 @@ class Catalog:
                         entries = {}  # damaged: rebuilt from what this writer knows
                 if not change(entries):
                     return
+                if not entries:
+                    # Nothing left (the last backup deleted): no object left behind. A
+                    # writer's entry added meanwhile may go too, which costs only speed.
+                    if found is not None:
+                        await self.io.delete([key])
+                    return
                 data = encode_catalog(entries)
                 try:
                     if found is None:
