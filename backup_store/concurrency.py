@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
@@ -65,3 +66,55 @@ class ByteBudget:
     async def _wake(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+
+class FreshShared(Generic[K, T]):
+    """Identical concurrent calls share one run, but only a run that started after
+    the call arrived: an answer never predates its question.
+
+    A call with no run of its key in flight starts one. A call arriving while a
+    run is in flight waits for the *next* run, which starts when that one ends
+    and serves every call that arrived meanwhile. So at most two runs per key
+    exist at once, whatever the number of callers, and each caller's result
+    reflects every change that finished before it called.
+    """
+
+    def __init__(self, compute: Callable[[K], Awaitable[T]]) -> None:
+        self._compute = compute
+        self._current: dict[K, asyncio.Future[T]] = {}
+        self._next: dict[K, asyncio.Future[T]] = {}
+
+    async def __call__(self, key: K) -> T:
+        if key in self._current:
+            waiting = self._next.get(key)
+            if waiting is None:
+                waiting = self._next[key] = self._new_future()
+            # shield: one caller giving up (a timeout) must not cancel the others' run.
+            return await asyncio.shield(waiting)
+        return await asyncio.shield(self._start(key))
+
+    @staticmethod
+    def _new_future() -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        # Retrieved here too: a failed run whose callers all gave up logs nothing.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return future
+
+    def _start(self, key: K, result: asyncio.Future[T] | None = None) -> asyncio.Future[T]:
+        future = result or self._new_future()
+        self._current[key] = future
+        task = asyncio.ensure_future(self._compute(key))
+        task.add_done_callback(lambda done: self._finish(key, future, done))
+        return future
+
+    def _finish(self, key: K, future: asyncio.Future[T], done: asyncio.Future[T]) -> None:
+        del self._current[key]
+        if done.cancelled():
+            future.cancel()
+        elif (error := done.exception()) is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(done.result())
+        waiting = self._next.pop(key, None)
+        if waiting is not None:
+            self._start(key, waiting)

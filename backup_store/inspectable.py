@@ -161,6 +161,15 @@ class InspectableStore(BackupStore):
         """Ids of every manifest the wildcard matches, from the keys alone (no reads)."""
 
     @abc.abstractmethod
+    async def rebuild_catalog(
+        self,
+        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+    ) -> builtins.list[BackupStatus]:
+        """List like :meth:`list` and, as a writer, bring the listing catalogs of what
+        was listed up to date (see :mod:`backup_store.catalog`). Stores without a
+        catalog only list."""
+        return await self.list(wildcard)
+
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         """The backup's integrity record, or None when it has none that belongs to
         this manifest: missing (Zeebe wrote the backup, or the record was lost), or

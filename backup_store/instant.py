@@ -79,9 +79,7 @@ class Instant:
 
     def __post_init__(self) -> None:
         if isinstance(self.epoch_nanos, bool) or not isinstance(self.epoch_nanos, int):
-            raise ValueError(
-                f"an instant is an integer count of nanoseconds: {self.epoch_nanos!r}"
-            )
+            raise ValueError(f"an instant is an integer count of nanoseconds: {self.epoch_nanos!r}")
         if not MIN_EPOCH_NANOS <= self.epoch_nanos <= MAX_EPOCH_NANOS:
             raise ValueError(
                 f"instant {self.epoch_nanos} ns after the epoch is outside the years 1 to 9999"

@@ -193,8 +193,15 @@ class WrongManifestFormError(ManifestParseError):
 # control characters, and writes each surrogate (so each half of a character outside the
 # Basic Multilingual Plane) as \uXXXX in upper-case hex; every other character is raw UTF-8.
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\ud800-\udfff\U00010000-\U0010ffff]')
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
-                  "\f": "\\f", "\r": "\\r"}
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
+from backup_store.catalog import Catalog, CatalogEntry, Entries, merge_entries, normal_token
 from backup_store.concurrency import ByteBudget, run_bounded
 from backup_store.errors import (
     BackupAlreadyExistsError,
@@ -100,6 +101,11 @@ DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_UPLOAD_MEMORY = 64 * 1024 * 1024
 """Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`)."""
 MARK_FAILED_ATTEMPTS = 10
+LIST_CONCURRENCY = 32
+"""Manifests (small objects) read at once while listing."""
+CATALOG_MIN_MANIFESTS = 2
+"""A listing reads a (node, partition) catalog only for at least this many manifests:
+fewer are cheaper to read one by one (the status of one id reads no catalog)."""
 CANCELLED_REASON = "The backup was cancelled before it completed."
 CONCURRENT_DELETE_REASON = "Files of the backup were removed by a concurrent delete."
 
@@ -149,6 +155,7 @@ class ObjectBackupStore(InspectableStore):
         self.max_concurrency = max_concurrency
         self._owner = OwnershipMarker(io, kind, self.base_path)
         self._upload_budget = ByteBudget(upload_memory)
+        self._catalog = Catalog(io, self.base_path)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -202,31 +209,71 @@ class ObjectBackupStore(InspectableStore):
 
     async def _manifest_keys(
         self, wildcard: BackupIdentifierWildcard
-    ) -> dict[BackupIdentifier, tuple[KeyLayout, str]]:
-        found: dict[BackupIdentifier, tuple[KeyLayout, str]] = {}
-        for layout in self.format.read_layouts(self.base_path):
-            for key in await self._keys_with_prefix(layout.list_prefix(wildcard)):
-                backup_id = layout.parse_manifest_key(key)
-                if backup_id is not None and wildcard.matches(backup_id):
-                    found.setdefault(backup_id, (layout, key))
-        return found
+    ) -> dict[BackupIdentifier, tuple[KeyLayout, ObjectMeta]]:
+        layouts = self.format.read_layouts(self.base_path)
+        prefixes = [layout.list_prefix(wildcard) for layout in layouts]
+        # A prefix inside another one's listing (the S3 classic layout's ``bp/``
+        # holds ``bp/manifests/``) is not listed twice; the others are listed at once.
+        listed = [
+            p
+            for p in dict.fromkeys(prefixes)
+            if not any(o != p and p.startswith(o) and o.endswith("/") for o in prefixes)
+        ]
+        listings = await run_bounded(
+            [partial(self._objects_with_prefix, p) for p in listed], len(listed)
+        )
+        by_layout: dict[BackupIdentifier, tuple[int, KeyLayout, ObjectMeta]] = {}
+        for objects in listings:
+            for meta in objects:
+                for rank, (layout, prefix) in enumerate(zip(layouts, prefixes, strict=True)):
+                    if not meta.key.startswith(prefix):
+                        continue
+                    backup_id = layout.parse_manifest_key(meta.key)
+                    if backup_id is None or not wildcard.matches(backup_id):
+                        continue
+                    known = by_layout.get(backup_id)
+                    if known is None or rank < known[0]:  # the lookup order wins
+                        by_layout[backup_id] = (rank, layout, meta)
+        return {i: (layout, meta) for i, (_, layout, meta) in by_layout.items()}
 
-    async def _keys_with_prefix(self, prefix: str) -> builtins.list[str]:
-        """Keys starting with ``prefix``, which may end inside a path segment.
+    async def _objects_with_prefix(self, prefix: str) -> builtins.list[ObjectMeta]:
+        """Objects whose keys start with ``prefix``, which may end inside a path segment.
 
         Listings take whole path segments, so a checkpoint prefix such as
-        ``.../1/10`` lists the folder's sub-folders first and then only the
-        matching ones (never every object of the partition).
+        ``.../1/10`` cannot be listed as such. Where listings are ordered, one
+        listing of the folder starting after ``prefix`` (server-side where the
+        service supports it: S3 ``start-after``) ends as soon as keys leave the
+        prefix. Elsewhere the folder's sub-folders are listed first and then only
+        the matching ones (never every object of the partition).
         """
         if prefix == "" or prefix.endswith("/"):
-            return await self.io.list_keys(prefix)
+            return await self._list_all(prefix)
         folder, _, _ = prefix.rpartition("/")
+        if self.io.capabilities.ordered_listing:
+            return await self._ordered_objects_with_prefix(folder, prefix)
         listing = await self.io.list_with_delimiter(folder)
-        keys = [m.key for m in listing.objects if m.key.startswith(prefix)]
+        objects = [m for m in listing.objects if m.key.startswith(prefix)]
         matching = [p for p in listing.prefixes if p.startswith(prefix)]
-        for found in await self._bounded([partial(self.io.list_keys, p + "/") for p in matching]):
-            keys.extend(found)
-        return keys
+        for found in await self._bounded([partial(self._list_all, p + "/") for p in matching]):
+            objects.extend(found)
+        return objects
+
+    async def _list_all(self, prefix: str) -> builtins.list[ObjectMeta]:
+        return [meta async for page in self.io.list(prefix) for meta in page]
+
+    async def _ordered_objects_with_prefix(
+        self, folder: str, prefix: str
+    ) -> builtins.list[ObjectMeta]:
+        objects: builtins.list[ObjectMeta] = []
+        # Every key starting with ``prefix`` sorts after it (a key equal to it is
+        # no manifest), so the listing starts there and stops at the first key past it.
+        async for page in self.io.list(folder, offset=prefix):
+            for meta in page:
+                if meta.key.startswith(prefix):
+                    objects.append(meta)
+                elif meta.key > prefix:
+                    return objects  # no further page is requested
+        return objects
 
     # ------------------------------------------------------------ tools contract
 
@@ -266,7 +313,10 @@ class ObjectBackupStore(InspectableStore):
                 return StoredManifest(manifest, layout, key, data.version)
 
             results = await self._bounded(
-                [partial(load, backup_id, *where) for backup_id, where in found.items()]
+                [
+                    partial(load, backup_id, layout, meta.key)
+                    for backup_id, (layout, meta) in found.items()
+                ]
             )
             return [r for r in results if r is not None]
 
@@ -335,7 +385,96 @@ class ObjectBackupStore(InspectableStore):
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
     ) -> builtins.list[BackupStatus]:
-        return [entry.to_status() for entry in await self.scan_manifests(wildcard)]
+        with self._verb("list"):
+            await self._owner.check(writing=False)
+            return [s for s, _ in await self._listed_statuses(wildcard)]
+
+    async def rebuild_catalog(
+        self,
+        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+    ) -> builtins.list[BackupStatus]:
+        with self._verb("rebuild catalog"):
+            await self._owner.check(writing=True)
+            listed = await self._listed_statuses(wildcard, use_catalog=True, every_group=True)
+            groups: dict[tuple[int, int], Entries] = {}
+            for status, entry in listed:
+                group = groups.setdefault((status.id.node_id, status.id.partition_id), {})
+                if entry is not None:
+                    group[entry[0]] = entry[1]
+            for (node_id, partition_id), entries in groups.items():
+                await self._catalog.update(
+                    node_id, partition_id, partial(merge_entries, wildcard, entries)
+                )
+            return [s for s, _ in listed]
+
+    async def _listed_statuses(
+        self,
+        wildcard: BackupIdentifierWildcard,
+        *,
+        use_catalog: bool = True,
+        every_group: bool = False,
+    ) -> builtins.list[tuple[BackupStatus, tuple[str, CatalogEntry] | None]]:
+        """Statuses of the listed manifests, with the catalog entry each justifies.
+
+        A manifest's status comes from its (node, partition) catalog when the entry's
+        token equals the listed one, else from the manifest itself. Catalogs are
+        read only for groups of at least ``CATALOG_MIN_MANIFESTS`` manifests (or
+        ``every_group``): one manifest is cheaper to read than a catalog.
+        """
+        found = await self._manifest_keys(wildcard)
+        groups: dict[tuple[int, int], int] = {}
+        for backup_id in found:
+            group = (backup_id.node_id, backup_id.partition_id)
+            groups[group] = groups.get(group, 0) + 1
+        wanted = [
+            g
+            for g, n in groups.items()
+            if use_catalog and (every_group or n >= CATALOG_MIN_MANIFESTS)
+        ]
+        entries: Entries = {}
+        for read in await run_bounded(
+            [partial(self._catalog.read, *group) for group in wanted], LIST_CONCURRENCY
+        ):
+            entries.update(read)
+        results: dict[BackupIdentifier, tuple[BackupStatus, tuple[str, CatalogEntry] | None]] = {}
+        to_read: builtins.list[tuple[BackupIdentifier, KeyLayout, str]] = []
+        for backup_id, (layout, meta) in found.items():
+            entry = entries.get(meta.key)
+            token = normal_token(meta.e_tag)
+            if (
+                entry is not None
+                and token is not None
+                and entry.token == token
+                and entry.status.id == backup_id
+            ):
+                results[backup_id] = (entry.status, (meta.key, entry))
+                continue
+            to_read.append((backup_id, layout, meta.key))
+        for read_one in await run_bounded(
+            [partial(self._read_status, *where) for where in to_read], LIST_CONCURRENCY
+        ):
+            if read_one is not None:
+                results[read_one[0].id] = read_one
+        return [results[i] for i in found if i in results]
+
+    async def _read_status(
+        self, backup_id: BackupIdentifier, layout: KeyLayout, key: str
+    ) -> tuple[BackupStatus, tuple[str, CatalogEntry] | None] | None:
+        found = await self.io.get(key)
+        if found is None:  # deleted while listing
+            return None
+        try:
+            manifest = self._decode_at(found.data, key, backup_id)
+        except ManifestParseError as error:
+            # Damaged: only this entry says so; it is never cached.
+            return DamagedManifest(backup_id, layout, key, error).to_status(), None
+        status = manifest.to_status()
+        token = normal_token(found.version.e_tag)
+        return status, None if token is None else (key, CatalogEntry(token, status))
+
+    async def _record(self, key: str, version: ObjectVersion, manifest: Manifest) -> None:
+        """Writers keep the catalog: the manifest at ``key`` now has ``version``."""
+        await self._catalog.record(key, normal_token(version.e_tag), manifest.to_status())
 
     # ------------------------------------------------------------ save
 
@@ -438,12 +577,15 @@ class ObjectBackupStore(InspectableStore):
                 in_progress = final.status_code is BackupStatusCode.IN_PROGRESS
                 done = final.completed(Instant.now()) if in_progress else final
                 try:
-                    await self.io.replace(key, self.format.encode(done, layout), version)
+                    final_version = await self.io.replace(
+                        key, self.format.encode(done, layout), version
+                    )
                 except WriteConflict:
                     raise InvalidBackupStateError(
                         f"backup {backup_id} was changed by another writer while it was saved",
                         key=key,
                     ) from None
+                await self._record(key, final_version, done)
             except BaseException as error:
                 await asyncio.shield(self._fail_after_error(layout, key, started, version, error))
                 raise
@@ -530,7 +672,8 @@ class ObjectBackupStore(InspectableStore):
             reason = f"{type(error).__name__}: {error}"
         failed = started.failed(reason, Instant.now())
         with suppress(Exception):
-            await self.io.replace(key, self.format.encode(failed, layout), version)
+            failed_version = await self.io.replace(key, self.format.encode(failed, layout), version)
+            await self._record(key, failed_version, failed)
 
     async def _upload(
         self, layout: KeyLayout, backup_id: BackupIdentifier, file: FileToStore, compress: bool
@@ -576,16 +719,17 @@ class ObjectBackupStore(InspectableStore):
                     if stored is None:
                         layout = self.format.write_layout(self.base_path, None)
                         manifest = Manifest.failed_never_saved(backup_id, reason, Instant.now())
-                        await self.io.put(
-                            layout.manifest_key(backup_id),
-                            self.format.encode(manifest, layout),
-                            create_only=True,
+                        key = layout.manifest_key(backup_id)
+                        version = await self.io.put(
+                            key, self.format.encode(manifest, layout), create_only=True
                         )
+                        await self._record(key, version, manifest)
                     elif stored.manifest.status_code is not BackupStatusCode.FAILED:
                         failed = stored.manifest.failed(reason, Instant.now())
-                        await self.io.replace(
+                        version = await self.io.replace(
                             stored.key, self.format.encode(failed, stored.layout), stored.version
                         )
+                        await self._record(stored.key, version, failed)
                     return BackupStatusCode.FAILED
                 except WriteConflict:
                     continue  # changed under us (e.g. just completed): read again
@@ -626,6 +770,8 @@ class ObjectBackupStore(InspectableStore):
                 await self.io.delete([k for k in keys if k not in manifests])
             held = [layout for layout in layouts if await self._still_held(layout, backup_id)]
             await self.io.delete([layout.manifest_key(backup_id) for layout in held])
+            for layout in held:
+                await self._catalog.forget(layout.manifest_key(backup_id), backup_id)
 
     async def _refuse_in_progress(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)

@@ -29,13 +29,14 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -240,7 +241,7 @@ _BUCKET_NAME = re.compile(r"<BucketName>([^<]+)</BucketName>")
 
 
 def missing_location(error: BaseException, store: str) -> str | None:
-    """"bucket X does not exist" when a service's error body says so (S3's and GCS's
+    """ "bucket X does not exist" when a service's error body says so (S3's and GCS's
     ``NoSuchBucket``, Azure's ``ContainerNotFound``; obstore keeps the body in its
     message), else None."""
     text = str(error)
@@ -703,6 +704,20 @@ async def _single(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+READ_ATTEMPTS = 5
+
+
+def _file_token(found: os.stat_result) -> str:
+    """A file's e-tag: inode, mtime in nanoseconds and size (LocalStore's own e-tag
+    has microseconds, too coarse to see Zeebe's in-place rewrites)."""
+    return f"{found.st_ino:x}-{found.st_mtime_ns:x}-{found.st_size:x}"
+
+
+def _file_meta(key: str, found: os.stat_result) -> ObjectMeta:
+    modified = datetime.fromtimestamp(found.st_mtime_ns / 1e9, tz=UTC)
+    return ObjectMeta(key, found.st_size, modified, _file_token(found))
+
+
 class LocalFileIO(ObstoreIO):
     """The filesystem variant of :class:`ObstoreIO`, rooted at a directory.
 
@@ -711,7 +726,9 @@ class LocalFileIO(ObstoreIO):
     A local filesystem has no e-tags, so compare-and-swap compares bytes under
     an ``flock`` on the object's folder, which also excludes other processes.
     Reads go to the file directly (obstore's local reader streams in small
-    blocks); listing and deletion (removing emptied folders) use ``LocalStore``.
+    blocks); listings walk the folders
+    (their e-tags carry nanosecond mtimes); deletion (removing emptied folders) uses
+    ``LocalStore``.
     """
 
     def __init__(self, root: Path, *, description: str, create: bool = True) -> None:
@@ -732,8 +749,8 @@ class LocalFileIO(ObstoreIO):
     ) -> ObjectVersion:
         loop = asyncio.get_running_loop()
         chunks = [data] if isinstance(data, bytes) else blocking(data, loop)
-        await in_transfer_thread(lambda stop: self._write(key, chunks, stop, create_only))
-        return ObjectVersion(None, None, _sha256(data))
+        token = await in_transfer_thread(lambda stop: self._write(key, chunks, stop, create_only))
+        return ObjectVersion(token, None, _sha256(data))
 
     async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
         await in_transfer_thread(lambda stop: self._write(key, chunks, stop, False))
@@ -743,8 +760,9 @@ class LocalFileIO(ObstoreIO):
 
     def _write(
         self, key: str, chunks: Iterable[Chunk], stop: threading.Event, create_only: bool
-    ) -> None:
-        """Write durably and atomically, in the calling (transfer) thread."""
+    ) -> str:
+        """Write durably and atomically, in the calling (transfer) thread; returns the
+        file's version token."""
         path = self.root / key
         with self._translated(key):
             parents = _make_parents(path.parent, self.root)
@@ -752,6 +770,7 @@ class LocalFileIO(ObstoreIO):
             temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
             try:
                 write_file(temporary, until_stopped(chunks, stop))
+                token = _file_token(os.stat(temporary))  # rename and link keep it
                 if create_only:
                     try:
                         os.link(temporary, path)  # fails if the name exists: exclusive create
@@ -763,10 +782,76 @@ class LocalFileIO(ObstoreIO):
                 temporary.unlink(missing_ok=True)
             for directory in [path.parent, *parents]:
                 fsync_directory(directory)
+        return token
 
     def _chunks(self, key: str, stop: threading.Event) -> Iterator[Chunk]:
         with self._translated(key):
             yield from until_stopped(read_whole_file(self.root / key), stop)
+
+    async def get(self, key: str) -> StoredObject | None:
+        with self._translated(key):
+            return await asyncio.to_thread(self._read_whole, key)
+
+    def _read_whole(self, key: str) -> StoredObject | None:
+        for _attempt in range(READ_ATTEMPTS):
+            try:
+                with open(self.root / key, "rb") as file:
+                    before = _file_token(os.fstat(file.fileno()))
+                    data = file.read()
+                    after = _file_token(os.fstat(file.fileno()))
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                self._check_root()
+                return None
+            if before == after:  # not rewritten in place while read
+                return StoredObject(data, ObjectVersion(after, None, _sha256(data)))
+        raise StoreUnavailableError(f"the object kept changing while it was read ({key})")
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        with self._translated(key):
+            try:
+                found = await asyncio.to_thread(os.stat, self.root / key)
+            except (FileNotFoundError, NotADirectoryError):
+                await asyncio.to_thread(self._check_root)
+                return None
+            if not stat.S_ISREG(found.st_mode):
+                return None
+            return _file_meta(key, found)
+
+    async def list(
+        self, prefix: str, *, offset: str | None = None
+    ) -> AsyncIterator[builtins.list[ObjectMeta]]:
+        # Walked here rather than by LocalStore: listings carry nanosecond tokens.
+        folder = prefix.rstrip("/")
+        with self._translated(prefix):
+            pages = await asyncio.to_thread(self._walk, folder, offset)
+        for page in pages:
+            yield page
+
+    def _check_root(self) -> None:
+        """A missing object is only missing while the store's folder is there."""
+        if not self.root.is_dir():
+            raise StoreUnavailableError(f"the backup directory {self.root} is not a directory")
+
+    def _walk(self, folder: str, offset: str | None) -> builtins.list[builtins.list[ObjectMeta]]:
+        self._check_root()
+        found: builtins.list[ObjectMeta] = []
+        pending = [folder]
+        while pending:
+            current = pending.pop()
+            try:
+                entries = list(os.scandir(self.root / current if current else self.root))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                key = f"{current}/{entry.name}" if current else entry.name
+                try:
+                    if entry.is_dir():
+                        pending.append(key)
+                    elif entry.is_file() and (offset is None or key > offset):
+                        found.append(_file_meta(key, entry.stat()))
+                except FileNotFoundError:
+                    continue  # removed while listed
+        return [found[i : i + LIST_PAGE] for i in range(0, len(found), LIST_PAGE)]
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         with self._translated(key):

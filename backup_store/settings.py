@@ -281,9 +281,7 @@ def _s3(settings: Settings, warnings: list[str]) -> StoreConfig:
                 "basePath is set but empty. It must be either unset or not empty."
             )
         if prefix.startswith("/") or prefix.endswith("/"):
-            raise ConfigurationError(
-                f"basePath must not start or end with '/' but was: {prefix}"
-            )
+            raise ConfigurationError(f"basePath must not start or end with '/' but was: {prefix}")
         values["base_path"] = prefix
     if "FORCEPATHSTYLEACCESS" in settings:
         values["force_path_style"] = _boolean(settings["FORCEPATHSTYLEACCESS"])

@@ -746,6 +746,18 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="the ≤ 5 min mode")
     parser.add_argument("--only", default="fs,s3,azure,gcs,zstd,latency,rss")
     parser.add_argument("--label", default="", help="name of this run in latest.json")
+    parser.add_argument(
+        "--scale-backups", type=int, default=None,
+        help="backups per partition of the listing benchmark (bench/scale.py; 0 skips it; "
+        "default 1000 in quick mode, 10000 in full mode)",
+    )  # fmt: skip
     arguments = parser.parse_args()
     mode = "quick" if arguments.quick or os.environ.get("BENCH") == "quick" else "full"
     asyncio.run(main(mode, set(arguments.only.split(",")), arguments.label))
+    backups = arguments.scale_backups
+    if backups is None:
+        backups = 1000 if mode == "quick" else 10000
+    if backups:
+        from bench import scale  # its own section of latest.json
+
+        asyncio.run(scale.main(backups))

@@ -88,8 +88,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as error:
         sock.close()
-        reason = f"port {port} is already in use" if error.errno == errno.EADDRINUSE else (
-            error.strerror or str(error)
+        reason = (
+            f"port {port} is already in use"
+            if error.errno == errno.EADDRINUSE
+            else (error.strerror or str(error))
         )
         click.echo(f"error: cannot listen on {host}:{port}: {reason}", err=True)
         raise SystemExit(1) from None
@@ -156,6 +158,11 @@ async def _announce(
         auth,
         backup_id,
     )
+
+
+STARTUP_RECOVERY_WAIT = 2.0
+"""Seconds start-up waits for the restart recovery before serving requests anyway
+(the recovery goes on in the background: the API answers within 5 s of start)."""
 
 
 @click.command()
@@ -331,7 +338,7 @@ def serve(
                 sources,
                 node_id=node_id,
                 partition_count=count,
-                recovery_timeout=request_timeout,
+                recovery_timeout=min(request_timeout, STARTUP_RECOVERY_WAIT),
                 metrics=BackupMetrics(),
             )
             await stack.enter_async_context(service)

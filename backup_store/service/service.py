@@ -14,7 +14,9 @@ Python without HTTP (the API module only maps it to status codes):
 * :meth:`~BackupService.delete_backup` marks in-progress partition backups
   FAILED (``The backup is being deleted.``), then deletes every copy.
 * :meth:`~BackupService.start` marks FAILED every IN_PROGRESS backup of this node
-  that no task of this process runs (the server was killed mid-backup).
+  that no task of this process runs (the server was killed mid-backup), in the
+  background: requests are answered meanwhile (such a backup reads IN_PROGRESS
+  until it is marked, as its manifest says).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, TypeVar
 
 from backup_store import ZEEBE_VERSION
 from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
-from backup_store.concurrency import run_bounded
+from backup_store.concurrency import FreshShared, run_bounded
 from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
@@ -105,7 +107,9 @@ class BackupService(AsyncResource):
             by default the highest partition id among ``sources``. When reading,
             a larger count found in descriptors of the store wins.
         recovery_timeout: how long :meth:`start` waits for the first attempt of
-            the restart recovery before leaving it to retry in the background.
+            the restart recovery before leaving it to finish (or retry) in the
+            background. Nothing else waits for it: reads and new backups are
+            served meanwhile.
         metrics: where operations are counted and timed (Zeebe's backup metrics);
             its own by default.
     """
@@ -151,6 +155,7 @@ class BackupService(AsyncResource):
         self._recovered = asyncio.Event()
         self._first_recovery_attempt = asyncio.Event()
         self._store_floor = 0
+        self._shared_reads = FreshShared(self._read)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -162,11 +167,11 @@ class BackupService(AsyncResource):
     # ------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
-        """Run the restart recovery (see :meth:`recover_interrupted_backups`).
+        """Start the restart recovery (see :meth:`recover_interrupted_backups`).
 
-        Waits up to ``recovery_timeout`` for the first attempt; when the store
-        cannot be reached, keeps retrying in the background (and before the next
-        backup is taken).
+        Waits up to ``recovery_timeout`` for the first attempt; a recovery that
+        takes longer (a store holding many backups) or fails (an unreachable
+        store) goes on, or is retried, in the background.
         """
         self._spawn(self._recovery_loop())
         with contextlib.suppress(TimeoutError):
@@ -181,6 +186,10 @@ class BackupService(AsyncResource):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_for_recovery(self) -> None:
+        """Wait until the restart recovery has succeeded once."""
+        await self._recovered.wait()
 
     @property
     def running_backups(self) -> list[BackupIdentifier]:
@@ -235,7 +244,8 @@ class BackupService(AsyncResource):
         if not self.sources:
             raise ConfigurationError("this server has no partitions to back up")
         async with self._take_lock:
-            await self._ensure_recovered()
+            # No wait for the restart recovery: it skips ids started here, and the
+            # store's own ids of each partition are checked below.
             sources = list(self.sources.values())
             latest = await self._gather([s.latest_checkpoint_id for s in sources])
             highest = max([self._store_floor, *latest])
@@ -366,7 +376,7 @@ class BackupService(AsyncResource):
             log_context(backup_id=backup_id, operation=STATUS),
             self.metrics.operation(STATUS, self.sources),
         ):
-            infos = await self._read(backup_id, lambda c: c == backup_id)
+            infos = await self._shared_reads(backup_id)
         if infos:
             return infos[0]
         return aggregate(backup_id, [], self.partition_count)
@@ -385,11 +395,15 @@ class BackupService(AsyncResource):
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
         with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
-            return await self._read(pattern, lambda c: str(c).startswith(prefix))
+            return await self._shared_reads(pattern)
 
-    async def _read(
-        self, checkpoint: int | str, selects: Callable[[int], bool]
-    ) -> list[BackupInfo]:
+    async def _read(self, checkpoint: int | str) -> list[BackupInfo]:
+        """Aggregated backups of an id or a ``digits*`` pattern (identical concurrent
+        reads share one run of this, started after they arrived: ``_shared_reads``)."""
+        if isinstance(checkpoint, int):
+            selects: Callable[[int], bool] = checkpoint.__eq__
+        else:
+            selects = _starts_with(checkpoint.removesuffix("*"))
         # What this process runs, taken before reading: a partition backup that
         # was running then and had no manifest yet when read is IN_PROGRESS.
         running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
@@ -495,7 +509,10 @@ class BackupService(AsyncResource):
             StoreUnavailableError: the store could not be reached.
         """
         async with self._recovery_lock:
-            statuses = await self.store.list(BackupIdentifierWildcard(node_id=self.node_id))
+            # As this node's writer, it also brings this node's catalogs up to date.
+            statuses = await self.store.rebuild_catalog(
+                BackupIdentifierWildcard(node_id=self.node_id)
+            )
             self._store_floor = max([self._store_floor, *(s.id.checkpoint_id for s in statuses)])
             orphans = sorted(
                 s.id
@@ -510,10 +527,6 @@ class BackupService(AsyncResource):
                 log.warning("backup %s was interrupted by a restart: marked FAILED", orphan)
             self._recovered.set()
             return orphans
-
-    async def _ensure_recovered(self) -> None:
-        if not self._recovered.is_set():
-            await self.recover_interrupted_backups()
 
     async def _recovery_loop(self) -> None:
         delay, longest = RECOVERY_RETRY_SECONDS
@@ -557,3 +570,7 @@ class BackupService(AsyncResource):
     async def _gather(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run jobs with bounded concurrency; the first error cancels the rest."""
         return await run_bounded(jobs, STORE_CONCURRENCY)
+
+
+def _starts_with(prefix: str) -> Callable[[int], bool]:
+    return lambda checkpoint: str(checkpoint).startswith(prefix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable
 
+from backup_store.catalog import catalog_key
 from backup_store.errors import ObjectNotFoundError
 from backup_store.formats import StoreFormat
 from backup_store.layout import owner_marker_key
@@ -88,7 +89,7 @@ class StoreHarness(abc.ABC):
         )
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
-        """The store's own objects besides Zeebe's (documented; none by default)."""
+        """This project's own objects besides Zeebe's (marker, integrity record, catalog)."""
         return set()
 
     @property
@@ -144,4 +145,5 @@ class ObjectStoreHarness(StoreHarness):
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
         """The ownership marker and the backup's integrity record."""
         layout = self.format.write_layout(self.base_path, None)
-        return {owner_marker_key(self.base_path), layout.integrity_key(backup_id)}
+        catalog = catalog_key(self.base_path, backup_id.node_id, backup_id.partition_id)
+        return {owner_marker_key(self.base_path), layout.integrity_key(backup_id), catalog}

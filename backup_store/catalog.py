@@ -1,0 +1,224 @@
+"""The listing catalog: what each manifest said when our writers last wrote it.
+
+Listing backups needs each manifest's status, and reading every manifest costs
+one request per backup. A catalog object per (node, partition) keeps, for each
+manifest key, the manifest's listing token (its e-tag, or on the filesystem its
+inode, nanosecond mtime and size) and the fields :class:`BackupStatus` shows.
+
+The manifest stays the only truth. A reader lists the manifest keys (listings
+carry the tokens), reads the catalogs, and uses an entry only when its token
+equals the listed one; any other manifest (no entry, another token: written,
+rewritten or replaced by Zeebe, another node or a person) is read. A catalog
+that is missing or unreadable is ignored, never trusted. Readers never write.
+
+Writers (save, mark failed, delete, the service's restart recovery and
+``backup-store catalog rebuild``) update it with compare-and-swap writes
+(create-only when absent, version-matched otherwise), retrying on conflict, so
+concurrent writers lose no entry. A failed catalog update never fails the verb:
+the next reader reads the manifest instead.
+
+Where: ``<base path>/.backup-store-catalog/<node>/<partition>.json``, outside
+``manifests/``, ``contents/``, the classic ``<partition>/`` folders and
+``index/`` (documented in ``docs/on-store-format.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backup_store.errors import BackupStoreError
+from backup_store.instant import Instant
+from backup_store.model import (
+    BackupDescriptor,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatus,
+    BackupStatusCode,
+)
+from backup_store.objects import ObjectIO, WriteConflict
+
+log = logging.getLogger("backup_store.catalog")
+
+CATALOG_FOLDER = ".backup-store-catalog"
+CATALOG_VERSION = 1
+UPDATE_ATTEMPTS = 20
+"""Compare-and-swap attempts of one catalog update before giving up (logged)."""
+
+
+def catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
+    """The catalog object of one node's backups of one partition."""
+    root = f"{base_path}/" if base_path else ""
+    return f"{root}{CATALOG_FOLDER}/{node_id}/{partition_id}.json"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One manifest as last written by us: its listing token and its status."""
+
+    token: str
+    status: BackupStatus
+
+
+Entries = dict[str, CatalogEntry]
+"""Catalog entries by manifest key."""
+
+
+def encode_catalog(entries: Mapping[str, CatalogEntry]) -> bytes:
+    body = {
+        "version": CATALOG_VERSION,
+        "entries": {key: _encode_entry(entry) for key, entry in sorted(entries.items())},
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_catalog(data: bytes) -> Entries:
+    """The entries of a catalog; ValueError (or KeyError, TypeError) when damaged."""
+    body = json.loads(data)
+    if body.get("version") != CATALOG_VERSION:
+        raise ValueError(f"unknown catalog version {body.get('version')!r}")
+    return {key: _decode_entry(raw) for key, raw in body["entries"].items()}
+
+
+def _instant(nanos: int | None) -> Instant | None:
+    return None if nanos is None else Instant(nanos)
+
+
+def _encode_entry(entry: CatalogEntry) -> dict[str, Any]:
+    status = entry.status
+    descriptor = status.descriptor
+    return {
+        "t": entry.token,
+        "id": [status.id.node_id, status.id.partition_id, status.id.checkpoint_id],
+        "s": status.status_code.value,
+        "d": None
+        if descriptor is None
+        else [
+            descriptor.snapshot_id,
+            descriptor.checkpoint_position,
+            descriptor.number_of_partitions,
+            descriptor.broker_version,
+        ],
+        "r": status.failure_reason,
+        "c": None if status.created is None else status.created.epoch_nanos,
+        "m": None if status.last_modified is None else status.last_modified.epoch_nanos,
+    }
+
+
+def _decode_entry(raw: dict[str, Any]) -> CatalogEntry:
+    descriptor = raw["d"]
+    if not isinstance(raw["t"], str) or not (raw["r"] is None or isinstance(raw["r"], str)):
+        raise ValueError("a catalog entry's token and reason are strings")
+    status = BackupStatus(
+        BackupIdentifier(*raw["id"]),
+        BackupStatusCode(raw["s"]),
+        None if descriptor is None else BackupDescriptor(*descriptor),
+        raw["r"],
+        _instant(raw["c"]),
+        _instant(raw["m"]),
+    )
+    return CatalogEntry(raw["t"], status)
+
+
+class Catalog:
+    """The catalogs of one location, read and updated through its :class:`ObjectIO`."""
+
+    def __init__(self, io: ObjectIO, base_path: str | None) -> None:
+        self.io = io
+        self.base_path = base_path
+
+    async def read(self, node_id: int, partition_id: int) -> Entries:
+        """The entries of one catalog; none when it is missing or damaged."""
+        key = catalog_key(self.base_path, node_id, partition_id)
+        found = await self.io.get(key)
+        if found is None:
+            return {}
+        try:
+            return decode_catalog(found.data)
+        except (ValueError, KeyError, TypeError, BackupStoreError) as error:
+            log.warning("ignoring the damaged catalog %s: %s", key, error)
+            return {}
+
+    async def update(
+        self, node_id: int, partition_id: int, change: Callable[[Entries], bool]
+    ) -> None:
+        """Apply ``change`` to the current entries (it returns whether it changed
+        anything) and write them back compare-and-swap, again on every conflict.
+
+        Never raises for the store's sake: a catalog left behind is only slower.
+        """
+        key = catalog_key(self.base_path, node_id, partition_id)
+        try:
+            for _attempt in range(UPDATE_ATTEMPTS):
+                found = await self.io.get(key)
+                entries: Entries = {}
+                if found is not None:
+                    try:
+                        entries = decode_catalog(found.data)
+                    except (ValueError, KeyError, TypeError, BackupStoreError):
+                        entries = {}  # damaged: rebuilt from what this writer knows
+                if not change(entries):
+                    return
+                if not entries:
+                    # Nothing left (the last backup deleted): no object left behind. A
+                    # writer's entry added meanwhile may go too, which costs only speed.
+                    if found is not None:
+                        await self.io.delete([key])
+                    return
+                data = encode_catalog(entries)
+                try:
+                    if found is None:
+                        await self.io.put(key, data, create_only=True)
+                    else:
+                        await self.io.replace(key, data, found.version)
+                    return
+                except WriteConflict:
+                    continue
+            log.warning("catalog %s kept changing; left as it is", key)
+        except BackupStoreError as error:
+            log.warning("could not update the catalog %s: %s", key, error)
+
+    async def record(self, key: str, token: str | None, status: BackupStatus) -> None:
+        """Record that the manifest at ``key`` now has ``token`` and ``status``."""
+        backup_id = status.id
+
+        def change(entries: Entries) -> bool:
+            if token is None:
+                return entries.pop(key, None) is not None
+            entry = CatalogEntry(token, status)
+            if entries.get(key) == entry:
+                return False
+            entries[key] = entry
+            return True
+
+        await self.update(backup_id.node_id, backup_id.partition_id, change)
+
+    async def forget(self, key: str, backup_id: BackupIdentifier) -> None:
+        """Drop the entry of a deleted manifest."""
+
+        def change(entries: Entries) -> bool:
+            return entries.pop(key, None) is not None
+
+        await self.update(backup_id.node_id, backup_id.partition_id, change)
+
+
+def normal_token(e_tag: str | None) -> str | None:
+    """An e-tag as compared: services quote it in some answers and not in others."""
+    if not e_tag:
+        return None
+    return e_tag.removeprefix("W/").strip('"') or None
+
+
+def merge_entries(
+    scope: BackupIdentifierWildcard, found: Mapping[str, CatalogEntry], entries: Entries
+) -> bool:
+    """Make ``entries`` say what a listing of ``scope`` found: entries of manifests
+    in scope that were not found are dropped, found ones set. Whether it changed."""
+    before = dict(entries)
+    for key in [k for k, e in entries.items() if scope.matches(e.status.id) and k not in found]:
+        del entries[key]
+    entries.update(found)
+    return entries != before

@@ -1,0 +1,427 @@
+"""Listing at scale: request counts at the seam, the catalog's correctness, service start-up.
+
+Correctness is asserted by counting requests (``HookedIO``), never by timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
+from backup_store.catalog import catalog_key, decode_catalog
+from backup_store.concurrency import FreshShared
+from backup_store.instant import Instant
+from backup_store.layout import owner_marker_key
+from backup_store.manifest import Manifest
+from backup_store.model import BackupDescriptor
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import HookedIO, Request
+from backup_store.service import RESTART_REASON, BackupService, BackupState
+from backup_store.stores.filesystem import FilesystemBackupStore
+from tests.emulators.s3 import S3Bucket
+from tests.support.cloud_stores import s3_store
+from tests.support.filesystem_stores import invoke
+from tests.support.services import MemorySource
+
+Hook = Callable[[Request], Awaitable[None]]
+WRITES = {"put", "replace", "delete"}
+MANY = 20
+"""Backups of one partition in most tests: enough for the catalog to be read."""
+
+
+class Counted:
+    """Requests seen by a HookedIO, with an optional extra hook."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.also: Hook | None = None
+
+    async def __call__(self, request: Request) -> None:
+        self.requests.append(request)
+        if self.also is not None:
+            await self.also(request)
+
+    def operations(self) -> Counter[str]:
+        return Counter(r.operation for r in self.requests)
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+
+def hooked(store: ObjectBackupStore, counted: Counted) -> ObjectBackupStore:
+    return ObjectBackupStore(
+        HookedIO(store.io, counted), kind=store.kind, format=store.format, base_path=store.base_path
+    )
+
+
+def manifest(
+    backup_id: BackupIdentifier,
+    *,
+    completed: bool = True,
+    snapshot: str = "s1",
+    partitions: int = 3,
+) -> Manifest:
+    started = Manifest.in_progress(
+        backup_id, BackupDescriptor(snapshot, 7, partitions, "8.7.0"), (), (), Instant.now()
+    )
+    return started.completed(Instant.now()) if completed else started
+
+
+async def place(store: ObjectBackupStore, m: Manifest) -> str:
+    """Write a manifest as Zeebe would: straight through the seam, no catalog."""
+    layout = store.format.write_layout(store.base_path, "8.7.0")
+    key = layout.manifest_key(m.id)
+    await store.io.put(key, store.format.encode(m, layout))
+    return key
+
+
+async def save(store: ObjectBackupStore, m: Manifest) -> None:
+    """Write a backup as our writers do (catalog kept)."""
+    await store.write_backup(m, [])
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def base_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
+    if request.param == "filesystem":
+        return FilesystemBackupStore(tmp_path / "store")
+    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+    return s3_store(bucket, "bp")
+
+
+def ids(count: int, partition: int = 1, node: int = 0) -> list[BackupIdentifier]:
+    return [BackupIdentifier(node, partition, c) for c in range(1, count + 1)]
+
+
+# ------------------------------------------------------------------ prefix query
+
+
+async def test_prefix_query_is_one_ordered_listing_per_layout(s3_bucket: S3Bucket) -> None:
+    base = s3_store(s3_bucket, "bp")
+    for backup_id in ids(120):
+        await place(base, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base, counted)
+    await store.list_ids(BackupIdentifierWildcard())  # the ownership check once
+    counted.clear()
+    found = await store.list(BackupIdentifierWildcard(partition_id=1, checkpoint="10*"))
+    assert sorted(s.id.checkpoint_id for s in found) == [10, *range(100, 110)]
+    operations = store.format.read_layouts(store.base_path)
+    lists = [r for r in counted.requests if r.operation.startswith("list")]
+    # One start-after listing per layout the format reads; no folder-by-folder listing.
+    assert [r.operation for r in lists] == ["list"] * len(operations)
+    # Below the catalog threshold: the manifests themselves (and the ownership marker).
+    assert sum(1 for r in counted.requests if r.key.endswith("manifest.json")) == 11
+
+
+async def test_prefix_query_without_ordered_listings_lists_matching_folders(
+    tmp_path: Path,
+) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    for backup_id in ids(30):
+        await place(base, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base, counted)
+    found = await store.list(BackupIdentifierWildcard(partition_id=1, checkpoint="2*"))
+    assert sorted(s.id.checkpoint_id for s in found) == [2, *range(20, 30)]
+    assert counted.operations()["list_with_delimiter"] == 1
+    assert counted.operations()["list"] == 11  # the matching checkpoint folders only
+
+
+# ------------------------------------------------------------------ catalog
+
+
+async def test_warm_list_reads_catalogs_instead_of_manifests(
+    base_store: ObjectBackupStore,
+) -> None:
+    count = MANY
+    for partition in (1, 2):
+        for backup_id in ids(count, partition):
+            await save(base_store, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base_store, counted)
+    statuses = await store.list()
+    assert len(statuses) == 2 * count
+    assert {s.status_code for s in statuses} == {BackupStatusCode.COMPLETED}
+    gets = [r.key for r in counted.requests if r.operation == "get"]
+    catalogs = {catalog_key(store.base_path, 0, p) for p in (1, 2)}
+    # Listing pages, the ownership marker, and one GET per (node, partition) catalog.
+    assert set(gets) - catalogs <= {owner_marker_key(store.base_path)}
+    assert catalogs <= set(gets)
+    assert not {r.operation for r in counted.requests} & WRITES
+
+
+async def wait_for_new_timestamp(path: Path) -> None:
+    """Until the filesystem stamps writes with a later time than ``path``'s mtime."""
+    probe = path.parent / ".probe"
+    while True:
+        probe.write_bytes(b"")
+        if os.stat(probe).st_mtime_ns > os.stat(path).st_mtime_ns:
+            probe.unlink()
+            return
+        await asyncio.sleep(0)
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    with path.open("r+b") as file:
+        file.write(data)
+
+
+async def test_manifest_rewritten_behind_the_stores_back_is_read_again(
+    base_store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id, snapshot="s1"))
+    changed = BackupIdentifier(0, 1, 3)
+    layout = base_store.format.write_layout(base_store.base_path, "8.7.0")
+    key = layout.manifest_key(changed)
+    new = base_store.format.encode(manifest(changed, snapshot="s2"), layout)
+    if isinstance(base_store, FilesystemBackupStore):
+        # As Zeebe does: in place, same size, no truncation.
+        path = tmp_path / "store" / key
+        await wait_for_new_timestamp(path)
+        old = path.read_bytes()
+        new = old.replace(b'"s1"', b'"s2"')
+        assert len(new) == len(old)
+        rewrite_in_place(path, new)
+    else:
+        await base_store.io.put(key, new)
+    counted = Counted()
+    store = hooked(base_store, counted)
+    statuses = {s.id: s for s in await store.list()}
+    descriptor = statuses[changed].descriptor
+    assert descriptor is not None and descriptor.snapshot_id == "s2"
+    assert all(
+        s.descriptor is not None and s.descriptor.snapshot_id == "s1"
+        for i, s in statuses.items()
+        if i != changed
+    )
+    manifest_gets = [
+        r.key for r in counted.requests if r.operation == "get" and r.key.endswith("manifest.json")
+    ]
+    assert manifest_gets == [key]
+
+
+async def test_deleted_manifest_is_not_listed_from_the_catalog(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id))
+    gone = BackupIdentifier(0, 1, 5)
+    key = base_store.format.write_layout(base_store.base_path, "8.7.0").manifest_key(gone)
+    await base_store.io.delete([key])  # a person removes it; the catalog still has it
+    assert gone not in {s.id for s in await base_store.list()}
+
+
+async def test_deleted_catalog_is_rebuilt(base_store: ObjectBackupStore) -> None:
+    count = MANY
+    for backup_id in ids(count):
+        await save(base_store, manifest(backup_id))
+    catalog = catalog_key(base_store.base_path, 0, 1)
+    await base_store.io.delete([catalog])
+    counted = Counted()
+    store = hooked(base_store, counted)
+    assert len(await store.list()) == count  # correct without it: manifests read
+    assert counted.operations()["get"] >= count
+    statuses = await store.rebuild_catalog()
+    assert len(statuses) == count
+    found = await base_store.io.get(catalog)
+    assert found is not None and len(decode_catalog(found.data)) == count
+    counted.clear()
+    assert len(await store.list()) == count
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+
+
+async def test_damaged_catalog_is_ignored_then_rebuilt(base_store: ObjectBackupStore) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id, completed=True))
+    catalog = catalog_key(base_store.base_path, 0, 1)
+    await base_store.io.put(catalog, b'{"version": 1, "entries": {"x": 1}}')
+    statuses = await base_store.list()
+    assert len(statuses) == MANY
+    # A writer rebuilds it from what it knows.
+    await save(base_store, manifest(BackupIdentifier(0, 1, 100)))
+    found = await base_store.io.get(catalog)
+    assert found is not None and list(decode_catalog(found.data)) != []
+
+
+async def test_two_writers_updating_one_catalog_lose_no_entry(
+    base_store: ObjectBackupStore,
+) -> None:
+    catalog = catalog_key(base_store.base_path, 0, 1)
+    await save(base_store, manifest(BackupIdentifier(0, 1, 1)))  # the catalog exists
+    both_read = asyncio.Barrier(2)
+
+    met: set[int] = set()
+
+    def meet_after_first_read(writer: int) -> Hook:
+        async def hook(request: Request) -> None:
+            if request.operation == "get" and request.key == catalog and writer not in met:
+                met.add(writer)
+                await both_read.wait()  # each has read the same version before either writes
+
+        return hook
+
+    writers = []
+    for writer in range(2):
+        writer_counted = Counted()
+        writer_counted.also = meet_after_first_read(writer)
+        writers.append((hooked(base_store, writer_counted), writer_counted))
+    first, second = writers
+    await asyncio.gather(
+        save(first[0], manifest(BackupIdentifier(0, 1, 2))),
+        save(second[0], manifest(BackupIdentifier(0, 1, 3))),
+    )
+    found = await base_store.io.get(catalog)
+    assert found is not None
+    assert sorted(decode_catalog(found.data)) == sorted(
+        base_store.format.write_layout(base_store.base_path, "8.7.0").manifest_key(
+            BackupIdentifier(0, 1, c)
+        )
+        for c in (1, 2, 3)
+    )
+    catalog_writes = [
+        r
+        for _, c in writers
+        for r in c.requests
+        if r.key == catalog and r.operation in ("put", "replace")
+    ]
+    assert len(catalog_writes) == 3  # both read the same version: one retried
+
+
+async def test_read_only_reader_without_catalog_writes_nothing(
+    base_store: ObjectBackupStore,
+) -> None:
+    count = MANY
+    for backup_id in ids(count):
+        await place(base_store, manifest(backup_id, completed=backup_id.checkpoint_id % 2 == 0))
+    counted = Counted()
+
+    async def refuse_writes(request: Request) -> None:
+        if request.operation in WRITES:
+            raise PermissionError(f"read-only credentials: {request}")
+
+    counted.also = refuse_writes
+    store = hooked(base_store, counted)
+    statuses = {s.id.checkpoint_id: s.status_code for s in await store.list()}
+    assert statuses == {
+        c: BackupStatusCode.COMPLETED if c % 2 == 0 else BackupStatusCode.IN_PROGRESS
+        for c in range(1, count + 1)
+    }
+    assert not {r.operation for r in counted.requests} & WRITES
+
+
+async def test_status_of_one_id_reads_no_catalog(base_store: ObjectBackupStore) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base_store, counted)
+    await store.list_ids(BackupIdentifierWildcard())
+    counted.clear()
+    found = await store.list(BackupIdentifierWildcard(partition_id=1, checkpoint=5))
+    assert [s.id.checkpoint_id for s in found] == [5]
+    assert counted.operations()["get"] == 1
+    layouts = len(store.format.read_layouts(store.base_path))
+    assert sum(1 for r in counted.requests if r.operation.startswith("list")) == layouts
+
+
+# ------------------------------------------------------------------ shared runs
+
+
+async def test_concurrent_identical_reads_share_only_a_run_started_after_them() -> None:
+    runs: list[asyncio.Event] = []
+    started = [asyncio.Event(), asyncio.Event()]
+    value = 0
+
+    async def compute(key: str) -> int:
+        gate = asyncio.Event()
+        runs.append(gate)
+        started[len(runs) - 1].set()
+        seen = value
+        await gate.wait()
+        return seen
+
+    shared = FreshShared(compute)
+    first = asyncio.ensure_future(shared("k"))
+    await started[0].wait()
+    value = 1  # a change finished before the next callers ask
+    later = [asyncio.ensure_future(shared("k")) for _ in range(200)]
+    await asyncio.sleep(0)
+    assert len(runs) == 1  # the later callers wait for a run that starts after the first
+    runs[0].set()
+    assert await first == 0
+    await started[1].wait()
+    runs[1].set()
+    assert set(await asyncio.gather(*later)) == {1}
+    assert len(runs) == 2
+
+
+# ------------------------------------------------------------------ service
+
+
+async def test_service_answers_before_its_recovery_and_still_marks_failed(
+    tmp_path: Path,
+) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    interrupted = BackupIdentifier(0, 1, 100)
+    await save(base, manifest(BackupIdentifier(0, 1, 50), partitions=1))
+    await place(base, manifest(interrupted, completed=False, partitions=1))
+    release = asyncio.Event()
+    counted = Counted()
+
+    async def hold_full_listings(request: Request) -> None:
+        if request.operation == "list" and request.key in ("", "manifests/"):
+            await release.wait()
+
+    counted.also = hold_full_listings
+    store = hooked(base, counted)
+    files = tmp_path / "files"
+    files.mkdir()
+    source = MemorySource(1, files)
+    async with BackupService(store, [source], recovery_timeout=0) as service:
+        info = await service.get_backup(100)
+        assert info.state is BackupState.IN_PROGRESS  # as its manifest says, never COMPLETED
+        await service.take_backup(101)
+        await service.wait_for_backups()
+        assert (await service.get_backup(101)).state is BackupState.COMPLETED
+        release.set()
+        await service.wait_for_recovery()
+        info = await service.get_backup(100)
+        assert info.state is BackupState.FAILED
+        assert info.details[0].failure_reason == RESTART_REASON
+        assert (await service.get_backup(101)).state is BackupState.COMPLETED
+
+
+async def test_partitions_above_the_configured_count_without_listing_the_bucket(
+    tmp_path: Path,
+) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    for partition in (1, 2, 3):
+        await save(base, manifest(BackupIdentifier(0, partition, 100)))
+    counted = Counted()
+    store = hooked(base, counted)
+    files = tmp_path / "files"
+    files.mkdir()
+    async with BackupService(store, [MemorySource(1, files)], partition_count=1) as service:
+        await service.wait_for_recovery()
+        counted.clear()
+        info = await service.get_backup(100)
+    assert [d.partition_id for d in info.details] == [1, 2, 3]
+    listed = [r.key for r in counted.requests if r.operation.startswith("list")]
+    assert listed and all(key.startswith("manifests/") and "/100" in key for key in listed)
+
+
+async def test_cli_catalog_rebuild(tmp_path: Path) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    for backup_id in ids(3):
+        await place(base, manifest(backup_id))  # as Zeebe wrote them: no catalog
+    result = await asyncio.to_thread(invoke, "catalog", "rebuild", (tmp_path / "store").as_uri())
+    assert result.exit_code == 0, result.output
+    assert "rebuilt from 3 manifests" in result.output
+    found = await base.io.get(catalog_key(None, 0, 1))
+    assert found is not None and len(decode_catalog(found.data)) == 3
