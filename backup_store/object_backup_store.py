@@ -768,10 +768,11 @@ class ObjectBackupStore(InspectableStore):
             for layout in layouts:
                 keys = await self.io.list_keys(layout.contents_prefix(backup_id))
                 await self.io.delete([k for k in keys if k not in manifests])
+            # Our own records go before the manifest too: the catalog's entries.
+            for layout in layouts:
+                await self._catalog.forget(layout.manifest_key(backup_id), backup_id)
             held = [layout for layout in layouts if await self._still_held(layout, backup_id)]
             await self.io.delete([layout.manifest_key(backup_id) for layout in held])
-            for layout in held:
-                await self._catalog.forget(layout.manifest_key(backup_id), backup_id)
 
     async def _refuse_in_progress(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)

@@ -34,8 +34,8 @@ from backup_store.integrity import IntegrityRecord, decode_record, encode_record
 from backup_store.layout import owner_marker_key
 from backup_store.model import FILE_SETS
 from backup_store.verify import ProblemKind, VerifyLevel, verify_store
-from tests.races import same_files_again
 from tests.support.filesystem_stores import invoke, invoke_json
+from tests.support.races import same_files_again
 
 BACKUP_ID = BackupIdentifier(1, 2, 3)
 StoreFactory = Callable[[], ObjectBackupStore]

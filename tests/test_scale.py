@@ -412,8 +412,12 @@ async def test_partitions_above_the_configured_count_without_listing_the_bucket(
         counted.clear()
         info = await service.get_backup(100)
     assert [d.partition_id for d in info.details] == [1, 2, 3]
-    listed = [r.key for r in counted.requests if r.operation.startswith("list")]
-    assert listed and all(key.startswith("manifests/") and "/100" in key for key in listed)
+    listed = [r for r in counted.requests if r.operation.startswith("list")]
+    # The partition folders' names (one delimited listing of manifests/), then only
+    # the backup's own folders: never a recursive listing of the bucket.
+    assert listed and all(r.key.startswith("manifests") for r in listed)
+    recursive = [r.key for r in listed if r.operation == "list"]
+    assert all("/100" in key for key in recursive), recursive
 
 
 async def test_cli_catalog_rebuild(tmp_path: Path) -> None:

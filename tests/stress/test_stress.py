@@ -37,7 +37,9 @@ from backup_store import (
     ObjectBackupStore,
     open_store,
 )
-from tests.races import (
+from tests.support.api_server import ROOT
+from tests.support.cloud_stores import s3_store, s3_url
+from tests.support.races import (
     Script,
     actor,
     assert_no_completed_without_data,
@@ -47,8 +49,6 @@ from tests.races import (
     outcome,
     same_files_again,
 )
-from tests.support.api_server import ROOT
-from tests.support.cloud_stores import s3_store, s3_url
 
 pytestmark = pytest.mark.stress
 
