@@ -17,7 +17,7 @@ Under ROOT, all as filesystem stores:
   leaves (1 and 2 copied, 3 FAILED, 4 absent).
 * ``zeebe``: backup 43 as Zeebe 8.7 writes it, from the ``common-completed.json``
   fixture (no integrity record); ``foreign``: a location claimed by the S3 store
-  kind; ``not-empty``: a folder with a file in it.
+  kind; ``empty``: a store folder with no backup; ``not-empty``: a folder with a file in it.
 * ``history`` and its copy ``history-copy``: backup ids 1 to 9 of two partitions,
   30 days to one day old, id 4 left IN_PROGRESS by a dead node, id 5 with a torn
   manifest (``backup_store.testing.histories``), for ``prune``.
@@ -151,6 +151,7 @@ async def create(root: Path) -> None:
     async with FilesystemBackupStore(root / "history") as store:
         await craft(store, history(), Instant(Instant.now().epoch_nanos // 10**9 * 10**9))
     shutil.copytree(root / "history", root / "history-copy")
+    (root / "empty").mkdir()  # a store folder with no backup yet
     (root / "not-empty").mkdir()
     (root / "not-empty" / "notes.txt").write_text("already here\n")
     shutil.rmtree(work)
