@@ -242,4 +242,6 @@ def test_rclone_serve_s3_fails_create_only_and_compare_and_swap(rclone_s3: str) 
     assert found["compare-and-swap"]["verdict"] == "violated"
     assert "won" in found["create-only"]["firstViolation"]["seen"]
     assert report["verdict"].startswith("FAILED")
-    assert report["leftBehind"] == []
+    # A server that breaks guarantees may also keep what it was told to delete: whatever
+    # is left is reported, and only ever under the scratch prefix.
+    assert all(key.startswith(report["scratchPrefix"]) for key in report["leftBehind"])
