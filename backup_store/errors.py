@@ -4,7 +4,7 @@ Every error raised by a store is a :class:`BackupStoreError`. Each carries the
 context an operator needs: which store (described without credentials), which
 backup, which object key or local path, and which operation was running.
 
-Errors from obstore are translated into this hierarchy in one place, the seam
+obstore's errors are translated into this hierarchy in one place, the seam
 :mod:`backup_store.objects`, which also scrubs anything that could carry a
 credential (URL query strings, signatures) from the underlying message
 (:func:`scrub`).
