@@ -64,7 +64,10 @@ def parse_decimal_id(text: str, name: str, low: int, high: int) -> int:
     """
     if not isinstance(text, str) or not _ASCII_DIGITS.fullmatch(text):
         shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:30] + "..."
-        raise InvalidInputError(f"{name} must be written in ASCII decimal digits only, got {shown}")
+        raise InvalidInputError(
+            f"{name} must be a whole number from {low} to {high} written in ASCII decimal "
+            f"digits only, got {shown}"
+        )
     significant = text.lstrip("0") or "0"
     # More digits than the bound has cannot be in range; never int() them (4,300-digit limit).
     if len(significant) > len(str(high)) or not low <= int(significant) <= high:

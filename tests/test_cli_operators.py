@@ -287,9 +287,10 @@ def test_dash_h_is_help() -> None:
 def test_a_word_for_an_id_says_what_is_valid(tmp_path: Path) -> None:
     result = cli("status", tmp_path.as_uri(), "latest")
     assert result.returncode == 2
-    assert "backup (checkpoint) id must be written in ASCII decimal digits only, got 'latest'" in (
-        result.stderr
-    )
+    assert (
+        "backup (checkpoint) id must be a whole number from 1 to 9223372036854775807 written "
+        "in ASCII decimal digits only, got 'latest'"
+    ) in " ".join(result.stderr.split())
     assert "not a valid integer range" not in result.stderr
 
 
