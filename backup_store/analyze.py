@@ -356,7 +356,7 @@ class _Analysis:
         self.slots = asyncio.Semaphore(plan.concurrency)
         self.blobs: dict[str, bytes] = {}  # written by read_after_write, listed by listing
 
-    def g(self, name: str) -> GuaranteeResult:
+    def guarantee(self, name: str) -> GuaranteeResult:
         return self.report.guarantees[name]
 
     def payload(self, size: int) -> bytes:
@@ -392,7 +392,8 @@ class _Analysis:
             except BackupStoreError as error:
                 # A request that fails breaks the guarantee it was checking; go on.
                 where = error.key or self.prefix
-                self.g(name).check(False, where, "request", "a successful answer", error.message)
+                result = self.guarantee(name)
+                result.check(False, where, "request", "a successful answer", error.message)
             self.progress.advance(1)
 
     # -------------------------------------------------------------- guarantees
@@ -411,7 +412,7 @@ class _Analysis:
                 for key, data in blobs.items()
             )
         )
-        result = self.g("read-after-write")
+        result = self.guarantee("read-after-write")
 
         async def read_back(key: str, data: bytes) -> None:
             found = await self.get(key)
@@ -441,7 +442,7 @@ class _Analysis:
         await asyncio.gather(*(read_back(k, d) for k, d in blobs.items() for _ in range(readers)))
 
     async def listing(self) -> None:
-        result = self.g("listing")
+        result = self.guarantee("listing")
         blobs = self.blobs
         folder = f"{self.prefix}blobs/"
         with self.report.timed("list"):
@@ -477,7 +478,7 @@ class _Analysis:
         result.check(not still, victim, "list after delete", "absent", "listed")
 
     async def atomic_visibility(self) -> None:
-        result = self.g("atomic visibility")
+        result = self.guarantee("atomic visibility")
         key = f"{self.prefix}visibility/object"
         data = self.payload(self.io.part_size + CHUNK)
         done = asyncio.Event()
@@ -517,7 +518,7 @@ class _Analysis:
         result.check(not listed, aborted, "list after aborted upload", "absent", "listed")
 
     async def create_only(self) -> None:
-        result = self.g("create-only")
+        result = self.guarantee("create-only")
         for round_ in range(self.plan.rounds):
             key = f"{self.prefix}create/{round_:04d}"
             offers = [self.payload(64) for _ in self.contenders]
@@ -547,7 +548,7 @@ class _Analysis:
             )
 
     async def compare_and_swap(self) -> None:
-        result = self.g("compare-and-swap")
+        result = self.guarantee("compare-and-swap")
         key = f"{self.prefix}counter"
         await self.put(key, b"0")
         try:
@@ -593,7 +594,7 @@ class _Analysis:
             )
 
     async def overwrite(self) -> None:
-        result = self.g("overwrite")
+        result = self.guarantee("overwrite")
         key = f"{self.prefix}overwrite/object"
         size = self.io.part_size + CHUNK
         versions = [self.payload(size) for _ in range(3)]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,11 +196,12 @@ class Catalog:
 
         await self.update(backup_id.node_id, backup_id.partition_id, change)
 
-    async def forget(self, key: str, backup_id: BackupIdentifier) -> None:
-        """Drop the entry of a deleted manifest."""
+    async def forget(self, keys: Collection[str], backup_id: BackupIdentifier) -> None:
+        """Drop the entries of a deleted backup's manifests (one catalog update)."""
 
         def change(entries: Entries) -> bool:
-            return entries.pop(key, None) is not None
+            dropped = [key for key in keys if entries.pop(key, None) is not None]
+            return bool(dropped)
 
         await self.update(backup_id.node_id, backup_id.partition_id, change)
 

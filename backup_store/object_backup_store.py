@@ -769,8 +769,7 @@ class ObjectBackupStore(InspectableStore):
                 keys = await self.io.list_keys(layout.contents_prefix(backup_id))
                 await self.io.delete([k for k in keys if k not in manifests])
             # Our own records go before the manifest too: the catalog's entries.
-            for layout in layouts:
-                await self._catalog.forget(layout.manifest_key(backup_id), backup_id)
+            await self._catalog.forget(manifests, backup_id)
             held = [layout for layout in layouts if await self._still_held(layout, backup_id)]
             await self.io.delete([layout.manifest_key(backup_id) for layout in held])
 
