@@ -17,9 +17,10 @@ manifests.
 * Everything else outside the policy goes, FAILED and incomplete ids included.
 
 :func:`plan_retention` is the policy as a pure function of what the store holds
-and the time; :func:`read_inventory` reads that from a store; :func:`prune`
-executes a plan with the store's own delete, one id after the other, so a prune
-killed half-way and run again, or two prunes at once, end where one would.
+and the time (read with the store's own ``list``, where a damaged manifest is a
+status flagged ``damaged``); :func:`prune` executes a plan with the store's own
+delete, one id after the other, so a prune killed half-way and run again, or two
+prunes at once, end where one would.
 """
 
 from __future__ import annotations
@@ -34,12 +35,7 @@ from typing import Any
 from backup_store.aggregate import BackupState, aggregate, partition_count_of
 from backup_store.concurrency import run_bounded
 from backup_store.durations import format_age, format_duration
-from backup_store.errors import (
-    BackupStoreError,
-    ConfigurationError,
-    ForeignStoreKindError,
-    ManifestParseError,
-)
+from backup_store.errors import BackupStoreError, ConfigurationError
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.model import (
@@ -50,7 +46,7 @@ from backup_store.model import (
 )
 
 DEFAULT_CONCURRENCY = 4
-"""Manifests read (and partition backups deleted) at once."""
+"""Partition backups deleted at once."""
 DELETE_ATTEMPTS = 3
 """A delete that fails is tried again (another prune may be removing the same objects)."""
 
@@ -91,14 +87,6 @@ class RetentionPolicy:
             "keepLast": self.keep_last,
             "maxAge": format_duration(self.max_age) if self.max_age is not None else None,
         }
-
-
-@dataclass(frozen=True)
-class DamagedManifest:
-    """A manifest that exists but cannot be read; its id is never touched."""
-
-    id: BackupIdentifier
-    problem: str
 
 
 class Action(Enum):
@@ -168,7 +156,7 @@ class RetentionPlan:
 @dataclass
 class _IdFacts:
     statuses: list[BackupStatus] = field(default_factory=list)
-    damaged: list[DamagedManifest] = field(default_factory=list)
+    damaged: list[BackupStatus] = field(default_factory=list)
 
     @property
     def age(self) -> Instant | None:
@@ -183,7 +171,6 @@ def _order_key(backup_id: int, age: Instant | None) -> tuple[int, int]:
 
 def plan_retention(
     statuses: Iterable[BackupStatus],
-    damaged: Iterable[DamagedManifest],
     policy: RetentionPolicy,
     now: Instant,
     *,
@@ -192,9 +179,10 @@ def plan_retention(
     """The retention plan for a store's contents at time ``now`` (pure: no I/O).
 
     Args:
-        statuses: every readable manifest's status (any nodes, partitions, ids;
-            in any order). ``DOES_NOT_EXIST`` entries are ignored.
-        damaged: every manifest that could not be read.
+        statuses: every manifest's status (any nodes, partitions, ids; in any
+            order), as ``list`` gives them: a damaged manifest's status is flagged
+            :attr:`~backup_store.model.BackupStatus.damaged` and keeps its whole id.
+            ``DOES_NOT_EXIST`` entries are ignored.
         policy: the rules.
         now: the time the ages are measured against.
         partition_count: the cluster's partition count; an id's descriptors
@@ -207,9 +195,8 @@ def plan_retention(
     facts: dict[int, _IdFacts] = {}
     for status in statuses:
         if status.status_code is not BackupStatusCode.DOES_NOT_EXIST:
-            facts.setdefault(status.id.checkpoint_id, _IdFacts()).statuses.append(status)
-    for entry in damaged:
-        facts.setdefault(entry.id.checkpoint_id, _IdFacts()).damaged.append(entry)
+            found = facts.setdefault(status.id.checkpoint_id, _IdFacts())
+            (found.damaged if status.damaged else found.statuses).append(status)
 
     # As the API counts partitions: the cluster's count or the descriptors', the larger.
     states = {
@@ -248,7 +235,7 @@ def plan_retention(
                 Rule.DAMAGED,
                 (
                     f"kept: damaged manifest (partition {first.id.partition_id}, node "
-                    f"{first.id.node_id}: {first.problem})"
+                    f"{first.id.node_id}: {first.damage})"
                 ),
             )
         elif in_progress:
@@ -256,8 +243,7 @@ def plan_retention(
             rule, reason = (
                 Rule.IN_PROGRESS,
                 (
-                    f"kept: in progress since {since.iso()} "
-                    f"({format_age(between(since, now))} ago)"
+                    f"kept: in progress since {since.iso()} ({format_age(between(since, now))} ago)"
                     if since is not None
                     else "kept: in progress"
                 ),
@@ -313,55 +299,6 @@ def plan_retention(
 def between(earlier: Instant, later: Instant) -> timedelta:
     """The time from ``earlier`` to ``later`` (microsecond precision)."""
     return timedelta(microseconds=(later.epoch_nanos - earlier.epoch_nanos) // 1000)
-
-
-# ---------------------------------------------------------------- reading the store
-
-
-async def read_entry(
-    store: InspectableStore, backup_id: BackupIdentifier
-) -> BackupStatus | DamagedManifest:
-    """One manifest's status, or what makes it unreadable.
-
-    The one place that decides what "damaged" means; when statuses from ``list``
-    carry a damaged marker, this can read it from there instead.
-    """
-    try:
-        return await store.get_status(backup_id)
-    except (ManifestParseError, ForeignStoreKindError) as error:
-        return DamagedManifest(backup_id, error.message)
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """Every manifest of a store (or of one id): readable statuses and damaged ones."""
-
-    statuses: tuple[BackupStatus, ...]
-    damaged: tuple[DamagedManifest, ...]
-
-
-async def read_inventory(
-    store: InspectableStore,
-    wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-) -> Inventory:
-    """List manifests by key and read each one, so one damaged manifest affects only itself.
-
-    Raises:
-        BackupStoreError: the store could not be listed or a manifest could not be
-            read for another reason than damage (nothing is decided on half a view).
-    """
-    ids = await store.list_ids(wildcard)  # from keys: a damaged manifest is listed too
-    found = await run_bounded([functools.partial(read_entry, store, i) for i in ids], concurrency)
-    return Inventory(
-        tuple(
-            s
-            for s in found
-            if isinstance(s, BackupStatus) and s.status_code is not BackupStatusCode.DOES_NOT_EXIST
-        ),
-        tuple(d for d in found if isinstance(d, DamagedManifest)),
-    )
 
 
 # ---------------------------------------------------------------- pruning
@@ -424,10 +361,8 @@ async def prune(
     Raises:
         BackupStoreError: the store could not be read; nothing was deleted.
     """
-    inventory = await read_inventory(store, concurrency=concurrency)
     plan = plan_retention(
-        inventory.statuses,
-        inventory.damaged,
+        await store.list(BackupIdentifierWildcard()),
         policy,
         now if now is not None else Instant.now(),
         partition_count=partition_count,
@@ -448,16 +383,14 @@ async def _delete_id(
     on_deleted: Callable[[BackupIdentifier], Awaitable[None]] | None,
 ) -> PruneResult:
     try:
-        current = await read_inventory(
-            store, BackupIdentifierWildcard(checkpoint=entry.backup_id), concurrency=concurrency
-        )
+        current = await store.list(BackupIdentifierWildcard(checkpoint=entry.backup_id))
     except BackupStoreError as error:
         return PruneResult(entry, Outcome.FAILED, str(error))
-    if current.damaged:
+    if any(s.damaged for s in current):
         return PruneResult(entry, Outcome.SKIPPED, "a manifest became unreadable; left alone")
-    if any(s.status_code is BackupStatusCode.IN_PROGRESS for s in current.statuses):
+    if any(s.status_code is BackupStatusCode.IN_PROGRESS for s in current):
         return PruneResult(entry, Outcome.SKIPPED, "a partition backup is now in progress")
-    ids = sorted({s.id for s in current.statuses})
+    ids = sorted({s.id for s in current if s.status_code is not BackupStatusCode.DOES_NOT_EXIST})
 
     async def delete(backup_id: BackupIdentifier) -> str | None:
         error: BackupStoreError | None = None

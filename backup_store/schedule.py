@@ -39,18 +39,17 @@ from backup_store.clock import Clock, SystemClock
 from backup_store.concurrency import run_bounded
 from backup_store.cron import CronExpression
 from backup_store.durations import format_duration, parse_duration
-from backup_store.errors import InvalidInputError
+from backup_store.errors import ForeignStoreKindError, InvalidInputError, ManifestParseError
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
 from backup_store.metrics import BackupMetrics
-from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifierWildcard, BackupStatus
+from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifier, BackupIdentifierWildcard
 from backup_store.resources import AsyncResource
 from backup_store.retention import (
     DEFAULT_CONCURRENCY,
     Outcome,
     RetentionPolicy,
     prune,
-    read_entry,
 )
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.service import BackupService
@@ -175,11 +174,15 @@ async def read_scheduled_backup_id(
     ids = [
         i for i in await store.list_ids(BackupIdentifierWildcard()) if i.checkpoint_id >= slot_id
     ]
-    found = await run_bounded([functools.partial(read_entry, store, i) for i in ids], concurrency)
-    return scheduled_backup_id(
-        slot,
-        ((f.id.checkpoint_id, f.created if isinstance(f, BackupStatus) else None) for f in found),
-    )
+
+    async def created(backup_id: BackupIdentifier) -> tuple[int, Instant | None]:
+        try:
+            return backup_id.checkpoint_id, (await store.get_status(backup_id)).created
+        except (ManifestParseError, ForeignStoreKindError):
+            return backup_id.checkpoint_id, None  # unreadable: an id without a date
+
+    found = await run_bounded([functools.partial(created, i) for i in ids], concurrency)
+    return scheduled_backup_id(slot, found)
 
 
 class _SlotRunner(AsyncResource):

@@ -33,9 +33,10 @@ from backup_store import (
 from backup_store.durations import format_duration, parse_duration
 from backup_store.errors import ConfigurationError, InvalidInputError
 from backup_store.instant import Instant
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import HookedIO, Request
 from backup_store.retention import (
     Action,
-    DamagedManifest,
     Outcome,
     RetentionPlan,
     RetentionPolicy,
@@ -130,8 +131,8 @@ def test_the_policy_by_example() -> None:
         *completed(8, 1 * DAY),
         status(9, 1, f, HOUR),
     ]
-    damaged = [DamagedManifest(BackupIdentifier(0, 1, 5), "not JSON")]
-    plan = plan_retention(statuses, damaged, RetentionPolicy(2, timedelta(days=7)), NOW)
+    damaged = [BackupStatus.of_damaged(BackupIdentifier(0, 1, 5), "not JSON")]
+    plan = plan_retention([*statuses, *damaged], RetentionPolicy(2, timedelta(days=7)), NOW)
     assert [e.backup_id for e in plan.entries] == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # oldest first
     delete, keep = Action.DELETE, Action.KEEP
     assert decisions(plan) == {
@@ -174,21 +175,21 @@ def test_either_rule_keeps() -> None:
         *completed(3, 2 * DAY),
         *completed(4, DAY),
     ]
-    by_age = plan_retention(statuses, [], RetentionPolicy(max_age=timedelta(days=5)), NOW)
+    by_age = plan_retention(statuses, RetentionPolicy(max_age=timedelta(days=5)), NOW)
     assert [e.backup_id for e in by_age.to_delete] == [1, 2]
-    by_count = plan_retention(statuses, [], RetentionPolicy(keep_last=3), NOW)
+    by_count = plan_retention(statuses, RetentionPolicy(keep_last=3), NOW)
     assert [e.backup_id for e in by_count.to_delete] == [1]
-    both = plan_retention(statuses, [], RetentionPolicy(3, timedelta(days=5)), NOW)
+    both = plan_retention(statuses, RetentionPolicy(3, timedelta(days=5)), NOW)
     assert [e.backup_id for e in both.to_delete] == [1]
     assert decisions(both)[2] == (Action.KEEP, Rule.KEEP_LAST)
-    young = plan_retention(statuses, [], RetentionPolicy(1, timedelta(days=9, hours=1)), NOW)
+    young = plan_retention(statuses, RetentionPolicy(1, timedelta(days=9, hours=1)), NOW)
     assert decisions(young)[2] == (Action.KEEP, Rule.MAX_AGE)
     assert young.entries[1].reason == "kept: younger than P9DT1H"
 
 
 def test_the_newest_completed_stays_even_when_old() -> None:
     statuses = [*completed(1, 100 * DAY), status(2, 1, BackupStatusCode.FAILED, 50 * DAY)]
-    plan = plan_retention(statuses, [], RetentionPolicy(max_age=timedelta(days=1)), NOW)
+    plan = plan_retention(statuses, RetentionPolicy(max_age=timedelta(days=1)), NOW)
     assert decisions(plan) == {
         1: (Action.KEEP, Rule.NEWEST_COMPLETED),
         2: (Action.KEEP, Rule.NEWER_THAN_NEWEST_COMPLETED),
@@ -197,7 +198,7 @@ def test_the_newest_completed_stays_even_when_old() -> None:
 
 def test_without_any_completed_backup_nothing_goes() -> None:
     statuses = [status(1, 1, BackupStatusCode.FAILED, 100 * DAY)]
-    plan = plan_retention(statuses, [], RetentionPolicy(keep_last=1), NOW)
+    plan = plan_retention(statuses, RetentionPolicy(keep_last=1), NOW)
     assert plan.to_delete == []
     assert plan.entries[0].reason == "kept: no completed backup yet"
 
@@ -205,7 +206,7 @@ def test_without_any_completed_backup_nothing_goes() -> None:
 def test_the_highest_completed_id_stays_when_clocks_disagree() -> None:
     # Id 5 was created "before" id 2 by a node whose clock was behind.
     statuses = [*completed(5, 10 * DAY), *completed(2, DAY)]
-    plan = plan_retention(statuses, [], RetentionPolicy(max_age=timedelta(days=2)), NOW)
+    plan = plan_retention(statuses, RetentionPolicy(max_age=timedelta(days=2)), NOW)
     assert plan.to_delete == []
 
 
@@ -213,14 +214,12 @@ def test_the_cluster_partition_count_and_the_descriptors_both_count() -> None:
     # Descriptors say 2 partitions; the cluster has 3: id 1 lacks a partition.
     statuses = [*completed(1, 10 * DAY), *completed(2, 9 * DAY), *completed(3, DAY)]
     policy = RetentionPolicy(keep_last=2)
-    assert [e.state for e in plan_retention(statuses, [], policy, NOW).entries] == [
-        "COMPLETED"
-    ] * 3
-    wider = plan_retention(statuses, [], policy, NOW, partition_count=3)
+    assert [e.state for e in plan_retention(statuses, policy, NOW).entries] == ["COMPLETED"] * 3
+    wider = plan_retention(statuses, policy, NOW, partition_count=3)
     assert [e.state for e in wider.entries] == ["INCOMPLETE"] * 3
     assert wider.to_delete == []  # no completed id at all: nothing goes
     # A smaller configured count never makes an id look complete.
-    narrower = plan_retention(statuses[1:], [], policy, NOW, partition_count=1)
+    narrower = plan_retention(statuses[1:], policy, NOW, partition_count=1)
     assert narrower.entries[0].state == "INCOMPLETE"
 
 
@@ -237,17 +236,19 @@ CODES = [BackupStatusCode.COMPLETED, BackupStatusCode.FAILED, BackupStatusCode.I
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[list[BackupStatus], list[DamagedManifest]]:
+def histories(draw: st.DrawFn) -> tuple[list[BackupStatus], list[BackupStatus]]:
     partitions = draw(st.integers(1, 3))
     statuses: list[BackupStatus] = []
-    damaged: list[DamagedManifest] = []
+    damaged: list[BackupStatus] = []
     for checkpoint in draw(st.sets(st.integers(1, 40), max_size=12)):
         hours = draw(st.integers(0, 24 * 40))
         for partition in range(1, partitions + 1):
             for node in draw(st.sets(st.integers(0, 2), max_size=2)):
                 if draw(st.integers(0, 20)) == 0:
                     damaged.append(
-                        DamagedManifest(BackupIdentifier(node, partition, checkpoint), "unreadable")
+                        BackupStatus.of_damaged(
+                            BackupIdentifier(node, partition, checkpoint), "unreadable"
+                        )
                     )
                     continue
                 code = draw(st.sampled_from(CODES + [BackupStatusCode.COMPLETED] * 3))
@@ -282,10 +283,10 @@ def completed_ids(plan: RetentionPlan) -> list[int]:
 @settings(max_examples=150, deadline=None)
 @given(histories(), policies)
 def test_never_deleted(
-    contents: tuple[list[BackupStatus], list[DamagedManifest]], policy: RetentionPolicy
+    contents: tuple[list[BackupStatus], list[BackupStatus]], policy: RetentionPolicy
 ) -> None:
     statuses, damaged = contents
-    plan = plan_retention(statuses, damaged, policy, NOW)
+    plan = plan_retention([*statuses, *damaged], policy, NOW)
     deleted = {e.backup_id for e in plan.to_delete}
     # Worked out here from the history itself, not from the plan.
     ids = {s.id.checkpoint_id for s in statuses} | {d.id.checkpoint_id for d in damaged}
@@ -336,28 +337,28 @@ def test_never_deleted(
 @settings(max_examples=100, deadline=None)
 @given(histories(), policies, st.randoms(use_true_random=False))
 def test_the_plan_does_not_depend_on_the_listing_order(
-    contents: tuple[list[BackupStatus], list[DamagedManifest]],
+    contents: tuple[list[BackupStatus], list[BackupStatus]],
     policy: RetentionPolicy,
     shuffler: random.Random,
 ) -> None:
     statuses, damaged = contents
-    plan = plan_retention(statuses, damaged, policy, NOW)
+    plan = plan_retention([*statuses, *damaged], policy, NOW)
     statuses, damaged = list(statuses), list(damaged)
     shuffler.shuffle(statuses)
     shuffler.shuffle(damaged)
-    assert plan_retention(statuses, damaged, policy, NOW) == plan
+    assert plan_retention([*statuses, *damaged], policy, NOW) == plan
 
 
 @settings(max_examples=100, deadline=None)
 @given(histories(), policies, st.data())
 def test_a_partial_run_leaves_the_rest_of_the_same_plan(
-    contents: tuple[list[BackupStatus], list[DamagedManifest]],
+    contents: tuple[list[BackupStatus], list[BackupStatus]],
     policy: RetentionPolicy,
     data: st.DataObject,
 ) -> None:
     """What a prune killed half-way leaves plans the remainder of the first plan."""
     statuses, damaged = contents
-    plan = plan_retention(statuses, damaged, policy, NOW)
+    plan = plan_retention([*statuses, *damaged], policy, NOW)
     planned = [e.backup_id for e in plan.to_delete]
     # Killed after some partition backups of the planned ids were deleted, and while
     # others were claimed (a delete marks the manifest FAILED first, spec section 5).
@@ -374,12 +375,12 @@ def test_a_partial_run_leaves_the_rest_of_the_same_plan(
         for s in statuses
         if s.id not in gone
     ]
-    again = plan_retention(left, damaged, policy, NOW)
+    again = plan_retention([*left, *damaged], policy, NOW)
     remaining = {s.id.checkpoint_id for s in left}
     assert {e.backup_id for e in again.to_delete} == set(planned) & remaining
     assert (
         plan_retention(
-            [s for s in statuses if s.id.checkpoint_id not in planned], damaged, policy, NOW
+            [*(s for s in statuses if s.id.checkpoint_id not in planned), *damaged], policy, NOW
         ).to_delete
         == []
     )
@@ -635,3 +636,28 @@ async def test_an_id_that_changed_since_the_plan_is_left_alone(tmp_path: Path) -
         outcomes = {r.entry.backup_id: r.outcome for r in report.results}
         assert outcomes[3] is Outcome.SKIPPED
         assert 3 in {i.checkpoint_id for i in await store.list_ids()}
+
+
+async def test_planning_reads_the_listing_catalog_not_each_manifest(tmp_path: Path) -> None:
+    """A prune on a store our writers keep reads no manifest to plan, however many ids it
+    holds: the statuses come from the store's own (catalog-backed) list."""
+    async with FilesystemBackupStore(tmp_path / "store") as store:
+        await craft(store, history(), Instant.now())
+        await store.rebuild_catalog()
+        requests: list[Request] = []
+
+        async def record(request: Request) -> None:
+            requests.append(request)
+
+        watched = ObjectBackupStore(
+            HookedIO(store.io, record), kind=store.kind, format=store.format,
+            base_path=store.base_path,
+        )  # fmt: skip
+        report = await prune(watched, RetentionPolicy(2, timedelta(days=7)), dry_run=True)
+        assert {e.backup_id for e in report.plan.to_delete} == PLANNED
+        manifests_read = [
+            r.key for r in requests if r.operation == "get" and r.key.endswith("manifest.json")
+        ]
+        # Only the torn manifest of the history is read again: a damaged entry is never cached.
+        assert manifests_read == ["manifests/1/5/0/manifest.json"]
+        assert not {r.operation for r in requests} & {"put", "replace", "delete"}
