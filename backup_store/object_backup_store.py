@@ -81,12 +81,15 @@ from backup_store.transfer import (
     COMPRESSION_THRESHOLD,
     Chunk,
     Digest,
+    FolderSync,
     StoredForm,
     blocking,
     compress_if_smaller,
     decompress,
     decompress_zstd,
+    fsync_directory,
     hashed,
+    in_transfer_thread,
     iterate_in_thread,
     read_file,
     source_size,
@@ -541,12 +544,19 @@ class ObjectBackupStore(InspectableStore):
                 held = await self._adopt(accepted, started)
             layout, key, version = held.layout, held.key, held.version
             try:
-                uploaded = await self._bounded(
-                    [
-                        partial(self._upload, layout, backup_id, f, compress[(f.file_set, f.name)])
-                        for f in files
-                    ]
-                )
+                async with self.io.upload_group() as group:
+                    uploaded = await self._bounded(
+                        [
+                            partial(
+                                self._upload, layout, backup_id, f, compress[(f.file_set, f.name)]
+                            )
+                            for f in files
+                        ]
+                    )
+                    # Every file durable before anything that names it (record, manifest).
+                    await group.persist(
+                        [layout.file_key(backup_id, f.file_set, f.name) for f in files]
+                    )
                 by_name = {
                     record_name(f.file_set, f.name): record
                     for f, (record, _) in zip(files, uploaded, strict=True)
@@ -862,16 +872,16 @@ class ObjectBackupStore(InspectableStore):
             in_flight = [target_dir / f".{staging}-{i}.restoring" for i in range(len(names))]
             published: builtins.list[Path] = []
             try:
-                await self._bounded(
-                    [
-                        partial(self._download, stored, file_set, entry, records, path)
-                        for (file_set, entry), path in zip(files, in_flight, strict=True)
-                    ]
-                )
-                # Publish names only once every file passed its checks.
-                for path, name in zip(in_flight, names, strict=True):
-                    path.replace(target_dir / name)
-                    published.append(target_dir / name)
+                with FolderSync(target_dir) as sync:  # opened before the writes
+                    await self._bounded(
+                        [
+                            partial(self._download, stored, file_set, entry, records, path)
+                            for (file_set, entry), path in zip(files, in_flight, strict=True)
+                        ]
+                    )
+                    await in_transfer_thread(
+                        lambda _stop: _publish(sync, in_flight, names, published)
+                    )
             except OSError as error:
                 for path in published:  # all or nothing
                     path.unlink(missing_ok=True)
@@ -949,7 +959,7 @@ class ObjectBackupStore(InspectableStore):
             # In the transfer thread: fetch, decompress, hash, write and fsync.
             if entry.compression == ZSTD:
                 chunks = decompress(chunks, key=key)
-            write_file(target, hashed(chunks, digest))
+            write_file(target, hashed(chunks, digest), sync=False)  # durable in _publish
 
         await self.io.download(key, write)
         if records is None:
@@ -990,6 +1000,22 @@ def _check_restorable_names(target_dir: Path, names: Sequence[str]) -> None:
                 f"cannot restore {name!r} into {target_dir}: the name is {size} bytes, over "
                 f"the folder's limit of {name_max} bytes per name"
             )
+
+
+def _publish(
+    sync: FolderSync, in_flight: Sequence[Path], names: Sequence[str], published: list[Path]
+) -> None:
+    """Give restored files their names once every one passed its checks. Blocking.
+
+    The bytes are made durable first (one ``syncfs``, the work of ``sync -f``),
+    then the renames (one fsync of the folder): after a crash a name holds its
+    whole file or is absent.
+    """
+    sync.sync(in_flight)
+    for path, name in zip(in_flight, names, strict=True):
+        path.replace(sync.folder / name)
+        published.append(sync.folder / name)
+    fsync_directory(sync.folder)
 
 
 def _check_compression(stored: StoredManifest, entry: FileEntry) -> None:
