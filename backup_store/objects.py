@@ -363,6 +363,13 @@ class ObjectIO(abc.ABC):
         reach through a manifest written after they persisted.
         """
 
+    async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
+        """:meth:`upload` of several small objects (each at most ``part_size`` bytes,
+        one request), one after another. Stores that can move them in one
+        transfer thread do so (no thread hop per object)."""
+        for key, chunks in uploads:
+            await self.upload(key, chunks, one_request=True)
+
     @asynccontextmanager
     async def upload_group(self) -> AsyncIterator[UploadGroup]:
         """Open before the :meth:`upload` calls whose objects become durable together.
@@ -381,6 +388,13 @@ class ObjectIO(abc.ABC):
         """``consume(chunks)`` of an object's bytes, run in one transfer thread; its
         result. A chunk is valid only until the next one is requested.
         :class:`ObjectNotFoundError` when the object is missing."""
+
+    async def download_each(
+        self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]
+    ) -> builtins.list[T]:
+        """:meth:`download` of several small objects, one after another; the
+        results in order. Stores that can do so read them in one transfer thread."""
+        return [await self.download(key, consume) for key, consume in downloads]
 
     @abc.abstractmethod
     async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
@@ -810,6 +824,21 @@ class LocalFileIO(ObstoreIO):
 
     async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
         await in_transfer_thread(lambda stop: self._write_in_place(key, chunks, stop))
+
+    async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
+        def write_each(stop: threading.Event) -> None:
+            for key, chunks in uploads:
+                self._write_in_place(key, chunks, stop)
+
+        await in_transfer_thread(write_each)
+
+    async def download_each(
+        self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]
+    ) -> builtins.list[T]:
+        def read_each(stop: threading.Event) -> builtins.list[T]:
+            return [consume(self._chunks(key, stop)) for key, consume in downloads]
+
+        return await in_transfer_thread(read_each)
 
     @asynccontextmanager
     async def upload_group(self) -> AsyncIterator[UploadGroup]:
