@@ -912,6 +912,7 @@ class ObjectBackupStore(InspectableStore):
             staging = uuid4().hex[:12]
             in_flight = [target_dir / f".{staging}-{i}.restoring" for i in range(len(names))]
             published: builtins.list[Path] = []
+            complete = False
             try:
                 items = [(f, e, path) for (f, e), path in zip(files, in_flight, strict=True)]
                 with FolderSync(target_dir) as sync:  # opened before the writes
@@ -923,6 +924,7 @@ class ObjectBackupStore(InspectableStore):
                     await in_transfer_thread(
                         lambda _stop: _publish(sync, in_flight, names, published)
                     )
+                complete = True
             except OSError as error:
                 for path in published:  # all or nothing
                     path.unlink(missing_ok=True)
@@ -932,8 +934,9 @@ class ObjectBackupStore(InspectableStore):
                     f"cannot write into {target_dir}: {error.strerror or error}"
                 ) from None
             finally:
-                for path in in_flight:
-                    path.unlink(missing_ok=True)
+                if not complete:  # (once published, no staging name is left)
+                    for path in in_flight:
+                        path.unlink(missing_ok=True)
             restored = [
                 NamedFileSet({e.name: target_dir / e.name for f, e in files if f == file_set})
                 for file_set in FILE_SETS

@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import hashlib
 import os
+import stat
 import sys
 import threading
 import time
@@ -56,7 +57,7 @@ class Digest:
 def source_size(source: SourceFile) -> int:
     """How many bytes of ``source`` a backup takes; checks it is a regular file."""
     try:
-        stat = source.path.stat()
+        found = source.path.stat()
     except FileNotFoundError:
         raise SourceFileNotFoundError(
             f"source file not found: {source.path}", key=str(source.path)
@@ -65,19 +66,19 @@ def source_size(source: SourceFile) -> int:
         raise SourceFileNotFoundError(
             f"source file unreadable: {source.path}: {error.strerror}", key=str(source.path)
         ) from None
-    if not source.path.is_file():
+    if not stat.S_ISREG(found.st_mode):
         raise SourceFileNotFoundError(
             f"source is not a regular file: {source.path}", key=str(source.path)
         )
     if source.length is not None:
-        if stat.st_size < source.length:
+        if found.st_size < source.length:
             raise SourceFileNotFoundError(
-                f"source file {source.path} is shorter ({stat.st_size} bytes) than the "
+                f"source file {source.path} is shorter ({found.st_size} bytes) than the "
                 f"{source.length} bytes to back up",
                 key=str(source.path),
             )
         return source.length
-    return stat.st_size
+    return found.st_size
 
 
 def read_file(path: Path, size: int) -> Iterator[memoryview]:
@@ -110,8 +111,10 @@ def read_file(path: Path, size: int) -> Iterator[memoryview]:
 
 def read_whole_file(path: Path) -> Iterator[memoryview]:
     """Every byte of a local file, as :func:`read_file` (one reused buffer)."""
-    buffer = memoryview(bytearray(CHUNK_SIZE))
     with path.open("rb", buffering=0) as file:
+        # No bigger than the file (a zeroed MiB per small file costs more than its bytes).
+        size = os.fstat(file.fileno()).st_size
+        buffer = memoryview(bytearray(min(CHUNK_SIZE, max(size, 4096))))
         while read := file.readinto(buffer):
             yield buffer[:read]
 
