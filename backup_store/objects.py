@@ -852,8 +852,14 @@ class LocalFileIO(ObstoreIO):
 
     async def _persist(self, sync: FolderSync, keys: Sequence[str]) -> None:
         paths = [self.root / key for key in keys]
-        with self._translated(keys[0] if keys else None):
+        try:
             await in_transfer_thread(lambda _stop: sync.sync(paths))
+        except OSError as error:  # named by the file that failed (none for syncfs)
+            where = Path(error.filename) if isinstance(error.filename, str) else self.root
+            key = (
+                where.relative_to(self.root).as_posix() if where.is_relative_to(self.root) else None
+            )
+            raise translate_error(error, store=self.description, key=key or None) from error
 
     def _write_in_place(self, key: str, chunks: Iterable[Chunk], stop: threading.Event) -> None:
         """Write a data object at its key, not yet durable (:meth:`upload_group`).
