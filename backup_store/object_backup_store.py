@@ -23,7 +23,7 @@ import asyncio
 import builtins
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
@@ -78,15 +78,19 @@ from backup_store.objects import NAME_MAX, ObjectIO, ObjectMeta, ObjectVersion, 
 from backup_store.ownership import OwnershipMarker
 from backup_store.store import DELETING_REASON
 from backup_store.transfer import (
+    CHUNK_SIZE,
     COMPRESSION_THRESHOLD,
     Chunk,
     Digest,
+    FolderSync,
     StoredForm,
     blocking,
     compress_if_smaller,
     decompress,
     decompress_zstd,
+    fsync_directory,
     hashed,
+    in_transfer_thread,
     iterate_in_thread,
     read_file,
     source_size,
@@ -179,6 +183,27 @@ class ObjectBackupStore(InspectableStore):
 
     async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> builtins.list[T]:
         return await run_bounded(jobs, self.max_concurrency)
+
+    async def _batched(
+        self,
+        count: int,
+        small: Callable[[int], bool],
+        job: Callable[[builtins.list[int]], Awaitable[builtins.list[T]]],
+    ) -> builtins.list[T]:
+        """``job`` of items ``0..count-1`` with bounded concurrency: each large item
+        alone, small ones in batches (see :func:`_batches`); results in item order.
+
+        A file transfer costs the event loop a task, a thread hop and their
+        futures: for thousands of small files that, not the bytes, was the work.
+        """
+        smalls = [i for i in range(count) if small(i)]
+        alone = sorted(set(range(count)) - set(smalls))
+        jobs = [[i] for i in alone] + _batches(smalls, self.max_concurrency)
+        results: dict[int, T] = {}
+        done = await self._bounded([partial(job, batch) for batch in jobs])
+        for batch, found in zip(jobs, done, strict=True):
+            results.update(zip(batch, found, strict=True))
+        return [results[i] for i in range(count)]
 
     def _decode(self, data: bytes, key: str) -> Manifest:
         try:
@@ -541,12 +566,22 @@ class ObjectBackupStore(InspectableStore):
                 held = await self._adopt(accepted, started)
             layout, key, version = held.layout, held.key, held.version
             try:
-                uploaded = await self._bounded(
-                    [
-                        partial(self._upload, layout, backup_id, f, compress[(f.file_set, f.name)])
-                        for f in files
-                    ]
-                )
+                async with self.io.upload_group() as group:
+                    uploaded = await self._batched(
+                        len(files),
+                        lambda i: (
+                            files[i].local_path is not None
+                            and files[i].size <= SMALL_FILE
+                            and not compress[(files[i].file_set, files[i].name)]
+                        ),
+                        lambda batch: self._upload(
+                            layout, backup_id, [files[i] for i in batch], compress
+                        ),
+                    )
+                    # Every file durable before anything that names it (record, manifest).
+                    await group.persist(
+                        [layout.file_key(backup_id, f.file_set, f.name) for f in files]
+                    )
                 by_name = {
                     record_name(f.file_set, f.name): record
                     for f, (record, _) in zip(files, uploaded, strict=True)
@@ -676,13 +711,21 @@ class ObjectBackupStore(InspectableStore):
             await self._record(key, failed_version, failed)
 
     async def _upload(
-        self, layout: KeyLayout, backup_id: BackupIdentifier, file: FileToStore, compress: bool
-    ) -> tuple[FileRecord, bool]:
-        """Store one file; its integrity record and whether it was stored compressed.
+        self,
+        layout: KeyLayout,
+        backup_id: BackupIdentifier,
+        batch: Sequence[FileToStore],
+        compress: dict[tuple[str, str], bool],
+    ) -> builtins.list[tuple[FileRecord, bool]]:
+        """Store files; their integrity records and whether each was stored compressed.
 
-        The source is read, hashed, compressed and sent in one transfer thread
-        (see :meth:`ObjectIO.upload`); a local file is read straight from disk.
+        One file is read, hashed, compressed and sent in one transfer thread (see
+        :meth:`ObjectIO.upload`), a local file straight from disk; a batch of small
+        local files goes through :meth:`ObjectIO.upload_each`.
         """
+        if len(batch) > 1:
+            return await self._upload_small(layout, backup_id, batch)
+        [file] = batch
         key = layout.file_key(backup_id, file.file_set, file.name)
         original = Digest()
         source: Iterator[Chunk] = (
@@ -691,22 +734,30 @@ class ObjectBackupStore(InspectableStore):
             else blocking(file.open(), asyncio.get_running_loop())
         )
         chunks = hashed(source, original)
-        form = StoredForm(compressed=compress)
-        if compress:
+        form = StoredForm(compressed=compress[(file.file_set, file.name)])
+        if form.compressed:
             chunks = compress_if_smaller(chunks, form)
         # Small files: one request instead of a multipart upload.
         async with self._upload_budget.reserve(self.io.upload_memory(file.size)):
             await self.io.upload(
-                key, chunks, one_request=file.size <= self.io.part_size and not compress
+                key, chunks, one_request=file.size <= self.io.part_size and not form.compressed
             )
-        if original.size != file.size:
-            raise SourceFileNotFoundError(
-                f"source of {file.file_set}/{file.name} gave {original.size} bytes, "
-                f"expected {file.size}",
-                key=key,
-            )
-        stored_size = form.size if form.compressed else original.size
-        return FileRecord(original.size, original.sha256, stored_size), form.compressed
+        return [_stored(file, key, original, form)]
+
+    async def _upload_small(
+        self, layout: KeyLayout, backup_id: BackupIdentifier, batch: Sequence[FileToStore]
+    ) -> builtins.list[tuple[FileRecord, bool]]:
+        keys = [layout.file_key(backup_id, f.file_set, f.name) for f in batch]
+        digests = [Digest() for _ in batch]
+        uploads: builtins.list[tuple[str, Iterable[Chunk]]] = []
+        for file, key, digest in zip(batch, keys, digests, strict=True):
+            assert file.local_path is not None  # only local files are batched
+            uploads.append((key, hashed(read_file(file.local_path, file.size), digest)))
+        # One file of the batch is in flight at a time.
+        async with self._upload_budget.reserve(max(self.io.upload_memory(f.size) for f in batch)):
+            await self.io.upload_each(uploads)
+        plain = StoredForm(compressed=False)
+        return [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
 
     # ------------------------------------------------------------ mark failed
 
@@ -861,17 +912,19 @@ class ObjectBackupStore(InspectableStore):
             staging = uuid4().hex[:12]
             in_flight = [target_dir / f".{staging}-{i}.restoring" for i in range(len(names))]
             published: builtins.list[Path] = []
+            complete = False
             try:
-                await self._bounded(
-                    [
-                        partial(self._download, stored, file_set, entry, records, path)
-                        for (file_set, entry), path in zip(files, in_flight, strict=True)
-                    ]
-                )
-                # Publish names only once every file passed its checks.
-                for path, name in zip(in_flight, names, strict=True):
-                    path.replace(target_dir / name)
-                    published.append(target_dir / name)
+                items = [(f, e, path) for (f, e), path in zip(files, in_flight, strict=True)]
+                with FolderSync(target_dir) as sync:  # opened before the writes
+                    await self._batched(
+                        len(items),
+                        lambda i: _small_stored(records, *files[i]),
+                        lambda batch: self._download(stored, [items[i] for i in batch], records),
+                    )
+                    await in_transfer_thread(
+                        lambda _stop: _publish(sync, in_flight, names, published)
+                    )
+                complete = True
             except OSError as error:
                 for path in published:  # all or nothing
                     path.unlink(missing_ok=True)
@@ -881,8 +934,9 @@ class ObjectBackupStore(InspectableStore):
                     f"cannot write into {target_dir}: {error.strerror or error}"
                 ) from None
             finally:
-                for path in in_flight:
-                    path.unlink(missing_ok=True)
+                if not complete:  # (once published, no staging name is left)
+                    for path in in_flight:
+                        path.unlink(missing_ok=True)
             restored = [
                 NamedFileSet({e.name: target_dir / e.name for f, e in files if f == file_set})
                 for file_set in FILE_SETS
@@ -936,34 +990,37 @@ class ObjectBackupStore(InspectableStore):
     async def _download(
         self,
         stored: StoredManifest,
-        file_set: str,
-        entry: FileEntry,
+        batch: Sequence[tuple[str, FileEntry, Path]],
         records: IntegrityRecord | None,
-        target: Path,
-    ) -> None:
+    ) -> builtins.list[None]:
+        """Restore ``(file set, entry, target)`` files and check each against its
+        record; a batch of small ones through :meth:`ObjectIO.download_each`."""
+        receivers = [self._receiver(stored, *item) for item in batch]
+        if len(receivers) == 1:
+            [(key, write, _)] = receivers
+            await self.io.download(key, write)
+        else:
+            await self.io.download_each([(key, write) for key, write, _ in receivers])
+        if records is not None:
+            for (file_set, entry, _), (key, _, digest) in zip(batch, receivers, strict=True):
+                _check_restored(records, file_set, entry, key, digest)
+        return [None] * len(batch)
+
+    def _receiver(
+        self, stored: StoredManifest, file_set: str, entry: FileEntry, target: Path
+    ) -> tuple[str, Callable[[Iterator[Chunk]], None], Digest]:
+        """An object's key, what writes it to ``target`` (in the transfer thread:
+        fetch, decompress, hash, write) and the digest of what it wrote."""
         key = self.file_key(stored, file_set, entry)
         _check_compression(stored, entry)
         digest = Digest()
 
         def write(chunks: Iterator[Chunk]) -> None:
-            # In the transfer thread: fetch, decompress, hash, write and fsync.
             if entry.compression == ZSTD:
                 chunks = decompress(chunks, key=key)
-            write_file(target, hashed(chunks, digest))
+            write_file(target, hashed(chunks, digest), sync=False)  # durable in _publish
 
-        await self.io.download(key, write)
-        if records is None:
-            return
-        record = records.get(record_name(file_set, entry.name))
-        if record is None:
-            raise IntegrityError(f"no integrity record for {file_set}/{entry.name}", key=key)
-        if (digest.size, digest.sha256) != (record.size, record.sha256):
-            raise IntegrityError(
-                f"{file_set}/{entry.name} does not match what was saved: "
-                f"size {digest.size} (expected {record.size}), "
-                f"sha256 {digest.sha256} (expected {record.sha256})",
-                key=key,
-            )
+        return key, write, digest
 
     # ------------------------------------------------------------ close
 
@@ -990,6 +1047,71 @@ def _check_restorable_names(target_dir: Path, names: Sequence[str]) -> None:
                 f"cannot restore {name!r} into {target_dir}: the name is {size} bytes, over "
                 f"the folder's limit of {name_max} bytes per name"
             )
+
+
+SMALL_FILE = CHUNK_SIZE
+"""Files up to this size move in batches (:meth:`ObjectIO.upload_each`, ``download_each``)."""
+BATCH_FILES = 64
+"""At most this many small files per batch."""
+
+
+def _batches(items: Sequence[int], lanes: int) -> builtins.list[builtins.list[int]]:
+    """``items`` in consecutive batches of at most :data:`BATCH_FILES`, and at least
+    ``lanes`` batches when there are that many items: batching never costs concurrency."""
+    size = max(1, min(BATCH_FILES, -(-len(items) // lanes)))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _stored(
+    file: FileToStore, key: str, original: Digest, form: StoredForm
+) -> tuple[FileRecord, bool]:
+    """The integrity record of a stored file, and whether it was stored compressed."""
+    if original.size != file.size:
+        raise SourceFileNotFoundError(
+            f"source of {file.file_set}/{file.name} gave {original.size} bytes, "
+            f"expected {file.size}",
+            key=key,
+        )
+    stored_size = form.size if form.compressed else original.size
+    return FileRecord(original.size, original.sha256, stored_size), form.compressed
+
+
+def _small_stored(records: IntegrityRecord | None, file_set: str, entry: FileEntry) -> bool:
+    """Whether the record says the file is stored in at most :data:`SMALL_FILE` bytes
+    (without a record, sizes are unknown: every file alone)."""
+    record = None if records is None else records.get(record_name(file_set, entry.name))
+    return record is not None and entry.compression is None and record.stored_size <= SMALL_FILE
+
+
+def _check_restored(
+    records: IntegrityRecord, file_set: str, entry: FileEntry, key: str, digest: Digest
+) -> None:
+    record = records.get(record_name(file_set, entry.name))
+    if record is None:
+        raise IntegrityError(f"no integrity record for {file_set}/{entry.name}", key=key)
+    if (digest.size, digest.sha256) != (record.size, record.sha256):
+        raise IntegrityError(
+            f"{file_set}/{entry.name} does not match what was saved: "
+            f"size {digest.size} (expected {record.size}), "
+            f"sha256 {digest.sha256} (expected {record.sha256})",
+            key=key,
+        )
+
+
+def _publish(
+    sync: FolderSync, in_flight: Sequence[Path], names: Sequence[str], published: list[Path]
+) -> None:
+    """Give restored files their names once every one passed its checks. Blocking.
+
+    The bytes are made durable first (one ``syncfs``, the work of ``sync -f``),
+    then the renames (one fsync of the folder): after a crash a name holds its
+    whole file or is absent.
+    """
+    sync.sync(in_flight)
+    for path, name in zip(in_flight, names, strict=True):
+        path.replace(sync.folder / name)
+        published.append(sync.folder / name)
+    fsync_directory(sync.folder)
 
 
 def _check_compression(stored: StoredManifest, entry: FileEntry) -> None:

@@ -10,7 +10,8 @@ Implementations:
 
 * :class:`ObstoreIO` over any obstore ``ObjectStore`` (S3, GCS, Azure, memory);
 * :class:`LocalFileIO`, its filesystem variant: durable writes (temporary file,
-  fsync, exclusive link or atomic rename, directory fsync), direct file reads,
+  fsync, exclusive link or atomic rename, directory fsync), data uploads written
+  in place and made durable together (one ``syncfs``), direct file reads,
   and version-matched writes emulated under a cross-process ``flock``;
 * :class:`HookedIO`, which forwards every request to another ``ObjectIO`` after
   an awaited hook: where tests count requests, inject latency, or pause one
@@ -37,6 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -57,12 +59,14 @@ from backup_store.errors import (
 from backup_store.transfer import (
     CHUNK_SIZE,
     Chunk,
+    FolderSync,
     TransferCancelled,
     blocking,
     fsync_directory,
     in_transfer_thread,
     read_whole_file,
     until_stopped,
+    write_chunks,
     write_file,
 )
 
@@ -295,6 +299,23 @@ def _sha256(data: bytes | AsyncIterator[bytes]) -> str:
     return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else ""
 
 
+class UploadGroup:
+    """Uploads that become durable together (:meth:`ObjectIO.upload_group`).
+
+    ``persist`` does the work of :meth:`persist`; without it there is none (the
+    store's uploads are durable when they return).
+    """
+
+    def __init__(self, persist: Callable[[Sequence[str]], Awaitable[None]] | None = None) -> None:
+        self._persist = persist
+
+    async def persist(self, keys: Sequence[str]) -> None:
+        """Make the objects uploaded at ``keys`` durable; raises a
+        :class:`~backup_store.errors.BackupStoreError` when one may not be."""
+        if self._persist is not None:
+            await self._persist(keys)
+
+
 class ObjectIO(abc.ABC):
     """Object I/O of one location (bucket, container or directory).
 
@@ -334,7 +355,29 @@ class ObjectIO(abc.ABC):
         ``one_request``: the source holds at most ``part_size`` bytes; send it
         in one request. A source that raises aborts the write and the error
         propagates; cancelling the caller stops the source and waits for the abort.
+
+        The object need not be durable when this returns, nor invisible while it
+        is written (a filesystem writes it in place): upload inside an
+        :meth:`upload_group` and :meth:`UploadGroup.persist` the keys before
+        writing anything that refers to them. For data files only, which readers
+        reach through a manifest written after they persisted.
         """
+
+    async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
+        """:meth:`upload` of several small objects (each at most ``part_size`` bytes,
+        one request), one after another. Stores that can move them in one
+        transfer thread do so (no thread hop per object)."""
+        for key, chunks in uploads:
+            await self.upload(key, chunks, one_request=True)
+
+    @asynccontextmanager
+    async def upload_group(self) -> AsyncIterator[UploadGroup]:
+        """Open before the :meth:`upload` calls whose objects become durable together.
+
+        Here every upload is durable when it returns (object stores), so
+        :meth:`UploadGroup.persist` has nothing to do.
+        """
+        yield UploadGroup()
 
     def upload_memory(self, size: int) -> int:
         """At most how many bytes :meth:`upload` of a ``size``-byte source holds in memory."""
@@ -345,6 +388,13 @@ class ObjectIO(abc.ABC):
         """``consume(chunks)`` of an object's bytes, run in one transfer thread; its
         result. A chunk is valid only until the next one is requested.
         :class:`ObjectNotFoundError` when the object is missing."""
+
+    async def download_each(
+        self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]
+    ) -> builtins.list[T]:
+        """:meth:`download` of several small objects, one after another; the
+        results in order. Stores that can do so read them in one transfer thread."""
+        return [await self.download(key, consume) for key, consume in downloads]
 
     @abc.abstractmethod
     async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
@@ -690,6 +740,21 @@ def _make_parents(directory: Path, root: Path) -> list[Path]:
     return [d.parent for d in reversed(missing)]
 
 
+def _create_in_place(path: Path) -> int:
+    """A new file at ``path``, open for writing. A file already there (left by a
+    killed save, or by an earlier backup of the id) is unlinked, never truncated:
+    it may be a hard link. Missing folders are created."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for _attempt in range(3):
+        try:
+            return os.open(path, flags, 0o644)
+        except FileExistsError:
+            path.unlink()
+        except FileNotFoundError:  # (a concurrent delete may remove emptied folders)
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, flags, 0o644)
+
+
 async def _moving(
     chunks: AsyncIterator[bytes], idle: asyncio.Timeout, seconds: float
 ) -> AsyncIterator[bytes]:
@@ -722,7 +787,10 @@ class LocalFileIO(ObstoreIO):
     """The filesystem variant of :class:`ObstoreIO`, rooted at a directory.
 
     Writes are durable and atomically visible (temporary file, fsync, then an
-    exclusive hard link for create-only or a rename, then fsync of the folders).
+    exclusive hard link for create-only or a rename, then fsync of the folders),
+    except uploads (data files): written in place and made durable together when
+    their group persists, with one ``syncfs`` of the filesystem instead of two
+    fsyncs per file (the work of ``cp -r`` + ``sync -f``).
     A local filesystem has no e-tags, so compare-and-swap compares bytes under
     an ``flock`` on the object's folder, which also excludes other processes.
     Reads go to the file directly (obstore's local reader streams in small
@@ -743,6 +811,8 @@ class LocalFileIO(ObstoreIO):
                 ) from None
         super().__init__(LocalStore(root, automatic_cleanup=True), description=description)
         self.root = root
+        self.use_syncfs = True
+        """Persist uploads with one ``syncfs`` (see :class:`~backup_store.transfer.FolderSync`)."""
 
     async def put(
         self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
@@ -753,7 +823,63 @@ class LocalFileIO(ObstoreIO):
         return ObjectVersion(token, None, _sha256(data))
 
     async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
-        await in_transfer_thread(lambda stop: self._write(key, chunks, stop, False))
+        await in_transfer_thread(lambda stop: self._write_in_place(key, chunks, stop))
+
+    async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
+        def write_each(stop: threading.Event) -> None:
+            for key, chunks in uploads:
+                self._write_in_place(key, chunks, stop)
+
+        await in_transfer_thread(write_each)
+
+    async def download_each(
+        self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]
+    ) -> builtins.list[T]:
+        def read_each(stop: threading.Event) -> builtins.list[T]:
+            return [consume(self._chunks(key, stop)) for key, consume in downloads]
+
+        return await in_transfer_thread(read_each)
+
+    @asynccontextmanager
+    async def upload_group(self) -> AsyncIterator[UploadGroup]:
+        # Opened before the uploads: syncfs reports writeback errors since then.
+        with self._translated(None):
+            sync = FolderSync(self.root, use_syncfs=self.use_syncfs)
+        try:
+            yield UploadGroup(partial(self._persist, sync))
+        finally:
+            sync.close()
+
+    async def _persist(self, sync: FolderSync, keys: Sequence[str]) -> None:
+        paths = [self.root / key for key in keys]
+        try:
+            await in_transfer_thread(lambda _stop: sync.sync(paths))
+        except OSError as error:  # named by the file that failed (none for syncfs)
+            where = Path(error.filename) if isinstance(error.filename, str) else self.root
+            key = (
+                where.relative_to(self.root).as_posix() if where.is_relative_to(self.root) else None
+            )
+            raise translate_error(error, store=self.description, key=key or None) from error
+
+    def _write_in_place(self, key: str, chunks: Iterable[Chunk], stop: threading.Event) -> None:
+        """Write a data object at its key, not yet durable (:meth:`upload_group`).
+
+        No temporary name, no fsync: data files are read only through a COMPLETED
+        manifest, written after the group persisted, and a backup id is written
+        once (its IN_PROGRESS manifest is create-only). An interrupted upload
+        leaves nothing; a killed one a partial file no COMPLETED manifest names.
+        """
+        path = self.root / key
+        with self._translated(key):
+            fd = _create_in_place(path)
+            try:
+                try:
+                    write_chunks(fd, until_stopped(chunks, stop))
+                finally:
+                    os.close(fd)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
 
     def upload_memory(self, size: int) -> int:
         return min(size, CHUNK_SIZE)  # one reused buffer
@@ -880,9 +1006,9 @@ class Request:
 
     operation: str
     """``put``, ``replace``, ``get``, ``get_range``, ``stream``, ``head``, ``list``,
-    ``list_with_delimiter`` or ``delete``."""
+    ``list_with_delimiter``, ``delete`` or ``persist`` (of an upload group)."""
     key: str
-    """The key (or prefix, or first key of a delete)."""
+    """The key (or prefix, or first key of a delete or persist)."""
 
 
 class HookedIO(ObjectIO):
@@ -912,6 +1038,16 @@ class HookedIO(ObjectIO):
 
     def upload_memory(self, size: int) -> int:
         return self.inner.upload_memory(size)
+
+    @asynccontextmanager
+    async def upload_group(self) -> AsyncIterator[UploadGroup]:
+        async with self.inner.upload_group() as group:
+
+            async def persist(keys: Sequence[str]) -> None:
+                await self.hook(Request("persist", keys[0] if keys else ""))
+                await group.persist(keys)
+
+            yield UploadGroup(persist)
 
     async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
         await self.hook(Request("stream", key))

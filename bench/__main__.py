@@ -8,9 +8,15 @@ machine repeat the run rather than trust one figure.
 Baselines, each doing the same work with the same concurrency, part size and parts
 in flight as the store's settings:
 
-* ``raw``: the simplest fast program that moves and checks the same bytes: for the
-  filesystem a threaded blocking copy + SHA-256 + fsync; for S3, Azure and GCS
-  obstore put/get of the same files, one thread per file, + SHA-256 (+ fsync on restore);
+* ``raw``: the simplest fast program that moves and checks the same bytes, with the
+  same durability work as the library: for the filesystem a threaded blocking copy +
+  SHA-256, then one ``syncfs`` of the target filesystem (descriptor opened before
+  the copy) and an fsync of the target folder; for S3, Azure and GCS obstore
+  put/get of the same files, one thread per file, + SHA-256 (+ on restore the same
+  ``syncfs`` and folder fsync). The library makes a save's data files durable
+  with one ``syncfs`` before its integrity record and manifest (each fsynced), and
+  a restore's files with one ``syncfs`` before their names and one folder fsync
+  after (docs/on-store-format.md, "Durability");
 * ``raw-nohash``: the same without SHA-256;
 * ``cp``: ``cp -r`` + ``sync -f`` (filesystem); ``rclone``: ``rclone copy`` (+ ``sync -f``
   on restore).
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import hashlib
 import json
 import os
@@ -173,7 +180,7 @@ def make_small_files(folder: Path, count: int) -> list[Path]:
 
 
 def copy_file(source: Path, target: Path, *, sha: bool) -> None:
-    """Blocking copy with a reused buffer (+ SHA-256), then fsync."""
+    """Blocking copy with a reused buffer (+ SHA-256); durable later (:class:`Durable`)."""
     digest = hashlib.sha256()
     buffer = memoryview(bytearray(BUFFER))
     with source.open("rb", buffering=0) as src, target.open("xb", buffering=0) as dst:
@@ -181,7 +188,31 @@ def copy_file(source: Path, target: Path, *, sha: bool) -> None:
             if sha:
                 digest.update(buffer[:read])
             dst.write(buffer[:read])
-        os.fsync(dst.fileno())
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class Durable:
+    """The raw programs' durability, the library's: a descriptor on the target
+    folder opened before the writes, one ``syncfs`` after them, then an fsync
+    of the folder (the library's last step: its manifest or the restored names)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> Durable:
+        self.fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        return self
+
+    def __exit__(self, error: object, *_: object) -> None:
+        try:
+            if error is None:
+                if _LIBC.syncfs(self.fd) != 0:
+                    raise OSError(ctypes.get_errno(), "syncfs")
+                os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
 
 
 def chunks_of(path: Path, digest: Any | None) -> Iterator[bytes]:
@@ -190,14 +221,6 @@ def chunks_of(path: Path, digest: Any | None) -> Iterator[bytes]:
             if digest is not None:
                 digest.update(chunk)
             yield chunk
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -224,8 +247,8 @@ class Raw:
 
     async def copy(self, paths: list[Path], target: Path, *, sha: bool) -> None:
         target.mkdir(parents=True)
-        await self.each(lambda p: copy_file(p, target / p.name, sha=sha), paths)
-        fsync_dir(target)
+        with Durable(target):
+            await self.each(lambda p: copy_file(p, target / p.name, sha=sha), paths)
 
     async def put(self, store: ObjectStore, prefix: str, paths: list[Path], *, sha: bool) -> None:
         s = self.settings
@@ -257,10 +280,9 @@ class Raw:
                     if sha:
                         digest.update(chunk)
                     out.write(chunk)
-                os.fsync(out.fileno())
 
-        await self.each(one, names)
-        fsync_dir(target)
+        with Durable(target):
+            await self.each(one, names)
 
 
 async def run_command(*argv: str, env: dict[str, str] | None = None) -> None:
@@ -407,6 +429,12 @@ def rmtree_action(path: Path) -> Action:
 # ------------------------------------------------------------------ scenarios
 
 
+DURABILITY = (
+    "durability, ours and raw alike: one syncfs of the target filesystem after the data "
+    "(no fsync per file), then the folder fsynced; cp: cp -r + sync -f"
+)
+
+
 async def filesystem(name: str, paths: list[Path], work: Path, pairs: int) -> dict[str, Any]:
     mib = sum(p.stat().st_size for p in paths) / MIB
     store = FilesystemBackupStore(work / "store")
@@ -425,6 +453,8 @@ async def filesystem(name: str, paths: list[Path], work: Path, pairs: int) -> di
         await run_command("cp", "-r", str(from_dir), str(out))
         await run_command("sync", "-f", str(out))
 
+    scenario.results["durability"] = DURABILITY
+    print(f"  {name}: {DURABILITY}", flush=True)
     await backups.save()  # the backup every restore reads
     await scenario.compare(
         "save", backups.save,
