@@ -109,7 +109,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
-DEFAULT_UPLOAD_MEMORY = 80 * 1024 * 1024
+DEFAULT_UPLOAD_MEMORY = 64 * 1024 * 1024
 """Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`)."""
 MARK_FAILED_ATTEMPTS = 10
 LIST_CONCURRENCY = 32

@@ -74,7 +74,7 @@ T = TypeVar("T")
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per multipart part; objects up to this size are written in one request."""
-DEFAULT_PART_CONCURRENCY = 4
+DEFAULT_PART_CONCURRENCY = 3
 """Parts of one object in flight at once."""
 LIST_PAGE = 1000
 DEFAULT_METADATA_SECONDS = 30.0
