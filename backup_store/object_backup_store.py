@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 from uuid import uuid4
 
 from backup_store.catalog import Catalog, CatalogEntry, Entries, merge_entries, normal_token
@@ -110,7 +110,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
 DEFAULT_UPLOAD_MEMORY = 64 * 1024 * 1024
-"""Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`)."""
+"""Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`): with the
+default part settings two large files, each ``(3 + 1) x 8 MiB`` (parts in flight and
+the part filling)."""
 MARK_FAILED_ATTEMPTS = 10
 LIST_CONCURRENCY = 32
 """Manifests (small objects) read at once while listing."""
@@ -388,26 +390,26 @@ class ObjectBackupStore(InspectableStore):
         self, backup_id: BackupIdentifier
     ) -> tuple[StoredManifest | None, StoredObject | None]:
         """:meth:`_find_manifest`, and the integrity record beside the manifest found
-        (unread: see :meth:`_integrity_of`), in one round trip: every read layout's
-        manifest and record are requested at once (restore's fixed cost; the S3
-        classic layout is the second one looked in). The lookup order still decides
-        which manifest is found."""
+        (not yet decoded: see :meth:`_integrity_of`), in one round trip: every read
+        layout's manifest and record are requested at once (restore's fixed cost; the
+        S3 classic layout is the second one looked in). The lookup order still decides
+        which manifest is found, and only a failure a sequential lookup would have
+        met is raised."""
         layouts = self.format.read_layouts(self.base_path)
-        keys = [layout.manifest_key(backup_id) for layout in layouts] + [
-            layout.integrity_key(backup_id) for layout in layouts
-        ]
+        manifest_keys = [layout.manifest_key(backup_id) for layout in layouts]
+        keys = manifest_keys + [layout.integrity_key(backup_id) for layout in layouts]
         results = await asyncio.gather(*(self.io.get(key) for key in keys), return_exceptions=True)
-        for result in results:  # the first failure, in lookup order
-            if isinstance(result, BaseException):
-                raise result
-        found = cast(builtins.list[StoredObject | None], results)
-        for i, (layout, manifest) in enumerate(zip(layouts, found, strict=False)):
+        for i, (layout, key) in enumerate(zip(layouts, manifest_keys, strict=True)):
+            manifest, integrity = results[i], results[len(layouts) + i]
+            if isinstance(manifest, BaseException):
+                raise manifest
             if manifest is not None:
-                key = keys[i]
+                if isinstance(integrity, BaseException):
+                    raise integrity
                 stored = StoredManifest(
                     self._decode_at(manifest.data, key, backup_id), layout, key, manifest.version
                 )
-                return stored, found[len(layouts) + i]
+                return stored, integrity
         return None, None
 
     async def is_claimed(self) -> bool:
