@@ -346,13 +346,15 @@ GOALS = {
 Action = Callable[[], Awaitable[object]]
 
 
-async def timed(action: Action, cleanup: Action | None) -> float:
+async def timed(action: Action, cleanup: Action | None, who: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``action`` alone (not of its cleanup)."""
+    cpu = cpu_seconds(who)
     start = time.perf_counter()
     await action()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, cpu_seconds(who) - cpu
     if cleanup is not None:
         await cleanup()
-    return elapsed
+    return elapsed, cpu
 
 
 class Scenario:
@@ -381,9 +383,8 @@ class Scenario:
                     runs.reverse()
                 times = {}
                 for label, action, who in runs:
-                    cpu0 = cpu_seconds(who)
-                    times[label] = await timed(action, cleanup)
-                    self.cpu.setdefault(f"{op}/{label}", []).append(cpu_seconds(who) - cpu0)
+                    times[label], cpu = await timed(action, cleanup, who)
+                    self.cpu.setdefault(f"{op}/{label}", []).append(cpu)
                 print(
                     f"    {self.name} {op} pair {i + 1}: ours {times['ours']:.2f} s, "
                     f"{name} {times[name]:.2f} s",
