@@ -74,7 +74,14 @@ from backup_store.model import (
     NamedFileSet,
     check_file_name,
 )
-from backup_store.objects import NAME_MAX, ObjectIO, ObjectMeta, ObjectVersion, WriteConflict
+from backup_store.objects import (
+    NAME_MAX,
+    ObjectIO,
+    ObjectMeta,
+    ObjectVersion,
+    StoredObject,
+    WriteConflict,
+)
 from backup_store.ownership import OwnershipMarker
 from backup_store.store import DELETING_REASON
 from backup_store.transfer import (
@@ -103,7 +110,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CONCURRENCY = 8
 """Files (or manifests) transferred at once."""
 DEFAULT_UPLOAD_MEMORY = 64 * 1024 * 1024
-"""Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`)."""
+"""Bytes that a store's uploads may buffer at once (see :class:`ByteBudget`): with the
+default part settings two large files, each ``(3 + 1) x 8 MiB`` (parts in flight and
+the part filling)."""
 MARK_FAILED_ATTEMPTS = 10
 LIST_CONCURRENCY = 32
 """Manifests (small objects) read at once while listing."""
@@ -360,15 +369,48 @@ class ObjectBackupStore(InspectableStore):
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         key = stored.layout.integrity_key(stored.manifest.id)
         with self._verb("read integrity", stored.manifest.id):
-            found = await self.io.get(key)
-            if found is None:
-                return None
+            return self._integrity_of(stored, await self.io.get(key))
+
+    def _integrity_of(
+        self, stored: StoredManifest, found: StoredObject | None
+    ) -> IntegrityRecord | None:
+        """The integrity record read at ``stored``'s layout, if it belongs to its manifest."""
+        if found is None:
+            return None
+        key = stored.layout.integrity_key(stored.manifest.id)
+        with self._verb("read integrity", stored.manifest.id):
             try:
                 record = decode_record(found.data)
             except IntegrityError as error:
                 raise error.with_context(key=key) from None
-            # Left by an earlier backup of the id (Zeebe's delete keeps it): never applied.
-            return record if record.belongs_to(stored.manifest) else None
+        # Left by an earlier backup of the id (Zeebe's delete keeps it): never applied.
+        return record if record.belongs_to(stored.manifest) else None
+
+    async def _manifest_and_integrity(
+        self, backup_id: BackupIdentifier
+    ) -> tuple[StoredManifest | None, StoredObject | None]:
+        """:meth:`_find_manifest`, and the integrity record beside the manifest found
+        (not yet decoded: see :meth:`_integrity_of`), in one round trip: every read
+        layout's manifest and record are requested at once (restore's fixed cost; the
+        S3 classic layout is the second one looked in). The lookup order still decides
+        which manifest is found, and only a failure a sequential lookup would have
+        met is raised."""
+        layouts = self.format.read_layouts(self.base_path)
+        manifest_keys = [layout.manifest_key(backup_id) for layout in layouts]
+        keys = manifest_keys + [layout.integrity_key(backup_id) for layout in layouts]
+        results = await asyncio.gather(*(self.io.get(key) for key in keys), return_exceptions=True)
+        for i, (layout, key) in enumerate(zip(layouts, manifest_keys, strict=True)):
+            manifest, integrity = results[i], results[len(layouts) + i]
+            if isinstance(manifest, BaseException):
+                raise manifest
+            if manifest is not None:
+                if isinstance(integrity, BaseException):
+                    raise integrity
+                stored = StoredManifest(
+                    self._decode_at(manifest.data, key, backup_id), layout, key, manifest.version
+                )
+                return stored, integrity
+        return None, None
 
     async def is_claimed(self) -> bool:
         with self._verb("check location"):
@@ -892,12 +934,12 @@ class ObjectBackupStore(InspectableStore):
     ) -> Backup:
         with self._verb("restore", backup_id):
             claimed = await self._owner.check(writing=False)
-            stored = await self._find_manifest(backup_id)
+            stored, integrity = await self._manifest_and_integrity(backup_id)
             manifest = self._restorable(backup_id, stored)
             assert stored is not None and manifest.descriptor is not None  # checked above
+            records = self._integrity_of(stored, integrity)
             files = manifest.files()
             names = [entry.name for _, entry in files]
-            records = await self.read_integrity(stored)
             if records is None:
                 self._accept_unverified(backup_id, stored, claimed, allow_unverified)
             target_dir = Path(target_dir)

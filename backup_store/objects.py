@@ -74,8 +74,11 @@ T = TypeVar("T")
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per multipart part; objects up to this size are written in one request."""
-DEFAULT_PART_CONCURRENCY = 4
+DEFAULT_PART_CONCURRENCY = 3
 """Parts of one object in flight at once."""
+DOWNLOAD_CHUNK_SIZE = 256 * 1024
+"""Least bytes per chunk a download hands its consumer: obstore joins the network's
+pieces up to this size, so each file being restored holds about twice this much."""
 LIST_PAGE = 1000
 DEFAULT_METADATA_SECONDS = 30.0
 """Default overall deadline of one metadata request."""
@@ -615,7 +618,8 @@ class ObstoreIO(ObjectIO):
         """An object's chunks, read in the calling (transfer) thread."""
         with self._translated(key):
             result = obstore.get(self.store, key)
-            yield from until_stopped(result.stream(min_chunk_size=CHUNK_SIZE), stop)
+            chunks = result.stream(min_chunk_size=DOWNLOAD_CHUNK_SIZE)
+            yield from until_stopped(chunks, stop)
 
     async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
         if self.capabilities.native_compare_and_swap and (expected.e_tag or expected.version):

@@ -358,6 +358,8 @@ async def in_transfer_thread(
 
     When the awaiting task is cancelled, ``stop`` is set and the cancellation
     waits for ``work`` to end: nothing keeps writing after a verb has returned.
+    With ``idle_seconds``, it waits no longer than a transfer may stay idle (a
+    request stalled on a store that stopped answering moves nothing meanwhile).
     ``work`` should check ``stop`` between chunks (see :func:`until_stopped`).
 
     With ``idle_seconds``, a transfer in which no chunk moved for that long (a
@@ -368,20 +370,31 @@ async def in_transfer_thread(
     stop = TransferControl()
     future = asyncio.get_running_loop().run_in_executor(_TRANSFER_THREADS, work, stop)
     try:
-        while idle_seconds is not None:
-            done, _ = await asyncio.wait({future}, timeout=min(idle_seconds / 4, 1.0))
-            if done:
-                break
-            if time.monotonic() - stop.moved > idle_seconds:
-                stop.set()
-                raise StoreUnavailableError(
-                    f"the store stopped answering: nothing for {idle_seconds:g} s"
-                )
+        if not await _ended_while_moving(future, stop, idle_seconds):
+            stop.set()
+            raise StoreUnavailableError(
+                f"the store stopped answering: nothing for {idle_seconds:g} s"
+            )
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         stop.set()
-        await asyncio.wait([future])
+        # A request stalled on a store that stopped answering is not waited for
+        # past the idle timeout either (it ends on its own; nothing moves meanwhile).
+        await _ended_while_moving(future, stop, idle_seconds)
         raise
+
+
+async def _ended_while_moving(
+    future: asyncio.Future[T], stop: TransferControl, idle_seconds: float | None
+) -> bool:
+    """Wait for ``future``; False once nothing moved for ``idle_seconds`` before it ended."""
+    if idle_seconds is None:
+        await asyncio.wait([future])
+        return True
+    while not (await asyncio.wait({future}, timeout=min(idle_seconds / 4, 1.0)))[0]:
+        if time.monotonic() - stop.moved > idle_seconds:
+            return False
+    return True
 
 
 def until_stopped(chunks: Iterable[T], stop: threading.Event) -> Iterator[T]:

@@ -2,7 +2,9 @@
 
 Every figure is a ratio to a baseline measured in the same run, in interleaved pairs
 (the order alternates from pair to pair), reported as median and min-max; > 1 means
-the library is faster. The machine's load is printed with every scenario: on a busy
+the library is faster. A figure with a goal of issue 12 (:data:`GOALS`, and the rclone
+goal where raw obstore beats rclone) says how many pairs reach it and whether it is met
+(median and at least 3 of 5 pairs). The machine's load is printed with every scenario: on a busy
 machine repeat the run rather than trust one figure.
 
 Baselines, each doing the same work with the same concurrency, part size and parts
@@ -23,10 +25,13 @@ in flight as the store's settings:
 
 Also measured: client CPU seconds per GiB, zstd on vs off (incompressible and log-like
 data), peak RSS of a fresh process saving and restoring 256 MiB-4 GiB with default
-settings, and throughput with 20 ms injected per request (``HookedIO``) vs 0 ms.
+settings, and throughput with 20 ms injected per request (``HookedIO``): today's
+defaults against the defaults when issue 12 was filed (:data:`OLD_DEFAULTS`) under the
+same latency (the issue's goal: within 10 %, ratio >= 0.91), and against 0 ms.
 
 Usage: ``python -m bench [--quick] [--only fs,s3,azure,gcs,zstd,latency,rss]``
-(``make bench`` / ``make bench-quick``). Results go to the ``byte_path`` section of
+(``make bench`` / ``make bench-quick``). Quick mode measures S3 only among the cloud
+backends unless ``--only`` names Azure or GCS. Results go to the ``byte_path`` section of
 ``bench/results/latest.json``. No test asserts these timings.
 """
 
@@ -85,6 +90,7 @@ from tests.support.cloud_stores import (
 
 MIB = 1024 * 1024
 BUFFER = MIB
+ALL_SECTIONS = "fs,s3,azure,gcs,zstd,latency,rss"
 DESCRIPTOR = BackupDescriptor(None, 1, 1, "8.7.0")
 
 
@@ -106,18 +112,18 @@ MODES = {
         pairs=5,
         fs_big=(32, 32, 64),
         fs_small=300,
-        cloud_big=(16, 16),
+        cloud_big=(64, 64),
         zstd=(16,),
         latency_big=(16,),
         latency_small=60,
         cloud_backends=("s3",),
-        rss_mib={"filesystem": (256,), "s3": (256,)},
+        rss_mib={"filesystem": (256,), "s3": (256,), "azure": (256,), "gcs": (256,)},
     ),
     "full": Mode(
         pairs=5,
         fs_big=(32,) * 8 + (128,) * 4,
         fs_small=2000,
-        cloud_big=(32, 32),
+        cloud_big=(128, 128),  # Zeebe's default log segment size
         zstd=(32,),
         latency_big=(32, 32),
         latency_small=200,
@@ -316,19 +322,39 @@ class Figure:
             "ours_mb_s": round(mib / statistics.median(self.ours_s), 1),
             "baseline_mb_s": round(mib / statistics.median(self.base_s), 1),
             "pairs": len(self.ratios),
+            **self.goal(),
         }
+
+    def goal(self) -> dict[str, Any]:
+        """Issue 12's goal for this baseline, if it has one: met when the median
+        reaches it and at least 3 of 5 pairs do."""
+        goal = GOALS.get(self.baseline)
+        if goal is None:
+            return {}
+        reached = sum(r >= goal for r in self.ratios)
+        met = statistics.median(self.ratios) >= goal and reached * 5 >= 3 * len(self.ratios)
+        return {"goal": goal, "pairs_at_goal": reached, "goal_met": met}
+
+
+GOALS = {
+    "raw": 0.95,
+    "old defaults, 20 ms": 1 / 1.1,  # throughput within 10 %
+    "zstd off": 1 / 1.1,  # at most 10 % more time (the goal for incompressible data)
+}
 
 
 Action = Callable[[], Awaitable[object]]
 
 
-async def timed(action: Action, cleanup: Action | None) -> float:
+async def timed(action: Action, cleanup: Action | None, who: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``action`` alone (not of its cleanup)."""
+    cpu = cpu_seconds(who)
     start = time.perf_counter()
     await action()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, cpu_seconds(who) - cpu
     if cleanup is not None:
         await cleanup()
-    return elapsed
+    return elapsed, cpu
 
 
 class Scenario:
@@ -357,9 +383,8 @@ class Scenario:
                     runs.reverse()
                 times = {}
                 for label, action, who in runs:
-                    cpu0 = cpu_seconds(who)
-                    times[label] = await timed(action, cleanup)
-                    self.cpu.setdefault(f"{op}/{label}", []).append(cpu_seconds(who) - cpu0)
+                    times[label], cpu = await timed(action, cleanup, who)
+                    self.cpu.setdefault(f"{op}/{label}", []).append(cpu)
                 print(
                     f"    {self.name} {op} pair {i + 1}: ours {times['ours']:.2f} s, "
                     f"{name} {times[name]:.2f} s",
@@ -378,10 +403,16 @@ class Scenario:
         }
         for name, f in figures.items():
             s = f.summary(self.mib)
+            goal = (
+                f"  goal {s['goal']:.2f}: {s['pairs_at_goal']}/{s['pairs']} pairs, "
+                + ("met" if s["goal_met"] else "NOT met")
+                if "goal" in s
+                else ""
+            )
             print(
-                f"  {self.name:<22}{op:<8} vs {name:<11} {s['ratio_median']:>6.2f}x "
+                f"  {self.name:<22} {op:<8} vs {name:<11} {s['ratio_median']:>6.2f}x "
                 f"({s['ratio_min']:.2f}-{s['ratio_max']:.2f})  ours {s['ours_mb_s']:>7.1f} MB/s"
-                f"  baseline {s['baseline_mb_s']:>7.1f} MB/s",
+                f"  baseline {s['baseline_mb_s']:>7.1f} MB/s{goal}",
                 flush=True,
             )
 
@@ -572,7 +603,22 @@ async def cloud(
         baselines_restore["rclone"] = rclone_restore
     await scenario.compare("restore", backups.restore, baselines_restore, cleanup,
                            child_cpu=frozenset({"rclone"}))
+    if rclone_ok:
+        for op in ("save", "restore"):
+            rclone_goal(kind, op, scenario.results[op])
     return scenario.results
+
+
+def rclone_goal(kind: str, op: str, figures: dict[str, Any]) -> None:
+    """Issue 12: >= 1.0x ``rclone copy`` wherever raw obstore itself beats rclone."""
+    raw, rclone = figures["raw"], figures["rclone"]
+    applies = raw["baseline_mb_s"] > rclone["baseline_mb_s"]
+    met = rclone["ratio_median"] >= 1.0
+    rclone["goal_applies"] = applies  # raw obstore faster than rclone on this server
+    if applies:
+        rclone["goal_met"] = met
+    verdict = ("met" if met else "NOT met") if applies else "n/a: rclone beats raw obstore here"
+    print(f"  {kind:<22} {op:<8} rclone goal (1.0x where raw beats rclone): {verdict}")
 
 
 async def zstd_cost(bucket: Any, work: Path, sizes: tuple[int, ...], pairs: int) -> dict[str, Any]:
@@ -605,39 +651,65 @@ async def zstd_cost(bucket: Any, work: Path, sizes: tuple[int, ...], pairs: int)
     return results
 
 
+OLD_DEFAULTS: dict[str, Any] = {
+    "max_concurrency": 8,
+    "part_size": 8 * MIB,
+    "part_concurrency": 4,
+    "upload_memory": None,  # no upload memory budget yet: every file's parts in flight
+}
+"""The defaults when issue 12 was filed (commit 22f1b6c): its latency goal compares
+today's defaults with these, both under the same injected latency."""
+
+
 async def latency(bucket: Any, work: Path, mode: Mode, pairs: int) -> dict[str, Any]:
-    """Default settings with 20 ms per request (HookedIO) vs the same wrapper at 0 ms."""
+    """Today's defaults vs the defaults of the time issue 12 was filed, both with 20 ms
+    injected per request (``HookedIO``); also today's defaults at 20 ms vs at 0 ms."""
     paths = make_files(work / "latency", mode.latency_big) + make_small_files(
         work / "latency", mode.latency_small
     )
     mib = sum(p.stat().st_size for p in paths) / MIB
-    base = s3_store(bucket, "latency")
 
-    def hooked(delay: float, prefix: str) -> ObjectBackupStore:
-        inner = s3_store(bucket, prefix)
+    def hooked(delay: float, prefix: str, *, old: bool = False) -> ObjectBackupStore:
+        if old:
+            inner = s3_store(
+                bucket, prefix, part_size=OLD_DEFAULTS["part_size"],
+                part_concurrency=OLD_DEFAULTS["part_concurrency"],
+            )
+            limits = {
+                "max_concurrency": OLD_DEFAULTS["max_concurrency"],
+                "upload_memory": sum(p.stat().st_size for p in paths) * 2,  # unbounded here
+            }
+        else:
+            inner = s3_store(bucket, prefix)
+            limits = {}
 
         async def hook(_: Request) -> None:
             await asyncio.sleep(delay)
 
         return ObjectBackupStore(
-            HookedIO(inner.io, hook), kind=inner.kind, format=inner.format,
-            base_path=prefix, max_concurrency=base.max_concurrency,
+            HookedIO(inner.io, hook), kind=inner.kind, format=inner.format, base_path=prefix,
+            **limits,
         )
 
     slow = Backups(hooked(0.02, "slow"), paths, work)
+    old = Backups(hooked(0.02, "old", old=True), paths, work)
     fast = Backups(hooked(0.0, "fast"), paths, work)
-    scenario = Scenario("s3 20 ms/request", mib, pairs)
+    results: dict[str, Any] = {}
+    for name, baseline in (("old defaults, 20 ms", old), ("0 ms", fast)):
+        scenario = Scenario(f"s3 20 ms vs {name}", mib, pairs)
 
-    async def cleanup() -> None:
-        await slow.drop_last()
-        await fast.drop_last()
-        await asyncio.to_thread(shutil.rmtree, work / "restored", True)
+        async def cleanup(baseline: Backups = baseline) -> None:
+            await slow.drop_last()
+            await baseline.drop_last()
+            await asyncio.to_thread(shutil.rmtree, work / "restored", True)
 
-    await slow.save()
-    await fast.save()
-    await scenario.compare("save", slow.save, {"0 ms": fast.save}, cleanup)
-    await scenario.compare("restore", slow.restore, {"0 ms": fast.restore}, cleanup)
-    return scenario.results
+        if slow.kept is None:
+            await slow.save()
+        await baseline.save()
+        await scenario.compare("save", slow.save, {name: baseline.save}, cleanup)
+        await scenario.compare("restore", slow.restore, {name: baseline.restore}, cleanup)
+        results[f"vs {name}"] = scenario.results
+    return results
 
 
 RSS_SCRIPT = textwrap.dedent(
@@ -707,8 +779,10 @@ def rss(url: str, source: Path, work: Path) -> dict[str, float]:
 # ------------------------------------------------------------------ main
 
 
-async def main(mode_name: str, only: set[str], label: str) -> None:
+async def main(mode_name: str, only: set[str] | None, label: str) -> None:
     mode = MODES[mode_name]
+    named = only is not None  # backends named with --only run in either mode
+    only = only or set(ALL_SECTIONS.split(","))
     started = time.perf_counter()
     print(f"byte-path benchmark, {mode_name} mode, {mode.pairs} pairs per figure; {load()}")
     results: dict[str, Any] = {"mode": mode_name, "label": label, "load_start": load()}
@@ -735,7 +809,7 @@ async def main(mode_name: str, only: set[str], label: str) -> None:
             if not (wanted_here & only) and not rss_here:
                 continue
             with emulator_type() as emulator:
-                if kind in only and kind in mode.cloud_backends:
+                if kind in only and (kind in mode.cloud_backends or named):
                     bucket = emulator.create_bucket()
                     results[kind] = await cloud(
                         kind, makers[kind](bucket), bucket, big, work / kind, mode.pairs
@@ -774,7 +848,7 @@ async def main(mode_name: str, only: set[str], label: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the ≤ 5 min mode")
-    parser.add_argument("--only", default="fs,s3,azure,gcs,zstd,latency,rss")
+    parser.add_argument("--only", default=None, help=f"sections (default: {ALL_SECTIONS})")
     parser.add_argument("--label", default="", help="name of this run in latest.json")
     parser.add_argument(
         "--scale-backups", type=int, default=None,
@@ -783,7 +857,8 @@ if __name__ == "__main__":
     )  # fmt: skip
     arguments = parser.parse_args()
     mode = "quick" if arguments.quick or os.environ.get("BENCH") == "quick" else "full"
-    asyncio.run(main(mode, set(arguments.only.split(",")), arguments.label))
+    sections = set(arguments.only.split(",")) if arguments.only else None
+    asyncio.run(main(mode, sections, arguments.label))
     backups = arguments.scale_backups
     if backups is None:
         backups = 1000 if mode == "quick" else 10000

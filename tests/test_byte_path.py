@@ -1,7 +1,9 @@
 """The byte path (issue 12): what the speed work must not change.
 
 Files that zstd does not shrink are stored plain and the final manifest says so;
-uploads share a memory budget without losing concurrency for small files.
+uploads share a memory budget without losing concurrency for small files, and the
+default budget sends two large files at once; restore looks up its manifest and
+integrity record in one round trip.
 """
 
 from __future__ import annotations
@@ -89,3 +91,66 @@ async def test_budget_holds_large_transfers_but_not_small_ones() -> None:
     assert order == ["large 1", "small", "large 2"]
     await hold("larger than the budget", 100)  # runs alone instead of never
     assert budget.in_use == 0
+
+
+def _two_large_files(tmp_path: Path) -> Backup:
+    paths = {}
+    for name in ("segment-0", "segment-1"):
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(os.urandom(9 * MIB))  # above the default 8 MiB part size
+    return Backup(
+        BackupIdentifier(1, 2, 3), BackupDescriptor(None, 1, 1, "8.7.0"),
+        segments=NamedFileSet(paths),
+    )  # fmt: skip
+
+
+async def test_default_settings_send_two_large_files_at_once(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    # The default upload budget holds two multipart uploads at their full parts in
+    # flight: a save of two large files is not one file after the other.
+    store = s3_store(s3_bucket)
+    started: set[str] = set()
+    both = asyncio.Event()
+
+    async def meet(request: Request) -> None:
+        if request.operation == "put" and "/segments/" in request.key:
+            started.add(request.key)
+            if len(started) == 2:
+                both.set()
+            await asyncio.wait_for(both.wait(), timeout=30)
+
+    hooked = ObjectBackupStore(HookedIO(store.io, meet), kind=store.kind, format=store.format)
+    await hooked.save(_two_large_files(tmp_path))
+    assert len(started) == 2
+
+
+async def test_restore_looks_up_manifest_and_integrity_record_in_one_round_trip(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    # Every read layout's manifest and integrity record are requested before any
+    # answer is awaited (S3's classic layout is the second one looked in).
+    store = s3_store(s3_bucket)
+    backup = _two_large_files(tmp_path)
+    await store.save(backup)
+    layouts = store.format.read_layouts(store.base_path)
+    expected = {layout.manifest_key(backup.id) for layout in layouts} | {
+        layout.integrity_key(backup.id) for layout in layouts
+    }
+    asked: set[str] = set()
+    all_asked = asyncio.Event()
+
+    async def gather_gets(request: Request) -> None:
+        if request.operation == "get" and request.key in expected:
+            asked.add(request.key)
+            if asked == expected:
+                all_asked.set()
+            await asyncio.wait_for(all_asked.wait(), timeout=30)
+
+    hooked = ObjectBackupStore(
+        HookedIO(store.io, gather_gets), kind=store.kind, format=store.format
+    )
+    restored = await hooked.restore(backup.id, tmp_path / "restored")
+    assert asked == expected and len(expected) == 4
+    for name, source in restored.segments.sources.items():
+        assert source.path.read_bytes() == (tmp_path / name).read_bytes()

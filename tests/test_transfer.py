@@ -1,8 +1,11 @@
-"""Streaming zstd: bounded output, and damaged, truncated or trailing data detected."""
+"""Streaming zstd: bounded output, and damaged, truncated or trailing data detected;
+cancelling a stalled transfer thread."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +18,7 @@ from backup_store.transfer import (
     ZstdFrameTracker,
     compress_if_smaller,
     decompress_zstd,
+    in_transfer_thread,
 )
 
 HIGHLY_COMPRESSIBLE = os.urandom(1000) * 50_000  # 50 MB that compresses to ~30 KB
@@ -94,3 +98,22 @@ def test_data_that_does_not_shrink_is_stored_plain() -> None:
     stored = b"".join(bytes(c) for c in compress_if_smaller(chunks, form))
     assert not form.compressed
     assert stored == random and form.size == len(random)
+
+
+async def test_cancelling_a_stalled_transfer_waits_no_longer_than_its_idle_timeout() -> None:
+    # A request blocked on a store that stopped answering: cancelling its verb
+    # must not wait for the request's own timeout (minutes), only for the idle one.
+    entered, release = threading.Event(), threading.Event()
+
+    def stalled(stop: threading.Event) -> None:
+        entered.set()
+        release.wait()
+
+    task = asyncio.create_task(in_transfer_thread(stalled, idle_seconds=0.5))
+    await asyncio.get_running_loop().run_in_executor(None, entered.wait)
+    task.cancel()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=20)
+    finally:
+        release.set()
