@@ -113,17 +113,38 @@ def decode_catalog(data: bytes) -> Entries:
     return {key: _decode_entry(raw) for key, raw in raw_entries(data).items()}
 
 
-def listed_entry(raw: Any, token: str, backup_id: BackupIdentifier) -> CatalogEntry | None:
-    """The entry when it was written for exactly the listed version (``token``) of the
-    manifest of ``backup_id``; None when it was not, or is damaged (then the manifest is
-    read). The token is compared before anything is decoded."""
-    if not isinstance(raw, dict) or raw.get("t") != token:
-        return None
-    try:
-        entry = _decode_entry(raw)
-    except (ValueError, KeyError, TypeError, BackupStoreError):
-        return None
-    return entry if entry.status.id == backup_id else None
+class CatalogView:
+    """One catalog as read: its entries decoded one by one, when a listing asks for
+    them (a prefix query uses a few entries of a large catalog), and kept decoded."""
+
+    def __init__(self, raw: RawEntries) -> None:
+        self._raw = raw
+        self._decoded: dict[str, CatalogEntry | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def entry(self, key: str, token: str, backup_id: BackupIdentifier) -> CatalogEntry | None:
+        """The entry of the manifest at ``key`` when it was written for exactly the
+        listed version (``token``) of the manifest of ``backup_id``; None when it was
+        not, or is damaged (then the manifest is read)."""
+        if key in self._decoded:
+            entry = self._decoded[key]
+        else:
+            raw = self._raw.get(key)
+            if raw is None:
+                return None
+            try:
+                entry = _decode_entry(raw)
+            except (ValueError, KeyError, TypeError, AttributeError, BackupStoreError):
+                entry = None  # only this entry is damaged: its manifest is read
+            self._decoded[key] = entry
+        if entry is None or entry.token != token or entry.status.id != backup_id:
+            return None
+        return entry
+
+
+EMPTY = CatalogView({})
 
 
 def encode_taken(highest: Mapping[int, int]) -> bytes:
@@ -192,19 +213,35 @@ class Catalog:
     def __init__(self, io: ObjectIO, base_path: str | None) -> None:
         self.io = io
         self.base_path = base_path
+        self._cached: dict[str, tuple[str, CatalogView]] = {}
+        """Catalogs read, by key, with the token they were read at."""
 
-    async def read(self, node_id: int, partition_id: int) -> RawEntries:
-        """The entries of one catalog, each still undecoded (see :func:`listed_entry`:
-        a listing decodes only the entries it uses); none when it is missing or damaged."""
+    async def read(self, node_id: int, partition_id: int) -> CatalogView:
+        """One catalog; empty when it is missing or damaged.
+
+        A catalog read before and unchanged since (its e-tag, from one existence
+        check) is not read again. Even a stale one could never make an answer wrong:
+        an entry is used only for the manifest version it was written for.
+        """
         key = catalog_key(self.base_path, node_id, partition_id)
+        cached = self._cached.get(key)
+        if cached is not None:
+            meta = await self.io.head(key)
+            if meta is not None and normal_token(meta.e_tag) == cached[0]:
+                return cached[1]
+            del self._cached[key]
         found = await self.io.get(key)
         if found is None:
-            return {}
+            return EMPTY
         try:
-            return raw_entries(found.data)
+            view = CatalogView(raw_entries(found.data))
         except (ValueError, KeyError, TypeError) as error:
             log.warning("ignoring the damaged catalog %s: %s", key, error)
-            return {}
+            return EMPTY
+        token = normal_token(found.version.e_tag)
+        if token is not None:
+            self._cached[key] = (token, view)
+        return view
 
     async def update(
         self, node_id: int, partition_id: int, change: Callable[[Entries], bool]

@@ -34,8 +34,6 @@ from backup_store.catalog import (
     Catalog,
     CatalogEntry,
     Entries,
-    RawEntries,
-    listed_entry,
     merge_entries,
     normal_token,
 )
@@ -514,18 +512,23 @@ class ObjectBackupStore(InspectableStore):
             for g, n in groups.items()
             if use_catalog and (every_group or n >= CATALOG_MIN_MANIFESTS)
         ]
-        entries: RawEntries = {}
-        for read in await run_bounded(
-            [partial(self._catalog.read, *group) for group in wanted], LIST_CONCURRENCY
-        ):
-            entries.update(read)
+        views = dict(
+            zip(
+                wanted,
+                await run_bounded(
+                    [partial(self._catalog.read, *group) for group in wanted], LIST_CONCURRENCY
+                ),
+                strict=True,
+            )
+        )
         results: dict[BackupIdentifier, tuple[BackupStatus, tuple[str, CatalogEntry] | None]] = {}
         to_read: builtins.list[tuple[BackupIdentifier, KeyLayout, str]] = []
         for backup_id, (layout, meta) in found.items():
-            raw = entries.get(meta.key)
+            view = views.get((backup_id.node_id, backup_id.partition_id))
             token = normal_token(meta.e_tag)
-            # Only entries of listed manifests are decoded, and only when the token matches.
-            entry = None if raw is None or token is None else listed_entry(raw, token, backup_id)
+            entry = None
+            if view is not None and token is not None:
+                entry = view.entry(meta.key, token, backup_id)
             if entry is not None:
                 results[backup_id] = (entry.status, (meta.key, entry))
                 continue

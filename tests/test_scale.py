@@ -161,6 +161,28 @@ async def test_warm_list_reads_catalogs_instead_of_manifests(
     assert not {r.operation for r in counted.requests} & WRITES
 
 
+async def test_a_catalog_unchanged_since_it_was_read_is_not_read_again(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base_store, counted)
+    catalog = catalog_key(store.base_path, 0, 1)
+    assert len(await store.list()) == MANY
+    counted.clear()
+    assert len(await store.list()) == MANY
+    # One existence check of the catalog (its e-tag unchanged), nothing read.
+    assert [r.operation for r in counted.requests if r.key == catalog] == ["head"]
+    assert not [r for r in counted.requests if r.operation == "get"]
+    # Another writer adds a backup: the catalog is read again, and used.
+    await save(base_store, manifest(BackupIdentifier(0, 1, 100)))
+    counted.clear()
+    assert len(await store.list()) == MANY + 1
+    assert [r.operation for r in counted.requests if r.key == catalog] == ["head", "get"]
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+
+
 async def wait_for_new_timestamp(path: Path) -> None:
     """Until the filesystem stamps writes with a later time than ``path``'s mtime."""
     probe = path.parent / ".probe"
