@@ -527,3 +527,17 @@ async def test_post_refuses_an_id_below_another_nodes_accepted_one_without_listi
         assert not [r for r in counted.requests if r.operation.startswith("list")]
         await service.take_backup(500)  # another node's copy of the same id is no conflict
         await service.wait_for_backups()
+
+
+async def test_a_catalog_rebuild_records_the_highest_ids_it_found(
+    base_store: ObjectBackupStore,
+) -> None:
+    for node in (0, 1):
+        for backup_id in ids(MANY + node, partition=2, node=node)[2:]:
+            await place(base_store, manifest(backup_id))  # as Zeebe wrote them
+    assert await base_store.highest_taken(2) == {}
+    await base_store.rebuild_catalog()
+    assert await base_store.highest_taken(2) == {0: MANY, 1: MANY + 1}
+    # Only ever raised: a lower id accepted later leaves it as it is.
+    await base_store.accept(manifest(BackupIdentifier(1, 2, 1), completed=False))
+    assert await base_store.highest_taken(2) == {0: MANY, 1: MANY + 1}
