@@ -17,9 +17,11 @@ load at each sample. A figure that takes longer than ``--timeout`` is recorded a
   cold: no catalog (a store only Zeebe wrote); warm: catalogs as our writers keep them.
 * before: commit ``BEFORE`` (the parent of the issue-11 merge) checked out in a
   temporary worktree and run in a subprocess against the same store, 0 ms only.
-* service: ``backup-store serve`` of both trees as subprocesses on a store without
-  catalogs: start-up until ``GET /actuator/backups/{id}`` answers, a POST right after,
-  then 200 concurrent ``GET /actuator/backups`` (counted 200 / 504 / other).
+* service: ``backup-store serve`` of both trees as subprocesses: start-up until
+  ``GET /actuator/backups/{id}`` answers and a POST right after, on a store without
+  catalogs (cold: the first start after an upgrade) and, for this tree, with them
+  (warm); then 200 concurrent ``GET /actuator/backups`` (counted 200 / 504 / other)
+  against the warm server (this tree) and the old one.
 
 Usage: ``python -m bench.scale [--backups 1000] [--rounds 3] [--skip-latency]
 [--skip-before]``; results go to the ``scale`` section of ``bench/results/latest.json``.
@@ -49,6 +51,7 @@ import httpx
 
 from backup_store import BackupIdentifierWildcard
 from backup_store.catalog import catalog_key, decode_catalog
+from backup_store.errors import BackupStoreError
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, ObjectIO, Request
 from backup_store.registry import open_store
@@ -348,23 +351,29 @@ async def service_round(
     checkout: Path | None,
     backups: int,
     new_id: int,
+    *,
+    state: str,
+    lists: bool,
 ) -> None:
-    """Start-up until GET {id} answers, a POST right after, then concurrent lists."""
+    """Start-up until GET {id} answers, a POST right after, then (``lists``) 200
+    concurrent lists. ``state`` names the store's state in the figures."""
     async with served(url, folder, checkout) as (http, started):
         load = load_1min()
         answered = await until_answers(
             http, f"/actuator/backups/{backups // 2}", started + figures.timeout
         )
-        figures.add("startup_until_get_answers_s", time.perf_counter() - started, load)
+        waited = time.perf_counter() - started
+        figures.add(f"startup_{state}_until_get_answers_s", waited if answered else None, load)
         if not answered:
-            figures.samples["startup_until_get_answers_s"][-1] = None
             return
         load = load_1min()
         begin = time.perf_counter()
         posted = await http.post("/actuator/backups", json={"backupId": new_id})
-        figures.add("post_right_after_start_s", time.perf_counter() - begin, load)
+        figures.add(f"post_right_after_{state}_start_s", time.perf_counter() - begin, load)
         if posted.status_code != 202:
             print(f"[scale] {figures.label} POST answered {posted.status_code}: {posted.text}")
+        if not lists:
+            return
         load = load_1min()
         begin = time.perf_counter()
         responses = await asyncio.gather(
@@ -383,6 +392,19 @@ async def service_round(
                 correct += 1
         figures.answers.append({**codes, "correct": correct})
         print(f"[scale] {figures.label} 200 concurrent lists: {dict(codes)}, {correct} correct")
+
+
+async def settle(store: ObjectBackupStore) -> None:
+    """Wait until the store answers again (an emulator still working through the
+    requests of a server that was stopped)."""
+    deadline = time.perf_counter() + 900
+    while True:
+        try:
+            await store.io.head(store.base_path or "")
+            return
+        except BackupStoreError:
+            if time.perf_counter() > deadline:
+                raise
 
 
 # ------------------------------------------------------------------ one store
@@ -422,14 +444,27 @@ async def run_store(
                 await measure_round(after[variant], store, catalogs, backups, seconds)
             if checkout is not None:
                 await before_lists(before, checkout, url, backups)
-            # The servers start on a store without catalogs (the first start after
-            # an upgrade; the old code never reads them).
-            for side, code in (("after", None), ("before", checkout)):
-                if side == "before" and code is None:
-                    continue
-                await catalogs.drop()
+            # This tree's server on a store without catalogs (the first start after
+            # an upgrade: its recovery goes on in the background, where it is stopped),
+            # then with them (a store its writers keep): concurrent lists there.
+            # The old code never reads catalogs.
+            runs: list[tuple[str, Path | None, str, bool]] = [
+                ("after", None, "cold", False),
+                ("after", None, "warm", True),
+            ]
+            if checkout is not None:
+                runs.append(("before", checkout, "cold", True))
+            for side, code, state, lists in runs:
+                if state == "cold":
+                    await catalogs.drop()
+                else:
+                    await catalogs.restore()
                 new_id += 1
-                await service_round(services[side], url, Path(folder), code, backups, new_id)
+                await service_round(
+                    services[side], url, Path(folder), code, backups, new_id,
+                    state=state, lists=lists,
+                )  # fmt: skip
+                await settle(store)
             await catalogs.drop()
             await store.rebuild_catalog(BackupIdentifierWildcard())
             await catalogs.keep()
