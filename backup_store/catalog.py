@@ -121,9 +121,6 @@ class CatalogView:
         self._raw = raw
         self._decoded: dict[str, CatalogEntry | None] = {}
 
-    def __len__(self) -> int:
-        return len(self._raw)
-
     def entry(self, key: str, token: str, backup_id: BackupIdentifier) -> CatalogEntry | None:
         """The entry of the manifest at ``key`` when it was written for exactly the
         listed version (``token``) of the manifest of ``backup_id``; None when it was
@@ -134,9 +131,11 @@ class CatalogView:
             raw = self._raw.get(key)
             if raw is None:
                 return None
+            if not isinstance(raw, dict) or raw.get("t") != token:
+                return None  # another version of the manifest: not decoded at all
             try:
-                entry = _decode_entry(raw)
-            except (ValueError, KeyError, TypeError, AttributeError, BackupStoreError):
+                entry = _decode_entry(raw, backup_id)
+            except (ValueError, KeyError, TypeError, BackupStoreError):
                 entry = None  # only this entry is damaged: its manifest is read
             self._decoded[key] = entry
         if entry is None or entry.token != token or entry.status.id != backup_id:
@@ -192,12 +191,20 @@ def _encode_entry(entry: CatalogEntry) -> dict[str, Any]:
     }
 
 
-def _decode_entry(raw: dict[str, Any]) -> CatalogEntry:
+def _decode_entry(raw: dict[str, Any], listed: BackupIdentifier | None = None) -> CatalogEntry:
+    """One entry; with ``listed`` (the id of the listed manifest), only when the entry
+    names that very id (ValueError otherwise), which is then not built again."""
     descriptor = raw["d"]
     if not isinstance(raw["t"], str) or not (raw["r"] is None or isinstance(raw["r"], str)):
         raise ValueError("a catalog entry's token and reason are strings")
+    if listed is None:
+        backup_id = BackupIdentifier(*raw["id"])
+    elif raw["id"] == [listed.node_id, listed.partition_id, listed.checkpoint_id]:
+        backup_id = listed
+    else:
+        raise ValueError("the entry names another backup than its manifest key")
     status = BackupStatus(
-        BackupIdentifier(*raw["id"]),
+        backup_id,
         BackupStatusCode(raw["s"]),
         None if descriptor is None else BackupDescriptor(*descriptor),
         raw["r"],

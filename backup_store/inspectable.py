@@ -174,10 +174,9 @@ class InspectableStore(BackupStore):
     async def highest_taken(self, partition_id: int) -> dict[int, int]:
         """The highest backup id of the partition accepted (:meth:`accept`) by each node,
         or found by :meth:`rebuild_catalog`, as the store recorded it: one small read
-        whatever the store holds. An extra
-        for the backup service's id check, never the truth (the partition sources
-        are); empty where nothing was recorded. Stores without such a record answer
-        from the keys (:meth:`list_ids`)."""
+        whatever the store holds. An extra for the backup service's id check, never
+        the truth (the partition sources are); empty where nothing was recorded.
+        Stores without such a record answer from the keys (:meth:`list_ids`)."""
         highest: dict[int, int] = {}
         for backup_id in await self.list_ids(BackupIdentifierWildcard(partition_id=partition_id)):
             node = backup_id.node_id

@@ -30,13 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
-from backup_store.catalog import (
-    Catalog,
-    CatalogEntry,
-    Entries,
-    merge_entries,
-    normal_token,
-)
+from backup_store.catalog import Catalog, CatalogEntry, Entries, merge_entries, normal_token
 from backup_store.concurrency import ByteBudget, run_bounded
 from backup_store.errors import (
     BackupAlreadyExistsError,
