@@ -20,6 +20,13 @@ the next reader reads the manifest instead.
 Where: ``<base path>/.backup-store-catalog/<node>/<partition>.json``, outside
 ``manifests/``, ``contents/``, the classic ``<partition>/`` folders and
 ``index/`` (documented in ``docs/on-store-format.md``).
+
+Beside the catalogs, one small record per partition,
+``.backup-store-catalog/taken/<partition>.json``, keeps the highest backup id
+each node's service accepted: the backup service checks a new id against it
+(one read, whatever the store holds) instead of listing the partition. It only
+ever grows (compare-and-swap like the catalogs) and is an extra: the partition
+sources are the truth about which ids were taken.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from backup_store.errors import BackupStoreError
 from backup_store.instant import Instant
@@ -45,6 +53,8 @@ log = logging.getLogger("backup_store.catalog")
 
 CATALOG_FOLDER = ".backup-store-catalog"
 CATALOG_VERSION = 1
+TAKEN_FOLDER = "taken"
+TAKEN_VERSION = 1
 UPDATE_ATTEMPTS = 20
 """Compare-and-swap attempts of one catalog update before giving up (logged)."""
 
@@ -53,6 +63,12 @@ def catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
     """The catalog object of one node's backups of one partition."""
     root = f"{base_path}/" if base_path else ""
     return f"{root}{CATALOG_FOLDER}/{node_id}/{partition_id}.json"
+
+
+def taken_key(base_path: str | None, partition_id: int) -> str:
+    """The record of the highest backup id each node's service accepted for a partition."""
+    root = f"{base_path}/" if base_path else ""
+    return f"{root}{CATALOG_FOLDER}/{TAKEN_FOLDER}/{partition_id}.json"
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,11 @@ class CatalogEntry:
 
 Entries = dict[str, CatalogEntry]
 """Catalog entries by manifest key."""
+RawEntries = dict[str, Any]
+"""Catalog entries by manifest key as stored, decoded one by one when used."""
+Highest = dict[int, int]
+"""The highest backup id accepted, by node id."""
+V = TypeVar("V", Entries, Highest)
 
 
 def encode_catalog(entries: Mapping[str, CatalogEntry]) -> bytes:
@@ -75,12 +96,74 @@ def encode_catalog(entries: Mapping[str, CatalogEntry]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def decode_catalog(data: bytes) -> Entries:
-    """The entries of a catalog; ValueError (or KeyError, TypeError) when damaged."""
+def raw_entries(data: bytes) -> RawEntries:
+    """A catalog's entries by manifest key, not yet decoded; ValueError (or KeyError,
+    TypeError) when the catalog as a whole is damaged."""
     body = json.loads(data)
     if body.get("version") != CATALOG_VERSION:
         raise ValueError(f"unknown catalog version {body.get('version')!r}")
-    return {key: _decode_entry(raw) for key, raw in body["entries"].items()}
+    entries = body["entries"]
+    if not isinstance(entries, dict):
+        raise TypeError("a catalog's entries are an object")
+    return entries
+
+
+def decode_catalog(data: bytes) -> Entries:
+    """The entries of a catalog; ValueError (or KeyError, TypeError) when damaged."""
+    return {key: _decode_entry(raw) for key, raw in raw_entries(data).items()}
+
+
+class CatalogView:
+    """One catalog as read: its entries decoded one by one, when a listing asks for
+    them (a prefix query uses a few entries of a large catalog), and kept decoded."""
+
+    def __init__(self, raw: RawEntries) -> None:
+        self._raw = raw
+        self._decoded: dict[str, CatalogEntry | None] = {}
+
+    def entry(self, key: str, token: str, backup_id: BackupIdentifier) -> CatalogEntry | None:
+        """The entry of the manifest at ``key`` when it was written for exactly the
+        listed version (``token``) of the manifest of ``backup_id``; None when it was
+        not, or is damaged (then the manifest is read)."""
+        if key in self._decoded:
+            entry = self._decoded[key]
+        else:
+            raw = self._raw.get(key)
+            if raw is None:
+                return None
+            if not isinstance(raw, dict) or raw.get("t") != token:
+                return None  # another version of the manifest: not decoded at all
+            try:
+                entry = _decode_entry(raw, backup_id)
+            except (ValueError, KeyError, TypeError, BackupStoreError):
+                entry = None  # only this entry is damaged: its manifest is read
+            self._decoded[key] = entry
+        if entry is None or entry.token != token or entry.status.id != backup_id:
+            return None
+        return entry
+
+
+EMPTY = CatalogView({})
+
+
+def encode_taken(highest: Mapping[int, int]) -> bytes:
+    body = {"version": TAKEN_VERSION, "highest": {str(n): i for n, i in sorted(highest.items())}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_taken(data: bytes) -> Highest:
+    """The highest ids by node of a taken-ids record; ValueError (or KeyError,
+    TypeError) when damaged."""
+    body = json.loads(data)
+    if body.get("version") != TAKEN_VERSION:
+        raise ValueError(f"unknown taken-ids record version {body.get('version')!r}")
+    highest = {int(node): checkpoint for node, checkpoint in body["highest"].items()}
+    for node, checkpoint in highest.items():
+        # Checked as ids are: a node id and a checkpoint id in range.
+        if type(checkpoint) is not int:
+            raise TypeError(f"the highest id of node {node} is not an integer")
+        BackupIdentifier(node, 1, checkpoint)
+    return highest
 
 
 def _instant(nanos: int | None) -> Instant | None:
@@ -108,12 +191,20 @@ def _encode_entry(entry: CatalogEntry) -> dict[str, Any]:
     }
 
 
-def _decode_entry(raw: dict[str, Any]) -> CatalogEntry:
+def _decode_entry(raw: dict[str, Any], listed: BackupIdentifier | None = None) -> CatalogEntry:
+    """One entry; with ``listed`` (the id of the listed manifest), only when the entry
+    names that very id (ValueError otherwise), which is then not built again."""
     descriptor = raw["d"]
     if not isinstance(raw["t"], str) or not (raw["r"] is None or isinstance(raw["r"], str)):
         raise ValueError("a catalog entry's token and reason are strings")
+    if listed is None:
+        backup_id = BackupIdentifier(*raw["id"])
+    elif raw["id"] == [listed.node_id, listed.partition_id, listed.checkpoint_id]:
+        backup_id = listed
+    else:
+        raise ValueError("the entry names another backup than its manifest key")
     status = BackupStatus(
-        BackupIdentifier(*raw["id"]),
+        backup_id,
         BackupStatusCode(raw["s"]),
         None if descriptor is None else BackupDescriptor(*descriptor),
         raw["r"],
@@ -129,18 +220,35 @@ class Catalog:
     def __init__(self, io: ObjectIO, base_path: str | None) -> None:
         self.io = io
         self.base_path = base_path
+        self._cached: dict[str, tuple[str, CatalogView]] = {}
+        """Catalogs read, by key, with the token they were read at."""
 
-    async def read(self, node_id: int, partition_id: int) -> Entries:
-        """The entries of one catalog; none when it is missing or damaged."""
+    async def read(self, node_id: int, partition_id: int) -> CatalogView:
+        """One catalog; empty when it is missing or damaged.
+
+        A catalog read before and unchanged since (its e-tag, from one existence
+        check) is not read again. Even a stale one could never make an answer wrong:
+        an entry is used only for the manifest version it was written for.
+        """
         key = catalog_key(self.base_path, node_id, partition_id)
+        cached = self._cached.get(key)
+        if cached is not None:
+            meta = await self.io.head(key)
+            if meta is not None and normal_token(meta.e_tag) == cached[0]:
+                return cached[1]
+            del self._cached[key]
         found = await self.io.get(key)
         if found is None:
-            return {}
+            return EMPTY
         try:
-            return decode_catalog(found.data)
-        except (ValueError, KeyError, TypeError, BackupStoreError) as error:
+            view = CatalogView(raw_entries(found.data))
+        except (ValueError, KeyError, TypeError) as error:
             log.warning("ignoring the damaged catalog %s: %s", key, error)
-            return {}
+            return EMPTY
+        token = normal_token(found.version.e_tag)
+        if token is not None:
+            self._cached[key] = (token, view)
+        return view
 
     async def update(
         self, node_id: int, partition_id: int, change: Callable[[Entries], bool]
@@ -151,24 +259,60 @@ class Catalog:
         Never raises for the store's sake: a catalog left behind is only slower.
         """
         key = catalog_key(self.base_path, node_id, partition_id)
+        await self._update(key, decode_catalog, encode_catalog, change)
+
+    async def read_taken(self, partition_id: int) -> Highest:
+        """The highest backup id each node's service accepted for the partition; none
+        when the record is missing or damaged (it is an extra, never the truth)."""
+        key = taken_key(self.base_path, partition_id)
+        found = await self.io.get(key)
+        if found is None:
+            return {}
+        try:
+            return decode_taken(found.data)
+        except (ValueError, KeyError, TypeError, BackupStoreError) as error:
+            log.warning("ignoring the damaged taken-ids record %s: %s", key, error)
+            return {}
+
+    async def record_taken(self, backup_id: BackupIdentifier) -> None:
+        """Raise the partition's record of the node's highest accepted id to ``backup_id``."""
+
+        def change(highest: Highest) -> bool:
+            if highest.get(backup_id.node_id, 0) >= backup_id.checkpoint_id:
+                return False
+            highest[backup_id.node_id] = backup_id.checkpoint_id
+            return True
+
+        key = taken_key(self.base_path, backup_id.partition_id)
+        await self._update(key, decode_taken, encode_taken, change)
+
+    async def _update(
+        self,
+        key: str,
+        decode: Callable[[bytes], V],
+        encode: Callable[[V], bytes],
+        change: Callable[[V], bool],
+    ) -> None:
+        """Read, change and write back one of our records compare-and-swap; logged,
+        never raised, when it cannot be done (a record left behind is only slower)."""
         try:
             for _attempt in range(UPDATE_ATTEMPTS):
                 found = await self.io.get(key)
-                entries: Entries = {}
+                value: V | None = None
                 if found is not None:
-                    try:
-                        entries = decode_catalog(found.data)
-                    except (ValueError, KeyError, TypeError, BackupStoreError):
-                        entries = {}  # damaged: rebuilt from what this writer knows
-                if not change(entries):
+                    with suppress(ValueError, KeyError, TypeError, BackupStoreError):
+                        value = decode(found.data)
+                # Missing or damaged: rebuilt from what this writer knows.
+                current = value if value is not None else cast(V, {})
+                if not change(current):
                     return
-                if not entries:
+                if not current:
                     # Nothing left (the last backup deleted): no object left behind. A
                     # writer's entry added meanwhile may go too, which costs only speed.
                     if found is not None:
                         await self.io.delete([key])
                     return
-                data = encode_catalog(entries)
+                data = encode(current)
                 try:
                     if found is None:
                         await self.io.put(key, data, create_only=True)
@@ -177,9 +321,9 @@ class Catalog:
                     return
                 except WriteConflict:
                     continue
-            log.warning("catalog %s kept changing; left as it is", key)
+            log.warning("%s kept changing; left as it is", key)
         except BackupStoreError as error:
-            log.warning("could not update the catalog %s: %s", key, error)
+            log.warning("could not update %s: %s", key, error)
 
     async def record(self, key: str, token: str | None, status: BackupStatus) -> None:
         """Record that the manifest at ``key`` now has ``token`` and ``status``."""

@@ -166,9 +166,30 @@ class InspectableStore(BackupStore):
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
     ) -> builtins.list[BackupStatus]:
         """List like :meth:`list` and, as a writer, bring the listing catalogs of what
-        was listed up to date (see :mod:`backup_store.catalog`). Stores without a
-        catalog only list."""
+        was listed up to date, and the records of the highest ids taken
+        (:meth:`highest_taken`) up to the ids found (see :mod:`backup_store.catalog`).
+        Stores without a catalog only list."""
         return await self.list(wildcard)
+
+    async def highest_taken(self, partition_id: int) -> dict[int, int]:
+        """The highest backup id of the partition accepted (:meth:`accept`) by each node,
+        or found by :meth:`rebuild_catalog`, as the store recorded it: one small read
+        whatever the store holds. An extra for the backup service's id check, never
+        the truth (the partition sources are); empty where nothing was recorded.
+        Stores without such a record answer from the keys (:meth:`list_ids`)."""
+        highest: dict[int, int] = {}
+        for backup_id in await self.list_ids(BackupIdentifierWildcard(partition_id=partition_id)):
+            node = backup_id.node_id
+            highest[node] = max(highest.get(node, 0), backup_id.checkpoint_id)
+        return highest
+
+    async def has_manifest(self, backup_id: BackupIdentifier) -> bool:
+        """Whether a manifest exists for the id in any layout the store reads (one
+        existence check per layout, nothing read or parsed)."""
+        exact = BackupIdentifierWildcard(
+            backup_id.node_id, backup_id.partition_id, backup_id.checkpoint_id
+        )
+        return bool(await self.list_ids(exact))
 
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         """The backup's integrity record, or None when it has none that belongs to

@@ -468,10 +468,18 @@ class ObjectBackupStore(InspectableStore):
                 group = groups.setdefault((status.id.node_id, status.id.partition_id), {})
                 if entry is not None:
                     group[entry[0]] = entry[1]
+            highest: dict[tuple[int, int], BackupIdentifier] = {}
+            for status, _ in listed:
+                where = (status.id.node_id, status.id.partition_id)
+                if where not in highest or status.id.checkpoint_id > highest[where].checkpoint_id:
+                    highest[where] = status.id
             for (node_id, partition_id), entries in groups.items():
                 await self._catalog.update(
                     node_id, partition_id, partial(merge_entries, wildcard, entries)
                 )
+            # Ids found count as taken, also those written before the record existed.
+            for backup_id in highest.values():
+                await self._catalog.record_taken(backup_id)
             return [s for s, _ in listed]
 
     async def _listed_statuses(
@@ -498,22 +506,24 @@ class ObjectBackupStore(InspectableStore):
             for g, n in groups.items()
             if use_catalog and (every_group or n >= CATALOG_MIN_MANIFESTS)
         ]
-        entries: Entries = {}
-        for read in await run_bounded(
-            [partial(self._catalog.read, *group) for group in wanted], LIST_CONCURRENCY
-        ):
-            entries.update(read)
+        views = dict(
+            zip(
+                wanted,
+                await run_bounded(
+                    [partial(self._catalog.read, *group) for group in wanted], LIST_CONCURRENCY
+                ),
+                strict=True,
+            )
+        )
         results: dict[BackupIdentifier, tuple[BackupStatus, tuple[str, CatalogEntry] | None]] = {}
         to_read: builtins.list[tuple[BackupIdentifier, KeyLayout, str]] = []
         for backup_id, (layout, meta) in found.items():
-            entry = entries.get(meta.key)
+            view = views.get((backup_id.node_id, backup_id.partition_id))
             token = normal_token(meta.e_tag)
-            if (
-                entry is not None
-                and token is not None
-                and entry.token == token
-                and entry.status.id == backup_id
-            ):
+            entry = None
+            if view is not None and token is not None:
+                entry = view.entry(meta.key, token, backup_id)
+            if entry is not None:
                 results[backup_id] = (entry.status, (meta.key, entry))
                 continue
             to_read.append((backup_id, layout, meta.key))
@@ -548,7 +558,22 @@ class ObjectBackupStore(InspectableStore):
     async def accept(self, manifest: Manifest) -> StoredManifest:
         with self._verb("accept", manifest.id):
             await self._owner.check(writing=True)
-            return await self._create(manifest.as_in_progress())
+            accepted = await self._create(manifest.as_in_progress())
+            await self._catalog.record_taken(manifest.id)  # never fails the accept
+            return accepted
+
+    async def highest_taken(self, partition_id: int) -> dict[int, int]:
+        with self._verb("list"):
+            await self._owner.check(writing=False)
+            return await self._catalog.read_taken(partition_id)
+
+    async def has_manifest(self, backup_id: BackupIdentifier) -> bool:
+        with self._verb("status", backup_id):
+            await self._owner.check(writing=False)
+            for layout in self.format.read_layouts(self.base_path):
+                if await self.io.head(layout.manifest_key(backup_id)) is not None:
+                    return True
+            return False
 
     async def save(self, backup: Backup, *, accepted: StoredManifest | None = None) -> None:
         with self._verb("save", backup.id):

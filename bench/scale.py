@@ -1,83 +1,143 @@
 """Listing at scale (issue 11): list-all, prefix queries, status of one id, service
-start-up and concurrent lists, against raw listings measured in the same run.
+start-up, POST and concurrent lists, against raw listings measured in the same run, and
+side by side with the code as it was before issue 11.
 
-Each benchmark backup has one manifest and ONE data object (a tiny segment file),
-written straight through the seam with bounded concurrency (saving thousands of
-backups through the store would take too long); ``--backups`` backups per
-partition, 3 partitions, node 0. Stores: filesystem and S3 (moto), each also
-behind a ``HookedIO`` adding 0 ms and 20 ms to every request (a sleep: no CPU).
+Each benchmark backup has one manifest and ONE data object (a tiny segment file; the S3
+classic layout lists it with the manifests), written straight through the seam with
+bounded concurrency (``tests/support/many_backups.py``); ``--backups`` backups per
+partition, 3 partitions, node 0. Stores: filesystem and S3 (moto).
 
-* cold: no catalog (a store only Zeebe wrote): every manifest is read;
-* warm: catalogs written by ``rebuild_catalog`` (what our writers maintain).
+Every figure is measured ``--rounds`` times, rounds interleaved (round 1 of every figure,
+then round 2, ...), and reported as median, min and max with the machine's 1-minute
+load at each sample. A figure that takes longer than ``--timeout`` is recorded as such.
 
-Usage: ``python -m bench.scale [--backups 1000] [--skip-latency]``; results go to
-the ``scale`` section of ``bench/results/latest.json``. No test asserts them.
+* after: this tree, through a ``HookedIO`` adding 0 ms and 20 ms to every request (a
+  sleep: no CPU), each measurement on a fresh store object (nothing cached in memory),
+  except ``warm_prefix_cached_s`` (a long-lived process such as ``serve``);
+  cold: no catalog (a store only Zeebe wrote); warm: catalogs as our writers keep them.
+* before: commit ``BEFORE`` (the parent of the issue-11 merge) checked out in a
+  temporary worktree and run in a subprocess against the same store, 0 ms only.
+* service: ``backup-store serve`` of both trees as subprocesses: start-up until
+  ``GET /actuator/backups/{id}`` answers and a POST right after, on a store without
+  catalogs (cold: the first start after an upgrade) and, for this tree, with them
+  (warm); then 200 concurrent ``GET /actuator/backups`` (counted 200 / 504 / other)
+  against the warm server (this tree) and the old one.
+
+Usage: ``python -m bench.scale [--backups 1000] [--rounds 3] [--skip-latency]
+[--skip-before]``; results go to the ``scale`` section of ``bench/results/latest.json``.
+No test asserts them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import shutil
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from backup_store import BackupIdentifier, BackupIdentifierWildcard, FilesystemBackupStore
-from backup_store.catalog import catalog_key
-from backup_store.concurrency import run_bounded
-from backup_store.instant import Instant
-from backup_store.manifest import FileEntry, Manifest
-from backup_store.model import BackupDescriptor
+import httpx
+
+from backup_store import BackupIdentifierWildcard
+from backup_store.catalog import catalog_key, decode_catalog
+from backup_store.errors import BackupStoreError
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, ObjectIO, Request
-from backup_store.service import BackupService
-from backup_store.stores.s3 import S3BackupStore, S3Config
-from tests.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Emulator
+from backup_store.registry import open_store
+from tests.emulators import S3Emulator
+from tests.support.cloud_stores import s3_url
+from tests.support.many_backups import DATA_FILES_PER_BACKUP, populate
 
 PARTITIONS = 3
-POPULATE_CONCURRENCY = 64
 LATENCY_S = 0.020
+ROUNDS = 3
+TIMEOUT_S = 300.0
+CONCURRENT_GETS = 200
+REQUEST_TIMEOUT_S = 30.0
+"""The servers' request timeout (their default): a list slower than this is a 504."""
+BEFORE = "e57c8c8"
+"""The parent of the issue-11 merge (8cb1e5f): the code before issue 11."""
+SERVE_THIS_TREE = "import sys\nfrom backup_store.cli import main\nsys.exit(main())"
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+DRIVER = Path(__file__).parent / "scale_before.py"
 
 
-async def populate(store: ObjectBackupStore, backups: int) -> None:
-    layout = store.format.write_layout(store.base_path, "8.7.0")
-    now = Instant.now()
-
-    async def one(partition: int, checkpoint: int) -> None:
-        backup_id = BackupIdentifier(0, partition, checkpoint)
-        manifest = Manifest.in_progress(
-            backup_id,
-            BackupDescriptor(f"{checkpoint}-1-1-1", checkpoint, PARTITIONS, "8.7.0"),
-            (),
-            (FileEntry("1.log"),),
-            now,
-        ).completed(now)
-        await store.io.put(layout.file_key(backup_id, "segments", "1.log"), b"x" * 64)
-        await store.io.put(layout.manifest_key(backup_id), store.format.encode(manifest, layout))
-
-    jobs = [
-        (lambda p=p, c=c: one(p, c))
-        for p in range(1, PARTITIONS + 1)
-        for c in range(1, backups + 1)
-    ]
-    await run_bounded(jobs, POPULATE_CONCURRENCY)
+def load_1min() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
-async def timed(action: Callable[[], Awaitable[object]], rounds: int = 3) -> float:
-    samples = []
-    for _ in range(rounds):
+class Figures:
+    """Samples of each named figure (None: timed out), each with the load when taken."""
+
+    def __init__(self, label: str, timeout: float) -> None:
+        self.label = label
+        self.timeout = timeout
+        self.samples: dict[str, list[float | None]] = defaultdict(list)
+        self.loads: dict[str, list[float]] = defaultdict(list)
+        self.answers: list[dict[str, int]] = []
+        """Status codes of each round's concurrent lists."""
+
+    def add(self, name: str, seconds: float | None, load: float | None = None) -> None:
+        load = load_1min() if load is None else load
+        self.samples[name].append(seconds)
+        self.loads[name].append(load)
+        shown = f">{self.timeout:.0f} s" if seconds is None else f"{seconds:.4f} s"
+        print(f"[scale] {self.label} {name}: {shown} (load {load})", flush=True)
+
+    async def time(self, name: str, action: Callable[[], Awaitable[object]]) -> None:
+        load = load_1min()
         start = time.perf_counter()
-        await action()
-        samples.append(time.perf_counter() - start)
-    return round(statistics.median(samples), 4)
+        try:
+            await asyncio.wait_for(action(), self.timeout)
+        except TimeoutError:
+            self.add(name, None, load)
+            return
+        self.add(name, time.perf_counter() - start, load)
+
+    def summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {name: self._summary(name) for name in self.samples}
+        if self.answers:
+            summary["concurrent_200_lists_answers"] = self.answers
+        return summary
+
+    def _summary(self, name: str) -> dict[str, Any]:
+        samples = self.samples[name]
+        done = sorted(s for s in samples if s is not None)
+        late = len(samples) - len(done)
+        over = f">{self.timeout:.0f} s"
+        # Timed-out samples sort above every finished one.
+        ordered: list[float | str] = [round(s, 4) for s in done] + [over] * late
+        return {
+            "median_s": ordered[(len(ordered) - 1) // 2] if len(ordered) % 2 else _mid(ordered),
+            "min_s": ordered[0],
+            "max_s": ordered[-1],
+            "samples_s": [over if s is None else round(s, 4) for s in samples],
+            "load_1min": self.loads[name],
+        }
 
 
-def with_latency(store: ObjectBackupStore, seconds: float) -> ObjectBackupStore:
+def _mid(ordered: list[float | str]) -> float | str:
+    low, high = ordered[len(ordered) // 2 - 1], ordered[len(ordered) // 2]
+    if isinstance(low, str) or isinstance(high, str):
+        return high
+    return round(statistics.mean([low, high]), 4)
+
+
+def hooked(store: ObjectBackupStore, seconds: float) -> ObjectBackupStore:
+    """A fresh store object (no catalog cached) whose every request waits ``seconds``."""
+
     async def delay(_request: Request) -> None:
         await asyncio.sleep(seconds)
 
@@ -108,14 +168,38 @@ async def raw_prefix(io: ObjectIO, prefix: str) -> int:
     return count
 
 
-async def drop_catalogs(store: ObjectBackupStore) -> None:
-    for partition in range(1, PARTITIONS + 1):
-        key = catalog_key(store.base_path, 0, partition)
-        if await store.io.head(key) is not None:
-            await store.io.delete([key])
+class Catalogs:
+    """The store's catalogs, taken away (a store only Zeebe wrote) and put back."""
+
+    def __init__(self, store: ObjectBackupStore) -> None:
+        self.store = store
+        self.keys = [catalog_key(store.base_path, 0, p) for p in range(1, PARTITIONS + 1)]
+        self.saved: dict[str, bytes] = {}
+
+    async def keep(self) -> dict[str, Any]:
+        """Remember the catalogs as they are; their sizes and entries."""
+        figures: dict[str, Any] = {}
+        for key in self.keys:
+            found = await self.store.io.get(key)
+            if found is not None:
+                self.saved[key] = found.data
+                figures[key] = {
+                    "bytes": len(found.data),
+                    "entries": len(decode_catalog(found.data)),
+                }
+        return figures
+
+    async def drop(self) -> None:
+        await self.store.io.delete([k for k in self.keys if await self.store.io.head(k)])
+
+    async def restore(self) -> None:
+        for key, data in self.saved.items():
+            await self.store.io.put(key, data)
 
 
-async def measure(store: ObjectBackupStore, backups: int, rounds: int) -> dict[str, Any]:
+async def measure_round(
+    figures: Figures, store: ObjectBackupStore, catalogs: Catalogs, backups: int, latency: float
+) -> None:
     layouts = store.format.read_layouts(store.base_path)
     # The keys that must be listed to find every manifest: the S3 format's classic
     # layout keeps manifests among the data objects, so there it is everything.
@@ -123,88 +207,322 @@ async def measure(store: ObjectBackupStore, backups: int, rounds: int) -> dict[s
     prefix = BackupIdentifierWildcard(partition_id=1, checkpoint="10*")
     start_after = layouts[-1].list_prefix(prefix)  # where the benchmark's backups are
     everything = BackupIdentifierWildcard()
-    result: dict[str, Any] = {}
-    result["raw_list_manifest_keys_s"] = await timed(lambda: raw_list(store.io, manifests_root))
-    result["raw_list_prefix_s"] = await timed(lambda: raw_prefix(store.io, start_after))
-    # Cold: no catalog.
-    await drop_catalogs(store)
-    result["cold_list_all_s"] = await timed(lambda: store.list(everything), 1)
-    result["cold_prefix_s"] = await timed(lambda: store.list(prefix), rounds)
-    await store.rebuild_catalog(everything)
-    result["warm_list_all_s"] = await timed(lambda: store.list(everything), rounds)
-    result["warm_prefix_s"] = await timed(lambda: store.list(prefix), rounds)
     one_id = BackupIdentifierWildcard(partition_id=1, checkpoint=backups // 2)
-    result["status_of_one_id_s"] = await timed(lambda: store.list(one_id), rounds)
-    result["warm_list_all_over_raw"] = round(
-        result["warm_list_all_s"] / result["raw_list_manifest_keys_s"], 2
+    io = hooked(store, latency).io
+    await figures.time("raw_list_manifest_keys_s", lambda: raw_list(io, manifests_root))
+    await figures.time("raw_list_prefix_s", lambda: raw_prefix(io, start_after))
+    await catalogs.drop()
+    await figures.time("cold_list_all_s", lambda: hooked(store, latency).list(everything))
+    await figures.time("cold_prefix_s", lambda: hooked(store, latency).list(prefix))
+    await catalogs.restore()
+    await figures.time("warm_list_all_s", lambda: hooked(store, latency).list(everything))
+    await figures.time("warm_prefix_s", lambda: hooked(store, latency).list(prefix))
+    serving = hooked(store, latency)
+    await serving.list(prefix)  # what a long-lived process has read once
+    await figures.time("warm_prefix_cached_s", lambda: serving.list(prefix))
+    await figures.time("status_of_one_id_s", lambda: hooked(store, latency).list(one_id))
+
+
+def ratios(summary: dict[str, Any]) -> dict[str, Any]:
+    """Warm figures over their raw baselines (medians)."""
+    out: dict[str, Any] = {}
+    for warm, raw in (
+        ("warm_list_all_s", "raw_list_manifest_keys_s"),
+        ("warm_prefix_s", "raw_list_prefix_s"),
+        ("warm_prefix_cached_s", "raw_list_prefix_s"),
+    ):
+        a, b = summary.get(warm, {}).get("median_s"), summary.get(raw, {}).get("median_s")
+        if isinstance(a, float) and isinstance(b, float) and b > 0:
+            out[f"{warm.removesuffix('_s')}_over_raw"] = round(a / b, 2)
+    return out
+
+
+# ------------------------------------------------------------------ before (subprocess)
+
+
+@contextlib.contextmanager
+def before_checkout() -> Any:
+    """A temporary worktree of ``BEFORE``, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="scale-before-"))
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), BEFORE],
+        check=True,
+        capture_output=True,
     )
-    result["warm_prefix_over_raw"] = round(result["warm_prefix_s"] / result["raw_list_prefix_s"], 2)
-    return result
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-async def service_figures(store: ObjectBackupStore, backups: int) -> dict[str, Any]:
-    """Start-up until GET {id} answers (cold catalogs), and 200 concurrent lists."""
-    await drop_catalogs(store)
+def before_env(checkout: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(checkout), "PYTHONUNBUFFERED": "1"}
+
+
+async def before_lists(figures: Figures, checkout: Path, url: str, backups: int) -> None:
+    limit = figures.timeout
+    config = json.dumps({"url": url, "backups": backups, "timeout_s": limit})
+    load = load_1min()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(DRIVER), "list", config,
+        env=before_env(checkout), cwd=str(checkout), stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 3 * limit + 60)
+        found = json.loads(out)
+    except (TimeoutError, ValueError):
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        found = {}
+    if found and not str(found.get("code", "")).startswith(str(checkout)):
+        raise RuntimeError(f"the before driver ran {found.get('code')}, not {checkout}")
+    for name in ("list_all_s", "prefix_s", "status_of_one_id_s"):
+        figures.add(name, found.get(name), load)
+
+
+# ------------------------------------------------------------------ service (subprocess)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def served(
+    url: str, folder: Path, checkout: Path | None
+) -> AsyncIterator[tuple[httpx.AsyncClient, float]]:
+    """``backup-store serve`` (of ``checkout``, or of this tree) on a fresh data folder;
+    a client and the time the process was started."""
+    port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="scale-data-", dir=folder))
+    shutil.rmtree(data)  # serve generates its sample data into a missing folder
+    options = ["--store", url, "--data-dir", str(data), "--partitions", str(PARTITIONS)]
+    options += ["--no-writer", "--host", "127.0.0.1", "--port", str(port)]
+    options += ["--request-timeout", str(REQUEST_TIMEOUT_S)]
+    if checkout is None:
+        argv = [sys.executable, "-c", SERVE_THIS_TREE, "serve", *options]
+        env = {**os.environ}
+    else:
+        argv = [sys.executable, str(DRIVER), "serve", *options]
+        env = before_env(checkout)
+    log = (folder / f"serve-{port}.log").open("wb")
     started = time.perf_counter()
-    service = BackupService(store, [], node_id=0, partition_count=PARTITIONS, recovery_timeout=0)
-    await service.start()
-    await service.get_backup(backups // 2)
-    answered = time.perf_counter() - started
-    await service.wait_for_recovery()
-    recovered = time.perf_counter() - started
-    begin = time.perf_counter()
-    lists = await asyncio.gather(*(service.list_backups() for _ in range(200)))
-    concurrent = time.perf_counter() - begin
-    await service.close()
-    correct = sum(1 for infos in lists if len(infos) == backups)
-    return {
-        "startup_until_get_answers_s": round(answered, 3),
-        "background_recovery_done_s": round(recovered, 3),
-        "concurrent_200_lists_s": round(concurrent, 3),
-        "concurrent_200_lists_correct": correct,
-    }
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=log, stderr=asyncio.subprocess.STDOUT, env=env
+    )
+    limits = httpx.Limits(max_connections=CONCURRENT_GETS, max_keepalive_connections=0)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S + 30, limits=limits
+        ) as http:
+            yield http, started
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        log.close()
+
+
+async def until_answers(http: httpx.AsyncClient, path: str, deadline: float) -> bool:
+    while time.perf_counter() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if (await http.get(path)).status_code == 200:
+                return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def service_round(
+    figures: Figures,
+    url: str,
+    folder: Path,
+    checkout: Path | None,
+    backups: int,
+    new_id: int,
+    *,
+    state: str,
+    lists: bool,
+) -> None:
+    """Start-up until GET {id} answers, a POST right after, then (``lists``) 200
+    concurrent lists. ``state`` names the store's state in the figures."""
+    async with served(url, folder, checkout) as (http, started):
+        load = load_1min()
+        answered = await until_answers(
+            http, f"/actuator/backups/{backups // 2}", started + figures.timeout
+        )
+        waited = time.perf_counter() - started
+        figures.add(f"startup_{state}_until_get_answers_s", waited if answered else None, load)
+        if not answered:
+            return
+        load = load_1min()
+        begin = time.perf_counter()
+        posted = await http.post("/actuator/backups", json={"backupId": new_id})
+        figures.add(f"post_right_after_{state}_start_s", time.perf_counter() - begin, load)
+        if posted.status_code != 202:
+            print(f"[scale] {figures.label} POST answered {posted.status_code}: {posted.text}")
+        if not lists:
+            return
+        load = load_1min()
+        begin = time.perf_counter()
+        responses = await asyncio.gather(
+            *(http.get("/actuator/backups") for _ in range(CONCURRENT_GETS)),
+            return_exceptions=True,
+        )
+        figures.add("concurrent_200_lists_s", time.perf_counter() - begin, load)
+        codes: Counter[str] = Counter()
+        correct = 0
+        for response in responses:
+            if isinstance(response, BaseException):
+                codes["no answer"] += 1
+                continue
+            codes[str(response.status_code) if response.status_code in (200, 504) else "other"] += 1
+            if response.status_code == 200 and len(response.json()) >= backups:
+                correct += 1
+        figures.answers.append({**codes, "correct": correct})
+        print(f"[scale] {figures.label} 200 concurrent lists: {dict(codes)}, {correct} correct")
+
+
+async def settle(store: ObjectBackupStore) -> None:
+    """Wait until the store answers again (an emulator still working through the
+    requests of a server that was stopped)."""
+    deadline = time.perf_counter() + 900
+    while True:
+        try:
+            await store.io.head(store.base_path or "")
+            return
+        except BackupStoreError:
+            if time.perf_counter() > deadline:
+                raise
+
+
+# ------------------------------------------------------------------ one store
 
 
 async def run_store(
-    name: str, store: ObjectBackupStore, backups: int, latency: bool
+    name: str,
+    store: ObjectBackupStore,
+    url: str,
+    backups: int,
+    *,
+    rounds: int,
+    latency: bool,
+    checkout: Path | None,
+    limit_s: float,
 ) -> dict[str, Any]:
     print(f"[scale] {name}: populating {backups} x {PARTITIONS} backups", flush=True)
     begin = time.perf_counter()
-    await populate(store, backups)
-    figures: dict[str, Any] = {"populate_s": round(time.perf_counter() - begin, 1)}
-    variants = [("direct", store), ("hooked_0ms", with_latency(store, 0.0))]
-    if latency:
-        variants.append(("hooked_20ms", with_latency(store, LATENCY_S)))
-    for variant, measured in variants:
-        print(f"[scale] {name} {variant}", flush=True)
-        rounds = 1 if variant == "hooked_20ms" else 3
-        figures[variant] = await measure(measured, backups, rounds)
-    figures["service"] = await service_figures(store, backups)
-    return figures
+    await populate(store, backups, PARTITIONS)
+    result: dict[str, Any] = {"populate_s": round(time.perf_counter() - begin, 1)}
+    print(f"[scale] {name}: populated in {result['populate_s']} s (load {load_1min()})")
+    await store.rebuild_catalog(BackupIdentifierWildcard())
+    catalogs = Catalogs(store)
+    result["catalog"] = await catalogs.keep()
+    variants = [("hooked_0ms", 0.0)] + ([("hooked_20ms", LATENCY_S)] if latency else [])
+    after = {v: Figures(f"{name} after {v}", limit_s) for v, _ in variants}
+    before = Figures(f"{name} before 0ms", limit_s)
+    services = {
+        "after": Figures(f"{name} serve after", limit_s),
+        "before": Figures(f"{name} serve before", limit_s),
+    }
+    new_id = backups
+    with tempfile.TemporaryDirectory(prefix="scale-serve-") as folder:
+        for round_ in range(1, rounds + 1):
+            print(f"[scale] {name}: round {round_} of {rounds}", flush=True)
+            for variant, seconds in variants:
+                await measure_round(after[variant], store, catalogs, backups, seconds)
+            if checkout is not None:
+                await before_lists(before, checkout, url, backups)
+            # This tree's server on a store without catalogs (the first start after
+            # an upgrade: its recovery goes on in the background, where it is stopped),
+            # then with them (a store its writers keep): concurrent lists there.
+            # The old code never reads catalogs.
+            runs: list[tuple[str, Path | None, str, bool]] = [
+                ("after", None, "cold", False),
+                ("after", None, "warm", True),
+            ]
+            if checkout is not None:
+                runs.append(("before", checkout, "cold", True))
+            for side, code, state, lists in runs:
+                if state == "cold":
+                    await catalogs.drop()
+                else:
+                    await catalogs.restore()
+                new_id += 1
+                await service_round(
+                    services[side], url, Path(folder), code, backups, new_id,
+                    state=state, lists=lists,
+                )  # fmt: skip
+                await settle(store)
+            await catalogs.drop()
+            await store.rebuild_catalog(BackupIdentifierWildcard())
+            await catalogs.keep()
+    result["after"] = {}
+    for variant, figures in after.items():
+        summary = figures.summary()
+        result["after"][variant] = {**summary, **ratios(summary)}
+    if checkout is not None:
+        result["before"] = {"hooked_0ms": before.summary()}
+    result["service"] = {}
+    for side, figures in services.items():
+        if side == "before" and checkout is None:
+            continue
+        result["service"][side] = figures.summary()
+    return result
 
 
-async def main(backups: int, latency: bool = True) -> dict[str, Any]:
+async def main(
+    backups: int,
+    latency: bool = True,
+    *,
+    rounds: int = ROUNDS,
+    before: bool = True,
+    limit_s: float = TIMEOUT_S,
+) -> dict[str, Any]:
+    started = time.perf_counter()
     results: dict[str, Any] = {
         "backups_per_partition": backups,
         "partitions": PARTITIONS,
-        "data_files_per_backup": 1,
+        "data_files_per_backup": DATA_FILES_PER_BACKUP,
         "latency_ms": LATENCY_S * 1000,
+        "rounds": rounds,
+        "timeout_s": limit_s,
+        "before_commit": BEFORE,
+        "load_start": load_1min(),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        fs = FilesystemBackupStore(Path(tmp) / "store")
-        results["filesystem"] = await run_store("filesystem", fs, backups, latency)
-    with S3Emulator() as emulator:
-        bucket = emulator.create_bucket()
-        config = S3Config(
-            bucket=bucket.name,
-            endpoint=bucket.endpoint,
-            region=S3_REGION,
-            access_key_id=S3_ACCESS_KEY_ID,
-            secret_access_key=S3_SECRET_ACCESS_KEY,
-            force_path_style=True,
-            base_path="bp",
-        )
-        results["s3_moto"] = await run_store("s3 (moto)", S3BackupStore(config), backups, latency)
+    stack = contextlib.ExitStack()
+    checkout = stack.enter_context(before_checkout()) if before else None
+    with stack:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "store"
+            root.mkdir()
+            fs = open_store(root.as_uri())
+            assert isinstance(fs, ObjectBackupStore)
+            results["filesystem"] = await run_store(
+                "filesystem", fs, root.as_uri(), backups,
+                rounds=rounds, latency=latency, checkout=checkout, limit_s=limit_s,
+            )  # fmt: skip
+        with S3Emulator() as emulator:
+            url = s3_url(emulator.create_bucket(), "bp")
+            s3 = open_store(url)
+            assert isinstance(s3, ObjectBackupStore)
+            results["s3_moto"] = await run_store(
+                "s3 (moto)", s3, url, backups,
+                rounds=rounds, latency=latency, checkout=checkout, limit_s=limit_s,
+            )  # fmt: skip
+    results["load_end"] = load_1min()
+    results["seconds"] = round(time.perf_counter() - started)
     save(results)
     print(json.dumps(results, indent=2))
     return results
@@ -220,12 +538,23 @@ def save(results: dict[str, Any]) -> None:
         except ValueError:
             current = {}
     current["scale"] = results
-    RESULTS.write_text(json.dumps(current, indent=2))
+    RESULTS.write_text(json.dumps(current, indent=2) + "\n")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backups", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-before", action="store_true")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.backups, not arguments.skip_latency))
+    asyncio.run(
+        main(
+            arguments.backups,
+            not arguments.skip_latency,
+            rounds=arguments.rounds,
+            before=not arguments.skip_before,
+            limit_s=arguments.timeout,
+        )
+    )

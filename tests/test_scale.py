@@ -22,7 +22,12 @@ from backup_store.manifest import Manifest
 from backup_store.model import BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, Request
-from backup_store.service import RESTART_REASON, BackupService, BackupState
+from backup_store.service import (
+    RESTART_REASON,
+    BackupIdConflictError,
+    BackupService,
+    BackupState,
+)
 from backup_store.stores.filesystem import FilesystemBackupStore
 from tests.emulators.s3 import S3Bucket
 from tests.support.cloud_stores import s3_store
@@ -154,6 +159,28 @@ async def test_warm_list_reads_catalogs_instead_of_manifests(
     assert set(gets) - catalogs <= {owner_marker_key(store.base_path)}
     assert catalogs <= set(gets)
     assert not {r.operation for r in counted.requests} & WRITES
+
+
+async def test_a_catalog_unchanged_since_it_was_read_is_not_read_again(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base_store, counted)
+    catalog = catalog_key(store.base_path, 0, 1)
+    assert len(await store.list()) == MANY
+    counted.clear()
+    assert len(await store.list()) == MANY
+    # One existence check of the catalog (its e-tag unchanged), nothing read.
+    assert [r.operation for r in counted.requests if r.key == catalog] == ["head"]
+    assert not [r for r in counted.requests if r.operation == "get"]
+    # Another writer adds a backup: the catalog is read again, and used.
+    await save(base_store, manifest(BackupIdentifier(0, 1, 100)))
+    counted.clear()
+    assert len(await store.list()) == MANY + 1
+    assert [r.operation for r in counted.requests if r.key == catalog] == ["head", "get"]
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
 
 
 async def wait_for_new_timestamp(path: Path) -> None:
@@ -429,3 +456,88 @@ async def test_cli_catalog_rebuild(tmp_path: Path) -> None:
     assert "rebuilt from 3 manifests" in result.output
     found = await base.io.get(catalog_key(None, 0, 1))
     assert found is not None and len(decode_catalog(found.data)) == 3
+
+
+async def take_requests(base: ObjectBackupStore, tmp_path: Path, backup_id: int) -> list[Request]:
+    """The requests of one POST (take_backup until it returns) of a service started on
+    ``base``; the uploads are held, so only the take itself is counted."""
+    counted = Counted()
+    store = hooked(base, counted)
+    files = tmp_path / f"files-{backup_id}"
+    files.mkdir()
+    sources = [MemorySource(p, files) for p in (1, 2)]
+    async with BackupService(store, sources, partition_count=2) as service:
+        await service.wait_for_recovery()
+        for source in sources:
+            source.content_gate.clear()
+        counted.clear()
+        await service.take_backup(backup_id)
+        requests = list(counted.requests)
+        for source in sources:
+            source.content_gate.set()
+        await service.wait_for_backups()
+    return requests
+
+
+async def test_post_issues_a_fixed_number_of_requests_whatever_the_store_holds(
+    base_store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    await take_requests(base_store, tmp_path, 10)  # the location and its records exist
+    few = await take_requests(base_store, tmp_path, 20)
+    for partition in (1, 2):
+        for backup_id in ids(MANY * 3, partition):
+            await place(base_store, manifest(backup_id, partitions=2))
+    many = await take_requests(base_store, tmp_path, 1000)
+    # The same requests, in kind and number, with 4 or 124 backups in the store.
+    assert Counter(r.operation for r in many) == Counter(r.operation for r in few)
+    assert not [r for r in many if r.operation.startswith("list")]
+    # Per partition: the taken-ids record read, this node's manifest of the id looked
+    # for in each read layout, and written create-only.
+    layouts = len(base_store.format.read_layouts(base_store.base_path))
+    assert Counter(r.operation for r in many)["head"] == 2 * layouts
+    for partition in (1, 2):
+        assert (await base_store.highest_taken(partition)) == {0: 1000}
+
+
+async def test_post_refuses_an_id_below_another_nodes_accepted_one_without_listing(
+    base_store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    for partition in (1, 2):
+        for backup_id in ids(MANY * 3, partition):
+            await place(base_store, manifest(backup_id, partitions=2))
+    files = tmp_path / "files"
+    files.mkdir()
+    async with BackupService(
+        base_store, [MemorySource(1, files)], node_id=1, partition_count=2
+    ) as other:
+        await other.take_backup(500)
+        await other.wait_for_backups()
+    counted = Counted()
+    store = hooked(base_store, counted)
+    async with BackupService(store, [MemorySource(1, files)], partition_count=2) as service:
+        await service.wait_for_recovery()
+        counted.clear()
+        with pytest.raises(BackupIdConflictError) as raised:
+            await service.take_backup(400)
+        assert raised.value.latest == 500
+        # This node's own copy of an id (written behind the service's back) conflicts.
+        await place(base_store, manifest(BackupIdentifier(0, 1, 600), partitions=2))
+        with pytest.raises(BackupIdConflictError):
+            await service.take_backup(600)
+        assert not [r for r in counted.requests if r.operation.startswith("list")]
+        await service.take_backup(500)  # another node's copy of the same id is no conflict
+        await service.wait_for_backups()
+
+
+async def test_a_catalog_rebuild_records_the_highest_ids_it_found(
+    base_store: ObjectBackupStore,
+) -> None:
+    for node in (0, 1):
+        for backup_id in ids(MANY + node, partition=2, node=node)[2:]:
+            await place(base_store, manifest(backup_id))  # as Zeebe wrote them
+    assert await base_store.highest_taken(2) == {}
+    await base_store.rebuild_catalog()
+    assert await base_store.highest_taken(2) == {0: MANY, 1: MANY + 1}
+    # Only ever raised: a lower id accepted later leaves it as it is.
+    await base_store.accept(manifest(BackupIdentifier(1, 2, 1), completed=False))
+    assert await base_store.highest_taken(2) == {0: MANY, 1: MANY + 1}

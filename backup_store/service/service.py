@@ -6,7 +6,12 @@ Python without HTTP (the API module only maps it to status codes):
 * :meth:`~BackupService.take_backup` records the checkpoint on every partition
   source, writes each partition backup's IN_PROGRESS manifest (so an accepted
   backup survives a crash as IN_PROGRESS, then FAILED, never as missing) and
-  returns; the uploads run in background tasks the service owns.
+  returns; the uploads run in background tasks the service owns. The id is
+  checked without listing the store (a fixed number of requests, whatever it
+  holds): against the sources (the truth), the highest id of this node the
+  restart recovery found, each partition's record of ids accepted by every
+  node (:meth:`InspectableStore.highest_taken`) and this node's manifests of
+  the id; the create-only manifest write is the final guard.
 * :meth:`~BackupService.get_backup` and :meth:`~BackupService.list_backups` read
   the store, so answers survive restarts and include backups that other nodes of
   the cluster wrote into the same store; they are aggregated per backup id by
@@ -221,8 +226,9 @@ class BackupService(AsyncResource):
         Raises:
             InvalidInputError: ``backup_id`` is not an int64 greater than zero.
             BackupIdConflictError: the id is not greater than the latest one taken
-                (by any partition, or found in the store for this node); nothing
-                is recorded.
+                (by any partition, or known to the store for this node: see the
+                module's description), or lower than one another node took for
+                one of these partitions; nothing is recorded.
             StoreUnavailableError: the store could not be reached.
             SourceUnavailableError: a partition source could not be reached. The
                 partitions that did record the checkpoint back up anyway.
@@ -233,29 +239,35 @@ class BackupService(AsyncResource):
             task = self._spawn(self._take(backup_id))
         return await asyncio.shield(task)
 
-    async def _highest_in_store(self, partition_id: int) -> tuple[int, int]:
-        """The highest backup ids stored for the partition by this node and by any node."""
-        wildcard = BackupIdentifierWildcard(partition_id=partition_id)
-        ids = await self.store.list_ids(wildcard)  # keys suffice: no manifest reads
-        own = max((i.checkpoint_id for i in ids if i.node_id == self.node_id), default=0)
-        return own, max((i.checkpoint_id for i in ids), default=0)
+    async def _highest_in_store(self, partition_id: int, backup_id: int) -> tuple[int, int]:
+        """The highest ids the store knows for the partition, by this node and by any
+        node, in a fixed number of requests whatever it holds: the partition's record of
+        ids accepted by every node's service (one read) and whether this node's
+        manifest of ``backup_id`` exists (one existence check per read layout)."""
+        this_copy = BackupIdentifier(self.node_id, partition_id, backup_id)
+        highest, exists = await asyncio.gather(
+            self.store.highest_taken(partition_id), self.store.has_manifest(this_copy)
+        )
+        own = max(highest.get(self.node_id, 0), backup_id if exists else 0)
+        return own, max([own, *highest.values()])
 
     async def _take(self, backup_id: int) -> list[Checkpoint]:
         if not self.sources:
             raise ConfigurationError("this server has no partitions to back up")
         async with self._take_lock:
-            # No wait for the restart recovery: it skips ids started here, and the
-            # store's own ids of each partition are checked below.
+            # No wait for the restart recovery: it skips ids started here. What it
+            # learned (this node's highest id in the store) counts once it is done.
             sources = list(self.sources.values())
             latest = await self._gather([s.latest_checkpoint_id for s in sources])
             highest = max([self._store_floor, *latest])
             if backup_id <= highest:
                 raise BackupIdConflictError(backup_id, highest)
-            # Ids in the shared store count too, which also proves it reachable before
+            # The store's record counts too, which also proves it reachable before
             # anything is recorded. Another node may hold a copy of the same id for a
             # partition (replicas); this node's own copy, or any higher id, conflicts.
+            # The create-only write of the manifest (accept) is the final guard.
             in_store = await self._gather(
-                [functools.partial(self._highest_in_store, p) for p in self.sources]
+                [functools.partial(self._highest_in_store, p, backup_id) for p in self.sources]
             )
             own, others = max(i for i, _ in in_store), max(i for _, i in in_store)
             if backup_id <= own or backup_id < others:
@@ -513,6 +525,7 @@ class BackupService(AsyncResource):
             statuses = await self.store.rebuild_catalog(
                 BackupIdentifierWildcard(node_id=self.node_id)
             )
+            # Later POSTs check new ids against it without listing (see _take).
             self._store_floor = max([self._store_floor, *(s.id.checkpoint_id for s in statuses)])
             orphans = sorted(
                 s.id

@@ -241,6 +241,10 @@ class HeldStore(ObjectBackupStore):
         await _hold(self.hold_reads)
         return await super().list_ids(wildcard)
 
+    async def highest_taken(self, partition_id: int) -> dict[int, int]:
+        await _hold(self.hold_reads)  # what a POST reads
+        return await super().highest_taken(partition_id)
+
 
 class HeldSource(DirectorySource):
     """A directory source whose checkpoint recording, or the content of a recorded
