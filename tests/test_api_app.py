@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_store import InvalidInputError, MemoryBackupStore
+from backup_store import FilesystemBackupStore, InvalidInputError, MemoryBackupStore
 from backup_store.aggregate import BackupInfo
 from backup_store.api import (
     INVALID_BACKUP_ID,
@@ -24,6 +26,8 @@ from backup_store.api.openapi import BACKUP_ID_PATTERN, PATH_ID_PATTERN, decimal
 from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError, StoreUnavailableError
 from backup_store.model import MAX_CHECKPOINT_ID
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.objects import HookedIO, Request
 from backup_store.service import BackupService, DirectorySource, SourceUnavailableError
 from tests.support.services import serving
 
@@ -173,3 +177,63 @@ def test_the_document_declares_every_code() -> None:
     with_token = openapi_document(token=True)
     assert all("401" in op["responses"] for item in with_token["paths"].values()
                for op in item.values())
+
+
+class CountingArrivals(BackupService):
+    """Counts list requests that reached the service."""
+
+    arrived = 0
+    all_arrived = asyncio.Event()
+    expected = 0
+
+    async def list_backups(self, prefix: str = "") -> list[BackupInfo]:
+        CountingArrivals.arrived += 1
+        if CountingArrivals.arrived == CountingArrivals.expected:
+            CountingArrivals.all_arrived.set()
+        return await super().list_backups(prefix)
+
+
+async def test_concurrent_identical_lists_are_rendered_once_per_shared_read(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many identical list requests cost one rendering per shared read, not one each
+    (at thousands of backups, rendering per request was what made them time out)."""
+    base = FilesystemBackupStore(tmp_path / "store")
+    async with BackupService(base, DirectorySource.discover(data)) as taker:
+        for backup_id in (1, 2, 3):
+            await taker.take_backup(backup_id)
+        await taker.wait_for_backups()
+
+    requests = 40
+    CountingArrivals.expected = requests
+    CountingArrivals.all_arrived = asyncio.Event()
+
+    holding = asyncio.Event()  # once serving: start-up's own reads are not held
+
+    async def hold_listings(request: Request) -> None:
+        if holding.is_set() and request.operation.startswith("list"):
+            await CountingArrivals.all_arrived.wait()  # the first read waits for the rest
+
+    held = ObjectBackupStore(
+        HookedIO(base.io, hold_listings), kind=base.kind, format=base.format,
+        base_path=base.base_path,
+    )  # fmt: skip
+    renders = 0
+    to_json = BackupInfo.to_json
+
+    def counted(self: BackupInfo, *, summary: bool = False) -> dict[str, Any]:
+        nonlocal renders
+        renders += 1
+        return to_json(self, summary=summary)
+
+    monkeypatch.setattr(BackupInfo, "to_json", counted)
+    service = CountingArrivals(held, DirectorySource.discover(data))
+    async with serving(create_app(service)) as http:
+        await service.wait_for_recovery()
+        holding.set()
+        responses = await asyncio.gather(*(http.get("/actuator/backups") for _ in range(requests)))
+    assert {r.status_code for r in responses} == {200}
+    assert [b["backupId"] for b in responses[0].json()] == [3, 2, 1]
+    assert len({r.content for r in responses}) == 1
+    # One read for the first request, one shared by the 39 that arrived during it.
+    assert renders == 2 * 3

@@ -27,6 +27,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
@@ -39,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backup_store.aggregate import BackupState
+from backup_store.aggregate import BackupInfo, BackupState
 from backup_store.api.health import (
     HEALTH_PATH,
     HEALTH_PATHS,
@@ -238,8 +239,7 @@ async def backups(request: Request) -> Response:
         return await _serve(request, take)
 
     async def list_all(service: BackupService) -> Response:
-        infos = await service.list_backups()
-        return JSONResponse([info.to_json(summary=True) for info in infos])
+        return _list_bodies(request).response(await service.list_backups())
 
     return await _serve(request, list_all)
 
@@ -252,8 +252,7 @@ async def backup(request: Request) -> Response:
     async def get(service: BackupService) -> Response:
         target = _path_id_or_prefix(text)
         if isinstance(target, str):
-            infos = await service.list_backups(target)
-            return JSONResponse([info.to_json(summary=True) for info in infos])
+            return _list_bodies(request).response(await service.list_backups(target))
         info = await service.get_backup(target)
         if info.state is BackupState.DOES_NOT_EXIST:
             return message(404, f"Backup with id {target} does not exist")
@@ -268,6 +267,31 @@ async def backup(request: Request) -> Response:
 
 async def openapi(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
+
+
+class _ListBodies:
+    """The JSON body of each list result, rendered once.
+
+    Identical concurrent list requests share one result (the service's fresh
+    shared reads hand every waiter the same list object); rendering thousands of
+    backups again for each of them would cost more than reading the store.
+    Matched by identity, so a body never outlives the result it was made from.
+    """
+
+    def __init__(self, keep: int = 4) -> None:
+        self._recent: deque[tuple[list[BackupInfo], bytes]] = deque(maxlen=keep)
+
+    def response(self, infos: list[BackupInfo]) -> Response:
+        body = next((b for known, b in self._recent if known is infos), None)
+        if body is None:
+            body = bytes(JSONResponse([info.to_json(summary=True) for info in infos]).body)
+            self._recent.append((infos, body))
+        return Response(body, media_type="application/json")
+
+
+def _list_bodies(request: Request) -> _ListBodies:
+    bodies: _ListBodies = request.app.state.list_bodies
+    return bodies
 
 
 # ---------------------------------------------------------------- errors and auth
@@ -413,6 +437,7 @@ def create_app(
     app.state.ready = False
     app.state.metrics = BackupMetrics()  # process metrics, when no service has its own
     app.state.request_timeout = request_timeout
+    app.state.list_bodies = _ListBodies()
     app.state.openapi = openapi_document(token=token is not None)
     return app
 
