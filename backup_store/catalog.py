@@ -166,6 +166,9 @@ def decode_taken(data: bytes) -> Highest:
     return highest
 
 
+_STATUS_CODES = {code.value: code for code in BackupStatusCode}
+
+
 def _instant(nanos: int | None) -> Instant | None:
     return None if nanos is None else Instant(nanos)
 
@@ -205,7 +208,7 @@ def _decode_entry(raw: dict[str, Any], listed: BackupIdentifier | None = None) -
         raise ValueError("the entry names another backup than its manifest key")
     status = BackupStatus(
         backup_id,
-        BackupStatusCode(raw["s"]),
+        _STATUS_CODES[raw["s"]],  # (a KeyError for an unknown code: a damaged entry)
         None if descriptor is None else BackupDescriptor(*descriptor),
         raw["r"],
         _instant(raw["c"]),
