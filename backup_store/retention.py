@@ -390,7 +390,7 @@ async def _delete_id(
         return PruneResult(entry, Outcome.SKIPPED, "a manifest became unreadable; left alone")
     if any(s.status_code is BackupStatusCode.IN_PROGRESS for s in current):
         return PruneResult(entry, Outcome.SKIPPED, "a partition backup is now in progress")
-    ids = sorted({s.id for s in current if s.status_code is not BackupStatusCode.DOES_NOT_EXIST})
+    ids = sorted({s.id for s in current})  # (list gives existing manifests only)
 
     async def delete(backup_id: BackupIdentifier) -> str | None:
         error: BackupStoreError | None = None

@@ -180,16 +180,16 @@ def test_the_document_declares_every_code() -> None:
 
 
 class CountingArrivals(BackupService):
-    """Counts list requests that reached the service."""
+    """Sets ``all_arrived`` once ``expected`` list requests have reached the service."""
 
-    arrived = 0
-    all_arrived = asyncio.Event()
     expected = 0
+    arrived = 0
+    all_arrived: asyncio.Event
 
     async def list_backups(self, prefix: str = "") -> list[BackupInfo]:
-        CountingArrivals.arrived += 1
-        if CountingArrivals.arrived == CountingArrivals.expected:
-            CountingArrivals.all_arrived.set()
+        self.arrived += 1
+        if self.arrived == self.expected:
+            self.all_arrived.set()
         return await super().list_backups(prefix)
 
 
@@ -205,14 +205,13 @@ async def test_concurrent_identical_lists_are_rendered_once_per_shared_read(
         await taker.wait_for_backups()
 
     requests = 40
-    CountingArrivals.expected = requests
-    CountingArrivals.all_arrived = asyncio.Event()
+    all_arrived = asyncio.Event()
 
     holding = asyncio.Event()  # once serving: start-up's own reads are not held
 
     async def hold_listings(request: Request) -> None:
         if holding.is_set() and request.operation.startswith("list"):
-            await CountingArrivals.all_arrived.wait()  # the first read waits for the rest
+            await all_arrived.wait()  # the first read waits for the rest
 
     held = ObjectBackupStore(
         HookedIO(base.io, hold_listings), kind=base.kind, format=base.format,
@@ -228,6 +227,7 @@ async def test_concurrent_identical_lists_are_rendered_once_per_shared_read(
 
     monkeypatch.setattr(BackupInfo, "to_json", counted)
     service = CountingArrivals(held, DirectorySource.discover(data))
+    service.expected, service.all_arrived = requests, all_arrived
     async with serving(create_app(service)) as http:
         await service.wait_for_recovery()
         holding.set()
