@@ -23,6 +23,9 @@ in flight as the store's settings:
 * ``cp``: ``cp -r`` + ``sync -f`` (filesystem); ``rclone``: ``rclone copy`` (+ ``sync -f``
   on restore).
 
+Every timed action, ours or a baseline, starts after a ``sync`` (untimed), so no
+action pays for the writeback of what the one before it left dirty.
+
 Also measured: client CPU seconds per GiB, zstd on vs off (incompressible and log-like
 data), peak RSS of a fresh process saving and restoring 256 MiB-4 GiB with default
 settings, and throughput with 20 ms injected per request (``HookedIO``): today's
@@ -347,13 +350,20 @@ Action = Callable[[], Awaitable[object]]
 
 
 async def timed(action: Action, cleanup: Action | None, who: int) -> tuple[float, float]:
-    """Wall and CPU seconds of ``action`` alone (not of its cleanup)."""
+    """Wall and CPU seconds of ``action`` alone (not of its cleanup).
+
+    Every action starts on settled disks: after the cleanup, a ``sync`` writes back
+    what the previous action and its cleanup left dirty (the deleted copy's
+    metadata, say), which the next ``syncfs`` would otherwise pay for, so a figure
+    would depend on which side of the pair ran second.
+    """
     cpu = cpu_seconds(who)
     start = time.perf_counter()
     await action()
     elapsed, cpu = time.perf_counter() - start, cpu_seconds(who) - cpu
     if cleanup is not None:
         await cleanup()
+    await asyncio.to_thread(os.sync)
     return elapsed, cpu
 
 
