@@ -57,6 +57,10 @@ TAKEN_FOLDER = "taken"
 TAKEN_VERSION = 1
 UPDATE_ATTEMPTS = 20
 """Compare-and-swap attempts of one catalog update before giving up (logged)."""
+CACHED_ENTRIES = 250_000
+"""At most this many catalog entries are kept in memory between listings (under
+1 KB each once decoded): a long-lived store (``serve``) stays bounded however many
+backups its location holds; catalogs beyond the bound are read again each time."""
 
 
 def catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
@@ -120,6 +124,9 @@ class CatalogView:
     def __init__(self, raw: RawEntries) -> None:
         self._raw = raw
         self._decoded: dict[str, CatalogEntry | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
     def entry(self, key: str, token: str, backup_id: BackupIdentifier) -> CatalogEntry | None:
         """The entry of the manifest at ``key`` when it was written for exactly the
@@ -223,8 +230,10 @@ class Catalog:
     def __init__(self, io: ObjectIO, base_path: str | None) -> None:
         self.io = io
         self.base_path = base_path
+        self.cached_entries = CACHED_ENTRIES
         self._cached: dict[str, tuple[str, CatalogView]] = {}
-        """Catalogs read, by key, with the token they were read at."""
+        """Catalogs read, by key, with the token they were read at; at most
+        :attr:`cached_entries` entries in all."""
 
     async def read(self, node_id: int, partition_id: int) -> CatalogView:
         """One catalog; empty when it is missing or damaged.
@@ -239,7 +248,7 @@ class Catalog:
             meta = await self.io.head(key)
             if meta is not None and normal_token(meta.e_tag) == cached[0]:
                 return cached[1]
-            del self._cached[key]
+            self._cached.pop(key, None)
         found = await self.io.get(key)
         if found is None:
             return EMPTY
@@ -250,8 +259,16 @@ class Catalog:
             return EMPTY
         token = normal_token(found.version.e_tag)
         if token is not None:
-            self._cached[key] = (token, view)
+            self._keep(key, token, view)
         return view
+
+    def _keep(self, key: str, token: str, view: CatalogView) -> None:
+        """Cache a catalog just read if it fits under the bound. What is cached stays
+        (dropped only when it changes): a listing reads the same catalogs each time,
+        and evicting one to make room would only have it read again next time."""
+        held = sum(len(v) for k, (_, v) in self._cached.items() if k != key)
+        if held + len(view) <= self.cached_entries:
+            self._cached[key] = (token, view)
 
     async def update(
         self, node_id: int, partition_id: int, change: Callable[[Entries], bool]

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
+import fcntl
 import hashlib
+import mmap
 import os
 import stat
 import sys
@@ -81,13 +84,20 @@ def source_size(source: SourceFile) -> int:
     return found.st_size
 
 
+def page_aligned_buffer(size: int) -> memoryview:
+    """A zeroed, writable buffer at a page boundary (anonymous memory): chunks read
+    into it can be written with ``O_DIRECT`` (:func:`write_chunks`). Pages are
+    allocated only when touched."""
+    return memoryview(mmap.mmap(-1, max(size, 1)))
+
+
 def read_file(path: Path, size: int) -> Iterator[memoryview]:
     """The first ``size`` bytes of a local file, read into one reused buffer.
 
     Blocking (run it in a transfer thread). Each chunk is a view of the same
-    buffer, valid only until the next one is requested.
+    page-aligned buffer, valid only until the next one is requested.
     """
-    buffer = memoryview(bytearray(min(CHUNK_SIZE, size)))
+    buffer = page_aligned_buffer(min(CHUNK_SIZE, size))
     try:
         with path.open("rb", buffering=0) as file:
             remaining = size
@@ -114,7 +124,7 @@ def read_whole_file(path: Path) -> Iterator[memoryview]:
     with path.open("rb", buffering=0) as file:
         # No bigger than the file (a zeroed MiB per small file costs more than its bytes).
         size = os.fstat(file.fileno()).st_size
-        buffer = memoryview(bytearray(min(CHUNK_SIZE, max(size, 4096))))
+        buffer = page_aligned_buffer(min(CHUNK_SIZE, max(size, 4096)))
         while read := file.readinto(buffer):
             yield buffer[:read]
 
@@ -140,11 +150,68 @@ def write_file(path: Path, chunks: Iterable[Chunk], *, sync: bool = True) -> Non
 
 
 def write_chunks(fd: int, chunks: Iterable[Chunk]) -> None:
-    """Write every chunk to an open file. Blocking."""
+    """Write every chunk to an open file (at its start). Blocking.
+
+    Past the first :data:`DIRECT_WRITES_AFTER` bytes (a big file), chunks that are
+    page-aligned whole pages of our own buffers (:func:`page_aligned_buffer`) go
+    with ``O_DIRECT``: straight from the buffer to the device, neither copied into
+    the page cache nor left dirty for the later ``syncfs``/fsync to write back
+    (which still makes them durable: it commits the metadata and flushes the
+    device's cache). Small files, other chunks (obstore's, zstd's) and
+    filesystems that refuse ``O_DIRECT`` are written through the page cache.
+    """
+    written = 0
+    direct = refused = False
     for chunk in chunks:
         view = memoryview(chunk)
+        if written >= DIRECT_WRITES_AFTER and not refused:
+            wanted = written % DIRECT_ALIGNMENT == 0 and _page_aligned(view)
+            if wanted != direct:
+                direct = _set_direct(fd, wanted)
+                refused = wanted and not direct
         while view:
-            view = view[os.write(fd, view) :]
+            try:
+                count = os.write(fd, view)
+            except OSError as error:
+                if not (direct and error.errno == errno.EINVAL):
+                    raise
+                direct, refused = _set_direct(fd, False), True  # refused: buffered from now on
+                continue
+            view = view[count:]
+            written += count
+            if direct and view:  # a short write: what is left is not aligned
+                direct = _set_direct(fd, False)
+
+
+DIRECT_ALIGNMENT = 4096
+"""Buffer address, length and file offset of an ``O_DIRECT`` write are multiples of
+this (the logical block size of any common device divides it)."""
+DIRECT_WRITES_AFTER = CHUNK_SIZE
+"""Bytes of a file written through the page cache before ``O_DIRECT`` is tried: a
+small file is one synchronous device write too many."""
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+
+
+def _page_aligned(view: memoryview) -> bool:
+    if view.readonly or not view.contiguous or view.nbytes % DIRECT_ALIGNMENT:
+        return False
+    address = ctypes.addressof(ctypes.c_char.from_buffer(view))
+    return address % DIRECT_ALIGNMENT == 0
+
+
+def _set_direct(fd: int, direct: bool) -> bool:
+    """Switch ``O_DIRECT`` on or off for an open file; whether it is on now (a
+    filesystem that refuses it leaves it off)."""
+    if not _O_DIRECT:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | _O_DIRECT) if direct else (flags & ~_O_DIRECT))
+    except OSError:
+        if not direct:
+            raise
+        return False
+    return direct
 
 
 @dataclass

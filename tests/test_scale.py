@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
+from backup_store import catalog as catalog_module
 from backup_store.catalog import catalog_key, decode_catalog
 from backup_store.concurrency import FreshShared
 from backup_store.instant import Instant
@@ -180,6 +181,29 @@ async def test_a_catalog_unchanged_since_it_was_read_is_not_read_again(
     counted.clear()
     assert len(await store.list()) == MANY + 1
     assert [r.operation for r in counted.requests if r.key == catalog] == ["head", "get"]
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+
+
+async def test_catalogs_kept_in_memory_stay_within_the_bound(
+    base_store: ObjectBackupStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long-lived store (serve) keeps the catalogs it read, but never more entries
+    # than the bound, however many backups the location holds.
+    monkeypatch.setattr(catalog_module, "CACHED_ENTRIES", MANY)
+    for partition in (1, 2):
+        for backup_id in ids(MANY, partition):
+            await save(base_store, manifest(backup_id))
+    counted = Counted()
+    store = hooked(base_store, counted)
+    catalogs = [catalog_key(store.base_path, 0, p) for p in (1, 2)]
+    assert len(await store.list()) == 2 * MANY
+    counted.clear()
+    statuses = await store.list()
+    assert len(statuses) == 2 * MANY
+    assert {s.status_code for s in statuses} == {BackupStatusCode.COMPLETED}
+    # One catalog was kept (checked by its e-tag only), the other is read again.
+    reads = sorted(tuple(r.operation for r in counted.requests if r.key == k) for k in catalogs)
+    assert reads == [("get",), ("head",)]
     assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
 
 

@@ -1,0 +1,96 @@
+"""Big local files are written past the page cache (``O_DIRECT``), byte for byte.
+
+A save or restore of gigabytes through the filesystem store must neither leave
+them in the page cache (evicting what the broker works with) nor pay for copying
+them there; small files, and chunks not in our own page-aligned buffers, still go
+through the cache. Whatever path a chunk takes, the file holds exactly the bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+from pathlib import Path
+
+from backup_store import (
+    Backup,
+    BackupDescriptor,
+    BackupIdentifier,
+    FilesystemBackupStore,
+    NamedFileSet,
+)
+from backup_store.transfer import CHUNK_SIZE, page_aligned_buffer, read_file, write_chunks
+
+MIB = 1024 * 1024
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def resident_bytes(path: Path) -> int:
+    """Bytes of ``path`` in the page cache (``mincore`` of a private mapping)."""
+    size = path.stat().st_size
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    with path.open("rb") as file, mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY) as m:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        vector = (ctypes.c_ubyte * pages)()
+        assert _LIBC.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) == 0
+        return sum(v & 1 for v in vector) * mmap.PAGESIZE
+
+
+def aligned_chunk(data: bytes) -> memoryview:
+    buffer = page_aligned_buffer(len(data))
+    buffer[: len(data)] = data
+    return buffer[: len(data)]
+
+
+def test_every_kind_of_chunk_lands_byte_for_byte(tmp_path: Path) -> None:
+    pieces = [os.urandom(n) for n in (MIB, 2 * MIB, 5000, MIB, 3 * MIB + 17, MIB)]
+    chunks: list[bytes | bytearray | memoryview] = [
+        aligned_chunk(pieces[0]),  # through the cache (the first MiB)
+        aligned_chunk(pieces[1]),  # direct
+        pieces[2],  # read-only bytes, not a page multiple: through the cache
+        aligned_chunk(pieces[3]),  # the offset is no longer aligned: through the cache
+        bytearray(pieces[4]),  # not page-aligned
+        aligned_chunk(pieces[5]),
+    ]
+    target = tmp_path / "mixed"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        write_chunks(fd, chunks)
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"".join(pieces)
+
+
+def test_a_big_file_bypasses_the_page_cache_and_a_small_one_does_not(tmp_path: Path) -> None:
+    sources = {"big": 16 * MIB + 100, "small": 64 * 1024}
+    for name, size in sources.items():
+        (tmp_path / name).write_bytes(os.urandom(size))
+        fd = os.open(tmp_path / f"{name}.copy", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            write_chunks(fd, read_file(tmp_path / name, size))
+        finally:
+            os.close(fd)
+    # Only the first MiB and the tail's last page went through the cache.
+    assert resident_bytes(tmp_path / "big.copy") <= CHUNK_SIZE + 4096
+    assert resident_bytes(tmp_path / "small.copy") == sources["small"]
+    for name in sources:
+        assert (tmp_path / f"{name}.copy").read_bytes() == (tmp_path / name).read_bytes()
+
+
+async def test_a_big_file_saved_and_restored_is_not_left_in_the_page_cache(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "segment-1.log"
+    source.write_bytes(os.urandom(16 * MIB + 4096 + 7))
+    store = FilesystemBackupStore(tmp_path / "store")
+    backup_id = BackupIdentifier(1, 2, 3)
+    descriptor = BackupDescriptor("snap", 1, 3, "8.7.0")
+    await store.save(Backup(backup_id, descriptor, segments=NamedFileSet({source.name: source})))
+    [stored] = list((tmp_path / "store").rglob(source.name))
+    # The first MiB and the unaligned tail (two pages here) went through the cache.
+    assert resident_bytes(stored) <= CHUNK_SIZE + 2 * 4096
+    await store.restore(backup_id, tmp_path / "restored")
+    [copy] = list((tmp_path / "restored").rglob(source.name))
+    assert resident_bytes(copy) <= CHUNK_SIZE + 2 * 4096
+    assert copy.read_bytes() == stored.read_bytes() == source.read_bytes()
