@@ -91,13 +91,24 @@ def page_aligned_buffer(size: int) -> memoryview:
     return memoryview(mmap.mmap(-1, max(size, 1)))
 
 
+def read_buffer(file_size: int) -> memoryview:
+    """The reused buffer a file of ``file_size`` bytes is read through: one chunk
+    at most, no bigger than the file; page-aligned where the file is big enough for
+    :func:`write_chunks` to send some of it with ``O_DIRECT`` (a mapping per small
+    file would cost more than it saves)."""
+    length = min(CHUNK_SIZE, file_size)
+    if file_size > DIRECT_WRITES_AFTER:
+        return page_aligned_buffer(length)
+    return memoryview(bytearray(length))
+
+
 def read_file(path: Path, size: int) -> Iterator[memoryview]:
     """The first ``size`` bytes of a local file, read into one reused buffer.
 
     Blocking (run it in a transfer thread). Each chunk is a view of the same
-    page-aligned buffer, valid only until the next one is requested.
+    buffer (:func:`read_buffer`), valid only until the next one is requested.
     """
-    buffer = page_aligned_buffer(min(CHUNK_SIZE, size))
+    buffer = read_buffer(size)
     try:
         with path.open("rb", buffering=0) as file:
             remaining = size
@@ -122,9 +133,8 @@ def read_file(path: Path, size: int) -> Iterator[memoryview]:
 def read_whole_file(path: Path) -> Iterator[memoryview]:
     """Every byte of a local file, as :func:`read_file` (one reused buffer)."""
     with path.open("rb", buffering=0) as file:
-        # No bigger than the file (a zeroed MiB per small file costs more than its bytes).
-        size = os.fstat(file.fileno()).st_size
-        buffer = page_aligned_buffer(min(CHUNK_SIZE, max(size, 4096)))
+        # At least a page: the size may have grown since (see read_buffer).
+        buffer = read_buffer(max(os.fstat(file.fileno()).st_size, 4096))
         while read := file.readinto(buffer):
             yield buffer[:read]
 
