@@ -89,14 +89,12 @@ RawEntries = dict[str, Any]
 """Catalog entries by manifest key as stored, decoded one by one when used."""
 Highest = dict[int, int]
 """The highest backup id accepted, by node id."""
-V = TypeVar("V", Entries, Highest)
+V = TypeVar("V", RawEntries, Highest)
 
 
-def encode_catalog(entries: Mapping[str, CatalogEntry]) -> bytes:
-    body = {
-        "version": CATALOG_VERSION,
-        "entries": {key: _encode_entry(entry) for key, entry in sorted(entries.items())},
-    }
+def encode_catalog(entries: RawEntries) -> bytes:
+    """A catalog of entries as stored (see :func:`raw_entries`), in key order."""
+    body = {"version": CATALOG_VERSION, "entries": {k: entries[k] for k in sorted(entries)}}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -110,6 +108,19 @@ def raw_entries(data: bytes) -> RawEntries:
     if not isinstance(entries, dict):
         raise TypeError("a catalog's entries are an object")
     return entries
+
+
+def _entries_to_keep(data: bytes) -> RawEntries:
+    """A catalog's entries for a writer to update: those not even shaped like an
+    entry are dropped (a cheap check; readers refuse any other damage entry by entry,
+    and a rebuild drops it)."""
+    return {
+        key: raw
+        for key, raw in raw_entries(data).items()
+        if isinstance(raw, dict)
+        and isinstance(raw.get("t"), str)
+        and isinstance(raw.get("id"), list)
+    }
 
 
 def decode_catalog(data: bytes) -> Entries:
@@ -271,15 +282,17 @@ class Catalog:
             self._cached[key] = (token, view)
 
     async def update(
-        self, node_id: int, partition_id: int, change: Callable[[Entries], bool]
+        self, node_id: int, partition_id: int, change: Callable[[RawEntries], bool]
     ) -> None:
-        """Apply ``change`` to the current entries (it returns whether it changed
-        anything) and write them back compare-and-swap, again on every conflict.
+        """Apply ``change`` to the current entries as stored (it returns whether it
+        changed anything) and write them back compare-and-swap, again on every
+        conflict. Entries it does not touch are not decoded: a save costs a copy of
+        the catalog's bytes, not the decoding of every backup of its partition.
 
         Never raises for the store's sake: a catalog left behind is only slower.
         """
         key = catalog_key(self.base_path, node_id, partition_id)
-        await self._update(key, decode_catalog, encode_catalog, change)
+        await self._update(key, _entries_to_keep, encode_catalog, change)
 
     async def read_taken(self, partition_id: int) -> Highest:
         """The highest backup id each node's service accepted for the partition; none
@@ -349,10 +362,10 @@ class Catalog:
         """Record that the manifest at ``key`` now has ``token`` and ``status``."""
         backup_id = status.id
 
-        def change(entries: Entries) -> bool:
+        def change(entries: RawEntries) -> bool:
             if token is None:
                 return entries.pop(key, None) is not None
-            entry = CatalogEntry(token, status)
+            entry = _encode_entry(CatalogEntry(token, status))
             if entries.get(key) == entry:
                 return False
             entries[key] = entry
@@ -363,7 +376,7 @@ class Catalog:
     async def forget(self, keys: Collection[str], backup_id: BackupIdentifier) -> None:
         """Drop the entries of a deleted backup's manifests (one catalog update)."""
 
-        def change(entries: Entries) -> bool:
+        def change(entries: RawEntries) -> bool:
             dropped = [key for key in keys if entries.pop(key, None) is not None]
             return bool(dropped)
 
@@ -378,12 +391,21 @@ def normal_token(e_tag: str | None) -> str | None:
 
 
 def merge_entries(
-    scope: BackupIdentifierWildcard, found: Mapping[str, CatalogEntry], entries: Entries
+    scope: BackupIdentifierWildcard, found: Mapping[str, CatalogEntry], entries: RawEntries
 ) -> bool:
-    """Make ``entries`` say what a listing of ``scope`` found: entries of manifests
-    in scope that were not found are dropped, found ones set. Whether it changed."""
+    """Make ``entries`` (as stored) say what a listing of ``scope`` found: entries of
+    manifests in scope that were not found are dropped (damaged ones too), found
+    ones set. Whether it changed."""
     before = dict(entries)
-    for key in [k for k, e in entries.items() if scope.matches(e.status.id) and k not in found]:
+    for key in [k for k, raw in entries.items() if k not in found and _in_scope(scope, raw)]:
         del entries[key]
-    entries.update(found)
+    entries.update({key: _encode_entry(entry) for key, entry in found.items()})
     return entries != before
+
+
+def _in_scope(scope: BackupIdentifierWildcard, raw: Any) -> bool:
+    """Whether a stored entry is of a backup ``scope`` selects; a damaged one is."""
+    try:
+        return scope.matches(BackupIdentifier(*raw["id"]))
+    except (ValueError, KeyError, TypeError, BackupStoreError):
+        return True
