@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 TESTING := $(VENV)/.test-installed
 GUIDE   ?= /tmp/guide
 
-.PHONY: env emulators serve demo test lint lint-docker typecheck pytest stress bench bench-quick clean
+.PHONY: env emulators serve demo test lint lint-docker typecheck pytest stress bench bench-quick bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,12 +62,18 @@ $(BENCHING): pyproject.toml $(TESTING)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-# The byte-path benchmark: full mode (<= 30 min) and quick mode (<= 5 min, or BENCH=quick).
+# The byte-path benchmark, then one round of the listing benchmark at 1,000 backups per
+# partition: full mode (<= 30 min) and quick mode (<= 5 min, or BENCH=quick).
 bench: $(BENCHING) emulators
 	$(BIN)/python -m bench
 
 bench-quick: $(BENCHING) emulators
 	$(BIN)/python -m bench --quick
+
+# The listing benchmark at 10,000 backups x 3 partitions, 3 rounds, before and after
+# (issue 11's figures; about an hour).
+bench-scale: $(BENCHING) emulators
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) backups data
