@@ -135,11 +135,9 @@ MODES = {
         latency_big=(32, 32),
         latency_small=200,
         cloud_backends=("s3", "azure", "gcs"),
-        # 4 GiB through an emulator takes minutes on 2 shared cores: S3 and the
-        # filesystem carry the largest case, the other two 1 GiB.
         rss_mib={
-            "filesystem": (256, 4096), "s3": (256, 4096), "azure": (256, 1024),
-            "gcs": (256, 1024),
+            "filesystem": (256, 4096), "s3": (256, 4096), "azure": (256, 4096),
+            "gcs": (256, 4096),
         },
     ),
 }
