@@ -133,7 +133,7 @@ def read_file(path: Path, size: int) -> Iterator[memoryview]:
 def read_whole_file(path: Path) -> Iterator[memoryview]:
     """Every byte of a local file, as :func:`read_file` (one reused buffer)."""
     with path.open("rb", buffering=0) as file:
-        # At least a page: the size may have grown since (see read_buffer).
+        # At least a page: a file that grew since it was measured is still read whole.
         buffer = read_buffer(max(os.fstat(file.fileno()).st_size, 4096))
         while read := file.readinto(buffer):
             yield buffer[:read]
