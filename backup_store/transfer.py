@@ -162,35 +162,19 @@ def write_file(path: Path, chunks: Iterable[Chunk], *, sync: bool = True) -> Non
 def write_chunks(fd: int, chunks: Iterable[Chunk]) -> None:
     """Write every chunk to an open file (at its start). Blocking.
 
-    Past the first :data:`DIRECT_WRITES_AFTER` bytes (a big file), chunks that are
-    page-aligned whole pages of our own buffers (:func:`page_aligned_buffer`) go
-    with ``O_DIRECT``: straight from the buffer to the device, neither copied into
-    the page cache nor left dirty for the later ``syncfs``/fsync to write back
-    (which still makes them durable: it commits the metadata and flushes the
-    device's cache). Small files, other chunks (obstore's, zstd's) and
-    filesystems that refuse ``O_DIRECT`` are written through the page cache.
+    Past the first :data:`DIRECT_WRITES_AFTER` bytes (a big file), the bytes go
+    with ``O_DIRECT`` in whole pages from page-aligned memory: chunks that are
+    already so (our own read buffers, :func:`read_buffer`) as they are, others
+    (obstore's, zstd's) gathered into one such buffer. They go straight to the
+    device, neither copied into the page cache nor left dirty for the later
+    ``syncfs``/fsync to write back (which still makes them durable: it commits
+    the metadata and flushes the device's cache). Small files, a file's unaligned
+    tail and filesystems that refuse ``O_DIRECT`` go through the page cache.
     """
-    written = 0
-    direct = refused = False
+    writer = _FileWriter(fd)
     for chunk in chunks:
-        view = memoryview(chunk)
-        if written >= DIRECT_WRITES_AFTER and not refused:
-            wanted = written % DIRECT_ALIGNMENT == 0 and _page_aligned(view)
-            if wanted != direct:
-                direct = _set_direct(fd, wanted)
-                refused = wanted and not direct
-        while view:
-            try:
-                count = os.write(fd, view)
-            except OSError as error:
-                if not (direct and error.errno == errno.EINVAL):
-                    raise
-                direct, refused = _set_direct(fd, False), True  # refused: buffered from now on
-                continue
-            view = view[count:]
-            written += count
-            if direct and view:  # a short write: what is left is not aligned
-                direct = _set_direct(fd, False)
+        writer.write(memoryview(chunk).cast("B"))
+    writer.flush()
 
 
 DIRECT_ALIGNMENT = 4096
@@ -207,6 +191,75 @@ def _page_aligned(view: memoryview) -> bool:
         return False
     address = ctypes.addressof(ctypes.c_char.from_buffer(view))
     return address % DIRECT_ALIGNMENT == 0
+
+
+class _FileWriter:
+    """Writes one file sequentially, with ``O_DIRECT`` where it can (:func:`write_chunks`)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.written = 0  # the file offset
+        self.direct = False  # O_DIRECT is on
+        self.refused = False  # the filesystem refused it: buffered from now on
+        self.staging: memoryview | None = None
+        self.staged = 0
+
+    def write(self, view: memoryview) -> None:
+        while view:
+            if self.refused:
+                count = len(view)  # all of it, through the cache
+            elif self.written < DIRECT_WRITES_AFTER:  # the first bytes, through the cache
+                count = DIRECT_WRITES_AFTER - self.written
+            elif self.written % DIRECT_ALIGNMENT:  # up to the next page, through the cache
+                count = DIRECT_ALIGNMENT - self.written % DIRECT_ALIGNMENT
+            elif not self.staged and _page_aligned(view):
+                count = len(view)  # whole pages of page-aligned memory: as they are
+            else:
+                view = view[self._stage(view) :]
+                continue
+            view = view[self._put(view[:count]) :]
+
+    def _stage(self, view: memoryview) -> int:
+        """Gather bytes of ``view`` into the page-aligned buffer, written once full;
+        how many were taken."""
+        if self.staging is None:
+            self.staging = page_aligned_buffer(CHUNK_SIZE)
+        take = min(len(view), len(self.staging) - self.staged)
+        self.staging[self.staged : self.staged + take] = view[:take]
+        self.staged += take
+        if self.staged == len(self.staging):
+            self.flush()
+        return take
+
+    def flush(self) -> None:
+        """Write what is gathered (at the end, a tail that may not be whole pages)."""
+        if self.staging is not None and self.staged:
+            rest = self.staging[: self.staged]
+            self.staged = 0
+            while rest:
+                rest = rest[self._put(rest) :]
+
+    def _put(self, view: memoryview) -> int:
+        """Write (some of) ``view``, with ``O_DIRECT`` where it qualifies; how many
+        bytes the system took."""
+        wanted = (
+            not self.refused
+            and self.written >= DIRECT_WRITES_AFTER
+            and self.written % DIRECT_ALIGNMENT == 0
+            and _page_aligned(view)
+        )
+        if wanted != self.direct:
+            self.direct = _set_direct(self.fd, wanted)
+            self.refused = wanted and not self.direct
+        try:
+            count = os.write(self.fd, view)
+        except OSError as error:
+            if not (self.direct and error.errno == errno.EINVAL):
+                raise
+            self.direct, self.refused = _set_direct(self.fd, False), True
+            return 0  # written again, through the cache
+        self.written += count
+        return count
 
 
 def _set_direct(fd: int, direct: bool) -> bool:

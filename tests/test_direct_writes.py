@@ -21,6 +21,8 @@ from backup_store import (
     NamedFileSet,
 )
 from backup_store.transfer import CHUNK_SIZE, page_aligned_buffer, read_file, write_chunks
+from tests.emulators.s3 import S3Bucket
+from tests.support.cloud_stores import s3_store
 
 MIB = 1024 * 1024
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -62,6 +64,23 @@ def test_every_kind_of_chunk_lands_byte_for_byte(tmp_path: Path) -> None:
     assert target.read_bytes() == b"".join(pieces)
 
 
+def test_chunks_of_any_size_from_elsewhere_are_gathered_into_whole_pages(
+    tmp_path: Path,
+) -> None:
+    # What a download hands over: read-only pieces of odd sizes.
+    data = os.urandom(16 * MIB + 5)
+    pieces = [data[i : i + 100_003] for i in range(0, len(data), 100_003)]
+    target = tmp_path / "downloaded"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        write_chunks(fd, pieces)
+    finally:
+        os.close(fd)
+    # The first MiB, the rest of the page it ends in, and the tail's page: cached.
+    assert resident_bytes(target) <= CHUNK_SIZE + 3 * 4096
+    assert target.read_bytes() == data
+
+
 def test_a_big_file_bypasses_the_page_cache_and_a_small_one_does_not(tmp_path: Path) -> None:
     sources = {"big": 16 * MIB + 100, "small": 64 * 1024}
     for name, size in sources.items():
@@ -94,3 +113,18 @@ async def test_a_big_file_saved_and_restored_is_not_left_in_the_page_cache(
     [copy] = list((tmp_path / "restored").rglob(source.name))
     assert resident_bytes(copy) <= CHUNK_SIZE + 2 * 4096
     assert copy.read_bytes() == stored.read_bytes() == source.read_bytes()
+
+
+async def test_a_big_file_restored_from_s3_is_not_left_in_the_page_cache(
+    tmp_path: Path, s3_bucket: S3Bucket
+) -> None:
+    source = tmp_path / "segment-1.log"
+    source.write_bytes(os.urandom(16 * MIB + 4096 + 7))
+    store = s3_store(s3_bucket, "bp")
+    backup_id = BackupIdentifier(1, 2, 3)
+    descriptor = BackupDescriptor("snap", 1, 3, "8.7.0")
+    await store.save(Backup(backup_id, descriptor, segments=NamedFileSet({source.name: source})))
+    await store.restore(backup_id, tmp_path / "restored")
+    [copy] = list((tmp_path / "restored").rglob(source.name))
+    assert resident_bytes(copy) <= CHUNK_SIZE + 3 * 4096
+    assert copy.read_bytes() == source.read_bytes()
