@@ -20,7 +20,7 @@ from backup_store import (
     FilesystemBackupStore,
     NamedFileSet,
 )
-from backup_store.transfer import CHUNK_SIZE, page_aligned_buffer, read_file, write_chunks
+from backup_store.transfer import CHUNK_SIZE, page_aligned_buffer, read_file, write_file
 from tests.emulators.s3 import S3Bucket
 from tests.support.cloud_stores import s3_store
 
@@ -56,11 +56,7 @@ def test_every_kind_of_chunk_lands_byte_for_byte(tmp_path: Path) -> None:
         aligned_chunk(pieces[5]),
     ]
     target = tmp_path / "mixed"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        write_chunks(fd, chunks)
-    finally:
-        os.close(fd)
+    write_file(target, chunks, sync=False)
     assert target.read_bytes() == b"".join(pieces)
 
 
@@ -71,11 +67,7 @@ def test_chunks_of_any_size_from_elsewhere_are_gathered_into_whole_pages(
     data = os.urandom(16 * MIB + 5)
     pieces = [data[i : i + 100_003] for i in range(0, len(data), 100_003)]
     target = tmp_path / "downloaded"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        write_chunks(fd, pieces)
-    finally:
-        os.close(fd)
+    write_file(target, pieces, sync=False)
     # The first MiB, the rest of the page it ends in, and the tail's page: cached.
     assert resident_bytes(target) <= CHUNK_SIZE + 3 * 4096
     assert target.read_bytes() == data
@@ -85,11 +77,7 @@ def test_a_big_file_bypasses_the_page_cache_and_a_small_one_does_not(tmp_path: P
     sources = {"big": 16 * MIB + 100, "small": 64 * 1024}
     for name, size in sources.items():
         (tmp_path / name).write_bytes(os.urandom(size))
-        fd = os.open(tmp_path / f"{name}.copy", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            write_chunks(fd, read_file(tmp_path / name, size))
-        finally:
-            os.close(fd)
+        write_file(tmp_path / f"{name}.copy", read_file(tmp_path / name, size), sync=False)
     # Only the first MiB and the tail's last page went through the cache.
     assert resident_bytes(tmp_path / "big.copy") <= CHUNK_SIZE + 4096
     assert resident_bytes(tmp_path / "small.copy") == sources["small"]
