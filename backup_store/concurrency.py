@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 K = TypeVar("K")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
@@ -34,6 +36,14 @@ async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) ->
             first = first.exceptions[0]
         raise first from None
     return [task.result() for task in tasks]
+
+
+async def both(
+    first: Callable[[], Awaitable[A]], second: Callable[[], Awaitable[B]]
+) -> tuple[A, B]:
+    """Run two jobs at once: both results, or the first failure (as :func:`run_bounded`)."""
+    results = await run_bounded([first, second], 2)
+    return cast(A, results[0]), cast(B, results[1])
 
 
 class ByteBudget:

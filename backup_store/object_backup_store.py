@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
-from backup_store.catalog import Catalog, CatalogEntry, Entries, merge_entries, normal_token
-from backup_store.concurrency import ByteBudget, run_bounded
+from backup_store.catalog import NO_SHARDS, Catalog, CatalogEntry, Entries, Group, normal_token
+from backup_store.concurrency import ByteBudget, both, run_bounded
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -474,9 +474,7 @@ class ObjectBackupStore(InspectableStore):
                 if where not in highest or status.id.checkpoint_id > highest[where].checkpoint_id:
                     highest[where] = status.id
             for (node_id, partition_id), entries in groups.items():
-                await self._catalog.update(
-                    node_id, partition_id, partial(merge_entries, wildcard, entries)
-                )
+                await self._catalog.rebuild(node_id, partition_id, wildcard, entries)
             # Ids found count as taken, also those written before the record existed.
             for backup_id in highest.values():
                 await self._catalog.record_taken(backup_id)
@@ -496,25 +494,24 @@ class ObjectBackupStore(InspectableStore):
         read only for groups of at least ``CATALOG_MIN_MANIFESTS`` manifests (or
         ``every_group``): one manifest is cheaper to read than a catalog.
         """
-        found = await self._manifest_keys(wildcard)
-        groups: dict[tuple[int, int], int] = {}
+        if use_catalog:
+            # Where the catalog's shards are is asked while the manifests are listed.
+            found, index = await both(
+                partial(self._manifest_keys, wildcard),
+                partial(self._catalog.shard_index, wildcard),
+            )
+        else:
+            found, index = await self._manifest_keys(wildcard), NO_SHARDS
+        checkpoints: dict[Group, builtins.list[int]] = {}
         for backup_id in found:
             group = (backup_id.node_id, backup_id.partition_id)
-            groups[group] = groups.get(group, 0) + 1
-        wanted = [
-            g
-            for g, n in groups.items()
-            if use_catalog and (every_group or n >= CATALOG_MIN_MANIFESTS)
-        ]
-        views = dict(
-            zip(
-                wanted,
-                await run_bounded(
-                    [partial(self._catalog.read, *group) for group in wanted], LIST_CONCURRENCY
-                ),
-                strict=True,
-            )
-        )
+            checkpoints.setdefault(group, []).append(backup_id.checkpoint_id)
+        wanted = {
+            g: c
+            for g, c in checkpoints.items()
+            if use_catalog and (every_group or len(c) >= CATALOG_MIN_MANIFESTS)
+        }
+        views = await self._catalog.read(index, wanted)
         results: dict[BackupIdentifier, tuple[BackupStatus, tuple[str, CatalogEntry] | None]] = {}
         to_read: builtins.list[tuple[BackupIdentifier, KeyLayout, str]] = []
         for backup_id, (layout, meta) in found.items():

@@ -55,9 +55,11 @@ from typing import Any
 
 import httpx
 
-from backup_store import BackupIdentifierWildcard
-from backup_store.catalog import catalog_key, decode_catalog
+from backup_store import BackupIdentifier, BackupIdentifierWildcard, catalog
 from backup_store.errors import BackupStoreError
+from backup_store.instant import Instant
+from backup_store.manifest import Manifest
+from backup_store.model import BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import HookedIO, ObjectIO, Request
 from backup_store.registry import open_store
@@ -186,32 +188,55 @@ async def raw_prefix(io: ObjectIO, prefix: str) -> int:
 
 
 class Catalogs:
-    """The store's catalogs, taken away (a store only Zeebe wrote) and put back."""
+    """The store's catalog (its shards and bounds records), taken away (a store only
+    Zeebe wrote) and put back."""
 
     def __init__(self, store: ObjectBackupStore) -> None:
         self.store = store
-        self.keys = [catalog_key(store.base_path, 0, p) for p in range(1, PARTITIONS + 1)]
+        self.folder = catalog.catalog_folder(store.base_path)
         self.saved: dict[str, bytes] = {}
 
     async def keep(self) -> dict[str, Any]:
-        """Remember the catalogs as they are; their sizes and entries."""
-        figures: dict[str, Any] = {}
-        for key in self.keys:
+        """Remember the catalog as it is: its objects' number and size, its entries."""
+        self.saved.clear()
+        taken = f"{self.folder}{catalog.TAKEN_FOLDER}/"
+        entries = 0
+        for key in await self.store.io.list_keys(self.folder):
             found = await self.store.io.get(key)
-            if found is not None:
-                self.saved[key] = found.data
-                figures[key] = {
-                    "bytes": len(found.data),
-                    "entries": len(decode_catalog(found.data)),
-                }
-        return figures
+            if found is None or key.startswith(taken):
+                continue
+            self.saved[key] = found.data
+            if catalog.parse_shard_key(key, self.folder) is not None:
+                entries += len(catalog.decode_catalog(found.data))
+        shards = [k for k in self.saved if catalog.parse_shard_key(k, self.folder) is not None]
+        return {
+            "objects": len(self.saved),
+            "shards": len(shards),
+            "bytes": sum(len(d) for d in self.saved.values()),
+            "largest_shard_bytes": max((len(self.saved[k]) for k in shards), default=0),
+            "entries": entries,
+        }
 
     async def drop(self) -> None:
-        await self.store.io.delete([k for k in self.keys if await self.store.io.head(k)])
+        await self.store.io.delete(list(self.saved))
 
     async def restore(self) -> None:
         for key, data in self.saved.items():
             await self.store.io.put(key, data)
+
+
+def small_backup(checkpoint: int) -> Manifest:
+    """A COMPLETED manifest of partition 1 without files: a save's catalog and manifest
+    writes, nothing else."""
+    now = Instant.now()
+    backup_id = BackupIdentifier(0, 1, checkpoint)
+    descriptor = BackupDescriptor(f"{checkpoint}-1-1-1", checkpoint, PARTITIONS, "8.7.0")
+    return Manifest.in_progress(backup_id, descriptor, (), (), now).completed(now)
+
+
+async def save_and_delete(store: ObjectBackupStore, checkpoint: int) -> None:
+    await store.write_backup(small_backup(checkpoint), [])
+    await store.delete(BackupIdentifier(0, 1, checkpoint))
 
 
 async def measure_round(
@@ -240,6 +265,16 @@ async def measure_round(
     await serving.list(everything)
     await figures.time("warm_list_all_cached_s", lambda: serving.list(everything))
     await figures.time("status_of_one_id_s", lambda: hooked(store, latency).list(one_id))
+    # A save (and delete) of a new highest id, here and in an empty location beside.
+    empty = ObjectBackupStore(
+        store.io, kind=store.kind, format=store.format, base_path=f"{store.base_path or ''}empty"
+    )
+    for where, name in ((store, "save_delete_s"), (empty, "save_delete_empty_s")):
+        checkpoint = backups + 1_000_000 + len(figures.samples.get(name, []))
+        saving = hooked(where, latency)
+        await save_and_delete(saving, checkpoint + 500_000)  # warm, untimed
+        await asyncio.to_thread(os.sync)  # (the filesystem's saves sync: nothing else dirty)
+        await figures.time(name, lambda s=saving, c=checkpoint: save_and_delete(s, c))  # type: ignore[misc]
 
 
 def ratios(summary: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +285,7 @@ def ratios(summary: dict[str, Any]) -> dict[str, Any]:
         ("warm_prefix_s", "raw_list_prefix_s"),
         ("warm_prefix_cached_s", "raw_list_prefix_s"),
         ("warm_list_all_cached_s", "raw_list_manifest_keys_s"),
+        ("save_delete_s", "save_delete_empty_s"),
     ):
         a, b = summary.get(warm, {}).get("median_s"), summary.get(raw, {}).get("median_s")
         if isinstance(a, float) and isinstance(b, float) and b > 0:

@@ -36,7 +36,7 @@ async def test_zeebe_paths_and_no_temporary_files(
     await store.save(backup_factory())
     files = [p for p in tree(root) if (root / p).is_file()]
     assert files == [
-        ".backup-store-catalog/1/2.json",
+        ".backup-store-catalog/1/2/0.json",
         ".backup-store.json",
         "contents/2/3/1/backup-store-integrity.json",
         "contents/2/3/1/segments/segment-file-1",

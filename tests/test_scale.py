@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store import catalog as catalog_module
-from backup_store.catalog import catalog_key, decode_catalog
+from backup_store.catalog import decode_catalog, shard_key
 from backup_store.concurrency import FreshShared
 from backup_store.instant import Instant
 from backup_store.layout import owner_marker_key
@@ -100,6 +101,11 @@ def base_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupSt
     return s3_store(bucket, "bp")
 
 
+def catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
+    """The first (and in most tests only) catalog shard of a node's partition."""
+    return shard_key(base_path, node_id, partition_id, 0)
+
+
 def ids(count: int, partition: int = 1, node: int = 0) -> list[BackupIdentifier]:
     return [BackupIdentifier(node, partition, c) for c in range(1, count + 1)]
 
@@ -173,14 +179,14 @@ async def test_a_catalog_unchanged_since_it_was_read_is_not_read_again(
     assert len(await store.list()) == MANY
     counted.clear()
     assert len(await store.list()) == MANY
-    # One existence check of the catalog (its e-tag unchanged), nothing read.
-    assert [r.operation for r in counted.requests if r.key == catalog] == ["head"]
+    # Its e-tag in the listing of the catalog folder unchanged: nothing read.
+    assert [r.operation for r in counted.requests if r.key == catalog] == []
     assert not [r for r in counted.requests if r.operation == "get"]
     # Another writer adds a backup: the catalog is read again, and used.
     await save(base_store, manifest(BackupIdentifier(0, 1, 100)))
     counted.clear()
     assert len(await store.list()) == MANY + 1
-    assert [r.operation for r in counted.requests if r.key == catalog] == ["head", "get"]
+    assert [r.operation for r in counted.requests if r.key == catalog] == ["get"]
     assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
 
 
@@ -201,9 +207,9 @@ async def test_catalogs_kept_in_memory_stay_within_the_bound(
     statuses = await store.list()
     assert len(statuses) == 2 * MANY
     assert {s.status_code for s in statuses} == {BackupStatusCode.COMPLETED}
-    # One catalog was kept (checked by its e-tag only), the other is read again.
+    # One catalog was kept (checked by its e-tag in the listing), the other is read again.
     reads = sorted(tuple(r.operation for r in counted.requests if r.key == k) for k in catalogs)
-    assert reads == [("get",), ("head",)]
+    assert reads == [(), ("get",)]
     assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
 
 
@@ -379,6 +385,177 @@ async def test_status_of_one_id_reads_no_catalog(base_store: ObjectBackupStore) 
     assert counted.operations()["get"] == 1
     layouts = len(store.format.read_layouts(store.base_path))
     assert sum(1 for r in counted.requests if r.operation.startswith("list")) == layouts
+
+
+# ------------------------------------------------------------------ catalog shards
+
+SHARD = 4
+"""Entries per catalog shard in the shard tests (the default is 500)."""
+
+
+@pytest.fixture
+def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_module, "SHARD_ENTRIES", SHARD)
+
+
+async def named_shards(
+    store: ObjectBackupStore, node: int = 0, partition: int = 1
+) -> dict[int, list[int]]:
+    """The shards the bounds record names, with the checkpoint ids each holds."""
+    found = await store.io.get(catalog_module.bounds_key(store.base_path, partition))
+    bounds = [0] if found is None else catalog_module.decode_bounds(found.data).get(node, [0])
+    shards: dict[int, list[int]] = {}
+    for bound in bounds:
+        shard = await store.io.get(shard_key(store.base_path, node, partition, bound))
+        if shard is not None:
+            entries = decode_catalog(shard.data).values()
+            shards[bound] = sorted(e.status.id.checkpoint_id for e in entries)
+    return shards
+
+
+def catalog_requests(counted: Counted, store: ObjectBackupStore) -> list[tuple[str, str]]:
+    folder = catalog_module.catalog_folder(store.base_path)
+    taken = f"{folder}{catalog_module.TAKEN_FOLDER}/"
+    return [
+        (r.operation, r.key.removeprefix(folder))
+        for r in counted.requests
+        if r.key.startswith(folder) and not r.key.startswith(taken)
+    ]
+
+
+@pytest.mark.usefixtures("small_shards")
+async def test_a_save_reads_and_writes_one_shard_whatever_the_partition_holds(
+    base_store: ObjectBackupStore,
+) -> None:
+    counted = Counted()
+    store = hooked(base_store, counted)
+    seen: list[list[tuple[str, str]]] = []
+    saved = 0
+    for count in (6, 10 * SHARD + 2):
+        for checkpoint in range(saved + 1, count + 1):
+            await save(store, manifest(BackupIdentifier(0, 1, checkpoint)))
+        counted.clear()
+        saved = count + 1
+        await save(store, manifest(BackupIdentifier(0, 1, saved)))
+        seen.append(catalog_requests(counted, store))
+    # The bounds record, then the one shard the id falls in: read and written back.
+    few, many = seen
+    assert [op for op, _ in few] == [op for op, _ in many] == ["get", "get", "replace"]
+    shards = await named_shards(base_store)
+    assert max(len(c) for c in shards.values()) <= SHARD
+    assert len(shards) > 10
+    assert sorted(c for held in shards.values() for c in held) == list(range(1, 10 * SHARD + 4))
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending", "shuffled"])
+@pytest.mark.usefixtures("small_shards")
+async def test_shards_split_in_any_order_and_lose_no_entry(tmp_path: Path, order: str) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    checkpoints = list(range(1, 31))
+    if order == "descending":
+        checkpoints.reverse()
+    elif order == "shuffled":
+        random.Random(7).shuffle(checkpoints)
+    for checkpoint in checkpoints:
+        await save(base, manifest(BackupIdentifier(0, 1, checkpoint)))
+    shards = await named_shards(base)
+    assert all(0 < len(held) <= SHARD for held in shards.values())
+    for bound, upper in zip(sorted(shards), [*sorted(shards)[1:], None], strict=True):
+        assert all(bound <= c and (upper is None or c < upper) for c in shards[bound])
+    assert sorted(c for held in shards.values() for c in held) == list(range(1, 31))
+    counted = Counted()
+    assert len(await hooked(base, counted).list()) == 30
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+
+
+@pytest.mark.usefixtures("small_shards")
+async def test_deleting_backups_removes_the_shards_they_empty(tmp_path: Path) -> None:
+    base = FilesystemBackupStore(tmp_path / "store")
+    for backup_id in ids(6 * SHARD):
+        await save(base, manifest(backup_id))
+    assert len(await named_shards(base)) == 6
+    for backup_id in ids(6 * SHARD - 2):  # as retention does: the oldest first
+        await base.delete(backup_id)
+    assert await named_shards(base) == {5 * SHARD + 1: [6 * SHARD - 1, 6 * SHARD]}
+    catalog_files = sorted(
+        str(p.relative_to(tmp_path / "store"))
+        for p in (tmp_path / "store" / catalog_module.CATALOG_FOLDER / "0").rglob("*")
+        if p.is_file()
+    )
+    assert catalog_files == [f".backup-store-catalog/0/1/{5 * SHARD + 1}.json"]
+    counted = Counted()
+    assert sorted(s.id.checkpoint_id for s in await hooked(base, counted).list()) == [23, 24]
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+
+
+@pytest.mark.usefixtures("small_shards")
+async def test_a_prefix_query_reads_only_the_shards_its_hits_fall_in(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(40):
+        await save(base_store, manifest(backup_id))
+    shards = await named_shards(base_store)
+    counted = Counted()
+    store = hooked(base_store, counted)
+    await store.list_ids(BackupIdentifierWildcard())  # the ownership check once
+    counted.clear()
+    found = await store.list(BackupIdentifierWildcard(partition_id=1, checkpoint="1*"))
+    assert sorted(s.id.checkpoint_id for s in found) == [1, *range(10, 20)]
+    hit = {b for b, held in shards.items() if {1, *range(10, 20)} & set(held)}
+    assert len(hit) < len(shards)
+    requests = catalog_requests(counted, store)
+    assert sorted(requests) == sorted(
+        [("get", "shards/1.json"), *(("get", f"0/1/{b}.json") for b in hit)]
+    )
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+
+
+@pytest.mark.usefixtures("small_shards")
+async def test_two_writers_splitting_one_shard_at_once_lose_no_entry(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(SHARD):
+        await save(base_store, manifest(backup_id))  # shard 0 is full
+    first_shard = catalog_key(base_store.base_path, 0, 1)
+    record = catalog_module.bounds_key(base_store.base_path, 1)
+    both_read = asyncio.Barrier(2)
+    first_saved = asyncio.Event()
+    met: set[int] = set()
+
+    def meet_after_first_read(writer: int) -> Hook:
+        async def hook(request: Request) -> None:
+            if request.operation == "get" and request.key == first_shard and writer not in met:
+                met.add(writer)
+                await both_read.wait()  # each read it full before either splits it
+            if writer == 1 and request.key == record and request.operation in WRITES:
+                await first_saved.wait()  # the second names its new shard last: it loses
+
+        return hook
+
+    writers = []
+    for writer in range(2):
+        counted = Counted()
+        counted.also = meet_after_first_read(writer)
+        writers.append(hooked(base_store, counted))
+
+    async def first() -> None:
+        await save(writers[0], manifest(BackupIdentifier(0, 1, SHARD + 1)))
+        first_saved.set()
+
+    await asyncio.gather(first(), save(writers[1], manifest(BackupIdentifier(0, 1, SHARD + 2))))
+    shards = await named_shards(base_store)
+    assert sorted(c for held in shards.values() for c in held) == list(range(1, SHARD + 3))
+    counted = Counted()
+    assert len(await hooked(base_store, counted).list()) == SHARD + 2
+    assert not [r for r in counted.requests if r.key.endswith("manifest.json")]
+    # The loser's shard, never named, is never read; a rebuild removes it.
+    folder = catalog_module.catalog_folder(base_store.base_path)
+    unnamed = shard_key(base_store.base_path, 0, 1, SHARD + 2)
+    assert unnamed in await base_store.io.list_keys(folder)
+    assert unnamed not in {r.key for r in counted.requests}
+    await base_store.rebuild_catalog()
+    assert unnamed not in await base_store.io.list_keys(folder)
+    assert await named_shards(base_store) == shards
 
 
 # ------------------------------------------------------------------ shared runs

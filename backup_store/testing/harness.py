@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable
 
-from backup_store.catalog import catalog_key
+from backup_store.catalog import shard_key
 from backup_store.errors import ObjectNotFoundError
 from backup_store.formats import StoreFormat
 from backup_store.layout import owner_marker_key
@@ -145,5 +145,6 @@ class ObjectStoreHarness(StoreHarness):
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
         """The ownership marker and the backup's integrity record."""
         layout = self.format.write_layout(self.base_path, None)
-        catalog = catalog_key(self.base_path, backup_id.node_id, backup_id.partition_id)
+        # (The first catalog shard of the backup's node and partition.)
+        catalog = shard_key(self.base_path, backup_id.node_id, backup_id.partition_id, 0)
         return {owner_marker_key(self.base_path), layout.integrity_key(backup_id), catalog}
