@@ -83,6 +83,10 @@ CACHED_ENTRIES = 250_000
 """At most this many catalog entries are kept in memory between listings (under
 1 KB each once decoded): a long-lived store (``serve``) stays bounded however many
 backups its location holds; shards beyond the bound are read again each time."""
+ENTRY_FIELDS = 9
+"""An entry as stored: token, node, partition, checkpoint, status, descriptor (snapshot
+id, checkpoint position, number of partitions, broker version; or null), failure
+reason, created and last modified (nanoseconds since the epoch)."""
 READ_CONCURRENCY = 32
 """Shards read at once."""
 
@@ -179,12 +183,9 @@ def decode_catalog(data: bytes) -> Entries:
 def _checkpoint(raw: Any) -> int | None:
     """The checkpoint id of an entry as stored, or None when it is not shaped like one
     (a cheap check; readers refuse any other damage entry by entry)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("t"), str):
+    if not isinstance(raw, list) or len(raw) != ENTRY_FIELDS or not isinstance(raw[0], str):
         return None
-    backup_id = raw.get("id")
-    if not isinstance(backup_id, list) or len(backup_id) != 3:
-        return None
-    checkpoint = backup_id[2]
+    checkpoint = raw[3]
     return checkpoint if type(checkpoint) is int else None
 
 
@@ -258,7 +259,7 @@ class CatalogView:
             raw = self._raw.get(key)
             if raw is None:
                 return None
-            if not isinstance(raw, dict) or raw.get("t") != token:
+            if not isinstance(raw, list) or not raw or raw[0] != token:
                 return None  # another version of the manifest: not decoded at all
             try:
                 entry = _decode_entry(raw, backup_id)
@@ -333,14 +334,17 @@ def _instant(nanos: int | None) -> Instant | None:
     return None if nanos is None else Instant(nanos)
 
 
-def _encode_entry(entry: CatalogEntry) -> dict[str, Any]:
+def _encode_entry(entry: CatalogEntry) -> list[Any]:
+    """An entry as stored: an array (parsed twice as fast as an object)."""
     status = entry.status
     descriptor = status.descriptor
-    return {
-        "t": entry.token,
-        "id": [status.id.node_id, status.id.partition_id, status.id.checkpoint_id],
-        "s": status.status_code.value,
-        "d": None
+    return [
+        entry.token,
+        status.id.node_id,
+        status.id.partition_id,
+        status.id.checkpoint_id,
+        status.status_code.value,
+        None
         if descriptor is None
         else [
             descriptor.snapshot_id,
@@ -348,33 +352,37 @@ def _encode_entry(entry: CatalogEntry) -> dict[str, Any]:
             descriptor.number_of_partitions,
             descriptor.broker_version,
         ],
-        "r": status.failure_reason,
-        "c": None if status.created is None else status.created.epoch_nanos,
-        "m": None if status.last_modified is None else status.last_modified.epoch_nanos,
-    }
+        status.failure_reason,
+        None if status.created is None else status.created.epoch_nanos,
+        None if status.last_modified is None else status.last_modified.epoch_nanos,
+    ]
 
 
-def _decode_entry(raw: dict[str, Any], listed: BackupIdentifier | None = None) -> CatalogEntry:
+def _decode_entry(raw: list[Any], listed: BackupIdentifier | None = None) -> CatalogEntry:
     """One entry; with ``listed`` (the id of the listed manifest), only when the entry
     names that very id (ValueError otherwise), which is then not built again."""
-    descriptor = raw["d"]
-    if not isinstance(raw["t"], str) or not (raw["r"] is None or isinstance(raw["r"], str)):
+    token, node, partition, checkpoint, code, descriptor, reason, created, modified = raw
+    if not isinstance(token, str) or not (reason is None or isinstance(reason, str)):
         raise ValueError("a catalog entry's token and reason are strings")
     if listed is None:
-        backup_id = BackupIdentifier(*raw["id"])
-    elif raw["id"] == [listed.node_id, listed.partition_id, listed.checkpoint_id]:
+        backup_id = BackupIdentifier(node, partition, checkpoint)
+    elif (
+        node == listed.node_id
+        and partition == listed.partition_id
+        and checkpoint == listed.checkpoint_id
+    ):
         backup_id = listed
     else:
         raise ValueError("the entry names another backup than its manifest key")
     status = BackupStatus(
         backup_id,
-        _STATUS_CODES[raw["s"]],  # (a KeyError for an unknown code: a damaged entry)
+        _STATUS_CODES[code],  # (a KeyError for an unknown code: a damaged entry)
         None if descriptor is None else BackupDescriptor(*descriptor),
-        raw["r"],
-        _instant(raw["c"]),
-        _instant(raw["m"]),
+        reason,
+        _instant(created),
+        _instant(modified),
     )
-    return CatalogEntry(raw["t"], status)
+    return CatalogEntry(token, status)
 
 
 @dataclass(frozen=True)
@@ -757,6 +765,6 @@ def merge_entries(
 def _in_scope(scope: BackupIdentifierWildcard, raw: Any) -> bool:
     """Whether a stored entry is of a backup ``scope`` selects; a damaged one is."""
     try:
-        return scope.matches(BackupIdentifier(*raw["id"]))
+        return scope.matches(BackupIdentifier(*raw[1:4]))
     except (ValueError, KeyError, TypeError, BackupStoreError):
         return True

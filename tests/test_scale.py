@@ -307,6 +307,30 @@ async def test_damaged_catalog_is_ignored_then_rebuilt(base_store: ObjectBackupS
     assert found is not None and list(decode_catalog(found.data)) != []
 
 
+async def test_damaged_catalog_entries_cost_only_their_manifests_reads(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id))
+    shard = catalog_key(base_store.base_path, 0, 1)
+    found = await base_store.io.get(shard)
+    assert found is not None
+    entries = catalog_module.raw_entries(found.data)
+    layout = base_store.format.write_layout(base_store.base_path, "8.7.0")
+    damaged = {c: layout.manifest_key(BackupIdentifier(0, 1, c)) for c in (2, 3, 4, 5)}
+    entries[damaged[2]] = {"t": entries[damaged[2]][0]}  # not shaped like an entry
+    entries[damaged[3]][3] = 9  # names another backup than its manifest
+    entries[damaged[4]][4] = "BOGUS"  # an unknown status
+    entries[damaged[5]][5] = ["s", "not a position", 3, "8.7.0"]  # a bad descriptor
+    await base_store.io.put(shard, catalog_module.encode_catalog(entries))
+    counted = Counted()
+    statuses = await hooked(base_store, counted).list()
+    assert sorted(s.id.checkpoint_id for s in statuses) == list(range(1, MANY + 1))
+    assert {s.status_code for s in statuses} == {BackupStatusCode.COMPLETED}
+    read = [r.key for r in counted.requests if r.key.endswith("manifest.json")]
+    assert sorted(read) == sorted(damaged.values())
+
+
 async def test_two_writers_updating_one_catalog_lose_no_entry(
     base_store: ObjectBackupStore,
 ) -> None:
