@@ -139,7 +139,7 @@ def parse_shard_key(key: str, folder: str) -> tuple[Group, int] | None:
     return (node, partition), bound
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CatalogEntry:
     """One manifest as last written by us: its listing token and its status."""
 

@@ -64,7 +64,7 @@ class InstantForm(Enum):
     DECIMAL_STRING = "decimal-string"  # "1668519689.290560717"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Instant:
     """A UTC instant with nanosecond precision.
 

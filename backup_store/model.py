@@ -96,7 +96,7 @@ def check_file_name(name: object) -> str:
     return name
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class BackupIdentifier:
     """Which backup: the broker (node) that took it, its partition and checkpoint."""
 
@@ -113,7 +113,7 @@ class BackupIdentifier:
         return f"node {self.node_id}/partition {self.partition_id}/checkpoint {self.checkpoint_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BackupDescriptor:
     """What the engine says about the backup's content."""
 
@@ -253,7 +253,7 @@ class BackupStatusCode(Enum):
         return self.rank >= other.rank
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BackupStatus:
     """What a store knows of one backup. A missing backup is ``DOES_NOT_EXIST``.
 

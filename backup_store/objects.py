@@ -224,7 +224,7 @@ class StoredObject:
     version: ObjectVersion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectMeta:
     """One listed or inspected object."""
 
