@@ -370,7 +370,7 @@ class _Analysis:
     async def get(self, key: str) -> StoredObject | None:
         async with self.slots:
             started = time.perf_counter()
-            found = await self.io.get(key)
+            found = await self.io.get(key, max_size=None)
             self.report.record(
                 "get", time.perf_counter() - started, len(found.data) if found else 0
             )
@@ -485,7 +485,7 @@ class _Analysis:
 
         async def reader() -> None:
             while not done.is_set():
-                found = await self.io.get(key)
+                found = await self.io.get(key, max_size=None)
                 result.check(
                     found is None or found.data == data,
                     key,
@@ -506,7 +506,7 @@ class _Analysis:
         aborted = f"{self.prefix}visibility/aborted"
         with suppress(Exception):
             await self.io.put(aborted, _failing_upload(self.payload(self.io.part_size + CHUNK)))
-        found = await self.io.get(aborted)
+        found = await self.io.get(aborted, max_size=None)
         result.check(
             found is None,
             aborted,
@@ -603,7 +603,7 @@ class _Analysis:
 
         async def reader() -> None:
             while not done.is_set():
-                found = await self.io.get(key)
+                found = await self.io.get(key, max_size=None)
                 result.check(
                     found is not None and found.data in versions,
                     key,

@@ -55,7 +55,7 @@ from functools import partial
 from typing import Any
 
 from backup_store.concurrency import run_bounded
-from backup_store.errors import BackupStoreError
+from backup_store.errors import BackupStoreError, ObjectTooLargeError
 from backup_store.instant import Instant
 from backup_store.model import (
     BackupDescriptor,
@@ -428,8 +428,7 @@ class Catalog:
         if wildcard.exact_checkpoint is not None:
             return NO_SHARDS  # one manifest per group: cheaper to read than a shard
         if partition is not None and wildcard.checkpoint_prefix:
-            bounds, _ = await self._read_bounds(partition)
-            return ShardIndex({partition: bounds})
+            return ShardIndex({partition: await self._bounds_or_none(partition)})
         tokens: dict[str, str | None] = {}
         async for page in self.io.list(self.folder):
             tokens.update((meta.key, normal_token(meta.e_tag)) for meta in page)
@@ -437,9 +436,19 @@ class Catalog:
             self._drop(key)  # gone from the store: not kept in memory either
         recorded = sorted(p for p in (self._parse_bounds_key(k) for k in tokens) if p is not None)
         records = await run_bounded(
-            [partial(self._read_bounds, p) for p in recorded], READ_CONCURRENCY
+            [partial(self._bounds_or_none, p) for p in recorded], READ_CONCURRENCY
         )
-        return ShardIndex({p: r for p, (r, _) in zip(recorded, records, strict=True)}, tokens)
+        return ShardIndex(dict(zip(recorded, records, strict=True)), tokens)
+
+    async def _bounds_or_none(self, partition_id: int) -> Bounds:
+        """A partition's bounds as a reader takes them: none (one shard from 0) when
+        the record cannot be read."""
+        try:
+            bounds, _ = await self._read_bounds(partition_id)
+        except ObjectTooLargeError as error:
+            log.warning("ignoring the catalog's bounds record: %s", error)
+            return {}
+        return bounds
 
     def _parse_bounds_key(self, key: str) -> int | None:
         """The partition of a bounds record's key, or None."""
@@ -485,7 +494,11 @@ class Catalog:
         cached = self._cached.get(key)
         if cached is not None and token is not None and cached[0] == token:
             return cached[1]
-        found = await self.io.get(key)
+        try:
+            found = await self.io.get(key)
+        except ObjectTooLargeError as error:
+            log.warning("ignoring a catalog shard: %s", error)
+            return EMPTY
         entries = _stored(found)
         if found is None or entries is None:
             if found is not None:
@@ -713,7 +726,11 @@ class Catalog:
         """The highest backup id each node's service accepted for the partition; none
         when the record is missing or damaged (it is an extra, never the truth)."""
         key = taken_key(self.base_path, partition_id)
-        found = await self.io.get(key)
+        try:
+            found = await self.io.get(key)
+        except ObjectTooLargeError as error:
+            log.warning("ignoring the taken-ids record: %s", error)
+            return {}
         if found is None:
             return {}
         try:

@@ -120,6 +120,25 @@ class ManifestParseError(BackupStoreError):
     """A manifest object could not be parsed."""
 
 
+class ObjectTooLargeError(BackupStoreError):
+    """An object read whole (a manifest, an integrity record, a catalog object) is
+    larger than any this library writes: refused before its bytes are read, so that
+    memory stays bounded whatever another program wrote at that key.
+
+    Attributes:
+        size: the object's size in bytes.
+        limit: the most bytes an object read whole may have.
+    """
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the object is {size} bytes, more than the {limit} an object read whole may have",
+            key=key,
+        )
+        self.size = size
+        self.limit = limit
+
+
 class SourceFileNotFoundError(BackupStoreError, FileNotFoundError):
     """A local file to back up is missing, unreadable, or not a regular file."""
 

@@ -40,6 +40,7 @@ from backup_store.errors import (
     InvalidBackupStateError,
     InvalidInputError,
     ManifestParseError,
+    ObjectTooLargeError,
     RestoreTargetError,
     SourceFileNotFoundError,
     StoreClosedError,
@@ -222,10 +223,18 @@ class ObjectBackupStore(InspectableStore):
         except ManifestParseError as error:
             raise error.with_context(key=key) from None
 
+    async def _get_manifest(self, key: str) -> StoredObject | None:
+        """The manifest object at ``key``; :class:`ManifestParseError` (damaged) when it
+        is too large to be one, and then not read."""
+        try:
+            return await self.io.get(key)
+        except ObjectTooLargeError as error:
+            raise ManifestParseError(f"not a manifest: {error.message}", key=key) from None
+
     async def _find_manifest(self, backup_id: BackupIdentifier) -> StoredManifest | None:
         for layout in self.format.read_layouts(self.base_path):
             key = layout.manifest_key(backup_id)
-            found = await self.io.get(key)
+            found = await self._get_manifest(key)
             if found is not None:
                 return StoredManifest(
                     self._decode_at(found.data, key, backup_id), layout, key, found.version
@@ -337,10 +346,10 @@ class ObjectBackupStore(InspectableStore):
             async def load(
                 backup_id: BackupIdentifier, layout: KeyLayout, key: str
             ) -> ListedManifest | None:
-                data = await self.io.get(key)
-                if data is None:  # deleted while listing
-                    return None
                 try:
+                    data = await self._get_manifest(key)
+                    if data is None:  # deleted while listing
+                        return None
                     manifest = self._decode_at(data.data, key, backup_id)
                 except ManifestParseError as error:
                     return DamagedManifest(backup_id, layout, key, error)
@@ -397,8 +406,9 @@ class ObjectBackupStore(InspectableStore):
         met is raised."""
         layouts = self.format.read_layouts(self.base_path)
         manifest_keys = [layout.manifest_key(backup_id) for layout in layouts]
-        keys = manifest_keys + [layout.integrity_key(backup_id) for layout in layouts]
-        results = await asyncio.gather(*(self.io.get(key) for key in keys), return_exceptions=True)
+        reads = [self._get_manifest(key) for key in manifest_keys]
+        reads += [self.io.get(layout.integrity_key(backup_id)) for layout in layouts]
+        results = await asyncio.gather(*reads, return_exceptions=True)
         for i, (layout, key) in enumerate(zip(layouts, manifest_keys, strict=True)):
             manifest, integrity = results[i], results[len(layouts) + i]
             if isinstance(manifest, BaseException):
@@ -534,10 +544,10 @@ class ObjectBackupStore(InspectableStore):
     async def _read_status(
         self, backup_id: BackupIdentifier, layout: KeyLayout, key: str
     ) -> tuple[BackupStatus, tuple[str, CatalogEntry] | None] | None:
-        found = await self.io.get(key)
-        if found is None:  # deleted while listing
-            return None
         try:
+            found = await self._get_manifest(key)
+            if found is None:  # deleted while listing
+                return None
             manifest = self._decode_at(found.data, key, backup_id)
         except ManifestParseError as error:
             # Damaged: only this entry says so; it is never cached.
@@ -743,7 +753,7 @@ class ObjectBackupStore(InspectableStore):
 
     async def _refuse_existing(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)
-        found = await self.io.get(key)
+        found = await self._get_manifest(key)
         if found is not None:
             status = self._decode(found.data, key).status_code
             raise BackupAlreadyExistsError(
@@ -890,7 +900,7 @@ class ObjectBackupStore(InspectableStore):
 
     async def _refuse_in_progress(self, layout: KeyLayout, backup_id: BackupIdentifier) -> None:
         key = layout.manifest_key(backup_id)
-        found = await self.io.get(key)
+        found = await self._get_manifest(key)
         if found is not None:
             self._refuse_if_in_progress(self._decode(found.data, key), key)
 
@@ -910,7 +920,7 @@ class ObjectBackupStore(InspectableStore):
         """
         key = layout.manifest_key(backup_id)
         for _attempt in range(MARK_FAILED_ATTEMPTS):
-            found = await self.io.get(key)
+            found = await self._get_manifest(key)
             try:
                 if found is None:
                     claim = Manifest.failed_never_saved(backup_id, DELETING_REASON, Instant.now())
@@ -935,7 +945,7 @@ class ObjectBackupStore(InspectableStore):
         """
         key = layout.manifest_key(backup_id)
         for _attempt in range(MARK_FAILED_ATTEMPTS):
-            found = await self.io.get(key)
+            found = await self._get_manifest(key)
             if found is None:
                 return False
             manifest = self._decode(found.data, key)

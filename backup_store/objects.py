@@ -53,6 +53,7 @@ from backup_store.errors import (
     ConfigurationError,
     InvalidBackupStateError,
     ObjectNotFoundError,
+    ObjectTooLargeError,
     StoreUnavailableError,
     describe_error,
 )
@@ -86,6 +87,10 @@ DEFAULT_IDLE_SECONDS = 120.0
 """Default idle timeout of a transfer: no byte moved for this long."""
 SMALL_BODY = 1024 * 1024
 """Bodies up to this size (manifests, integrity records) are metadata writes."""
+READ_WHOLE_LIMIT = 16 * 1024 * 1024
+"""The most bytes :meth:`ObjectIO.get` reads by default: a manifest or integrity
+record of 100,000 files is under 10 MiB, and a larger object at such a key (written
+by another program) must not cost its size in memory."""
 
 
 @dataclass(frozen=True)
@@ -405,8 +410,12 @@ class ObjectIO(abc.ABC):
         :class:`WriteConflict` otherwise, also when the object is gone."""
 
     @abc.abstractmethod
-    async def get(self, key: str) -> StoredObject | None:
-        """A small object's bytes and version, or None when it does not exist."""
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
+        """A small object's bytes and version, or None when it does not exist;
+        :class:`ObjectTooLargeError`, before its bytes are read, when it has more than
+        ``max_size`` bytes (None: any size)."""
 
     @abc.abstractmethod
     def stream(self, key: str) -> AsyncIterator[bytes]:
@@ -640,11 +649,16 @@ class ObstoreIO(ObjectIO):
         async with lock:
             yield
 
-    async def get(self, key: str) -> StoredObject | None:
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
         with self._translated(key):
             try:
                 async with self._deadline(self.deadlines.metadata_seconds, key):
                     result = await obstore.get_async(self.store, key)
+                    size = result.meta["size"]
+                    if max_size is not None and size > max_size:
+                        raise ObjectTooLargeError(key, size, max_size)  # body left unread
                     data = bytes(await result.bytes_async())
             except (FileNotFoundError, obstore_errors.NotFoundError):
                 return None
@@ -918,16 +932,23 @@ class LocalFileIO(ObstoreIO):
         with self._translated(key):
             yield from until_stopped(read_whole_file(self.root / key), stop)
 
-    async def get(self, key: str) -> StoredObject | None:
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
         with self._translated(key):
-            return await asyncio.to_thread(self._read_whole, key)
+            return await asyncio.to_thread(self._read_whole, key, max_size)
 
-    def _read_whole(self, key: str) -> StoredObject | None:
+    def _read_whole(self, key: str, max_size: int | None) -> StoredObject | None:
         for _attempt in range(READ_ATTEMPTS):
             try:
                 with open(self.root / key, "rb") as file:
-                    before = _file_token(os.fstat(file.fileno()))
-                    data = file.read()
+                    found = os.fstat(file.fileno())
+                    if max_size is not None and found.st_size > max_size:
+                        raise ObjectTooLargeError(key, found.st_size, max_size)
+                    before = _file_token(found)
+                    # At most one byte past the size seen (a file growing meanwhile
+                    # changes its token: read again), never a buffer of the bound.
+                    data = file.read(found.st_size + 1)
                     after = _file_token(os.fstat(file.fileno()))
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 self._check_root()
@@ -1061,9 +1082,11 @@ class HookedIO(ObjectIO):
         await self.hook(Request("replace", key))
         return await self.inner.replace(key, data, expected)
 
-    async def get(self, key: str) -> StoredObject | None:
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
         await self.hook(Request("get", key))
-        return await self.inner.get(key)
+        return await self.inner.get(key, max_size=max_size)
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         await self.hook(Request("stream", key))

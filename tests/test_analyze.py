@@ -23,7 +23,14 @@ from backup_store.analyze import (
     Verdict,
     analyze,
 )
-from backup_store.objects import HookedIO, ObjectIO, ObjectVersion, Request, StoredObject
+from backup_store.objects import (
+    READ_WHOLE_LIMIT,
+    HookedIO,
+    ObjectIO,
+    ObjectVersion,
+    Request,
+    StoredObject,
+)
 from tests.emulators import AzureContainer, GcsBucket, S3Bucket
 from tests.support.cloud_stores import azure_url, gcs_url, s3_url
 
@@ -160,8 +167,10 @@ class StaleReads(HookedIO):
         super().__init__(inner, _forward)
         self.cache: dict[str, StoredObject] = {}
 
-    async def get(self, key: str) -> StoredObject | None:
-        found = await self.inner.get(key)
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
+        found = await self.inner.get(key, max_size=max_size)
         if found is not None and key not in self.cache:
             self.cache[key] = found
         return self.cache.get(key, found)

@@ -11,6 +11,7 @@ content names another backup than its key, or states an absurd
 from __future__ import annotations
 
 import json
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,15 +21,20 @@ from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatu
 from backup_store.api import create_app
 from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError
+from backup_store.instant import Instant
 from backup_store.layout import KeyLayout
+from backup_store.manifest import Manifest
 from backup_store.migrate import Action, Outcome, migrate
 from backup_store.model import MAX_PARTITIONS, BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
-from backup_store.objects import HookedIO, Request
+from backup_store.objects import READ_WHOLE_LIMIT, HookedIO, Request
 from backup_store.service import BackupService, BackupState, DirectorySource
+from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
 from backup_store.verify import ProblemKind, verify_store
+from tests.emulators.s3 import S3Bucket
+from tests.support.cloud_stores import s3_store
 from tests.support.filesystem_stores import StoreDir, invoke, invoke_json, save_backups
 from tests.support.services import serving
 
@@ -109,6 +115,46 @@ async def test_one_damaged_manifest_affects_only_its_own_entry(
     # A real FAILED backup is not damaged.
     await store.mark_failed(OTHER, "disk full")
     assert not (await store.get_status(OTHER)).damaged
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def base_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
+    if request.param == "filesystem":
+        return FilesystemBackupStore(tmp_path / "store")
+    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+    return s3_store(bucket, "bp")
+
+
+def in_store_form(store: ObjectBackupStore, backup_id: BackupIdentifier) -> bytes:
+    """A COMPLETED manifest as ``store`` writes it."""
+    started = Manifest.in_progress(
+        backup_id, BackupDescriptor("s1", 7, 2, "8.7.0"), (), (), Instant.now()
+    )
+    layout = store.format.write_layout(store.base_path, "8.7.0")
+    return store.format.encode(started.completed(Instant.now()), layout)
+
+
+async def test_a_manifest_too_large_to_be_one_is_damaged_and_never_read_whole(
+    base_store: ObjectBackupStore,
+) -> None:
+    await place(base_store, GOOD, in_store_form(base_store, GOOD))
+    # A valid manifest, padded with blanks past what a read takes whole.
+    await place(base_store, DAMAGED, b" " * READ_WHOLE_LIMIT + in_store_form(base_store, DAMAGED))
+    tracemalloc.start()
+    try:
+        statuses = {s.id: s for s in await base_store.list()}
+        with pytest.raises(ManifestParseError, match="bytes, more than"):
+            await base_store.get_status(DAMAGED)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < READ_WHOLE_LIMIT // 4
+    assert statuses[GOOD].status_code is BackupStatusCode.COMPLETED
+    assert statuses[DAMAGED].damaged and "bytes, more than" in (statuses[DAMAGED].damage or "")
+    # Left in place by a delete, as every damaged manifest is.
+    with pytest.raises(ManifestParseError):
+        await base_store.delete(DAMAGED)
+    assert await base_store.io.head(manifest_key(base_store, DAMAGED)) is not None
 
 
 async def test_a_manifest_naming_another_backup_is_damaged_in_listings(

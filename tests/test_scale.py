@@ -23,7 +23,7 @@ from backup_store.layout import owner_marker_key
 from backup_store.manifest import Manifest
 from backup_store.model import BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
-from backup_store.objects import HookedIO, Request
+from backup_store.objects import READ_WHOLE_LIMIT, HookedIO, Request
 from backup_store.service import (
     RESTART_REASON,
     BackupIdConflictError,
@@ -329,6 +329,23 @@ async def test_damaged_catalog_entries_cost_only_their_manifests_reads(
     assert {s.status_code for s in statuses} == {BackupStatusCode.COMPLETED}
     read = [r.key for r in counted.requests if r.key.endswith("manifest.json")]
     assert sorted(read) == sorted(damaged.values())
+
+
+async def test_a_catalog_shard_too_large_to_be_one_is_never_read_whole(
+    base_store: ObjectBackupStore,
+) -> None:
+    for backup_id in ids(MANY):
+        await save(base_store, manifest(backup_id))
+    shard = catalog_key(base_store.base_path, 0, 1)
+    found = await base_store.io.get(shard)
+    assert found is not None
+    # The same entries, padded with blanks (still valid JSON) past the bound.
+    await base_store.io.put(shard, b" " * READ_WHOLE_LIMIT + found.data)
+    counted = Counted()
+    statuses = await hooked(base_store, counted).list()
+    assert sorted(s.id.checkpoint_id for s in statuses) == list(range(1, MANY + 1))
+    # Ignored: every status comes from its manifest.
+    assert len([r for r in counted.requests if r.key.endswith("manifest.json")]) == MANY
 
 
 async def test_two_writers_updating_one_catalog_lose_no_entry(
