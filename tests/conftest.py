@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.stores.filesystem import FilesystemBackupStore
+from tests.emulators.s3 import S3Bucket
+from tests.support.cloud_stores import s3_store
 from tests.support.filesystem_stores import StoreDir, place_zeebe_filesystem_backups
 
 pytest_plugins = ["tests.emulators.fixtures", "pytester"]
@@ -21,3 +25,13 @@ def zeebe_store(tmp_path: Path) -> StoreDir:
     store = StoreDir(tmp_path / "zeebe")
     place_zeebe_filesystem_backups(store.root)
     return store
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def base_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
+    """An empty store of each ordering of listings: a folder, and an S3 bucket (moto)
+    under base path ``bp``."""
+    if request.param == "filesystem":
+        return FilesystemBackupStore(tmp_path / "store")
+    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+    return s3_store(bucket, "bp")

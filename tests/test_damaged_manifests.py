@@ -29,12 +29,9 @@ from backup_store.model import MAX_PARTITIONS, BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.objects import READ_WHOLE_LIMIT, HookedIO, Request
 from backup_store.service import BackupService, BackupState, DirectorySource
-from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
 from backup_store.verify import ProblemKind, verify_store
-from tests.emulators.s3 import S3Bucket
-from tests.support.cloud_stores import s3_store
 from tests.support.filesystem_stores import StoreDir, invoke, invoke_json, save_backups
 from tests.support.services import serving
 
@@ -115,14 +112,6 @@ async def test_one_damaged_manifest_affects_only_its_own_entry(
     # A real FAILED backup is not damaged.
     await store.mark_failed(OTHER, "disk full")
     assert not (await store.get_status(OTHER)).damaged
-
-
-@pytest.fixture(params=["filesystem", "s3"])
-def base_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
-    if request.param == "filesystem":
-        return FilesystemBackupStore(tmp_path / "store")
-    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
-    return s3_store(bucket, "bp")
 
 
 def in_store_form(store: ObjectBackupStore, backup_id: BackupIdentifier) -> bytes:

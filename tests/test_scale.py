@@ -93,14 +93,6 @@ async def save(store: ObjectBackupStore, m: Manifest) -> None:
     await store.write_backup(m, [])
 
 
-@pytest.fixture(params=["filesystem", "s3"])
-def base_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
-    if request.param == "filesystem":
-        return FilesystemBackupStore(tmp_path / "store")
-    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
-    return s3_store(bucket, "bp")
-
-
 def catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
     """The first (and in most tests only) catalog shard of a node's partition."""
     return shard_key(base_path, node_id, partition_id, 0)
@@ -307,15 +299,21 @@ async def test_damaged_catalog_is_ignored_then_rebuilt(base_store: ObjectBackupS
     assert found is not None and list(decode_catalog(found.data)) != []
 
 
+async def saved_with_shard(store: ObjectBackupStore) -> tuple[str, bytes]:
+    """Save :data:`MANY` backups of partition 1; their catalog shard's key and bytes."""
+    for backup_id in ids(MANY):
+        await save(store, manifest(backup_id))
+    shard = catalog_key(store.base_path, 0, 1)
+    found = await store.io.get(shard)
+    assert found is not None
+    return shard, found.data
+
+
 async def test_damaged_catalog_entries_cost_only_their_manifests_reads(
     base_store: ObjectBackupStore,
 ) -> None:
-    for backup_id in ids(MANY):
-        await save(base_store, manifest(backup_id))
-    shard = catalog_key(base_store.base_path, 0, 1)
-    found = await base_store.io.get(shard)
-    assert found is not None
-    entries = catalog_module.raw_entries(found.data)
+    shard, data = await saved_with_shard(base_store)
+    entries = catalog_module.raw_entries(data)
     layout = base_store.format.write_layout(base_store.base_path, "8.7.0")
     damaged = {c: layout.manifest_key(BackupIdentifier(0, 1, c)) for c in (2, 3, 4, 5)}
     entries[damaged[2]] = {"t": entries[damaged[2]][0]}  # not shaped like an entry
@@ -334,13 +332,9 @@ async def test_damaged_catalog_entries_cost_only_their_manifests_reads(
 async def test_a_catalog_shard_too_large_to_be_one_is_never_read_whole(
     base_store: ObjectBackupStore,
 ) -> None:
-    for backup_id in ids(MANY):
-        await save(base_store, manifest(backup_id))
-    shard = catalog_key(base_store.base_path, 0, 1)
-    found = await base_store.io.get(shard)
-    assert found is not None
+    shard, data = await saved_with_shard(base_store)
     # The same entries, padded with blanks (still valid JSON) past the bound.
-    await base_store.io.put(shard, b" " * READ_WHOLE_LIMIT + found.data)
+    await base_store.io.put(shard, b" " * READ_WHOLE_LIMIT + data)
     counted = Counted()
     statuses = await hooked(base_store, counted).list()
     assert sorted(s.id.checkpoint_id for s in statuses) == list(range(1, MANY + 1))
