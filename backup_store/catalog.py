@@ -76,7 +76,7 @@ BOUNDS_FOLDER = "shards"
 TAKEN_FOLDER = "taken"
 TAKEN_VERSION = 1
 SHARD_ENTRIES = 500
-"""At most this many entries in one shard (about 100 KB) before it is split."""
+"""At most this many entries in one shard (about 80 KB) before it is split."""
 UPDATE_ATTEMPTS = 20
 """Compare-and-swap attempts of one catalog update before giving up (logged)."""
 CACHED_ENTRIES = 250_000
