@@ -163,16 +163,26 @@ def encode_catalog(entries: RawEntries) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def _json_field(data: bytes, version: int, field: str) -> dict[str, Any]:
+    """The object ``field`` of a catalog object of ``version``, as parsed; ValueError
+    (or TypeError) for any other shape (another program may have written it)."""
+    try:
+        body = json.loads(data)
+    except RecursionError:
+        raise ValueError("a catalog object nested too deeply") from None
+    if not isinstance(body, dict) or body.get("version") != version:
+        found = body.get("version") if isinstance(body, dict) else type(body).__name__
+        raise ValueError(f"not a catalog object of version {version}: {found!r}")
+    inner = body.get(field)
+    if not isinstance(inner, dict):
+        raise TypeError(f"a catalog object's {field!r} is not an object")
+    return inner
+
+
 def raw_entries(data: bytes) -> RawEntries:
     """A shard's entries by manifest key, not yet decoded; ValueError (or KeyError,
     TypeError) when the shard as a whole is damaged."""
-    body = json.loads(data)
-    if body.get("version") != CATALOG_VERSION:
-        raise ValueError(f"unknown catalog version {body.get('version')!r}")
-    entries = body["entries"]
-    if not isinstance(entries, dict):
-        raise TypeError("a catalog's entries are an object")
-    return entries
+    return _json_field(data, CATALOG_VERSION, "entries")
 
 
 def decode_catalog(data: bytes) -> Entries:
@@ -296,11 +306,8 @@ def encode_bounds(bounds: Bounds) -> bytes:
 def decode_bounds(data: bytes) -> Bounds:
     """Each node's bounds of a bounds record; ValueError (or KeyError, TypeError) when
     damaged."""
-    body = json.loads(data)
-    if body.get("version") != CATALOG_VERSION:
-        raise ValueError(f"unknown bounds record version {body.get('version')!r}")
     bounds: Bounds = {}
-    for node, listed in body["bounds"].items():
+    for node, listed in _json_field(data, CATALOG_VERSION, "bounds").items():
         if not isinstance(listed, list) or any(type(b) is not int or b < 0 for b in listed):
             raise TypeError(f"the bounds of node {node} are not checkpoint ids")
         bounds[int(node)] = sorted({0, *listed})
@@ -315,10 +322,10 @@ def encode_taken(highest: Mapping[int, int]) -> bytes:
 def decode_taken(data: bytes) -> Highest:
     """The highest ids by node of a taken-ids record; ValueError (or KeyError,
     TypeError) when damaged."""
-    body = json.loads(data)
-    if body.get("version") != TAKEN_VERSION:
-        raise ValueError(f"unknown taken-ids record version {body.get('version')!r}")
-    highest = {int(node): checkpoint for node, checkpoint in body["highest"].items()}
+    highest = {
+        int(node): checkpoint
+        for node, checkpoint in _json_field(data, TAKEN_VERSION, "highest").items()
+    }
     for node, checkpoint in highest.items():
         # Checked as ids are: a node id and a checkpoint id in range.
         if type(checkpoint) is not int:

@@ -53,7 +53,7 @@ class OwnershipMarker:
             return False  # nobody claimed it: empty, or written by Zeebe itself
         try:
             owner = str(json.loads(found.data)["storeKind"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ManifestParseError("the store-kind marker is unreadable", key=self.key) from None
         if owner != self.kind:
             raise ForeignStoreKindError(

@@ -22,7 +22,7 @@ from backup_store.api import create_app
 from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError
 from backup_store.instant import Instant
-from backup_store.layout import KeyLayout
+from backup_store.layout import KeyLayout, owner_marker_key
 from backup_store.manifest import Manifest
 from backup_store.migrate import Action, Outcome, migrate
 from backup_store.model import MAX_PARTITIONS, BackupDescriptor
@@ -144,6 +144,15 @@ async def test_a_manifest_too_large_to_be_one_is_damaged_and_never_read_whole(
     with pytest.raises(ManifestParseError):
         await base_store.delete(DAMAGED)
     assert await base_store.io.head(manifest_key(base_store, DAMAGED)) is not None
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"s3"', b"[" * 100_000 + b"]" * 100_000])
+async def test_a_store_kind_marker_of_another_shape_is_a_typed_error(
+    base_store: ObjectBackupStore, body: bytes
+) -> None:
+    await base_store.io.put(owner_marker_key(base_store.base_path), body)
+    with pytest.raises(ManifestParseError, match="store-kind marker is unreadable"):
+        await base_store.list()
 
 
 async def test_a_manifest_naming_another_backup_is_damaged_in_listings(

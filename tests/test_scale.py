@@ -342,6 +342,34 @@ async def test_a_catalog_shard_too_large_to_be_one_is_never_read_whole(
     assert len([r for r in counted.requests if r.key.endswith("manifest.json")]) == MANY
 
 
+@pytest.mark.parametrize("shape", ["array", "string", "nested", "inner array"])
+async def test_catalog_objects_of_another_shape_are_ignored_then_rewritten(
+    base_store: ObjectBackupStore, shape: str
+) -> None:
+    shard, _ = await saved_with_shard(base_store)
+    base = base_store.base_path
+    inner = {
+        shard: b'{"version":2,"entries":[]}',
+        catalog_module.bounds_key(base, 1): b'{"version":2,"bounds":[]}',
+        catalog_module.taken_key(base, 1): b'{"version":1,"highest":[]}',
+    }
+    for key, body in inner.items():
+        other = {"array": b"[]", "string": b'"x"', "nested": b"[" * 100_000 + b"]" * 100_000}
+        await base_store.io.put(key, other.get(shape, body))
+    statuses = await base_store.list()
+    assert sorted(s.id.checkpoint_id for s in statuses) == list(range(1, MANY + 1))
+    assert await base_store.highest_taken(1) == {}
+    # The next writer writes what it knows over them.
+    await save(base_store, manifest(BackupIdentifier(0, 1, MANY + 1)))
+    await base_store.accept(manifest(BackupIdentifier(0, 1, MANY + 2), completed=False))
+    assert await base_store.highest_taken(1) == {0: MANY + 2}
+    counted = Counted()
+    statuses = await hooked(base_store, counted).list()
+    assert sorted(s.id.checkpoint_id for s in statuses) == list(range(1, MANY + 3))
+    # The shard holds the new entry; the others are read from their manifests.
+    assert len([r for r in counted.requests if r.key.endswith("manifest.json")]) == MANY + 1
+
+
 async def test_two_writers_updating_one_catalog_lose_no_entry(
     base_store: ObjectBackupStore,
 ) -> None:

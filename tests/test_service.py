@@ -343,9 +343,10 @@ async def test_directory_source_errors(data: Path, tmp_path: Path) -> None:
         await DirectorySource(data / "1").record_checkpoint(1)
     assert await DirectorySource(data / "1").latest_checkpoint_id() == 0
 
-    (data / "2" / STATE_FILE_NAME).write_text("{oops")
-    with pytest.raises(SourceError, match="unreadable"):
-        await DirectorySource(data / "2").record_checkpoint(1)
+    for unreadable in ("{oops", "[]", "[" * 100_000 + "]" * 100_000):
+        (data / "2" / STATE_FILE_NAME).write_text(unreadable)
+        with pytest.raises(SourceError, match="unreadable"):
+            await DirectorySource(data / "2").record_checkpoint(1)
 
     with pytest.raises(SourceUnavailableError):
         await DirectorySource(tmp_path / "gone" / "1").latest_checkpoint_id()

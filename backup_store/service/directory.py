@@ -186,7 +186,7 @@ class DirectorySource(PartitionSource):
         try:
             raw = json.loads(data)
             state = _State(int(raw["latestCheckpointId"]), int(raw.get("checkpointPosition", 0)))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise SourceError(
                 f"partition {self._partition_id}: the checkpoint state file {path} is unreadable; "
                 "restore it or write the latest backup id into it "
