@@ -450,12 +450,18 @@ class Catalog:
     async def _bounds_or_none(self, partition_id: int) -> Bounds:
         """A partition's bounds as a reader takes them: none (one shard from 0) when
         the record cannot be read."""
-        try:
-            bounds, _ = await self._read_bounds(partition_id)
-        except ObjectTooLargeError as error:
-            log.warning("ignoring the catalog's bounds record: %s", error)
-            return {}
+        bounds, _ = await self._read_bounds(partition_id, self._get_as_reader)
         return bounds
+
+    async def _get_as_reader(self, key: str) -> StoredObject | None:
+        """A catalog object as readers take it: one too large to be ours is ignored
+        (logged) as if missing. Writers get the error instead and leave the catalog
+        as it is (only slower) rather than overwrite what they could not read."""
+        try:
+            return await self.io.get(key)
+        except ObjectTooLargeError as error:
+            log.warning("ignoring a catalog object: %s", error)
+            return None
 
     def _parse_bounds_key(self, key: str) -> int | None:
         """The partition of a bounds record's key, or None."""
@@ -501,11 +507,7 @@ class Catalog:
         cached = self._cached.get(key)
         if cached is not None and token is not None and cached[0] == token:
             return cached[1]
-        try:
-            found = await self.io.get(key)
-        except ObjectTooLargeError as error:
-            log.warning("ignoring a catalog shard: %s", error)
-            return EMPTY
+        found = await self._get_as_reader(key)
         entries = _stored(found)
         if found is None or entries is None:
             if found is not None:
@@ -534,11 +536,16 @@ class Catalog:
 
     # ------------------------------------------------------------ writing
 
-    async def _read_bounds(self, partition_id: int) -> tuple[Bounds, StoredObject | None]:
+    async def _read_bounds(
+        self,
+        partition_id: int,
+        get: Callable[[str], Awaitable[StoredObject | None]] | None = None,
+    ) -> tuple[Bounds, StoredObject | None]:
         """A partition's bounds record (each node's bounds; a node not named has the
-        one shard from 0), with the object read (None when missing)."""
+        one shard from 0), with the object read (None when missing), read by ``get``
+        (default: the store's)."""
         key = bounds_key(self.base_path, partition_id)
-        found = await self.io.get(key)
+        found = await (get or self.io.get)(key)
         if found is None:
             return {}, None
         try:
@@ -733,11 +740,7 @@ class Catalog:
         """The highest backup id each node's service accepted for the partition; none
         when the record is missing or damaged (it is an extra, never the truth)."""
         key = taken_key(self.base_path, partition_id)
-        try:
-            found = await self.io.get(key)
-        except ObjectTooLargeError as error:
-            log.warning("ignoring the taken-ids record: %s", error)
-            return {}
+        found = await self._get_as_reader(key)
         if found is None:
             return {}
         try:
