@@ -176,11 +176,28 @@ class StaleReads(HookedIO):
         return self.cache.get(key, found)
 
 
+class ReplaceNotAtomic(HookedIO):
+    """Replaces as `rclone serve s3` does: a reader racing a replace may find no
+    object at all (here every third read of the counter)."""
+
+    count = 0
+
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
+        if key.endswith("/counter"):
+            self.count += 1
+            if self.count % 3 == 0:
+                return None
+        return await self.inner.get(key, max_size=max_size)
+
+
 @pytest.mark.parametrize(
     ("wrapper", "broken"),
     [
         (IgnoresCreateOnly, "create-only"),
         (IgnoresVersions, "compare-and-swap"),
+        (ReplaceNotAtomic, "compare-and-swap"),
         (DropsWrites, "read-after-write"),
         (StaleReads, "overwrite"),
     ],
