@@ -68,7 +68,6 @@ from backup_store.transfer import (
     read_whole_file,
     until_stopped,
     write_chunks,
-    write_file,
 )
 
 T = TypeVar("T")
@@ -747,15 +746,34 @@ class _StopFlag:
             raise UploadCancelled
 
 
-def _make_parents(directory: Path, root: Path) -> list[Path]:
-    """Create ``directory`` and its missing parents; returns the folders to fsync."""
-    missing = []
-    current = directory
-    while not current.exists() and current != root:
-        missing.append(current)
-        current = current.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    return [d.parent for d in reversed(missing)]
+FOLDER_ATTEMPTS = 5
+"""Times a write makes its folder again when a concurrent delete removes it."""
+
+
+def _create_temporary(path: Path, root: Path) -> tuple[Path, int, list[Path]]:
+    """A new temporary file beside ``path``, open for writing, and the folders made
+    for it (to fsync). A delete removes the folders it empties (``LocalStore``'s
+    cleanup), also one a concurrent write has just made: it is made again."""
+    attempts = 0
+    while True:
+        attempts += 1
+        missing = []
+        current = path.parent
+        while not current.exists() and current != root:
+            missing.append(current)
+            current = current.parent
+        # Short temporary name: a long object name must not overflow NAME_MAX.
+        temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
+        try:
+            # (pathlib's mkdir says FileExistsError when the folder it found
+            # existing was removed before it could check it is one.)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except (FileNotFoundError, FileExistsError):
+            if attempts == FOLDER_ATTEMPTS:
+                raise
+            continue
+        return temporary, fd, [d.parent for d in reversed(missing)]
 
 
 def _create_in_place(path: Path) -> int:
@@ -767,9 +785,10 @@ def _create_in_place(path: Path) -> int:
         try:
             return os.open(path, flags, 0o644)
         except FileExistsError:
-            path.unlink()
+            path.unlink(missing_ok=True)
         except FileNotFoundError:  # (a concurrent delete may remove emptied folders)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            with suppress(FileExistsError):  # (see _create_temporary)
+                path.parent.mkdir(parents=True, exist_ok=True)
     return os.open(path, flags, 0o644)
 
 
@@ -909,11 +928,13 @@ class LocalFileIO(ObstoreIO):
         file's version token."""
         path = self.root / key
         with self._translated(key):
-            parents = _make_parents(path.parent, self.root)
-            # Short temporary name: a long object name must not overflow NAME_MAX.
-            temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
+            temporary, fd, parents = _create_temporary(path, self.root)
             try:
-                write_file(temporary, until_stopped(chunks, stop))
+                try:
+                    write_chunks(fd, until_stopped(chunks, stop))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
                 token = _file_token(os.stat(temporary))  # rename and link keep it
                 if create_only:
                     try:

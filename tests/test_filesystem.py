@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +61,65 @@ async def test_delete_removes_emptied_folders(
     await store.save(backup)
     await store.delete(backup.id)
     assert tree(root) == before
+
+
+@pytest.mark.parametrize("create_only", [True, False])
+@pytest.mark.parametrize("when", ["before the file is created", "while the folder is made"])
+async def test_a_write_makes_again_the_folder_a_concurrent_delete_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str, create_only: bool
+) -> None:
+    """A delete removes the folders it empties (as Zeebe's does), also one that a
+    concurrent write has just made (a save of an id being deleted, a catalog shard
+    being split while another is emptied): the write makes it again."""
+    store = FilesystemBackupStore(tmp_path / "store")
+    folder = tmp_path / "store" / "a" / "b"
+    real_open, real_mkdir = os.open, os.mkdir
+    removed: list[str] = []
+
+    def open_after_a_delete(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if str(path).endswith(".tmp") and not removed:
+            removed.append(str(path))
+            os.rmdir(Path(path).parent)  # the delete's cleanup of the emptied folder
+        return real_open(path, flags, mode, **kw)
+
+    def mkdir_made_and_removed_meanwhile(path: Any, mode: int = 0o777, **kw: Any) -> None:
+        if Path(path) == folder and not removed:
+            removed.append(str(path))
+            raise FileExistsError(17, "File exists", str(path))  # then gone
+        real_mkdir(path, mode, **kw)
+
+    if when == "before the file is created":
+        monkeypatch.setattr(os, "open", open_after_a_delete)
+    else:
+        monkeypatch.setattr(os, "mkdir", mkdir_made_and_removed_meanwhile)
+    await store.io.put("a/b/object.json", b"written", create_only=create_only)
+    monkeypatch.undo()
+    assert removed, "the race was not staged"
+    found = await store.io.get("a/b/object.json")
+    assert found is not None and found.data == b"written"
+    assert [p.name for p in folder.iterdir()] == ["object.json"]
+
+
+async def test_a_save_makes_again_a_data_folder_a_concurrent_delete_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backup_factory: BackupFactory
+) -> None:
+    store = FilesystemBackupStore(tmp_path / "store")
+    real_mkdir = os.mkdir
+    removed: list[str] = []
+
+    def mkdir_made_and_removed_meanwhile(path: Any, mode: int = 0o777, **kw: Any) -> None:
+        if Path(path).name == "snapshot" and not removed:
+            removed.append(str(path))
+            raise FileExistsError(17, "File exists", str(path))  # then gone
+        real_mkdir(path, mode, **kw)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_made_and_removed_meanwhile)
+    backup = backup_factory()
+    await store.save(backup)
+    monkeypatch.undo()
+    assert removed, "the race was not staged"
+    assert (await store.get_status(backup.id)).status_code is BackupStatusCode.COMPLETED
+    await store.restore(backup.id, tmp_path / "restored")
 
 
 async def test_rewrite_of_a_manifest_with_stale_trailing_bytes(tmp_path: Path) -> None:
