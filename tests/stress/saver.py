@@ -3,6 +3,7 @@
 ``python -m tests.stress.saver STORE_URL WORK_DIR SEED``: saves backups of
 increasing checkpoint ids (partition 1, node 0) from random files, and now and
 then deletes or marks failed an earlier one, printing each finished step.
+``STRESS_SHARD_ENTRIES`` shrinks the catalog's shards so that kills land mid-split.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from backup_store import (
     BackupIdentifier,
     BackupIdentifierWildcard,
     NamedFileSet,
+    catalog,
     open_store,
 )
 from backup_store.errors import InvalidBackupStateError
@@ -56,4 +58,5 @@ async def run(url: str, work: Path, seed: int) -> None:
 
 
 if __name__ == "__main__":
+    catalog.SHARD_ENTRIES = int(os.environ.get("STRESS_SHARD_ENTRIES", catalog.SHARD_ENTRIES))
     asyncio.run(run(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])))

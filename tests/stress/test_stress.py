@@ -5,7 +5,8 @@ Bounded in time by ``STRESS_SECONDS`` (per test, default 30):
 * saves and deletes of the same ids race with random delays injected into every
   request through :class:`~backup_store.objects.HookedIO`;
 * a subprocess saving, marking failed and deleting backups is killed with
-  SIGKILL at random moments.
+  SIGKILL at random moments (its catalog shards shrunk so that kills land
+  mid-split); after each kill a list says what the manifests say.
 
 After every round: no COMPLETED manifest whose files are not all there, and a
 delete of every backup finishes the job.
@@ -35,6 +36,7 @@ from backup_store import (
     InvalidBackupStateError,
     MemoryBackupStore,
     ObjectBackupStore,
+    catalog,
     open_store,
 )
 from tests.support.api_server import ROOT
@@ -54,6 +56,7 @@ pytestmark = pytest.mark.stress
 
 SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
 IDS = [BackupIdentifier(1, 1, 7), BackupIdentifier(1, 1, 8)]
+KILLED_SHARD_ENTRIES = 3
 StoreFactory = Callable[[str], ObjectBackupStore]
 
 
@@ -103,9 +106,12 @@ async def test_saves_and_deletes_of_the_same_ids_with_random_delays(
 
 @pytest.mark.parametrize("where", ["filesystem", "s3"])
 async def test_kill_9_of_a_saving_process(
-    where: str, request: pytest.FixtureRequest, tmp_path: Path
+    where: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(os.environ.get("STRESS_SEED"))
+    # Small catalog shards, here and in the saver: kills land mid-split too.
+    monkeypatch.setattr(catalog, "SHARD_ENTRIES", KILLED_SHARD_ENTRIES)
+    monkeypatch.setenv("STRESS_SHARD_ENTRIES", str(KILLED_SHARD_ENTRIES))
     if where == "filesystem":
         url = (tmp_path / "store").as_uri()
     else:
@@ -133,7 +139,12 @@ async def test_kill_9_of_a_saving_process(
         kills += 1
         async with open_store(url) as store:
             assert isinstance(store, ObjectBackupStore)
-            for stored in await store.list_manifests(BackupIdentifierWildcard()):
+            manifests = await store.list_manifests(BackupIdentifierWildcard())
+            # Whatever the kill left of the catalog, a list says what the manifests say.
+            assert {s.id: s for s in await store.list()} == {
+                m.manifest.id: m.manifest.to_status() for m in manifests
+            }
+            for stored in manifests:
                 backup_id = stored.manifest.id
                 await assert_no_completed_without_data(store, backup_id, tmp_path / "restored")
                 if stored.manifest.status_code is BackupStatusCode.IN_PROGRESS:
