@@ -17,8 +17,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable
 
 import pytest
 
@@ -31,8 +30,7 @@ from backup_store import (
     ObjectBackupStore,
 )
 from backup_store import catalog as catalog_module
-from backup_store.stores.filesystem import FilesystemBackupStore
-from tests.support.cloud_stores import s3_store
+from tests.stress.conftest import NewStore
 from tests.support.races import Script, actor, check_outcome, outcome
 from tests.test_scale import SHARD, Counted, hooked, manifest, save
 
@@ -44,15 +42,14 @@ CHECKPOINTS = 40
 WRITERS = 6
 
 
-@pytest.fixture(params=["filesystem", "s3"])
-def new_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str], ObjectBackupStore]:
+@pytest.fixture(autouse=True)
+def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_module, "SHARD_ENTRIES", SHARD)
-    if request.param == "filesystem":
-        return lambda base: FilesystemBackupStore(tmp_path / "stores" / base)
-    bucket = request.getfixturevalue("s3_bucket")
-    return lambda base: s3_store(bucket, base)
+
+
+def fresh(store: ObjectBackupStore) -> ObjectBackupStore:
+    """Another store object over the same location, with nothing kept in memory."""
+    return actor(store, Script())
 
 
 def by_id(statuses: list[BackupStatus]) -> dict[BackupIdentifier, BackupStatus]:
@@ -87,15 +84,13 @@ async def writer_steps(store: ObjectBackupStore, rng: random.Random, steps: int)
         check_outcome(await outcome(done), BackupAlreadyExistsError, InvalidBackupStateError)
 
 
-async def test_catalog_writers_racing_never_change_what_a_list_says(
-    new_store: Callable[[str], ObjectBackupStore],
-) -> None:
+async def test_catalog_writers_racing_never_change_what_a_list_says(new_store: NewStore) -> None:
     rng = random.Random(os.environ.get("STRESS_SEED"))
     deadline = time.monotonic() + SECONDS
     rounds = 0
     while time.monotonic() < deadline:
-        base = new_store(f"round-{rounds}")
-        long_lived = new_store(f"round-{rounds}")  # keeps the shards it read
+        base = await new_store(f"round-{rounds}")
+        long_lived = fresh(base)  # keeps the shards it read
         stable_ids = [
             BackupIdentifier(node, partition, checkpoint)
             for node in (0, 1)
@@ -113,12 +108,12 @@ async def test_catalog_writers_racing_never_change_what_a_list_says(
             racing = asyncio.gather(*(writer_steps(w, rng, rng.randint(5, 15)) for w in writers))
             while not racing.done():
                 # Every list during the race finds every untouched backup as it is.
-                for reader in (long_lived, new_store(f"round-{rounds}")):
+                for reader in (long_lived, fresh(base)):
                     listed = by_id(await reader.list())
                     assert {i: listed.get(i) for i in stable_ids} == stable_statuses, rounds
             await racing
             expected = await truth(base)
-            assert by_id(await new_store(f"round-{rounds}").list()) == expected, rounds
+            assert by_id(await fresh(base).list()) == expected, rounds
             assert by_id(await long_lived.list()) == expected, rounds
         await base.rebuild_catalog()
         counted = Counted()

@@ -17,17 +17,14 @@ import itertools
 import os
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backup_store import ObjectBackupStore
 from backup_store import catalog as catalog_module
 from backup_store.service import BackupIdConflictError, BackupService, BackupState
-from backup_store.stores.filesystem import FilesystemBackupStore
-from tests.support.cloud_stores import s3_store
+from tests.stress.conftest import NewStore
 from tests.support.races import Script, actor
 from tests.support.services import MemorySource
 
@@ -36,15 +33,9 @@ pytestmark = pytest.mark.stress
 SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
 
 
-@pytest.fixture(params=["filesystem", "s3"])
-def new_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str], ObjectBackupStore]:
+@pytest.fixture(autouse=True)
+def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_module, "SHARD_ENTRIES", 3)
-    if request.param == "filesystem":
-        return lambda base: FilesystemBackupStore(tmp_path / "stores" / base)
-    bucket = request.getfixturevalue("s3_bucket")
-    return lambda base: s3_store(bucket, base)
 
 
 class History:
@@ -118,13 +109,13 @@ async def one_round(service: BackupService, rng: random.Random) -> None:
 
 
 async def test_reads_never_miss_a_take_or_delete_that_finished_before_them(
-    new_store: Callable[[str], ObjectBackupStore], tmp_path: Path
+    new_store: NewStore, tmp_path: Path
 ) -> None:
     rng = random.Random(os.environ.get("STRESS_SEED"))
     deadline = time.monotonic() + SECONDS
     rounds = 0
     while time.monotonic() < deadline:
-        store = actor(new_store(f"round-{rounds}"), Script(max_delay=0.003, rng=rng))
+        store = actor(await new_store(f"round-{rounds}"), Script(max_delay=0.003, rng=rng))
         sources = [MemorySource(p, tmp_path) for p in (1, 2)]
         async with BackupService(store, sources, node_id=0) as service:
             await one_round(service, rng)
