@@ -772,10 +772,15 @@ class Catalog:
 
 
 def normal_token(e_tag: str | None) -> str | None:
-    """An e-tag as compared: services quote it in some answers and not in others."""
+    """An e-tag as compared: services quote it in some answers and not in others.
+
+    ``W/`` marks a weak e-tag only before a quote: an unquoted e-tag may begin
+    with it (GCS's are base64, one in 4,096 does)."""
     if not e_tag:
         return None
-    return e_tag.removeprefix("W/").strip('"') or None
+    if e_tag.startswith('W/"'):
+        e_tag = e_tag[2:]
+    return e_tag.strip('"') or None
 
 
 def merge_entries(
