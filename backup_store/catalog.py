@@ -554,10 +554,13 @@ class Catalog:
             log.warning("ignoring the damaged bounds record %s: %s", key, error)
             return {}, found
 
-    async def _until_written(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+    async def _until_written(
+        self, what: str, attempt: Callable[[], Awaitable[None]], *, raising: bool = False
+    ) -> None:
         """Run ``attempt`` (reads, a change and compare-and-swap writes) again on every
-        :class:`WriteConflict`; logged, never raised, when it cannot be done (a
-        catalog left behind is only slower)."""
+        :class:`WriteConflict`. When it cannot be done: logged, never raised (a
+        catalog left behind is only slower), unless ``raising`` (an operator's
+        rebuild must not say done when it was not)."""
         try:
             for _attempt in range(UPDATE_ATTEMPTS):
                 try:
@@ -565,9 +568,14 @@ class Catalog:
                     return
                 except WriteConflict:
                     continue
-            log.warning("%s kept changing; left as it is", what)
         except BackupStoreError as error:
+            if raising:
+                raise
             log.warning("could not update %s: %s", what, error)
+            return
+        if raising:
+            raise BackupStoreError(f"{what} kept changing while it was rewritten")
+        log.warning("%s kept changing; left as it is", what)
 
     async def update(
         self, backup_id: BackupIdentifier, change: Callable[[RawEntries], None]
@@ -605,10 +613,13 @@ class Catalog:
         partition_id: int,
         scope: BackupIdentifierWildcard,
         found: Mapping[str, CatalogEntry],
+        *,
+        must_write: bool = True,
     ) -> None:
         """Make the group's shards say what a listing of ``scope`` found: entries of
         manifests in scope that were not found are dropped (damaged ones too), found
-        ones set, and every shard laid out again (a version 1 catalog is removed)."""
+        ones set, and every shard laid out again (a version 1 catalog is removed).
+        Raises when that cannot be done, unless not ``must_write`` (then logged)."""
         group = (node_id, partition_id)
 
         async def attempt() -> None:
@@ -630,7 +641,7 @@ class Catalog:
                 layout.update(split_shard(piece, bound, full=True))
             await self._write(group, record, record_found, current, layout)
 
-        await self._until_written(f"the catalog of {group}", attempt)
+        await self._until_written(f"the catalog of {group}", attempt, raising=must_write)
         with suppress(BackupStoreError):
             await self._remove_unnamed(group)
 

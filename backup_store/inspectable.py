@@ -164,11 +164,20 @@ class InspectableStore(BackupStore):
     async def rebuild_catalog(
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+        *,
+        must_write: bool = True,
     ) -> builtins.list[BackupStatus]:
         """List like :meth:`list` and, as a writer, bring the listing catalogs of what
         was listed up to date, and the records of the highest ids taken
         (:meth:`highest_taken`) up to the ids found (see :mod:`backup_store.catalog`).
-        Stores without a catalog only list."""
+        Stores without a catalog only list.
+
+        Raises:
+            BackupStoreError: a catalog could not be written (a store error, or it
+                kept changing), unless ``must_write`` is false: then that is logged
+                and the catalog left as it is (only slower to list), as a service's
+                restart recovery wants.
+        """
         return await self.list(wildcard)
 
     async def highest_taken(self, partition_id: int) -> dict[int, int]:

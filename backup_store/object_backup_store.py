@@ -469,6 +469,8 @@ class ObjectBackupStore(InspectableStore):
     async def rebuild_catalog(
         self,
         wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
+        *,
+        must_write: bool = True,
     ) -> builtins.list[BackupStatus]:
         with self._verb("rebuild catalog"):
             await self._owner.check(writing=True)
@@ -484,7 +486,9 @@ class ObjectBackupStore(InspectableStore):
                 if where not in highest or status.id.checkpoint_id > highest[where].checkpoint_id:
                     highest[where] = status.id
             for (node_id, partition_id), entries in groups.items():
-                await self._catalog.rebuild(node_id, partition_id, wildcard, entries)
+                await self._catalog.rebuild(
+                    node_id, partition_id, wildcard, entries, must_write=must_write
+                )
             # Ids found count as taken, also those written before the record existed.
             for backup_id in highest.values():
                 await self._catalog.record_taken(backup_id)

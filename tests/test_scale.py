@@ -21,6 +21,7 @@ from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatu
 from backup_store import catalog as catalog_module
 from backup_store.catalog import decode_catalog, normal_token, shard_key
 from backup_store.concurrency import FreshShared
+from backup_store.errors import StoreUnavailableError
 from backup_store.instant import Instant
 from backup_store.layout import owner_marker_key
 from backup_store.manifest import Manifest
@@ -752,6 +753,34 @@ async def test_cli_catalog_rebuild(tmp_path: Path) -> None:
     assert "rebuilt from 3 manifests" in result.output
     found = await base.io.get(catalog_key(None, 0, 1))
     assert found is not None and len(decode_catalog(found.data)) == 3
+
+
+async def test_a_rebuild_that_cannot_write_the_catalog_fails_instead_of_saying_done(
+    base_store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    completed, failed = BackupStatusCode.COMPLETED, BackupStatusCode.FAILED
+    for backup_id in ids(3):
+        await place(base_store, manifest(backup_id))
+    folder = catalog_module.catalog_folder(base_store.base_path)
+
+    async def refuse_catalog_writes(request: Request) -> None:
+        if request.operation in WRITES and request.key.startswith(folder):
+            raise StoreUnavailableError("503 Slow Down", key=request.key)
+
+    counted = Counted()
+    counted.also = refuse_catalog_writes
+    with pytest.raises(StoreUnavailableError, match="503 Slow Down"):
+        await hooked(base_store, counted).rebuild_catalog()
+    # A writer's catalog update still never fails its save (only slower), nor does
+    # it fail a service's restart recovery, which still marks interrupted backups.
+    await save(hooked(base_store, counted), manifest(BackupIdentifier(0, 1, 4)))
+    await place(base_store, manifest(BackupIdentifier(0, 1, 5), completed=False))
+    sources = [MemorySource(1, tmp_path)]
+    async with BackupService(hooked(base_store, counted), sources, node_id=0) as service:
+        async with asyncio.timeout(60):  # (a recovery that fails retries forever)
+            await service.wait_for_recovery()
+    statuses = {s.id.checkpoint_id: s.status_code for s in await base_store.list()}
+    assert statuses == {1: completed, 2: completed, 3: completed, 4: completed, 5: failed}
 
 
 async def take_requests(base: ObjectBackupStore, tmp_path: Path, backup_id: int) -> list[Request]:

@@ -522,8 +522,9 @@ class BackupService(AsyncResource):
         """
         async with self._recovery_lock:
             # As this node's writer, it also brings this node's catalogs up to date.
+            # (A catalog it cannot write only makes lists slower: never a failed recovery.)
             statuses = await self.store.rebuild_catalog(
-                BackupIdentifierWildcard(node_id=self.node_id)
+                BackupIdentifierWildcard(node_id=self.node_id), must_write=False
             )
             # Later POSTs check new ids against it without listing (see _take).
             self._store_floor = max([self._store_floor, *(s.id.checkpoint_id for s in statuses)])
