@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from backup_store import ObjectBackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore
 from tests.support.cloud_stores import azure_store, gcs_store, s3_store
+
+SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
+"""How long each race loop runs (``make stress``)."""
 
 NewStore = Callable[[str], Awaitable[ObjectBackupStore]]
 """A store at a new, empty location named by the argument (one per round)."""

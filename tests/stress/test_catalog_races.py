@@ -30,13 +30,12 @@ from backup_store import (
     ObjectBackupStore,
 )
 from backup_store import catalog as catalog_module
-from tests.stress.conftest import NewStore
+from tests.stress.conftest import SECONDS, NewStore
 from tests.support.races import Script, actor, check_outcome, outcome
 from tests.test_scale import SHARD, Counted, hooked, manifest, save
 
 pytestmark = pytest.mark.stress
 
-SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
 CHECKPOINTS = 40
 """Checkpoint ids 1..CHECKPOINTS: ten shards of four at most per (node, partition)."""
 WRITERS = 6

@@ -24,13 +24,11 @@ import pytest
 
 from backup_store import catalog as catalog_module
 from backup_store.service import BackupIdConflictError, BackupService, BackupState
-from tests.stress.conftest import NewStore
+from tests.stress.conftest import SECONDS, NewStore
 from tests.support.races import Script, actor
 from tests.support.services import MemorySource
 
 pytestmark = pytest.mark.stress
-
-SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
 
 
 @pytest.fixture(autouse=True)

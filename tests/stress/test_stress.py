@@ -39,6 +39,7 @@ from backup_store import (
     catalog,
     open_store,
 )
+from tests.stress.conftest import SECONDS
 from tests.support.api_server import ROOT
 from tests.support.cloud_stores import s3_store, s3_url
 from tests.support.races import (
@@ -54,7 +55,6 @@ from tests.support.races import (
 
 pytestmark = pytest.mark.stress
 
-SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
 IDS = [BackupIdentifier(1, 1, 7), BackupIdentifier(1, 1, 8)]
 KILLED_SHARD_ENTRIES = 3
 StoreFactory = Callable[[str], ObjectBackupStore]
