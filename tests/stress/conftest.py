@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from obstore.store import MemoryStore
 
-from backup_store import ObjectBackupStore
+from backup_store import MemoryBackupStore, ObjectBackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore
 from tests.support.cloud_stores import azure_store, gcs_store, s3_store
 
@@ -19,11 +20,13 @@ NewStore = Callable[[str], Awaitable[ObjectBackupStore]]
 """A store at a new, empty location named by the argument (one per round)."""
 
 
-@pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
+@pytest.fixture(params=["memory", "filesystem", "s3", "gcs", "azure"])
 def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> NewStore:
     kind = request.param
 
     async def new(name: str) -> ObjectBackupStore:
+        if kind == "memory":
+            return MemoryBackupStore(name, object_store=MemoryStore())
         if kind == "filesystem":
             return FilesystemBackupStore(tmp_path / "stores" / name)
         if kind == "s3":

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from obstore.store import MemoryStore
 
 from backup_store import (
     Backup,
@@ -32,16 +31,14 @@ from backup_store import (
     BackupIdentifier,
     BackupIdentifierWildcard,
     BackupStatusCode,
-    FilesystemBackupStore,
     InvalidBackupStateError,
-    MemoryBackupStore,
     ObjectBackupStore,
     catalog,
     open_store,
 )
-from tests.stress.conftest import SECONDS
+from tests.stress.conftest import SECONDS, NewStore
 from tests.support.api_server import ROOT
-from tests.support.cloud_stores import s3_store, s3_url
+from tests.support.cloud_stores import s3_url
 from tests.support.races import (
     Script,
     actor,
@@ -57,21 +54,10 @@ pytestmark = pytest.mark.stress
 
 IDS = [BackupIdentifier(1, 1, 7), BackupIdentifier(1, 1, 8)]
 KILLED_SHARD_ENTRIES = 3
-StoreFactory = Callable[[str], ObjectBackupStore]
-
-
-@pytest.fixture(params=["memory", "filesystem", "s3"])
-def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    if request.param == "memory":
-        return lambda base: MemoryBackupStore(base, object_store=MemoryStore())
-    if request.param == "filesystem":
-        return lambda base: FilesystemBackupStore(tmp_path / "stores" / base)
-    bucket = request.getfixturevalue("s3_bucket")
-    return lambda base: s3_store(bucket, base)
 
 
 async def test_saves_and_deletes_of_the_same_ids_with_random_delays(
-    new_store: StoreFactory, backup_factory: Callable[..., Backup], tmp_path: Path
+    new_store: NewStore, backup_factory: Callable[..., Backup], tmp_path: Path
 ) -> None:
     rng = random.Random(os.environ.get("STRESS_SEED"))
     versions = {
@@ -84,7 +70,7 @@ async def test_saves_and_deletes_of_the_same_ids_with_random_delays(
     deadline = time.monotonic() + SECONDS
     rounds = 0
     while time.monotonic() < deadline:
-        store = new_store(f"round-{rounds}")
+        store = await new_store(f"round-{rounds}")
         actions = []
         for _ in range(rng.randint(2, 6)):
             backup_id = rng.choice(IDS)
