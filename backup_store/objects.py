@@ -748,48 +748,40 @@ class _StopFlag:
 
 FOLDER_ATTEMPTS = 5
 """Times a write makes its folder again when a concurrent delete removes it."""
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
-def _create_temporary(path: Path, root: Path) -> tuple[Path, int, list[Path]]:
-    """A new temporary file beside ``path``, open for writing, and the folders made
-    for it (to fsync). A delete removes the folders it empties (``LocalStore``'s
-    cleanup), also one a concurrent write has just made: it is made again."""
-    attempts = 0
-    while True:
-        attempts += 1
-        missing = []
-        current = path.parent
-        while not current.exists() and current != root:
-            missing.append(current)
-            current = current.parent
-        # Short temporary name: a long object name must not overflow NAME_MAX.
-        temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
+def _create_new(path: Path, root: Path, *, replace: bool = False) -> tuple[int, list[Path]]:
+    """``path`` created and open for writing, with the folders whose entries changed
+    when its missing folders were made (to fsync). A delete removes the folders it
+    empties (``LocalStore``'s cleanup), also one made here a moment ago: it is made
+    again. ``replace``: a file already there (left by a killed save, or by an earlier
+    backup of the id) is unlinked, never truncated: it may be a hard link."""
+    changed: list[Path] = []
+    for _attempt in range(FOLDER_ATTEMPTS):
         try:
-            # (pathlib's mkdir says FileExistsError when the folder it found
-            # existing was removed before it could check it is one.)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except (FileNotFoundError, FileExistsError):
-            if attempts == FOLDER_ATTEMPTS:
-                raise
-            continue
-        return temporary, fd, [d.parent for d in reversed(missing)]
-
-
-def _create_in_place(path: Path) -> int:
-    """A new file at ``path``, open for writing. A file already there (left by a
-    killed save, or by an earlier backup of the id) is unlinked, never truncated:
-    it may be a hard link. Missing folders are created."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    for _attempt in range(3):
-        try:
-            return os.open(path, flags, 0o644)
+            return os.open(path, _NEW_FILE, 0o644), changed
         except FileExistsError:
+            if not replace:
+                raise
             path.unlink(missing_ok=True)
-        except FileNotFoundError:  # (a concurrent delete may remove emptied folders)
-            with suppress(FileExistsError):  # (see _create_temporary)
-                path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            changed += _make_folders(path.parent, root)
+    return os.open(path, _NEW_FILE, 0o644), changed
+
+
+def _make_folders(folder: Path, root: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; the parents of those made."""
+    missing = []
+    current = folder
+    while not current.exists() and current != root:
+        missing.append(current)
+        current = current.parent
+    # pathlib's mkdir says FileExistsError when a folder it found existing was removed
+    # before it could check it is one: the caller's next attempt makes it again.
+    with suppress(FileExistsError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return [d.parent for d in reversed(missing)]
 
 
 async def _moving(
@@ -908,7 +900,7 @@ class LocalFileIO(ObstoreIO):
         """
         path = self.root / key
         with self._translated(key):
-            fd = _create_in_place(path)
+            fd, _ = _create_new(path, self.root, replace=True)
             try:
                 try:
                     write_chunks(fd, until_stopped(chunks, stop))
@@ -928,7 +920,9 @@ class LocalFileIO(ObstoreIO):
         file's version token."""
         path = self.root / key
         with self._translated(key):
-            temporary, fd, parents = _create_temporary(path, self.root)
+            # Short temporary name: a long object name must not overflow NAME_MAX.
+            temporary = path.parent / f".{uuid.uuid4().hex[:16]}.tmp"
+            fd, parents = _create_new(temporary, self.root)
             try:
                 try:
                     write_chunks(fd, until_stopped(chunks, stop))

@@ -89,6 +89,7 @@ async def test_a_write_makes_again_the_folder_a_concurrent_delete_removed(
         real_mkdir(path, mode, **kw)
 
     if when == "before the file is created":
+        folder.mkdir(parents=True)  # made (empty) by a write a moment ago
         monkeypatch.setattr(os, "open", open_after_a_delete)
     else:
         monkeypatch.setattr(os, "mkdir", mkdir_made_and_removed_meanwhile)
