@@ -5,7 +5,7 @@ the data, no lost update of a manifest) rests on the storage service honouring
 create-only writes, version-matched writes, read-after-write and atomic
 visibility. :func:`analyze` checks each of them, with random data, under a
 fresh scratch prefix ``<base>/.backup-store-analysis/<random>/`` of the
-location, through the same seam (:class:`~backup_store.objects.ObjectIO`) the
+location, through the same seam (:class:`~backup_store.io.ObjectIO`) the
 stores use. It never touches backups, never writes the store-kind marker, and
 removes what it wrote (unless asked to keep it).
 
@@ -49,7 +49,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from backup_store.errors import BackupStoreError
-from backup_store.objects import ObjectIO, StoredObject, WriteConflict
+from backup_store.io import ObjectIO, StoredObject, WriteConflict
 from backup_store.operations import NoProgress, Progress
 
 SCRATCH_FOLDER = ".backup-store-analysis"

@@ -57,6 +57,7 @@ from typing import Any
 from backup_store.concurrency import run_bounded
 from backup_store.errors import BackupStoreError, ObjectTooLargeError
 from backup_store.instant import Instant
+from backup_store.io import ObjectIO, StoredObject, WriteConflict
 from backup_store.model import (
     BackupDescriptor,
     BackupIdentifier,
@@ -64,7 +65,6 @@ from backup_store.model import (
     BackupStatus,
     BackupStatusCode,
 )
-from backup_store.objects import ObjectIO, StoredObject, WriteConflict
 
 log = logging.getLogger("backup_store.catalog")
 

@@ -5,7 +5,7 @@ context an operator needs: which store (described without credentials), which
 backup, which object key or local path, and which operation was running.
 
 obstore's errors are translated into this hierarchy in one place, the seam
-:mod:`backup_store.objects`, which also scrubs anything that could carry a
+:mod:`backup_store.io`, which also scrubs anything that could carry a
 credential (URL query strings, signatures) from the underlying message
 (:func:`scrub`).
 """

@@ -1,7 +1,7 @@
 """The engine: Zeebe's backup verbs and life cycle, once, over any :class:`ObjectIO`.
 
 A backend gives the engine three values: its object I/O (the seam to the
-service, :mod:`backup_store.objects`), its store kind (an identity) and its
+service, :mod:`backup_store.io`), its store kind (an identity) and its
 on-store format (:mod:`backup_store.formats`). The engine never branches on
 the kind; it implements :class:`~backup_store.store.BackupStore` and the tools
 contract :class:`~backup_store.inspectable.InspectableStore`.
@@ -63,6 +63,14 @@ from backup_store.integrity import (
     encode_record,
     record_name,
 )
+from backup_store.io import (
+    NAME_MAX,
+    ObjectIO,
+    ObjectMeta,
+    ObjectVersion,
+    StoredObject,
+    WriteConflict,
+)
 from backup_store.layout import KeyLayout, check_base_path
 from backup_store.manifest import ZSTD, FileEntry, Manifest, WrongManifestFormError
 from backup_store.model import (
@@ -74,14 +82,6 @@ from backup_store.model import (
     BackupStatusCode,
     NamedFileSet,
     check_file_name,
-)
-from backup_store.objects import (
-    NAME_MAX,
-    ObjectIO,
-    ObjectMeta,
-    ObjectVersion,
-    StoredObject,
-    WriteConflict,
 )
 from backup_store.ownership import OwnershipMarker
 from backup_store.store import DELETING_REASON

@@ -75,7 +75,7 @@ from backup_store import (
     NamedFileSet,
     ObjectBackupStore,
 )
-from backup_store.objects import HookedIO, Request
+from backup_store.io import HookedIO, Request
 from tests.emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,

@@ -58,10 +58,10 @@ import httpx
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, catalog
 from backup_store.errors import BackupStoreError
 from backup_store.instant import Instant
+from backup_store.io import HookedIO, ObjectIO, Request
 from backup_store.manifest import Manifest
 from backup_store.model import BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
-from backup_store.objects import HookedIO, ObjectIO, Request
 from backup_store.registry import open_store
 from tests.emulators import S3Emulator
 from tests.support.cloud_stores import s3_url

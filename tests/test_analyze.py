@@ -23,7 +23,7 @@ from backup_store.analyze import (
     Verdict,
     analyze,
 )
-from backup_store.objects import (
+from backup_store.io import (
     READ_WHOLE_LIMIT,
     HookedIO,
     ObjectIO,

@@ -16,8 +16,8 @@ from obstore.store import MemoryStore
 from backup_store import MemoryBackupStore, ObjectBackupStore
 from backup_store.formats import ZEEBE_COMMON
 from backup_store.inspectable import StoredManifest
+from backup_store.io import ObjectVersion, ObstoreIO
 from backup_store.model import Backup, BackupStatusCode
-from backup_store.objects import ObjectVersion, ObstoreIO
 from backup_store.testing import ObjectStoreHarness
 
 AUTHORS_TEST_MODULE = """

@@ -40,7 +40,7 @@ from urllib.parse import SplitResult
 from obstore.store import MemoryStore
 
 from backup_store import ZEEBE_COMMON, ObjectBackupStore, register
-from backup_store.objects import ObstoreIO
+from backup_store.io import ObstoreIO
 
 
 class AuthorsStore(ObjectBackupStore):

@@ -23,7 +23,7 @@ from backup_store import (
     BackupStatusCode,
     StoreUnavailableError,
 )
-from backup_store.objects import Deadlines, HookedIO, ObstoreIO, Request
+from backup_store.io import Deadlines, HookedIO, ObstoreIO, Request
 from backup_store.registry import open_store
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.stores.s3 import S3BackupStore, S3Config

@@ -17,7 +17,7 @@ from backup_store import (
     open_store,
     register,
 )
-from backup_store.objects import ObstoreIO
+from backup_store.io import ObstoreIO
 from backup_store.testing import BackupStoreConformance, ObjectStoreHarness
 
 LOCATIONS: dict[str, MemoryStore] = {}

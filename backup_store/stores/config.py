@@ -19,15 +19,15 @@ from pydantic import (
 )
 
 from backup_store.errors import ConfigurationError, describe_error
-from backup_store.layout import check_base_path
-from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY
-from backup_store.objects import (
+from backup_store.io import (
     DEFAULT_IDLE_SECONDS,
     DEFAULT_METADATA_SECONDS,
     DEFAULT_PART_CONCURRENCY,
     DEFAULT_PART_SIZE,
     Deadlines,
 )
+from backup_store.layout import check_base_path
+from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
@@ -154,7 +154,7 @@ class TransferSettings(StoreConfig):
         return {"max_retries": self.max_retries, "retry_timeout": timedelta(seconds=60)}
 
     def io_options(self) -> dict[str, Any]:
-        """Multipart and deadline keyword arguments for :class:`~backup_store.objects.ObstoreIO`."""
+        """Multipart and deadline keyword arguments for :class:`~backup_store.io.ObstoreIO`."""
         return {
             "part_size": self.part_size,
             "part_concurrency": self.part_concurrency,

@@ -1,7 +1,7 @@
 """The filesystem store: Zeebe's ``<basePath>/manifests/...`` and ``<basePath>/contents/...``.
 
 Durable writes, direct reads and cross-process compare-and-swap are the
-filesystem variant of the seam, :class:`~backup_store.objects.LocalFileIO`.
+filesystem variant of the seam, :class:`~backup_store.io.LocalFileIO`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pydantic import Field
 
 from backup_store.errors import ConfigurationError
 from backup_store.formats import ZEEBE_COMMON
+from backup_store.io import LocalFileIO, ObstoreIO
 from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY, ObjectBackupStore
-from backup_store.objects import LocalFileIO, ObstoreIO
 from backup_store.registry import register
 from backup_store.stores.config import StoreConfig, url_options
 

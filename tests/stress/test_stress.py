@@ -3,7 +3,7 @@
 Bounded in time by ``STRESS_SECONDS`` (per test, default 30):
 
 * saves and deletes of the same ids race with random delays injected into every
-  request through :class:`~backup_store.objects.HookedIO`;
+  request through :class:`~backup_store.io.HookedIO`;
 * a subprocess saving, marking failed and deleting backups is killed with
   SIGKILL at random moments (its catalog shards shrunk so that kills land
   mid-split); after each kill a list says what the manifests say.

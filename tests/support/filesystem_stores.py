@@ -22,7 +22,7 @@ from obstore.store import ObjectStore
 
 from backup_store import BackupIdentifier, FilesystemBackupStore, ObjectBackupStore
 from backup_store.cli import main
-from backup_store.objects import ObstoreIO
+from backup_store.io import ObstoreIO
 from backup_store.testing.data import FIXTURES_DIR, make_backup
 
 # The spec's copy of the fixtures when the shared folder is there; the packaged copy otherwise.

@@ -9,9 +9,9 @@ import pytest
 
 from backup_store.errors import InvalidBackupStateError
 from backup_store.instant import Instant
+from backup_store.io import Request
 from backup_store.manifest import decode_manifest
 from backup_store.model import Backup, BackupStatusCode
-from backup_store.objects import Request
 from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import (
     ID,

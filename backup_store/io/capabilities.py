@@ -1,0 +1,94 @@
+"""What a storage service guarantees natively, declared per backend, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, ObjectStore, S3Store
+
+from backup_store.errors import (
+    ConfigurationError,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a storage service guarantees natively, as declared for its backend.
+
+    Attributes:
+        native_compare_and_swap: version-matched writes are checked by the service
+            (e-tag or generation); otherwise :class:`ObstoreIO` emulates them by
+            comparing bytes under a lock (in this process, or across processes
+            for :class:`LocalFileIO`).
+        ordered_listing: recursive listings return keys in lexicographic order.
+        server_side_list_offset: ``list(offset=...)`` is answered by the service
+            (S3 ``start-after``, GCS ``startOffset``); otherwise obstore filters
+            the whole listing on the client.
+        aborts_interrupted_uploads: a multipart upload whose source fails is
+            aborted, leaving no parts behind (Azure instead discards uncommitted
+            blocks after a week; a kill -9 leaves parts on every service).
+    """
+
+    native_compare_and_swap: bool
+    ordered_listing: bool
+    server_side_list_offset: bool
+    aborts_interrupted_uploads: bool
+    max_key_bytes: int | None = None
+    """The longest key the service stores, in UTF-8 bytes, base path included
+    (S3 and GCS: 1,024; Azure: 1,024 characters)."""
+    max_segment_bytes: int | None = None
+    """The longest path segment, in UTF-8 bytes (a filesystem's ``NAME_MAX``, 255)."""
+
+    def key_problem(self, key: str) -> str | None:
+        """Why ``key`` cannot be stored, listed, read and deleted here; None when it can.
+
+        Beyond the declared limits, no service takes a control character: some
+        store it but can then never list or delete it.
+        """
+        if control := _CONTROL.search(key):
+            return f"it contains the control character U+{ord(control.group()):04X}"
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "it is not valid Unicode text"
+        if self.max_key_bytes is not None and size > self.max_key_bytes:
+            return (
+                f"its object key is {size} bytes, over the store's limit of "
+                f"{self.max_key_bytes} bytes (base path included)"
+            )
+        if self.max_segment_bytes is not None:
+            for segment in key.split("/"):
+                if len(segment.encode("utf-8")) > self.max_segment_bytes:
+                    return (
+                        f"{segment!r} is {len(segment.encode('utf-8'))} bytes, over the "
+                        f"store's limit of {self.max_segment_bytes} bytes per name"
+                    )
+        return None
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+CLOUD_KEY_BYTES = 1024
+"""S3, GCS and Azure keep keys of up to 1,024 bytes (Azure: characters)."""
+NAME_MAX = 255
+"""The longest file name of the filesystems a store folder lives on (Linux, macOS)."""
+
+_CAPABILITIES: dict[type[Any], Capabilities] = {
+    S3Store: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
+    GCSStore: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
+    AzureStore: Capabilities(True, True, False, False, max_key_bytes=CLOUD_KEY_BYTES),
+    MemoryStore: Capabilities(True, True, False, True),
+    LocalStore: Capabilities(False, False, False, True, max_segment_bytes=NAME_MAX),
+}
+
+
+def capabilities_of(store: ObjectStore) -> Capabilities:
+    """The declared capabilities of an obstore store type."""
+    for store_type, capabilities in _CAPABILITIES.items():
+        if isinstance(store, store_type):
+            return capabilities
+    raise ConfigurationError(f"no capabilities are declared for {type(store).__name__}")

@@ -1,0 +1,402 @@
+""":class:`ObstoreIO`: the :class:`~backup_store.io.base.ObjectIO` over any obstore store
+(S3, GCS, Azure, memory), with deadlines; the only module that calls obstore's requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import obstore
+from obstore import exceptions as obstore_errors
+from obstore.store import ObjectStore
+
+from backup_store.errors import (
+    ConfigurationError,
+    ObjectTooLargeError,
+    StoreUnavailableError,
+)
+from backup_store.io.base import (
+    DEFAULT_PART_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+    READ_WHOLE_LIMIT,
+    Listing,
+    ObjectIO,
+    ObjectMeta,
+    ObjectVersion,
+    StoredObject,
+    WriteConflict,
+)
+from backup_store.io.capabilities import Capabilities, capabilities_of
+from backup_store.io.errors import translate_error
+from backup_store.transfer import (
+    CHUNK_SIZE,
+    Chunk,
+    TransferCancelled,
+    in_transfer_thread,
+    until_stopped,
+)
+
+T = TypeVar("T")
+
+
+DOWNLOAD_CHUNK_SIZE = 256 * 1024
+"""Least bytes per chunk a download hands its consumer: obstore joins the network's
+pieces up to this size, so each file being restored holds about twice this much."""
+LIST_PAGE = 1000
+DEFAULT_METADATA_SECONDS = 30.0
+"""Default overall deadline of one metadata request."""
+DEFAULT_IDLE_SECONDS = 120.0
+"""Default idle timeout of a transfer: no byte moved for this long."""
+SMALL_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long the seam waits on a store that stops answering.
+
+    Attributes:
+        metadata_seconds: overall deadline of one metadata request: reading or
+            writing a manifest or integrity record (a body up to
+            :data:`SMALL_BODY`), a head, one listing page, one delete request.
+        idle_seconds: a transfer fails when no byte moved for this long; never a
+            total deadline, so a 50 GiB upload runs as long as bytes move. Progress
+            is seen per chunk the upload takes from its source (the service is
+            sent ``part_concurrency`` parts at once) and per chunk downloaded. A
+            single-request body above :data:`SMALL_BODY` gets it as its deadline.
+
+    A request past its deadline raises
+    :class:`~backup_store.errors.StoreUnavailableError`.
+    """
+
+    metadata_seconds: float = DEFAULT_METADATA_SECONDS
+    idle_seconds: float = DEFAULT_IDLE_SECONDS
+
+    def __post_init__(self) -> None:
+        if not (self.metadata_seconds > 0 and self.idle_seconds > 0):
+            raise ConfigurationError(
+                f"deadlines must be positive, got {self.metadata_seconds} and {self.idle_seconds}"
+            )
+
+
+
+def _meta(raw: Any) -> ObjectMeta:
+    return ObjectMeta(raw["path"], raw["size"], raw["last_modified"], raw.get("e_tag"))
+
+
+def sha256_of(data: bytes | AsyncIterator[bytes]) -> str:
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else ""
+
+
+
+class ObstoreIO(ObjectIO):
+    """:class:`ObjectIO` over an obstore store.
+
+    Args:
+        store: the obstore store of the location.
+        description: how errors name the location.
+        capabilities: declared capabilities (default: :func:`capabilities_of`).
+        part_size, part_concurrency: multipart settings.
+        batch_delete: delete many keys per request (off for S3-compatible services
+            without DeleteObjects).
+        prepare: awaited once before the first write (e.g. create the container).
+        deadlines: how long to wait on a store that stops answering.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        description: str,
+        capabilities: Capabilities | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        part_concurrency: int = DEFAULT_PART_CONCURRENCY,
+        batch_delete: bool = True,
+        delete_concurrency: int = 8,
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        if part_size < 5 * 1024 * 1024:
+            raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
+        if part_concurrency < 1:
+            raise ConfigurationError("part_concurrency must be at least 1")
+        self.store = store
+        self.description = description
+        self.capabilities = capabilities or capabilities_of(store)
+        self.part_size = part_size
+        self.part_concurrency = part_concurrency
+        self.batch_delete = batch_delete
+        self.deadlines = deadlines or Deadlines()
+        self._delete_slots = asyncio.Semaphore(delete_concurrency)
+        self._prepare = prepare
+        self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+    @contextmanager
+    def _translated(self, key: str | None) -> Iterator[None]:
+        try:
+            yield
+        except (WriteConflict, asyncio.CancelledError, TransferCancelled):
+            raise
+        except Exception as error:
+            raise translate_error(error, store=self.description, key=key) from error
+
+    @asynccontextmanager
+    async def _deadline(self, seconds: float, key: str | None) -> AsyncIterator[asyncio.Timeout]:
+        """Fail the block with a typed error when it takes longer than ``seconds``
+        (an idle timeout when the block reschedules the yielded timeout on progress)."""
+        timeout = asyncio.timeout(seconds)
+        try:
+            async with timeout:
+                yield timeout
+        except TimeoutError:
+            if not timeout.expired():
+                raise  # a timeout of the request itself, translated as such
+            raise StoreUnavailableError(
+                f"the store stopped answering: nothing for {seconds:g} s", key=key
+            ) from None
+
+    async def _metadata(self, key: str | None, request: Awaitable[T]) -> T:
+        async with self._deadline(self.deadlines.metadata_seconds, key):
+            return await request
+
+    async def _next_within(self, seconds: float, key: str, items: AsyncIterator[T]) -> T | None:
+        """The next item of a paged or chunked response, None at its end."""
+        async with self._deadline(seconds, key):
+            return await anext(items, None)
+
+    async def prepare_for_writes(self) -> None:
+        if self._prepare is not None:
+            await self._prepare()
+            self._prepare = None
+
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
+    ) -> ObjectVersion:
+        return await self._put(key, data, "create" if create_only else "overwrite")
+
+    async def _put(self, key: str, data: bytes | AsyncIterator[bytes], mode: Any) -> ObjectVersion:
+        if isinstance(data, bytes):
+            return await self._put_once(key, data, mode)
+        # obstore aborts a multipart upload when its source raises, but not when
+        # the awaiting task is cancelled (the upload would stay, billed, until a
+        # lifecycle rule removes it): on cancellation the source raises at its
+        # next chunk, and the put is awaited until it has failed.
+        stop = _StopFlag()
+        upload = asyncio.ensure_future(self._put_once(key, stop.guard(data), mode))
+        try:
+            return await asyncio.shield(upload)
+        except asyncio.CancelledError:
+            stop.raised = True
+            with suppress(BaseException):
+                await upload
+            raise
+
+    async def _put_once(
+        self, key: str, data: bytes | AsyncIterator[bytes], mode: Any
+    ) -> ObjectVersion:
+        small = isinstance(data, bytes) and len(data) <= SMALL_BODY
+        seconds = self.deadlines.metadata_seconds if small else self.deadlines.idle_seconds
+        with self._put_errors(key):
+            async with self._deadline(seconds, key) as timeout:
+                body = data if isinstance(data, bytes) else _moving(data, timeout, seconds)
+                result = await obstore.put_async(
+                    self.store,
+                    key,
+                    body,
+                    mode=mode,
+                    chunk_size=self.part_size,
+                    max_concurrency=self.part_concurrency,
+                )
+        return ObjectVersion(result.get("e_tag"), result.get("version"), sha256_of(data))
+
+    @contextmanager
+    def _put_errors(self, key: str) -> Iterator[None]:
+        with self._translated(key):
+            try:
+                yield
+            except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError):
+                raise WriteConflict(key) from None
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                raise StoreUnavailableError(
+                    "the bucket or container does not exist", key=key
+                ) from None
+
+    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
+        def send(stop: threading.Event) -> None:
+            source = until_stopped(chunks, stop)
+            with self._put_errors(key):
+                if one_request:
+                    whole = bytearray()
+                    for chunk in source:
+                        whole += chunk
+                    obstore.put(self.store, key, whole, chunk_size=self.part_size)
+                    return
+                # obstore keeps chunks until their part is sent: hand it copies.
+                obstore.put(
+                    self.store,
+                    key,
+                    (bytes(chunk) for chunk in source),
+                    chunk_size=self.part_size,
+                    max_concurrency=self.part_concurrency,
+                )
+
+        await in_transfer_thread(send, idle_seconds=self.deadlines.idle_seconds)
+
+    def upload_memory(self, size: int) -> int:
+        if size <= self.part_size:
+            return 2 * size  # the whole source, and obstore's copy of it
+        # the part being filled and the parts in flight
+        return (self.part_concurrency + 1) * self.part_size
+
+    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+        return await in_transfer_thread(
+            lambda stop: consume(self._chunks(key, stop)), idle_seconds=self.deadlines.idle_seconds
+        )
+
+    def _chunks(self, key: str, stop: threading.Event) -> Iterator[Chunk]:
+        """An object's chunks, read in the calling (transfer) thread."""
+        with self._translated(key):
+            result = obstore.get(self.store, key)
+            chunks = result.stream(min_chunk_size=DOWNLOAD_CHUNK_SIZE)
+            yield from until_stopped(chunks, stop)
+
+    async def replace(self, key: str, data: bytes, expected: ObjectVersion) -> ObjectVersion:
+        if self.capabilities.native_compare_and_swap and (expected.e_tag or expected.version):
+            match = {k: v for k, v in (("e_tag", expected.e_tag), ("version", expected.version))}
+            return await self._put(key, data, {k: v for k, v in match.items() if v})
+        async with self._exclusive(key):
+            current = await self.get(key)
+            if current is None or current.version.sha256 != expected.sha256:
+                raise WriteConflict(key)
+            return await self.put(key, data)
+
+    @asynccontextmanager
+    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+        """Serialise emulated compare-and-swap cycles on one key (in this process)."""
+        lock = self._key_locks.get(key)
+        if lock is None:
+            lock = self._key_locks[key] = asyncio.Lock()
+        async with lock:
+            yield
+
+    async def get(
+        self, key: str, *, max_size: int | None = READ_WHOLE_LIMIT
+    ) -> StoredObject | None:
+        with self._translated(key):
+            try:
+                async with self._deadline(self.deadlines.metadata_seconds, key):
+                    result = await obstore.get_async(self.store, key)
+                    size = result.meta["size"]
+                    if max_size is not None and size > max_size:
+                        raise ObjectTooLargeError(key, size, max_size)  # body left unread
+                    data = bytes(await result.bytes_async())
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                return None
+        meta = result.meta
+        return StoredObject(
+            data, ObjectVersion(meta["e_tag"], meta["version"], hashlib.sha256(data).hexdigest())
+        )
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        with self._translated(key):
+            result = await self._metadata(key, obstore.get_async(self.store, key))
+            chunks = result.stream(min_chunk_size=CHUNK_SIZE)
+            idle = self.deadlines.idle_seconds
+            while (chunk := await self._next_within(idle, key, chunks)) is not None:
+                yield bytes(chunk)
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        with self._translated(key):
+            return bytes(await obstore.get_range_async(self.store, key, start=start, end=end))
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        with self._translated(key):
+            try:
+                return _meta(await self._metadata(key, obstore.head_async(self.store, key)))
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                return None
+
+    async def list(
+        self, prefix: str, *, offset: str | None = None
+    ) -> AsyncIterator[list[ObjectMeta]]:
+        with self._translated(prefix):
+            pages = obstore.list(
+                self.store, prefix.rstrip("/") or None, offset=offset, chunk_size=LIST_PAGE
+            )
+            seconds = self.deadlines.metadata_seconds
+            while (page := await self._next_within(seconds, prefix, pages)) is not None:
+                yield [_meta(raw) for raw in page]
+
+    async def list_with_delimiter(self, prefix: str) -> Listing:
+        with self._translated(prefix):
+            try:
+                raw = await self._metadata(
+                    prefix,
+                    obstore.list_with_delimiter_async(self.store, prefix.rstrip("/") or None),
+                )
+            except (FileNotFoundError, obstore_errors.NotFoundError):
+                return Listing([], [])
+        return Listing([_meta(m) for m in raw["objects"]], list(raw["common_prefixes"]))
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._translated(keys[0]):
+            if self.batch_delete:
+                try:
+                    for start in range(0, len(keys), LIST_PAGE):  # one request per batch
+                        batch = list(keys[start : start + LIST_PAGE])
+                        await self._metadata(batch[0], obstore.delete_async(self.store, batch))
+                    return
+                except (FileNotFoundError, obstore_errors.NotFoundError):
+                    pass  # one was already gone (a concurrent delete): the rest one by one
+
+            async def one(key: str) -> None:
+                async with self._delete_slots:
+                    with suppress(FileNotFoundError, obstore_errors.NotFoundError):
+                        await self._metadata(key, obstore.delete_async(self.store, key))
+
+            await asyncio.gather(*(one(key) for key in keys))
+
+
+class UploadCancelled(Exception):
+    """Raised by the source of a streamed put whose caller was cancelled."""
+
+
+class _StopFlag:
+    """Makes a streamed source raise :class:`UploadCancelled` once ``raised`` is set."""
+
+    raised = False
+
+    async def guard(self, data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in data:
+            if self.raised:
+                raise UploadCancelled
+            yield chunk
+        if self.raised:  # never complete an upload whose caller is gone
+            raise UploadCancelled
+
+
+async def _moving(
+    chunks: AsyncIterator[bytes], idle: asyncio.Timeout, seconds: float
+) -> AsyncIterator[bytes]:
+    """The chunks, pushing the idle timeout back each time one is taken."""
+    loop = asyncio.get_running_loop()
+    async for chunk in chunks:
+        idle.reschedule(loop.time() + seconds)
+        yield chunk
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
