@@ -31,16 +31,11 @@ from backup_store.errors import (
     StoreUnavailableError,
     UnverifiedBackupError,
 )
-from backup_store.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
+from backup_store.format.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
+from backup_store.format.instant import Instant
+from backup_store.format.manifest import FileEntry, Manifest, ManifestForm
+from backup_store.format.manifest_json import decode_manifest, encode_manifest
 from backup_store.inspectable import InspectableStore, StoredManifest
-from backup_store.instant import Instant
-from backup_store.manifest import (
-    FileEntry,
-    Manifest,
-    ManifestForm,
-    decode_manifest,
-    encode_manifest,
-)
 from backup_store.model import (
     Backup,
     BackupDescriptor,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.model import BackupStatus, BackupStatusCode
 
 UNKNOWN_REASON = "Unknown reason"

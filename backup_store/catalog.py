@@ -56,7 +56,7 @@ from typing import Any
 
 from backup_store.concurrency import run_bounded
 from backup_store.errors import BackupStoreError, ObjectTooLargeError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.io import ObjectIO, StoredObject, WriteConflict
 from backup_store.model import (
     BackupDescriptor,

@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 
 LONGEST_SLEEP_SECONDS = 30.0
 """The system clock re-reads the time at least this often while waiting, so a

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backup_store.errors import ManifestParseError
-from backup_store.formats import StoreFormat
-from backup_store.integrity import FileRecord, IntegrityRecord
+from backup_store.format.formats import StoreFormat
+from backup_store.format.integrity import FileRecord, IntegrityRecord
+from backup_store.format.keys import KeyLayout
+from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.io import ObjectIO, ObjectMeta, ObjectVersion
-from backup_store.layout import KeyLayout
-from backup_store.manifest import FileEntry, Manifest
 from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 from backup_store.store import BackupStore
 

@@ -1,139 +1,21 @@
-"""Object-key layout of every store kind (``store-format.md`` §2 and §6).
+"""Deprecated: re-exports :mod:`backup_store.format.keys`."""
 
-This module is the only place that knows where objects live:
-
-========== ====================================== ==========================================
-store      manifest                               file
-========== ====================================== ==========================================
-S3         ``bp/p/c/n/manifest.json``             ``bp/p/c/n/{snapshot,segments}/<name>``
-S3 8.9+    ``bp/manifests/p/c/n/manifest.json``   ``bp/contents/p/c/n/{snapshot,segments}/<name>``
-GCS        ``bp/manifests/p/c/n/manifest.json``   ``bp/contents/p/c/n/{snapshot,segments}/<name>``
-Azure      ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,segments}/<name>``
-filesystem ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,segments}/<name>``
-========== ====================================== ==========================================
-
-Besides Zeebe's objects, our stores keep two small objects of their own that
-Zeebe's readers never look at (documented in ``docs/on-store-format.md``):
-
-* ``bp/.backup-store.json``: which store kind owns the location;
-* ``<backup folder>/backup-store-integrity.json``: size and SHA-256 per file.
-"""
-
-from __future__ import annotations
-
-import re
-from dataclasses import dataclass
-
-from backup_store.errors import ConfigurationError
-from backup_store.model import MAX_INT, BackupIdentifier, BackupIdentifierWildcard
-
-MANIFEST_NAME = "manifest.json"
-INTEGRITY_NAME = "backup-store-integrity.json"
-OWNER_MARKER_NAME = ".backup-store.json"
-
-
-def check_base_path(base_path: str | None) -> str | None:
-    """A base path is non-empty and neither starts nor ends with ``/``."""
-    if base_path is None:
-        return None
-    if not base_path or base_path.startswith("/") or base_path.endswith("/"):
-        raise ConfigurationError(
-            f"invalid base path {base_path!r}: must be non-empty and must not start or end with '/'"
-        )
-    if any(part in ("", ".", "..") for part in base_path.split("/")):
-        raise ConfigurationError(f"invalid base path {base_path!r}: empty, '.' or '..' segment")
-    return base_path
-
-
-@dataclass(frozen=True)
-class KeyLayout:
-    """Where one layout puts a backup's objects under a base path.
-
-    ``manifests_apart`` is true for the ``manifests/`` + ``contents/`` layout and
-    false for the classic S3 one, where everything of a backup shares ``bp/p/c/n/``.
-    """
-
-    base_path: str | None
-    manifests_apart: bool
-
-    @property
-    def root(self) -> str:
-        return f"{self.base_path}/" if self.base_path else ""
-
-    @property
-    def _manifest_root(self) -> str:
-        return self.root + ("manifests/" if self.manifests_apart else "")
-
-    @staticmethod
-    def _folder(backup_id: BackupIdentifier) -> str:
-        return f"{backup_id.partition_id}/{backup_id.checkpoint_id}/{backup_id.node_id}/"
-
-    def manifest_key(self, backup_id: BackupIdentifier) -> str:
-        return self._manifest_root + self._folder(backup_id) + MANIFEST_NAME
-
-    def contents_prefix(self, backup_id: BackupIdentifier) -> str:
-        """Prefix of every object of the backup other than its split manifest."""
-        return self.root + ("contents/" if self.manifests_apart else "") + self._folder(backup_id)
-
-    def file_key(self, backup_id: BackupIdentifier, file_set: str, name: str) -> str:
-        return f"{self.contents_prefix(backup_id)}{file_set}/{name}"
-
-    def integrity_key(self, backup_id: BackupIdentifier) -> str:
-        return self.contents_prefix(backup_id) + INTEGRITY_NAME
-
-    def list_prefix(self, wildcard: BackupIdentifierWildcard) -> str:
-        """The narrowest key prefix under which every matching manifest lies."""
-        prefix = self._manifest_root
-        if wildcard.partition_id is None:
-            return prefix
-        prefix += f"{wildcard.partition_id}/"
-        if wildcard.exact_checkpoint is not None:
-            prefix += f"{wildcard.exact_checkpoint}/"
-            if wildcard.node_id is not None:
-                prefix += f"{wildcard.node_id}/"
-            return prefix
-        return prefix + wildcard.checkpoint_prefix
-
-    @property
-    def partitions_folder(self) -> str:
-        """The folder whose sub-folders are the partitions with manifests."""
-        return self._manifest_root
-
-    def parse_partition_folder(self, prefix: str) -> int | None:
-        """The partition id of a sub-folder of :attr:`partitions_folder`, or None."""
-        name = prefix.removeprefix(self._manifest_root).rstrip("/")
-        if not prefix.startswith(self._manifest_root) or not _PARTITION.fullmatch(name):
-            return None
-        partition = int(name)
-        return partition if partition <= MAX_INT else None
-
-    def parse_manifest_key(self, key: str) -> BackupIdentifier | None:
-        """The backup id of a manifest key of this layout, or None for any other key."""
-        if not key.startswith(self._manifest_root):
-            return None
-        match = _MANIFEST_KEY.match(key[len(self._manifest_root) :])
-        if match is None:
-            return None
-        try:
-            return BackupIdentifier(int(match["n"]), int(match["p"]), int(match["c"]))
-        except ValueError:
-            return None
-
-
-_PARTITION = re.compile(r"[1-9][0-9]{0,9}")
-_MANIFEST_KEY = re.compile(
-    r"^(?P<p>[1-9][0-9]*)/(?P<c>[1-9][0-9]*)/(?P<n>0|[1-9][0-9]*)/manifest\.json$"
+from backup_store.format.keys import (
+    INTEGRITY_NAME,
+    MANIFEST_NAME,
+    OWNER_MARKER_NAME,
+    KeyLayout,
+    check_base_path,
+    owner_marker_key,
+    uses_zeebe_89_layout,
 )
 
-
-def owner_marker_key(base_path: str | None) -> str:
-    return (f"{base_path}/" if base_path else "") + OWNER_MARKER_NAME
-
-
-def uses_zeebe_89_layout(broker_version: str | None) -> bool:
-    """True for broker versions 8.9 and later (and any later major)."""
-    match = re.match(r"^(\d+)\.(\d+)", broker_version or "")
-    if match is None:
-        return False
-    major, minor = int(match[1]), int(match[2])
-    return major > 8 or (major == 8 and minor >= 9)
+__all__ = [
+    "INTEGRITY_NAME",
+    "MANIFEST_NAME",
+    "OWNER_MARKER_NAME",
+    "KeyLayout",
+    "check_base_path",
+    "owner_marker_key",
+    "uses_zeebe_89_layout",
+]

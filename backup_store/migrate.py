@@ -53,16 +53,16 @@ from backup_store.errors import (
     InvalidInputError,
     ObjectNotFoundError,
 )
+from backup_store.format.instant import Instant
+from backup_store.format.integrity import record_name
+from backup_store.format.keys import owner_marker_key
+from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.inspectable import (
     DamagedManifest,
     FileToStore,
     InspectableStore,
     StoredManifest,
 )
-from backup_store.instant import Instant
-from backup_store.integrity import record_name
-from backup_store.layout import owner_marker_key
-from backup_store.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress
 from backup_store.sizes import human_size

@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 
 from backup_store.errors import InvalidInputError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 
 MAX_CHECKPOINT_ID = 2**63 - 1
 """Checkpoint ids are Java ``long`` values greater than zero."""

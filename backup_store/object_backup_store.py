@@ -46,7 +46,17 @@ from backup_store.errors import (
     StoreClosedError,
     UnverifiedBackupError,
 )
-from backup_store.formats import StoreFormat
+from backup_store.format.formats import StoreFormat
+from backup_store.format.instant import Instant
+from backup_store.format.integrity import (
+    FileRecord,
+    IntegrityRecord,
+    decode_record,
+    encode_record,
+    record_name,
+)
+from backup_store.format.keys import KeyLayout, check_base_path
+from backup_store.format.manifest import ZSTD, FileEntry, Manifest, WrongManifestFormError
 from backup_store.inspectable import (
     BeforeComplete,
     DamagedManifest,
@@ -54,14 +64,6 @@ from backup_store.inspectable import (
     InspectableStore,
     ListedManifest,
     StoredManifest,
-)
-from backup_store.instant import Instant
-from backup_store.integrity import (
-    FileRecord,
-    IntegrityRecord,
-    decode_record,
-    encode_record,
-    record_name,
 )
 from backup_store.io import (
     NAME_MAX,
@@ -71,8 +73,6 @@ from backup_store.io import (
     StoredObject,
     WriteConflict,
 )
-from backup_store.layout import KeyLayout, check_base_path
-from backup_store.manifest import ZSTD, FileEntry, Manifest, WrongManifestFormError
 from backup_store.model import (
     FILE_SETS,
     Backup,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 
 from backup_store.errors import ForeignStoreKindError, ManifestParseError
+from backup_store.format.keys import owner_marker_key
+from backup_store.format.manifest import ManifestForm, WrongManifestFormError
 from backup_store.io import ObjectIO, WriteConflict
-from backup_store.layout import owner_marker_key
-from backup_store.manifest import ManifestForm, WrongManifestFormError
 
 MARKER_FORMAT = 1
 

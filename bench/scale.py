@@ -57,9 +57,9 @@ import httpx
 
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, catalog
 from backup_store.errors import BackupStoreError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
+from backup_store.format.manifest import Manifest
 from backup_store.io import HookedIO, ObjectIO, Request
-from backup_store.manifest import Manifest
 from backup_store.model import BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import open_store

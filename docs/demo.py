@@ -39,7 +39,7 @@ from backup_store import (
     FilesystemBackupStore,
     NamedFileSet,
 )
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.migrate import migrate
 from backup_store.service import CANCELLED_REASON
 from backup_store.testing.data import FIXTURES_DIR

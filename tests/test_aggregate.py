@@ -10,7 +10,7 @@ from backup_store.aggregate import (
     aggregate,
     overall_state,
 )
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.model import (
     BackupDescriptor,
     BackupIdentifier,

@@ -18,7 +18,7 @@ from backup_store import (
     FilesystemBackupStore,
 )
 from backup_store.aggregate import aggregate
-from backup_store.manifest import encode_manifest
+from backup_store.format.manifest_json import encode_manifest
 from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     ZEEBE_FILES,

@@ -21,10 +21,10 @@ from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatu
 from backup_store.api import create_app
 from backup_store.cli.sample import generate_sample_data
 from backup_store.errors import ManifestParseError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
+from backup_store.format.keys import KeyLayout, owner_marker_key
+from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
-from backup_store.layout import KeyLayout, owner_marker_key
-from backup_store.manifest import Manifest
 from backup_store.migrate import Action, Outcome, migrate
 from backup_store.model import MAX_PARTITIONS, BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore

@@ -24,7 +24,7 @@ from backup_store import (
     ObjectBackupStore,
     RestoreTargetError,
 )
-from backup_store.layout import KeyLayout
+from backup_store.format.keys import KeyLayout
 from backup_store.model import BackupDescriptor
 from backup_store.stores.memory import MemoryBackupStore
 from tests.emulators import AzureContainer, GcsBucket, S3Bucket

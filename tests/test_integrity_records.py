@@ -30,8 +30,8 @@ from backup_store import (
     S3Config,
     UnverifiedBackupError,
 )
-from backup_store.integrity import IntegrityRecord, decode_record, encode_record
-from backup_store.layout import owner_marker_key
+from backup_store.format.integrity import IntegrityRecord, decode_record, encode_record
+from backup_store.format.keys import owner_marker_key
 from backup_store.model import FILE_SETS
 from backup_store.verify import ProblemKind, VerifyLevel, verify_store
 from tests.support.filesystem_stores import invoke, invoke_json

@@ -20,14 +20,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from backup_store.errors import ManifestParseError
-from backup_store.instant import Instant
-from backup_store.manifest import (
-    FileEntry,
-    Manifest,
-    ManifestForm,
-    decode_manifest,
-    encode_manifest,
-)
+from backup_store.format.instant import Instant
+from backup_store.format.manifest import FileEntry, Manifest, ManifestForm
+from backup_store.format.manifest_json import decode_manifest, encode_manifest
 from backup_store.model import BackupDescriptor, BackupIdentifier, BackupStatusCode
 from backup_store.testing.data import FIXTURES_DIR
 

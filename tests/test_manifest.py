@@ -9,15 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_store.errors import ManifestParseError
-from backup_store.instant import MAX_EPOCH_NANOS, MIN_EPOCH_NANOS, Instant
-from backup_store.manifest import (
-    FileEntry,
-    Manifest,
-    ManifestForm,
-    WrongManifestFormError,
-    decode_manifest,
-    encode_manifest,
-)
+from backup_store.format.instant import MAX_EPOCH_NANOS, MIN_EPOCH_NANOS, Instant
+from backup_store.format.manifest import FileEntry, Manifest, ManifestForm, WrongManifestFormError
+from backup_store.format.manifest_json import decode_manifest, encode_manifest
 from backup_store.model import (
     MAX_PARTITIONS,
     BackupDescriptor,

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backup_store.errors import ManifestParseError
-from backup_store.manifest import Manifest, ManifestForm, decode_manifest, encode_manifest
+from backup_store.format.manifest import Manifest, ManifestForm
+from backup_store.format.manifest_json import decode_manifest, encode_manifest
 from backup_store.testing.data import FIXTURES_DIR
 
 TEMPLATES = {

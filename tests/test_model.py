@@ -21,7 +21,7 @@ from backup_store import (
     NamedFileSet,
 )
 from backup_store.errors import BackupStoreError, scrub
-from backup_store.layout import KeyLayout, check_base_path
+from backup_store.format.keys import KeyLayout, check_base_path
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ def test_errors_carry_context_and_hide_secrets() -> None:
 
 def test_manifest_transitions_refuse_an_illegal_source_state() -> None:
     from backup_store import InvalidBackupStateError, Manifest
-    from backup_store.instant import Instant
+    from backup_store.format.instant import Instant
 
     backup_id = BackupIdentifier(1, 2, 3)
     now = Instant.parse_iso("2024-01-01T00:00:00Z")

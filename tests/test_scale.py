@@ -22,10 +22,10 @@ from backup_store import catalog as catalog_module
 from backup_store.catalog import decode_catalog, normal_token, shard_key
 from backup_store.concurrency import FreshShared
 from backup_store.errors import StoreUnavailableError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
+from backup_store.format.keys import owner_marker_key
+from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
-from backup_store.layout import owner_marker_key
-from backup_store.manifest import Manifest
 from backup_store.model import BackupDescriptor
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.service import (

@@ -26,7 +26,7 @@ from backup_store.cli import main
 from backup_store.clock import ManualClock
 from backup_store.cron import CronError, CronExpression
 from backup_store.errors import InvalidInputError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.metrics import BackupMetrics
 from backup_store.retention import RetentionPolicy
 from backup_store.schedule import (

@@ -17,8 +17,9 @@ from backup_store import (
     MemoryBackupStore,
 )
 from backup_store.cli.sample import SampleWriter, generate_sample_data
-from backup_store.instant import Instant
-from backup_store.manifest import Manifest, encode_common
+from backup_store.format.instant import Instant
+from backup_store.format.manifest import Manifest
+from backup_store.format.manifest_json import encode_common
 from backup_store.model import MAX_CHECKPOINT_ID, BackupDescriptor
 from backup_store.service import (
     CANCELLED_REASON,

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backup_store.errors import BackupStoreError, describe_error
-from backup_store.layout import owner_marker_key
+from backup_store.format.keys import owner_marker_key
 from backup_store.model import BackupIdentifier
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.store import BackupStore

@@ -15,7 +15,7 @@ import os
 import random
 from pathlib import Path
 
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.resources import AsyncResource
 from backup_store.service.directory import SEGMENT_SUFFIX, SEGMENTS, SNAPSHOTS
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from backup_store import ZEEBE_VERSION
 from backup_store.errors import BackupStoreError
-from backup_store.instant import Instant
+from backup_store.format.instant import Instant
 from backup_store.model import NamedFileSet, SourceFile, check_checkpoint_id
 from backup_store.service.errors import BackupIdConflictError, SourceError, SourceUnavailableError
 from backup_store.service.source import Checkpoint, CheckpointContent, PartitionSource

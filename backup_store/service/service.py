@@ -43,10 +43,10 @@ from backup_store.errors import (
     InvalidBackupStateError,
     StoreClosedError,
 )
+from backup_store.format.instant import Instant
+from backup_store.format.manifest import Manifest
 from backup_store.inspectable import InspectableStore, StoredManifest
-from backup_store.instant import Instant
 from backup_store.logs import log_context
-from backup_store.manifest import Manifest
 from backup_store.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.model import (
     MAX_PARTITIONS,

@@ -24,7 +24,7 @@ from obstore.store import AzureStore
 from pydantic import SecretStr, model_validator
 
 from backup_store.errors import ConfigurationError, StoreUnavailableError
-from backup_store.formats import ZEEBE_COMMON
+from backup_store.format.formats import ZEEBE_COMMON
 from backup_store.io import ObstoreIO
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import register

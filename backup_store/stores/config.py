@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from backup_store.errors import ConfigurationError, describe_error
+from backup_store.format.keys import check_base_path
 from backup_store.io import (
     DEFAULT_IDLE_SECONDS,
     DEFAULT_METADATA_SECONDS,
@@ -26,7 +27,6 @@ from backup_store.io import (
     DEFAULT_PART_SIZE,
     Deadlines,
 )
-from backup_store.layout import check_base_path
 from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from urllib.parse import SplitResult, unquote
 from pydantic import Field
 
 from backup_store.errors import ConfigurationError
-from backup_store.formats import ZEEBE_COMMON
+from backup_store.format.formats import ZEEBE_COMMON
 from backup_store.io import LocalFileIO, ObstoreIO
 from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY, ObjectBackupStore
 from backup_store.registry import register

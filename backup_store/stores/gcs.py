@@ -16,7 +16,7 @@ from urllib.parse import SplitResult
 from obstore.store import GCSStore
 from pydantic import SecretStr
 
-from backup_store.formats import ZEEBE_COMMON
+from backup_store.format.formats import ZEEBE_COMMON
 from backup_store.io import ObstoreIO
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import register

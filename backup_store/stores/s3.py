@@ -15,7 +15,7 @@ from urllib.parse import SplitResult
 from obstore.store import S3Store
 from pydantic import SecretStr
 
-from backup_store.formats import ZEEBE_S3
+from backup_store.format.formats import ZEEBE_S3
 from backup_store.io import ObstoreIO
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import register

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from backup_store.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
-from backup_store.instant import Instant
+from backup_store.format.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
+from backup_store.format.instant import Instant
 from backup_store.model import (
     Backup,
     BackupDescriptor,

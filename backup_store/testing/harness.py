@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from backup_store.catalog import shard_key
 from backup_store.errors import ObjectNotFoundError
-from backup_store.formats import StoreFormat
+from backup_store.format.formats import StoreFormat
+from backup_store.format.keys import owner_marker_key
+from backup_store.format.manifest import ManifestForm
 from backup_store.io import HookedIO, Request
-from backup_store.layout import owner_marker_key
-from backup_store.manifest import ManifestForm
 from backup_store.model import BackupIdentifier
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.store import BackupStore

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from backup_store.concurrency import run_bounded
-from backup_store.instant import Instant
-from backup_store.manifest import FileEntry, Manifest
+from backup_store.format.instant import Instant
+from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupDescriptor, BackupIdentifier
 from backup_store.object_backup_store import ObjectBackupStore
 

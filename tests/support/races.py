@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from backup_store.errors import InvalidBackupStateError
+from backup_store.format.keys import owner_marker_key
 from backup_store.io import HookedIO, Request
-from backup_store.layout import owner_marker_key
 from backup_store.model import Backup, BackupIdentifier, BackupStatusCode, NamedFileSet
 from backup_store.object_backup_store import ObjectBackupStore
 

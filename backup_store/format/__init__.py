@@ -1,0 +1,1 @@
+"""Zeebe's on-store format as values: keys, manifests and their JSON forms, integrity records."""
