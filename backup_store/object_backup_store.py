@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
-from backup_store.catalog import NO_SHARDS, Catalog, CatalogEntry, Entries, Group, normal_token
+from backup_store.catalog import Catalog
+from backup_store.catalog.codec import CatalogEntry, Entries, normal_token
+from backup_store.catalog.reader import NO_SHARDS
 from backup_store.concurrency import ByteBudget, both, run_bounded
 from backup_store.errors import (
     BackupAlreadyExistsError,
@@ -55,7 +57,7 @@ from backup_store.format.integrity import (
     encode_record,
     record_name,
 )
-from backup_store.format.keys import KeyLayout, check_base_path
+from backup_store.format.keys import Group, KeyLayout, check_base_path
 from backup_store.format.manifest import ZSTD, FileEntry, Manifest, WrongManifestFormError
 from backup_store.inspectable import (
     BeforeComplete,

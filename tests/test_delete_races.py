@@ -28,7 +28,7 @@ from backup_store import (
     MemoryBackupStore,
     ObjectBackupStore,
 )
-from backup_store.catalog import CATALOG_FOLDER
+from backup_store.format.keys import CATALOG_FOLDER
 from tests.support.cloud_stores import s3_store
 from tests.support.races import (
     Crash,

@@ -19,11 +19,13 @@ import pytest
 
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store import catalog as catalog_module
-from backup_store.catalog import decode_catalog, normal_token, shard_key
+from backup_store.catalog import codec as catalog_codec
+from backup_store.catalog import reader as catalog_reader
+from backup_store.catalog.codec import decode_catalog, normal_token
 from backup_store.concurrency import FreshShared
 from backup_store.errors import StoreUnavailableError
 from backup_store.format.instant import Instant
-from backup_store.format.keys import owner_marker_key
+from backup_store.format.keys import owner_marker_key, shard_key
 from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
 from backup_store.model import BackupDescriptor
@@ -220,7 +222,7 @@ async def test_catalogs_kept_in_memory_stay_within_the_bound(
 ) -> None:
     # A long-lived store (serve) keeps the catalogs it read, but never more entries
     # than the bound, however many backups the location holds.
-    monkeypatch.setattr(catalog_module, "CACHED_ENTRIES", MANY)
+    monkeypatch.setattr(catalog_reader, "CACHED_ENTRIES", MANY)
     for partition in (1, 2):
         for backup_id in ids(MANY, partition):
             await save(base_store, manifest(backup_id))
@@ -491,7 +493,7 @@ SHARD = 4
 
 @pytest.fixture
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog_module, "SHARD_ENTRIES", SHARD)
+    monkeypatch.setattr(catalog_codec, "SHARD_ENTRIES", SHARD)
 
 
 async def named_shards(

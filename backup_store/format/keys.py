@@ -12,11 +12,14 @@ Azure      ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,seg
 filesystem ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,segments}/<name>``
 ========== ====================================== ==========================================
 
-Besides Zeebe's objects, our stores keep two small objects of their own that
-Zeebe's readers never look at (documented in ``docs/on-store-format.md``):
+Besides Zeebe's objects, our stores keep small objects of their own that Zeebe's
+readers never look at (documented in ``docs/on-store-format.md``):
 
 * ``bp/.backup-store.json``: which store kind owns the location;
-* ``<backup folder>/backup-store-integrity.json``: size and SHA-256 per file.
+* ``<backup folder>/backup-store-integrity.json``: size and SHA-256 per file;
+* ``bp/.backup-store-catalog/``: the listing catalog's shards
+  (``<node>/<partition>/<bound>.json``), bounds records (``shards/<partition>.json``)
+  and taken-ids records (``taken/<partition>.json``).
 """
 
 from __future__ import annotations
@@ -137,3 +140,73 @@ def uses_zeebe_89_layout(broker_version: str | None) -> bool:
         return False
     major, minor = int(match[1]), int(match[2])
     return major > 8 or (major == 8 and minor >= 9)
+
+
+CATALOG_FOLDER = ".backup-store-catalog"
+"""The folder of this project's listing catalog, beside Zeebe's objects."""
+BOUNDS_FOLDER = "shards"
+TAKEN_FOLDER = "taken"
+
+Group = tuple[int, int]
+"""(node id, partition id)."""
+
+
+def catalog_folder(base_path: str | None) -> str:
+    """The folder of every catalog object of a location."""
+    return f"{base_path}/{CATALOG_FOLDER}/" if base_path else f"{CATALOG_FOLDER}/"
+
+
+def shard_key(base_path: str | None, node_id: int, partition_id: int, bound: int) -> str:
+    """The catalog shard of one node's backups of one partition from checkpoint ``bound``."""
+    return f"{group_folder(base_path, node_id, partition_id)}{bound}.json"
+
+
+def bounds_key(base_path: str | None, partition_id: int) -> str:
+    """The record of each node's shard bounds for one partition."""
+    return f"{catalog_folder(base_path)}{BOUNDS_FOLDER}/{partition_id}.json"
+
+
+def legacy_catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
+    """Where version 1 kept one node's whole catalog of a partition."""
+    return f"{catalog_folder(base_path)}{node_id}/{partition_id}.json"
+
+
+def group_folder(base_path: str | None, node_id: int, partition_id: int) -> str:
+    """The folder of one node's catalog shards of one partition."""
+    return f"{catalog_folder(base_path)}{node_id}/{partition_id}/"
+
+
+def parse_bounds_key(key: str, base_path: str | None) -> int | None:
+    """The partition of a bounds record's key (:func:`bounds_key`), or None."""
+    prefix = f"{catalog_folder(base_path)}{BOUNDS_FOLDER}/"
+    if not key.startswith(prefix) or not key.endswith(".json"):
+        return None
+    return _number(key[len(prefix) : -len(".json")])
+
+
+def taken_key(base_path: str | None, partition_id: int) -> str:
+    """The record of the highest backup id each node's service accepted for a partition."""
+    return f"{catalog_folder(base_path)}{TAKEN_FOLDER}/{partition_id}.json"
+
+
+def _number(text: str) -> int | None:
+    """A canonical decimal number (no sign, no leading zero), or None."""
+    if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
+        return None
+    return int(text)
+
+
+def parse_shard_key(key: str, folder: str) -> tuple[Group, int] | None:
+    """The group and bound of a shard key under ``folder`` (:func:`catalog_folder`)."""
+    if not key.startswith(folder) or not key.endswith(".json"):
+        return None
+    parts = key[len(folder) : -len(".json")].split("/")
+    if len(parts) != 3:
+        return None
+    node, partition, bound = (_number(p) for p in parts)
+    if node is None or partition is None or bound is None:
+        return None
+    return (node, partition), bound
+    node, partition, bound = (_number(p) for p in parts)
+    if node is None or partition is None or bound is None:
+        return None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable
 
-from backup_store.catalog import shard_key
 from backup_store.errors import ObjectNotFoundError
 from backup_store.format.formats import StoreFormat
-from backup_store.format.keys import owner_marker_key
+from backup_store.format.keys import owner_marker_key, shard_key
 from backup_store.format.manifest import ManifestForm
 from backup_store.io import HookedIO, Request
 from backup_store.model import BackupIdentifier

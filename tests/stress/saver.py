@@ -58,5 +58,7 @@ async def run(url: str, work: Path, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    catalog.SHARD_ENTRIES = int(os.environ.get("STRESS_SHARD_ENTRIES", catalog.SHARD_ENTRIES))
+    catalog.codec.SHARD_ENTRIES = int(
+        os.environ.get("STRESS_SHARD_ENTRIES", catalog.codec.SHARD_ENTRIES)
+    )
     asyncio.run(run(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])))

@@ -29,7 +29,7 @@ from backup_store import (
     InvalidBackupStateError,
     ObjectBackupStore,
 )
-from backup_store import catalog as catalog_module
+from backup_store.catalog import codec as catalog_codec
 from tests.stress.conftest import SECONDS, NewStore
 from tests.support.races import Script, actor, check_outcome, outcome
 from tests.test_scale import SHARD, Counted, hooked, manifest, save
@@ -43,7 +43,7 @@ WRITERS = 6
 
 @pytest.fixture(autouse=True)
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog_module, "SHARD_ENTRIES", SHARD)
+    monkeypatch.setattr(catalog_codec, "SHARD_ENTRIES", SHARD)
 
 
 def fresh(store: ObjectBackupStore) -> ObjectBackupStore:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from backup_store import catalog as catalog_module
+from backup_store.catalog import codec as catalog_codec
 from backup_store.service import BackupIdConflictError, BackupService, BackupState
 from tests.stress.conftest import SECONDS, NewStore
 from tests.support.races import Script, actor
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.stress
 
 @pytest.fixture(autouse=True)
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog_module, "SHARD_ENTRIES", 3)
+    monkeypatch.setattr(catalog_codec, "SHARD_ENTRIES", 3)
 
 
 class History:

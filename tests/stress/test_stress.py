@@ -96,7 +96,7 @@ async def test_kill_9_of_a_saving_process(
 ) -> None:
     rng = random.Random(os.environ.get("STRESS_SEED"))
     # Small catalog shards, here and in the saver: kills land mid-split too.
-    monkeypatch.setattr(catalog, "SHARD_ENTRIES", KILLED_SHARD_ENTRIES)
+    monkeypatch.setattr(catalog.codec, "SHARD_ENTRIES", KILLED_SHARD_ENTRIES)
     monkeypatch.setenv("STRESS_SHARD_ENTRIES", str(KILLED_SHARD_ENTRIES))
     if where == "filesystem":
         url = (tmp_path / "store").as_uri()
