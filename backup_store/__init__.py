@@ -15,6 +15,8 @@ See ``README.md`` for the full example.
 """
 
 from backup_store import exit_guard, registry
+from backup_store.contract.inspectable import InspectableStore, StoredManifest
+from backup_store.contract.store import BackupStore
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -35,7 +37,6 @@ from backup_store.format.formats import ZEEBE_COMMON, ZEEBE_S3, StoreFormat
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import FileEntry, Manifest, ManifestForm
 from backup_store.format.manifest_json import decode_manifest, encode_manifest
-from backup_store.inspectable import InspectableStore, StoredManifest
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -48,7 +49,6 @@ from backup_store.model import (
 )
 from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import open_config, open_store, register
-from backup_store.store import BackupStore
 from backup_store.stores.azure import AzureBackupStore, AzureConfig
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
 from backup_store.stores.gcs import GcsBackupStore, GcsConfig

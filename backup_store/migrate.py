@@ -47,6 +47,12 @@ from enum import Enum
 from typing import Any
 
 from backup_store.concurrency import run_bounded
+from backup_store.contract.inspectable import (
+    DamagedManifest,
+    FileToStore,
+    InspectableStore,
+    StoredManifest,
+)
 from backup_store.errors import (
     BackupStoreError,
     IntegrityError,
@@ -57,12 +63,6 @@ from backup_store.format.instant import Instant
 from backup_store.format.integrity import record_name
 from backup_store.format.keys import owner_marker_key
 from backup_store.format.manifest import FileEntry, Manifest
-from backup_store.inspectable import (
-    DamagedManifest,
-    FileToStore,
-    InspectableStore,
-    StoredManifest,
-)
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress
 from backup_store.sizes import human_size

@@ -34,6 +34,15 @@ from backup_store.catalog import Catalog
 from backup_store.catalog.codec import CatalogEntry, Entries, normal_token
 from backup_store.catalog.reader import NO_SHARDS
 from backup_store.concurrency import ByteBudget, both, run_bounded
+from backup_store.contract.inspectable import (
+    BeforeComplete,
+    DamagedManifest,
+    FileToStore,
+    InspectableStore,
+    ListedManifest,
+    StoredManifest,
+)
+from backup_store.contract.store import DELETING_REASON
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -59,14 +68,6 @@ from backup_store.format.integrity import (
 )
 from backup_store.format.keys import Group, KeyLayout, check_base_path
 from backup_store.format.manifest import ZSTD, FileEntry, Manifest, WrongManifestFormError
-from backup_store.inspectable import (
-    BeforeComplete,
-    DamagedManifest,
-    FileToStore,
-    InspectableStore,
-    ListedManifest,
-    StoredManifest,
-)
 from backup_store.io import (
     NAME_MAX,
     ObjectIO,
@@ -86,7 +87,6 @@ from backup_store.model import (
     check_file_name,
 )
 from backup_store.ownership import OwnershipMarker
-from backup_store.store import DELETING_REASON
 from backup_store.transfer import (
     CHUNK_SIZE,
     COMPRESSION_THRESHOLD,

@@ -16,11 +16,11 @@ from functools import partial
 from typing import Any, Protocol
 
 from backup_store.concurrency import run_bounded
+from backup_store.contract.inspectable import InspectableStore
+from backup_store.contract.store import DELETING_REASON
 from backup_store.errors import ConfigurationError, ManifestParseError
-from backup_store.inspectable import InspectableStore
 from backup_store.model import BackupIdentifier, BackupStatus, BackupStatusCode
 from backup_store.registry import open_store
-from backup_store.store import DELETING_REASON
 
 ENV_PREFIX = "env:"
 """``env:NAME`` in place of a URL reads the URL from the environment variable NAME,

@@ -32,8 +32,8 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.errors import ConfigurationError
-from backup_store.inspectable import InspectableStore
 
 ENTRY_POINT_GROUP = "backup_store.backends"
 BUILT_IN = ("filesystem", "memory", "s3", "gcs", "azure")

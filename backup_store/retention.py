@@ -34,10 +34,10 @@ from typing import Any
 
 from backup_store.aggregate import BackupState, aggregate, partition_count_of
 from backup_store.concurrency import run_bounded
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.durations import format_age, format_duration
 from backup_store.errors import BackupStoreError, ConfigurationError
 from backup_store.format.instant import Instant
-from backup_store.inspectable import InspectableStore
 from backup_store.model import (
     BackupIdentifier,
     BackupIdentifierWildcard,

@@ -37,11 +37,11 @@ from datetime import timedelta
 
 from backup_store.clock import Clock, SystemClock
 from backup_store.concurrency import run_bounded
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.cron import CronExpression
 from backup_store.durations import format_duration, parse_duration
 from backup_store.errors import ForeignStoreKindError, InvalidInputError, ManifestParseError
 from backup_store.format.instant import Instant
-from backup_store.inspectable import InspectableStore
 from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifier, BackupIdentifierWildcard
 from backup_store.resources import AsyncResource

@@ -28,8 +28,8 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.errors import ConfigurationError
-from backup_store.inspectable import InspectableStore
 from backup_store.registry import open_config, open_store
 from backup_store.stores.azure import AzureConfig
 from backup_store.stores.config import StoreConfig

@@ -1,109 +1,11 @@
-"""The backup store contract.
+"""Deprecated: re-exports :mod:`backup_store.contract.store`."""
 
-A :class:`BackupStore` keeps, per backup id ``(node, partition, checkpoint)``, a
-manifest (the status marker) and the backup's snapshot and segment files. Its
-verbs are those of Zeebe's ``BackupStore``; anything more convenient (aggregating
-partitions, verifying, migrating) lives in the service layer on top.
-
-Life cycle of one backup (``store-format.md`` §5)::
-
-    save ─▶ IN_PROGRESS ─▶ COMPLETED ─▶ (mark_failed) FAILED
-                  └──────(error / mark_failed)──────▶ FAILED
-
-Implementations must be safe to use from concurrent tasks of one event loop.
-"""
-
-from __future__ import annotations
-
-import abc
-from pathlib import Path
-
-from backup_store.model import (
-    Backup,
-    BackupIdentifier,
-    BackupIdentifierWildcard,
-    BackupStatus,
-    BackupStatusCode,
+from backup_store.contract.store import (
+    DELETING_REASON,
+    BackupStore,
 )
-from backup_store.resources import AsyncResource
 
-DELETING_REASON = "The backup is being deleted."
-"""Failure reason of a backup being deleted (Zeebe's words): of an IN_PROGRESS one
-marked failed before its delete, and of the manifest a delete holds meanwhile."""
-
-
-class BackupStore(AsyncResource):
-    """Abstract asynchronous backup store. Use as ``async with store: ...``."""
-
-    @abc.abstractmethod
-    async def save(self, backup: Backup) -> None:
-        """Store a new backup: manifest IN_PROGRESS, every file, then COMPLETED.
-
-        Raises:
-            InvalidInputError: the backup is malformed (nothing is written).
-            SourceFileNotFoundError: a local file is missing or not a regular file;
-                the message names it. Detected before writing when possible,
-                otherwise the backup is marked FAILED.
-            BackupAlreadyExistsError: a manifest exists for the id, in any state;
-                it is left untouched.
-            BackupStoreError: any other failure; the backup is left FAILED, never
-                COMPLETED without its data.
-        """
-
-    @abc.abstractmethod
-    async def get_status(self, backup_id: BackupIdentifier) -> BackupStatus:
-        """The backup's status; ``DOES_NOT_EXIST`` when there is none (not an error).
-
-        Raises:
-            ManifestParseError: the manifest exists but cannot be read.
-        """
-
-    @abc.abstractmethod
-    async def list(
-        self,
-        wildcard: BackupIdentifierWildcard = BackupIdentifierWildcard(),  # noqa: B008
-    ) -> list[BackupStatus]:
-        """Statuses of every backup the wildcard matches, in no particular order."""
-
-    @abc.abstractmethod
-    async def delete(self, backup_id: BackupIdentifier) -> None:
-        """Remove the manifest and every object of the backup.
-
-        A missing backup is a success; leftovers of a partial backup whose
-        manifest is gone are removed too. The delete holds the manifest key from
-        start to end (it is FAILED with :data:`DELETING_REASON` meanwhile, so a
-        save of the same id fails as already existing) and removes it last: a
-        crash leaves a FAILED backup or nothing, and deleting again finishes.
-
-        Raises:
-            InvalidBackupStateError: the backup is IN_PROGRESS (mark it failed first).
-        """
-
-    @abc.abstractmethod
-    async def restore(self, backup_id: BackupIdentifier, target_dir: Path) -> Backup:
-        """Write every file of a COMPLETED backup flat into ``target_dir``.
-
-        Returns the backup with file paths pointing into ``target_dir``. Never
-        writes outside ``target_dir``. Sizes and SHA-256 are checked against the
-        backup's integrity record; a backup only Zeebe wrote (at a location our
-        stores never claimed) has none and gets presence checks only. Stores of
-        this package also take ``allow_unverified``
-        (:meth:`~backup_store.inspectable.InspectableStore.restore`).
-
-        Raises:
-            InvalidBackupStateError: the backup does not exist or is not COMPLETED.
-            IntegrityError: a stored file's size or checksum differs from what was saved.
-            UnverifiedBackupError: no integrity record belongs to the backup at a
-                location our stores claimed.
-        """
-
-    @abc.abstractmethod
-    async def mark_failed(self, backup_id: BackupIdentifier, reason: str) -> BackupStatusCode:
-        """Mark the backup FAILED with ``reason``; returns the resulting status code.
-
-        A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
-        """
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Release resources; the store must not be used afterwards."""
+__all__ = [
+    "DELETING_REASON",
+    "BackupStore",
+]

@@ -36,10 +36,10 @@ from enum import Enum
 from typing import Any
 
 from backup_store.concurrency import run_bounded
+from backup_store.contract.inspectable import DamagedManifest, InspectableStore, StoredManifest
 from backup_store.errors import BackupStoreError, InvalidInputError, ObjectNotFoundError
 from backup_store.format.integrity import FileRecord, record_name
 from backup_store.format.manifest import FileEntry
-from backup_store.inspectable import DamagedManifest, InspectableStore, StoredManifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress, id_json
 from backup_store.transfer import Digest

@@ -24,7 +24,7 @@ from backup_store import (
     StoreUnavailableError,
     open_store,
 )
-from backup_store.inspectable import FileToStore
+from backup_store.contract.inspectable import FileToStore
 from backup_store.stores.azure import AzureBackupStore
 from backup_store.stores.s3 import S3BackupStore, S3Config
 from tests.emulators import AZURITE_KEY, S3_SECRET_ACCESS_KEY, AzureContainer, GcsBucket, S3Bucket

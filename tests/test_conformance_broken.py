@@ -14,8 +14,8 @@ import pytest
 from obstore.store import MemoryStore
 
 from backup_store import MemoryBackupStore, ObjectBackupStore
+from backup_store.contract.inspectable import StoredManifest
 from backup_store.format.formats import ZEEBE_COMMON
-from backup_store.inspectable import StoredManifest
 from backup_store.io import ObjectVersion, ObstoreIO
 from backup_store.model import Backup, BackupStatusCode
 from backup_store.testing import ObjectStoreHarness

@@ -21,9 +21,9 @@ from backup_store import (
     MemoryBackupStore,
     ObjectBackupStore,
 )
+from backup_store.contract.inspectable import StoredManifest
 from backup_store.format.manifest import FileEntry
 from backup_store.format.manifest_json import encode_manifest
-from backup_store.inspectable import StoredManifest
 from backup_store.migrate import Action, Outcome, decide, migrate, plan_migration
 from backup_store.verify import VerifyLevel, verify_store
 from tests.support.filesystem_stores import (

@@ -30,13 +30,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
     scrub,
 )
 from backup_store.format.instant import Instant
-from backup_store.inspectable import InspectableStore
 from backup_store.operations import open_store_url, resolve_store_url
 from backup_store.sizes import human_size as human_size
 

@@ -26,9 +26,9 @@ from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
 from backup_store.cli.commands import NODE_ID
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.durations import parse_duration
 from backup_store.errors import BackupStoreError, InvalidInputError
-from backup_store.inspectable import InspectableStore
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_PARTITIONS

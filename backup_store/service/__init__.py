@@ -19,6 +19,7 @@ Example::
 """
 
 from backup_store.aggregate import BackupInfo, BackupState, PartitionBackupInfo
+from backup_store.contract.store import DELETING_REASON
 from backup_store.service.directory import DirectoryCheckpoint, DirectorySource
 from backup_store.service.errors import (
     BackupIdConflictError,
@@ -31,7 +32,6 @@ from backup_store.service.service import (
     BackupService,
 )
 from backup_store.service.source import Checkpoint, CheckpointContent, PartitionSource
-from backup_store.store import DELETING_REASON
 
 __all__ = [
     "CANCELLED_REASON",

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from backup_store import ZEEBE_VERSION
 from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
 from backup_store.concurrency import FreshShared, run_bounded
+from backup_store.contract.inspectable import InspectableStore, StoredManifest
 from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
@@ -45,7 +46,6 @@ from backup_store.errors import (
 )
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import Manifest
-from backup_store.inspectable import InspectableStore, StoredManifest
 from backup_store.logs import log_context
 from backup_store.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.model import (

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from backup_store.contract.inspectable import FileToStore, InspectableStore
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import FileEntry, Manifest
-from backup_store.inspectable import FileToStore, InspectableStore
 from backup_store.model import BackupDescriptor, BackupIdentifier, BackupStatusCode
 from backup_store.object_backup_store import ObjectBackupStore
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backup_store.inspectable import InspectableStore
+from backup_store.contract.inspectable import InspectableStore
 from backup_store.testing.histories import engine
 
 

@@ -11,9 +11,9 @@ from typing import TypeVar
 import pytest
 import pytest_asyncio
 
+from backup_store.contract.store import BackupStore
 from backup_store.format.manifest import ManifestForm
 from backup_store.model import Backup, BackupIdentifier, NamedFileSet
-from backup_store.store import BackupStore
 from backup_store.testing.harness import StoreHarness
 
 BackupFactory = Callable[..., Backup]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import zstandard
 
+from backup_store.contract.store import BackupStore
 from backup_store.format.manifest import ZSTD
 from backup_store.format.manifest_json import decode_manifest
-from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import ID, StoreScenarios, assert_same_files
 from backup_store.testing.data import make_backup
 from backup_store.testing.harness import StoreHarness

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from backup_store.contract.store import BackupStore
 from backup_store.errors import InvalidBackupStateError
 from backup_store.model import BackupStatusCode
-from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import (
     ID,
     BackupFactory,

@@ -7,12 +7,12 @@ from collections.abc import Awaitable
 
 import pytest
 
+from backup_store.contract.store import BackupStore
 from backup_store.errors import InvalidBackupStateError
 from backup_store.format.instant import Instant
 from backup_store.format.manifest_json import decode_manifest
 from backup_store.io import Request
 from backup_store.model import Backup, BackupStatusCode
-from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import (
     ID,
     BackupFactory,

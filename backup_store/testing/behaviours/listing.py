@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from backup_store.contract.store import BackupStore
 from backup_store.model import BackupIdentifierWildcard, BackupStatusCode
-from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import ID, BackupFactory, StoreScenarios
 
 Triple = tuple[int, int, int]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from backup_store.contract.store import BackupStore
 from backup_store.errors import IntegrityError, InvalidBackupStateError
-from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import (
     ID,
     BackupFactory,

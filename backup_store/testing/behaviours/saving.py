@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from backup_store.contract.store import BackupStore
 from backup_store.errors import InvalidBackupStateError, InvalidInputError, SourceFileNotFoundError
 from backup_store.model import Backup, BackupIdentifier, BackupStatusCode, NamedFileSet
-from backup_store.store import BackupStore
 from backup_store.testing.behaviours._base import (
     ID,
     BackupFactory,
