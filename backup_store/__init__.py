@@ -17,6 +17,7 @@ See ``README.md`` for the full example.
 from backup_store import exit_guard, registry
 from backup_store.contract.inspectable import InspectableStore, StoredManifest
 from backup_store.contract.store import BackupStore
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import (
     BackupAlreadyExistsError,
     BackupStoreError,
@@ -47,7 +48,6 @@ from backup_store.model import (
     NamedFileSet,
     SourceFile,
 )
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import open_config, open_store, register
 from backup_store.stores.azure import AzureBackupStore, AzureConfig
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig

@@ -56,12 +56,12 @@ from typing import Any
 import httpx
 
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, catalog
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import BackupStoreError
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import Manifest
 from backup_store.io import HookedIO, ObjectIO, Request
 from backup_store.model import BackupDescriptor
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import open_store
 from tests.emulators import S3Emulator
 from tests.support.cloud_stores import s3_url

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_store.object_backup_store import ObjectBackupStore
+from backup_store.engine import ObjectBackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore
 from tests.emulators.s3 import S3Bucket
 from tests.support.cloud_stores import s3_store

@@ -24,10 +24,10 @@ from backup_store.api import (
 )
 from backup_store.api.openapi import BACKUP_ID_PATTERN, PATH_ID_PATTERN, decimal_at_most
 from backup_store.cli.sample import generate_sample_data
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ManifestParseError, StoreUnavailableError
 from backup_store.io import HookedIO, Request
 from backup_store.model import MAX_CHECKPOINT_ID
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.service import BackupService, DirectorySource, SourceUnavailableError
 from tests.support.services import serving
 

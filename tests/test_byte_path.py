@@ -14,10 +14,10 @@ from pathlib import Path
 
 from backup_store import Backup, BackupDescriptor, BackupIdentifier, NamedFileSet
 from backup_store.concurrency import ByteBudget
+from backup_store.engine import ObjectBackupStore
 from backup_store.format.manifest import ZSTD, ManifestForm
 from backup_store.format.manifest_json import decode_manifest
 from backup_store.io import HookedIO, Request
-from backup_store.object_backup_store import ObjectBackupStore
 from tests.emulators import S3Bucket
 from tests.support.cloud_stores import s3_store
 

@@ -20,6 +20,7 @@ import pytest
 from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.api import create_app
 from backup_store.cli.sample import generate_sample_data
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ManifestParseError
 from backup_store.format.instant import Instant
 from backup_store.format.keys import KeyLayout, owner_marker_key
@@ -27,7 +28,6 @@ from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
 from backup_store.migrate import Action, Outcome, migrate
 from backup_store.model import MAX_PARTITIONS, BackupDescriptor
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.service import BackupService, BackupState, DirectorySource
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup

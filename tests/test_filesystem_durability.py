@@ -25,8 +25,9 @@ from backup_store import (
     ObjectNotFoundError,
     StoreUnavailableError,
 )
+from backup_store.engine import ObjectBackupStore
+from backup_store.engine.context import SMALL_FILE
 from backup_store.io import HookedIO, LocalFileIO, Request, UploadGroup
-from backup_store.object_backup_store import SMALL_FILE, ObjectBackupStore
 from backup_store.transfer import FolderSync
 
 BACKUP_ID = BackupIdentifier(1, 2, 3)

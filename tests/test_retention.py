@@ -31,10 +31,10 @@ from backup_store import (
     open_store,
 )
 from backup_store.durations import format_duration, parse_duration
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ConfigurationError, InvalidInputError
 from backup_store.format.instant import Instant
 from backup_store.io import HookedIO, Request
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.retention import (
     Action,
     Outcome,

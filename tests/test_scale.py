@@ -23,13 +23,13 @@ from backup_store.catalog import codec as catalog_codec
 from backup_store.catalog import reader as catalog_reader
 from backup_store.catalog.codec import decode_catalog, normal_token
 from backup_store.concurrency import FreshShared
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import StoreUnavailableError
 from backup_store.format.instant import Instant
 from backup_store.format.keys import owner_marker_key, shard_key
 from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
 from backup_store.model import BackupDescriptor
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.service import (
     RESTART_REASON,
     BackupIdConflictError,

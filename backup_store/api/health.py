@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backup_store.contract.store import BackupStore
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import BackupStoreError, describe_error
 from backup_store.format.keys import owner_marker_key
 from backup_store.model import BackupIdentifier
-from backup_store.object_backup_store import ObjectBackupStore
 
 HEALTH_PATH: Final = "/actuator/health"
 LIVENESS_PATH: Final = "/actuator/health/liveness"

@@ -149,7 +149,6 @@ def split_shard(entries: RawEntries, bound: int, *, full: bool) -> dict[int, Raw
     return pieces
 
 
-
 def encode_bounds(bounds: Bounds) -> bytes:
     body = {"version": CATALOG_VERSION, "bounds": {str(n): b for n, b in sorted(bounds.items())}}
     return json.dumps(body, separators=(",", ":")).encode()
@@ -242,8 +241,6 @@ def decode_entry(raw: list[Any], listed: BackupIdentifier | None = None) -> Cata
         _instant(modified),
     )
     return CatalogEntry(token, status)
-
-
 
 
 def normal_token(e_tag: str | None) -> str | None:

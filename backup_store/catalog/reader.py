@@ -226,7 +226,6 @@ class CatalogReader:
         if dropped is not None:
             self._held -= len(dropped[1])
 
-
     async def _read_bounds(
         self,
         partition_id: int,

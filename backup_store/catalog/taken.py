@@ -1,5 +1,4 @@
-"""The taken-ids record: the highest backup id each node's service accepted, per partition.
-"""
+"""The taken-ids record: the highest backup id each node's service accepted, per partition."""
 
 from __future__ import annotations
 

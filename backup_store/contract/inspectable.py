@@ -6,7 +6,7 @@ cheap listings of ids, the integrity records, one file's stored object and its
 original bytes, and a way to write a backup from any byte source (migration).
 :class:`InspectableStore` is that extension, in the way Rust ``object_store``
 separates its required trait from its convenience extension. Every store of
-this package implements it (:class:`~backup_store.object_backup_store.ObjectBackupStore`);
+this package implements it (:class:`~backup_store.engine.ObjectBackupStore`);
 tools are typed against it, never against the concrete engine.
 """
 
@@ -16,13 +16,14 @@ import abc
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from backup_store.contract.store import BackupStore
 from backup_store.errors import ManifestParseError
 from backup_store.format.formats import StoreFormat
 from backup_store.format.integrity import FileRecord, IntegrityRecord
-from backup_store.format.keys import KeyLayout
+from backup_store.format.keys import KeyLayout, owner_marker_key
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.io import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard, BackupStatus
@@ -85,6 +86,40 @@ class FileToStore:
     size: int
     open: Callable[[], AsyncIterator[bytes]]
     local_path: Path | None = None
+
+
+class Verification(Enum):
+    """How a restore checks the backup's bytes (the integrity table of
+    ``docs/on-store-format.md``)."""
+
+    CHECKED = "checked"
+    """Sizes and SHA-256 checked against the integrity record tied to the manifest."""
+    UNVERIFIED = "unverified"
+    """A location our stores claimed, but no record belongs to the manifest: restored
+    with presence checks only, because ``allow_unverified`` was given."""
+    NOT_RECORDED = "not recorded"
+    """Written by Zeebe at a location our stores never claimed: Zeebe records no sizes
+    or checksums, so only presence is checked."""
+
+
+class RestoreProgress:
+    """What a restore reports while it runs, on the event loop; the defaults do nothing.
+
+    A front end renders it (the CLI draws a progress bar); the restore itself is the
+    same for every caller.
+    """
+
+    def started(
+        self, backup_id: BackupIdentifier, total: int | None, verification: Verification
+    ) -> None:
+        """The backup is found and its files are about to be written: ``total`` bytes
+        (None when no integrity record says), checked as ``verification`` says."""
+
+    def advanced(self, amount: int) -> None:
+        """``amount`` more bytes were written into the target folder."""
+
+
+NO_PROGRESS = RestoreProgress()
 
 
 BeforeComplete = Callable[[StoredManifest], Awaitable[None]]
@@ -200,6 +235,7 @@ class InspectableStore(BackupStore):
         )
         return bool(await self.list_ids(exact))
 
+    @abc.abstractmethod
     async def read_integrity(self, stored: StoredManifest) -> IntegrityRecord | None:
         """The backup's integrity record, or None when it has none that belongs to
         this manifest: missing (Zeebe wrote the backup, or the record was lost), or
@@ -220,6 +256,11 @@ class InspectableStore(BackupStore):
         Raises:
             ForeignStoreKindError: another store kind owns the location.
         """
+
+    @property
+    def marker_key(self) -> str:
+        """The key of the store-kind marker (present once our stores wrote here)."""
+        return owner_marker_key(self.base_path)
 
     @abc.abstractmethod
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
@@ -272,7 +313,12 @@ class InspectableStore(BackupStore):
 
     @abc.abstractmethod
     async def restore(
-        self, backup_id: BackupIdentifier, target_dir: Path, *, allow_unverified: bool = False
+        self,
+        backup_id: BackupIdentifier,
+        target_dir: Path,
+        *,
+        allow_unverified: bool = False,
+        progress: RestoreProgress = NO_PROGRESS,
     ) -> Backup:
         """:meth:`BackupStore.restore`, by the integrity table of ``docs/on-store-format.md``.
 
@@ -280,6 +326,7 @@ class InspectableStore(BackupStore):
             allow_unverified: restore a backup whose integrity record is missing or
                 stale at a location our stores claimed, with presence checks only
                 (logged as a warning). Without it, such a backup is refused.
+            progress: told how the backup is checked and how many bytes are written.
 
         Raises:
             UnverifiedBackupError: no integrity record belongs to the backup at a
@@ -312,6 +359,7 @@ class InspectableStore(BackupStore):
 
 
 __all__ = [
+    "NO_PROGRESS",
     "BeforeComplete",
     "DamagedManifest",
     "FileRecord",
@@ -319,5 +367,7 @@ __all__ = [
     "InspectableStore",
     "IntegrityRecord",
     "ListedManifest",
+    "RestoreProgress",
     "StoredManifest",
+    "Verification",
 ]

@@ -31,6 +31,9 @@ DELETING_REASON = "The backup is being deleted."
 """Failure reason of a backup being deleted (Zeebe's words): of an IN_PROGRESS one
 marked failed before its delete, and of the manifest a delete holds meanwhile."""
 
+PROBE_ID = BackupIdentifier(0, 1, 1)
+"""The backup id whose status :meth:`BackupStore.probe` asks for by default."""
+
 
 class BackupStore(AsyncResource):
     """Abstract asynchronous backup store. Use as ``async with store: ...``."""
@@ -103,6 +106,19 @@ class BackupStore(AsyncResource):
 
         A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
         """
+
+    async def probe(self) -> None:
+        """Check that the store's location answers, for readiness checks: one cheap
+        request that reads no backup (an empty location is an answer).
+
+        The default asks for the status of one backup id; stores with a cheaper
+        request override it.
+
+        Raises:
+            StoreUnavailableError: the location cannot be reached, or refuses access.
+            BackupStoreError: any other failure of the request.
+        """
+        await self.get_status(PROBE_ID)
 
     @abc.abstractmethod
     async def close(self) -> None:

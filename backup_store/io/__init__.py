@@ -29,6 +29,7 @@ from backup_store.io.base import (
     StoredObject,
     UploadGroup,
     WriteConflict,
+    until_swapped,
 )
 from backup_store.io.capabilities import CLOUD_KEY_BYTES, NAME_MAX, Capabilities, capabilities_of
 from backup_store.io.errors import missing_location, translate_error
@@ -75,4 +76,5 @@ __all__ = [
     "capabilities_of",
     "missing_location",
     "translate_error",
+    "until_swapped",
 ]

@@ -48,6 +48,23 @@ class WriteConflict(Exception):
         self.key = key
 
 
+async def until_swapped(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    attempts: int,
+    gave_up: Callable[[], BaseException],
+) -> T:
+    """The one read-then-compare-and-swap loop: run ``attempt`` (reads, a decision,
+    then create-only or version-matched writes) again on every :class:`WriteConflict`
+    (another writer changed what it read), at most ``attempts`` times; then raise
+    ``gave_up()``."""
+    for _attempt in range(attempts):
+        try:
+            return await attempt()
+        except WriteConflict:
+            continue
+    raise gave_up()
+
 
 @dataclass(frozen=True)
 class ObjectVersion:

@@ -1,5 +1,4 @@
-"""What a storage service guarantees natively, declared per backend, never guessed.
-"""
+"""What a storage service guarantees natively, declared per backend, never guessed."""
 
 from __future__ import annotations
 

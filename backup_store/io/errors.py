@@ -67,4 +67,3 @@ def translate_error(error: BaseException, *, store: str, key: str | None) -> Bac
     else:
         error_type, message = BackupStoreError, f"{type(error).__name__}: {detail}"
     return error_type(message, store=store, key=key)
-

@@ -90,7 +90,6 @@ def _make_folders(folder: Path, root: Path) -> list[Path]:
     return [d.parent for d in reversed(missing)]
 
 
-
 READ_ATTEMPTS = 5
 
 

@@ -85,14 +85,12 @@ class Deadlines:
             )
 
 
-
 def _meta(raw: Any) -> ObjectMeta:
     return ObjectMeta(raw["path"], raw["size"], raw["last_modified"], raw.get("e_tag"))
 
 
 def sha256_of(data: bytes | AsyncIterator[bytes]) -> str:
     return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else ""
-
 
 
 class ObstoreIO(ObjectIO):

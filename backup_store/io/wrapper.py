@@ -1,5 +1,4 @@
-"""Wrappers of an :class:`~backup_store.io.base.ObjectIO`.
-"""
+"""Wrappers of an :class:`~backup_store.io.base.ObjectIO`."""
 
 from __future__ import annotations
 

@@ -23,10 +23,10 @@ from urllib.parse import SplitResult, urlsplit
 from obstore.store import AzureStore
 from pydantic import SecretStr, model_validator
 
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ConfigurationError, StoreUnavailableError
 from backup_store.format.formats import ZEEBE_COMMON
 from backup_store.io import ObstoreIO
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import register
 from backup_store.stores.config import (
     CloudConfig,

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from backup_store.engine import DEFAULT_MAX_CONCURRENCY
 from backup_store.errors import ConfigurationError, describe_error
 from backup_store.format.keys import check_base_path
 from backup_store.io import (
@@ -27,7 +28,6 @@ from backup_store.io import (
     DEFAULT_PART_SIZE,
     Deadlines,
 )
-from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig

@@ -13,10 +13,10 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import Field
 
+from backup_store.engine import DEFAULT_MAX_CONCURRENCY, ObjectBackupStore
 from backup_store.errors import ConfigurationError
 from backup_store.format.formats import ZEEBE_COMMON
 from backup_store.io import LocalFileIO, ObstoreIO
-from backup_store.object_backup_store import DEFAULT_MAX_CONCURRENCY, ObjectBackupStore
 from backup_store.registry import register
 from backup_store.stores.config import StoreConfig, url_options
 

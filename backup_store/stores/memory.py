@@ -7,9 +7,9 @@ from urllib.parse import SplitResult
 
 from obstore.store import MemoryStore
 
+from backup_store.engine import ObjectBackupStore
 from backup_store.format.formats import ZEEBE_COMMON
 from backup_store.io import ObstoreIO
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import register
 
 if TYPE_CHECKING:

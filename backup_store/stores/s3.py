@@ -15,9 +15,9 @@ from urllib.parse import SplitResult
 from obstore.store import S3Store
 from pydantic import SecretStr
 
+from backup_store.engine import ObjectBackupStore
 from backup_store.format.formats import ZEEBE_S3
 from backup_store.io import ObstoreIO
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.registry import register
 from backup_store.stores.config import (
     BucketConfig,

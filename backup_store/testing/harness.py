@@ -6,13 +6,13 @@ import abc
 from collections.abc import Awaitable, Callable
 
 from backup_store.contract.store import BackupStore
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ObjectNotFoundError
 from backup_store.format.formats import StoreFormat
 from backup_store.format.keys import owner_marker_key, shard_key
 from backup_store.format.manifest import ManifestForm
 from backup_store.io import HookedIO, Request
 from backup_store.model import BackupIdentifier
-from backup_store.object_backup_store import ObjectBackupStore
 
 RequestHook = Callable[[Request], Awaitable[None]]
 """Awaited before each object request a hooked store makes (see :meth:`open_hooked`)."""

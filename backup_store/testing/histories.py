@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from backup_store.contract.inspectable import FileToStore, InspectableStore
+from backup_store.engine import ObjectBackupStore
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupDescriptor, BackupIdentifier, BackupStatusCode
-from backup_store.object_backup_store import ObjectBackupStore
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

@@ -30,8 +30,6 @@ async def iterate_in_thread(chunks: Iterator[Chunk]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-
-
 def blocking(chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> Iterator[bytes]:
     """An async stream as a blocking iterator, for a transfer thread: each chunk is
     fetched on ``loop`` (which must not be the calling thread's)."""

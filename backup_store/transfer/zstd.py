@@ -99,8 +99,6 @@ async def decompress_zstd(chunks: AsyncIterator[bytes], *, key: str) -> AsyncIte
         yield out
 
 
-
-
 class ZstdFrameTracker:
     """Follows zstd frame headers and block headers (RFC 8878) without decoding.
 

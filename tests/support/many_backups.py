@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from backup_store.concurrency import run_bounded
+from backup_store.engine import ObjectBackupStore
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupDescriptor, BackupIdentifier
-from backup_store.object_backup_store import ObjectBackupStore
 
 DATA_FILES_PER_BACKUP = 1
 """Each backup has one small segment file besides its manifest."""

@@ -14,11 +14,11 @@ import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from backup_store.engine import ObjectBackupStore
 from backup_store.errors import InvalidBackupStateError
 from backup_store.format.keys import owner_marker_key
 from backup_store.io import HookedIO, Request
 from backup_store.model import Backup, BackupIdentifier, BackupStatusCode, NamedFileSet
-from backup_store.object_backup_store import ObjectBackupStore
 
 
 class Crash(Exception):
