@@ -115,7 +115,7 @@ async def test_default_settings_send_two_large_files_at_once(
     both = asyncio.Event()
 
     async def meet(request: Request) -> None:
-        if request.operation == "put" and "/segments/" in request.key:
+        if request.operation == "upload" and "/segments/" in request.key:
             started.add(request.key)
             if len(started) == 2:
                 both.set()

@@ -211,7 +211,7 @@ async def test_delete_refused_for_in_progress_changes_nothing(
     await actor(new_store("in-progress-solo"), solo).save(backup)
     # Hold the save at its first data upload: the manifest is IN_PROGRESS.
     script.pause_at = next(
-        i for i, r in enumerate(solo.requests) if r.operation == "put" and "/segments/" in r.key
+        i for i, r in enumerate(solo.requests) if r.operation == "upload" and "/segments/" in r.key
     )
     save_error, delete_error = await run_paused(
         actor(store, script).save(backup), script, lambda: store.delete(BACKUP_ID)

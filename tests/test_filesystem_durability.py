@@ -96,7 +96,7 @@ async def test_data_is_persisted_after_every_upload_and_before_record_and_manife
     data = {
         i: r.key
         for i, r in enumerate(io.requests)
-        if r.operation == "put" and ("/segments/" in r.key or "/snapshot/" in r.key)
+        if r.operation == "upload" and ("/segments/" in r.key or "/snapshot/" in r.key)
     }
     assert len(data) == 21
     assert sorted(io.persisted) == sorted(data.values())  # every data file, once

@@ -44,7 +44,7 @@ from tests.support.filesystem_stores import invoke
 from tests.support.services import MemorySource
 
 Hook = Callable[[Request], Awaitable[None]]
-WRITES = {"put", "replace", "delete"}
+WRITES = {"put", "upload", "replace", "delete"}
 MANY = 20
 """Backups of one partition in most tests: enough for the catalog to be read."""
 

@@ -118,9 +118,10 @@ class ObjectStoreHarness(StoreHarness):
         return self._open()
 
     def open_hooked(self, hook: RequestHook) -> ObjectBackupStore:
-        """A new store whose engine's object requests go through a :class:`HookedIO`."""
+        """A new store whose every object request (marker and catalog included) goes
+        through a :class:`HookedIO`."""
         store = self._open()
-        store.io = HookedIO(store.io, hook)
+        store.wrap_io(lambda io: HookedIO(io, hook))
         return store
 
     async def close(self) -> None:

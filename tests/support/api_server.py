@@ -220,7 +220,7 @@ class HeldStore(ObjectBackupStore):
 
         async def hold(request: Request) -> None:
             data_file = "/segments/" in request.key or "/snapshot/" in request.key
-            if request.operation == "put" and data_file:
+            if request.operation == "upload" and data_file:
                 await _hold(hold_uploads)
 
         super().__init__(HookedIO(base.io, hold), kind=base.kind, format=base.format)
