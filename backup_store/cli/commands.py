@@ -8,11 +8,8 @@ failure (including problems found by ``verify``), 2 usage error.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import shutil
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +33,7 @@ from backup_store.cli.output import (
     warn,
     when,
 )
+from backup_store.contract.inspectable import RestoreProgress, Verification
 from backup_store.errors import InvalidInputError
 from backup_store.migrate import Action, MigrationReport, Outcome, migrate
 from backup_store.model import (
@@ -268,11 +266,10 @@ def status_command(store_url: str, backup_id: int, as_json: bool) -> None:
 
 
 class RestoreTarget:
-    """The folder a restore writes into, changed only by moving finished files in.
-
-    Files are restored into a staging folder beside the target and moved in at the
-    end; :meth:`undo` (on failure or Ctrl-C) removes the staging folder, the files
-    moved in and the folders created, leaving the target as it was.
+    """The folder a restore writes into: refused when it is not empty (unless allowed)
+    or holds a file the backup would replace; :meth:`undo` (on failure or Ctrl-C)
+    removes the folders made for it. The restore itself leaves no file behind when it
+    fails: it publishes its files all at once, once every one is written and checked.
     """
 
     def __init__(self, target: Path, *, allow_non_empty: bool) -> None:
@@ -281,52 +278,44 @@ class RestoreTarget:
             fail(f"refusing to restore into {target}: it is not a folder")
         if target.is_dir() and any(target.iterdir()) and not allow_non_empty:
             fail(f"refusing to restore into {target}: the folder is not empty")
-        self.created: list[Path] = []
-        self.moved: list[Path] = []
-        self.staging = target.parent / f".{target.name}.restoring-{uuid.uuid4().hex[:8]}"
+        # The folders the restore will make (the target and its missing parents).
+        self.created = [p for p in (target, *target.parents) if not p.exists()]
 
-    def prepare(self) -> Path:
-        """Create the missing parents and the staging folder; the staging folder."""
-        missing = [p for p in (self.target, *self.target.parents) if not p.exists()]
-        for folder in reversed(missing[1:]):  # the target itself is created last
-            folder.mkdir()
-            self.created.append(folder)
-        self.staging.mkdir()
-        return self.staging
-
-    def commit(self, names: list[str]) -> None:
-        """Move the restored files into the target (same filesystem: renames)."""
+    def check_clashes(self, names: list[str]) -> None:
+        """Refuse to replace any file of the folder."""
         clashes = [name for name in names if (self.target / name).exists()]
         if clashes:
             raise CommandFailed(
                 f"refusing to replace {plural(len(clashes), 'file')} in {self.target}: "
                 f"{', '.join(sorted(clashes)[:5])}"
             )
-        if not self.target.exists():
-            self.target.mkdir()
-            self.created.append(self.target)
-        for name in names:
-            (self.staging / name).rename(self.target / name)
-            self.moved.append(self.target / name)
-        self.staging.rmdir()
 
     def undo(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-        for path in self.moved:
-            path.unlink(missing_ok=True)
-        for folder in reversed(self.created):
+        for folder in self.created:  # deepest first
             with contextlib.suppress(OSError):
                 folder.rmdir()
 
 
-def _folder_size(folder: Path) -> int:
-    total = 0
-    for path in folder.iterdir() if folder.is_dir() else ():
-        try:
-            total += path.stat().st_size
-        except OSError:
-            continue  # renamed or removed while we looked
-    return total
+class RestoreBar(RestoreProgress):
+    """Renders a restore's progress: a bar of bytes, and a warning when unverified."""
+
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.verification: Verification | None = None
+
+    def started(
+        self, backup_id: BackupIdentifier, total: int | None, verification: Verification
+    ) -> None:
+        self.verification = verification
+        if verification is Verification.UNVERIFIED:
+            warn(
+                f"backup {backup_id} has no integrity record tied to its manifest: restoring "
+                "UNVERIFIED data (--allow-unverified), only presence is checked"
+            )
+        self.bar.start(f"restoring {backup_id}", total)
+
+    def advanced(self, amount: int) -> None:
+        self.bar.advance(amount)
 
 
 @click.command("restore")
@@ -376,14 +365,14 @@ def restore_command(
     backups written by Zeebe itself (in a location our stores never wrote to)
     record neither, which the output states. Where our stores wrote, a backup
     whose record is missing or stale is refused unless --allow-unverified is given.
-    Files are restored into a staging folder beside the target and moved in
-    when all are there: on failure or Ctrl-C the folder is left as it was.
+    Files are written under temporary names and renamed when all are there and
+    checked: on failure or Ctrl-C the folder is left as it was.
     """
     destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
     store = open_url(store_url, "STORE_URL")
     progress = RichProgress(enabled=not as_json)
 
-    async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], bool, bool]:
+    async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], Verification]:
         async with store:
             wildcard = BackupIdentifierWildcard(
                 node_id=node, partition_id=partition, checkpoint=backup_id
@@ -402,42 +391,26 @@ def restore_command(
                     "only a COMPLETED backup can be restored"
                 )
             stored = await store.read_manifest(best.id)
-            records = await store.read_integrity(stored) if stored else None
-            unverified = records is None and await store.is_claimed()
-            if unverified and allow_unverified:
-                warn(
-                    f"backup {best.id} has no integrity record tied to its manifest: restoring "
-                    "UNVERIFIED data (--allow-unverified), only presence is checked"
-                )
-            total = sum(r.size for r in records.values()) if records else None
-            staging = destination.prepare()
+            if stored is not None:
+                destination.check_clashes([entry.name for _, entry in stored.manifest.files()])
+            shown = RestoreBar(progress)
             with progress.shown():
-                progress.start(f"restoring {best.id}", total)
-                restoring = asyncio.create_task(
-                    store.restore(best.id, staging, allow_unverified=allow_unverified)
+                restored = await store.restore(
+                    best.id, target, allow_unverified=allow_unverified, progress=shown
                 )
-                try:
-                    while not restoring.done():
-                        await asyncio.wait({restoring}, timeout=0.2)
-                        progress.set_completed(await asyncio.to_thread(_folder_size, staging))
-                finally:
-                    # Interrupted: stop the transfer before the staging folder goes.
-                    restoring.cancel()
-                    await asyncio.gather(restoring, return_exceptions=True)
-                restored = restoring.result()
                 progress.finish()
             files = [
-                (file_set, name, (staging / name).stat().st_size)
+                (file_set, name, (target / name).stat().st_size)
                 for file_set, names in zip(
                     FILE_SETS, (restored.snapshot, restored.segments), strict=True
                 )
                 for name in names
             ]
-            destination.commit([name for _, name, _ in files])
-            return best.id, files, records is not None, unverified
+            assert shown.verification is not None  # (told before any file is written)
+            return best.id, files, shown.verification
 
     try:
-        restored_id, files, checked, unverified = run(work())
+        restored_id, files, verification = run(work())
     except BaseException:
         destination.undo()
         raise
@@ -448,8 +421,8 @@ def restore_command(
                 "store": store.description,
                 "backupId": id_json(restored_id),
                 "target": str(target),
-                "checked": checked,
-                "unverified": unverified,
+                "checked": verification is Verification.CHECKED,
+                "unverified": verification is Verification.UNVERIFIED,
                 "files": [{"fileSet": fs, "name": n, "size": s} for fs, n, s in files],
                 "bytes": total,
             }
@@ -461,9 +434,9 @@ def restore_command(
         f"{escape(str(target))}: {plural(len(files), 'file')}, {human_size(total)}.",
         highlight=False,
     )
-    if checked:
+    if verification is Verification.CHECKED:
         console.print("Sizes and SHA-256 checked against the integrity record.", highlight=False)
-    elif unverified:
+    elif verification is Verification.UNVERIFIED:
         console.print(
             "NOT VERIFIED: the integrity record is missing or stale; only presence was checked.",
             highlight=False,
