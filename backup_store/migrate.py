@@ -61,7 +61,6 @@ from backup_store.errors import (
 )
 from backup_store.format.instant import Instant
 from backup_store.format.integrity import record_name
-from backup_store.format.keys import owner_marker_key
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress
@@ -319,7 +318,7 @@ async def _check_not_same_location(
     """
     if source.base_path != target.base_path:
         return
-    keys = [owner_marker_key(source.base_path)] + [s.key for s in sources[:1]]
+    keys = [source.marker_key] + [s.key for s in sources[:1]]
     for key in keys:
         try:
             seen_by_source = await source.stat(key)

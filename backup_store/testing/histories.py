@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from backup_store.contract.inspectable import FileToStore, InspectableStore
-from backup_store.engine import ObjectBackupStore
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupDescriptor, BackupIdentifier, BackupStatusCode
@@ -43,14 +42,8 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def engine(store: InspectableStore) -> ObjectBackupStore:
-    """The engine under a store of this package (raw objects go through its seam)."""
-    assert isinstance(store, ObjectBackupStore)
-    return store
-
-
 async def craft(store: InspectableStore, items: list[Crafted], now: Instant) -> None:
-    io = engine(store).io
+    io = store.io  # raw objects go through the store's seam
     for item in items:
         created = ago(now, item.age)
         descriptor = BackupDescriptor("1-1-1-1", 10, item.partitions, "8.7.0")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from backup_store.contract.inspectable import InspectableStore
-from backup_store.testing.histories import engine
 
 
 async def object_keys(store: InspectableStore) -> set[str]:
-    return set(await engine(store).io.list_keys(""))
+    return set(await store.io.list_keys(""))
 
 
 def checkpoint_of(key: str) -> int | None:
