@@ -33,7 +33,7 @@ from backup_store.format.keys import (
     legacy_catalog_key,
     parse_shard_key,
 )
-from backup_store.io import StoredObject, WriteConflict
+from backup_store.io import StoredObject, WriteConflict, until_swapped
 from backup_store.model import (
     BackupIdentifier,
     BackupIdentifierWildcard,
@@ -64,20 +64,15 @@ class CatalogWriter(CatalogReader):
         catalog left behind is only slower), unless ``raising`` (an operator's
         rebuild must not say done when it was not)."""
         try:
-            for _attempt in range(UPDATE_ATTEMPTS):
-                try:
-                    await attempt()
-                    return
-                except WriteConflict:
-                    continue
+            await until_swapped(
+                attempt,
+                attempts=UPDATE_ATTEMPTS,
+                gave_up=lambda: BackupStoreError(f"{what} kept changing while it was rewritten"),
+            )
         except BackupStoreError as error:
             if raising:
                 raise
             log.warning("could not update %s: %s", what, error)
-            return
-        if raising:
-            raise BackupStoreError(f"{what} kept changing while it was rewritten")
-        log.warning("%s kept changing; left as it is", what)
 
     async def update(
         self, backup_id: BackupIdentifier, change: Callable[[RawEntries], None]
