@@ -104,6 +104,27 @@ def test_a_missing_filesystem_store_is_an_error_and_is_not_created(
     assert not (tmp_path / "target").exists()
 
 
+def test_migrate_dry_run_writes_nothing_not_even_the_target_folder(
+    store: StoreDir, tmp_path: Path
+) -> None:
+    missing = tmp_path / "new" / "target"
+    existing = tmp_path / "empty"
+    existing.mkdir()
+    for target in (missing, existing):
+        result = cli("migrate", store.url, target.as_uri(), "--all", "--dry-run")
+        assert result.returncode == 0, result.stderr
+        assert "Dry run: 1 to migrate, 0 to skip, 0 conflicts. Nothing was written." in (
+            " ".join(result.stdout.split())
+        )
+    assert not (tmp_path / "new").exists()
+    assert list(existing.iterdir()) == []
+    # The target URL is still checked as for a real migration.
+    typo = cli("migrate", store.url, f"{missing.as_uri()}?max_concurency=2", "--all", "--dry-run")
+    assert typo.returncode == 2
+    assert "unknown option 'max_concurency'" in typo.stderr
+    assert not (tmp_path / "new").exists()
+
+
 def test_verify_that_checked_nothing_says_so_and_fails_unless_allowed(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
