@@ -1,6 +1,6 @@
 """What a zstd S3 store stores, and what its manifest says it stored, on every write path.
 
-A save (the path of the service) and a migration write files through the same
+A save, a backup taken by the service and a migration all write files through
 ``write_backup``; for each, files below, at and over the compression threshold,
 compressible or not, on both sides of the multipart threshold, are written to a
 ``compression=zstd`` S3 store (moto), then restored byte for byte. The manifest
@@ -18,10 +18,12 @@ import obstore
 import pytest
 
 from backup_store import Backup, BackupDescriptor, BackupIdentifier, NamedFileSet, open_store
+from backup_store.service import BackupService, BackupState, Checkpoint, CheckpointContent
 from backup_store.transfer import CHUNK_SIZE, COMPRESSION_THRESHOLD
 from tests.emulators import S3Bucket
 from tests.support.cloud_stores import s3_url
 from tests.support.filesystem_stores import invoke, invoke_json
+from tests.support.services import MemorySource
 
 BACKUP = BackupIdentifier(0, 1, 7)
 PART_SIZE = 5 * 1024 * 1024  # the smallest S3 allows: files over it go in parts
@@ -68,6 +70,33 @@ async def save(url: str, folder: Path, files: dict[str, bytes]) -> None:
         )
 
 
+class SampleSource(MemorySource):
+    """Partition 1 of a broker, whose backup content is the sample files."""
+
+    def __init__(self, folder: Path, names: list[str]) -> None:
+        super().__init__(BACKUP.partition_id, folder)
+        self.names = names
+
+    async def backup_content(self, checkpoint: Checkpoint) -> CheckpointContent:
+        return CheckpointContent(
+            f"{checkpoint.position}-1-1-1",
+            checkpoint.position,
+            snapshot=NamedFileSet({"small.log": self.files / "small.log"}),
+            segments=NamedFileSet({n: self.files / n for n in self.names if n != "small.log"}),
+        )
+
+
+async def take_backup(url: str, folder: Path, files: dict[str, bytes]) -> None:
+    async with (
+        open_store(url) as store,
+        BackupService(store, [SampleSource(folder, list(files))], node_id=0) as service,
+    ):
+        await service.take_backup(BACKUP.checkpoint_id)
+        await service.wait_for_backups()
+        taken = await service.get_backup(BACKUP.checkpoint_id)
+        assert taken.state is BackupState.COMPLETED, taken
+
+
 async def stored_objects(url: str) -> dict[str, tuple[str | None, str]]:
     """Each file's recorded compression and its object's key."""
     async with open_store(url) as store:
@@ -112,6 +141,15 @@ def test_a_save_records_what_it_stored(
     write_files(tmp_path / "data", files)
     url = s3_url(s3_bucket, "saved", compression="zstd", part_size=str(PART_SIZE))
     asyncio.run(save(url, tmp_path / "data", files))
+    check_store(url, s3_bucket, files, tmp_path)
+
+
+def test_a_backup_taken_by_the_service_records_what_it_stored(
+    s3_bucket: S3Bucket, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    write_files(tmp_path / "data", files)
+    url = s3_url(s3_bucket, "served", compression="zstd", part_size=str(PART_SIZE))
+    asyncio.run(take_backup(url, tmp_path / "data", files))
     check_store(url, s3_bucket, files, tmp_path)
 
 
