@@ -2,7 +2,8 @@
 
 Read-only commands never create anything; errors an operator can act on
 (missing bucket, plain-http endpoints); obstore's option names and URL forms;
-Ctrl-C during restore; the small things (``-h``, id messages, ``--yes``, sizes).
+Ctrl-C and failures in the middle of a restore or a migration; the small things
+(``-h``, id messages, ``--yes``, sizes).
 """
 
 from __future__ import annotations
@@ -288,12 +289,6 @@ def transferring(tmp_path: Path) -> Iterator[tuple[StoreDir, EndlessFile]]:
     endless.close()
 
 
-def run_until_done(args: list[str]) -> tuple[int, str]:
-    process = start(args)
-    _, stderr = process.communicate(timeout=60)
-    return process.returncode, stderr
-
-
 def start(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, *args],
@@ -315,6 +310,13 @@ def interrupt_while_reading(args: list[str], endless: EndlessFile) -> tuple[int,
 
 def restore_args(store: StoreDir, target: Path) -> list[str]:
     return ["restore", store.url, "10", "--partition", "1", "--to", str(target)]
+
+
+def damage(store: StoreDir) -> None:
+    """Cut the file ``damaged`` short: it fails its check at its end, while ``endless``
+    is still being transferred (and must be stopped)."""
+    damaged = file_bytes(store.root, A, "segments/damaged")
+    damaged.write_bytes(damaged.read_bytes()[: 1024 * 1024])
 
 
 def test_ctrl_c_during_restore_leaves_the_target_as_it_was(
@@ -341,13 +343,12 @@ def test_ctrl_c_during_migrate_is_one_line_and_exit_130(
 def test_a_restore_failing_mid_transfer_is_one_error_line(
     transferring: tuple[StoreDir, EndlessFile], tmp_path: Path
 ) -> None:
-    # One file fails its check while another is still being transferred (and stopped).
     store, _ = transferring
-    damaged = file_bytes(store.root, A, "segments/damaged")
-    damaged.write_bytes(damaged.read_bytes()[: 1024 * 1024])
+    damage(store)
     target = tmp_path / "restored"
-    code, stderr = run_until_done(restore_args(store, target))
-    assert code == 1, stderr
+    process = start(restore_args(store, target))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
     assert one_line(stderr).startswith("error: segments/damaged does not match what was saved")
     assert not target.exists()
 
@@ -356,8 +357,7 @@ def test_a_migration_failing_mid_transfer_reports_it_without_tracebacks(
     transferring: tuple[StoreDir, EndlessFile], tmp_path: Path
 ) -> None:
     store, _ = transferring
-    damaged = file_bytes(store.root, A, "segments/damaged")
-    damaged.write_bytes(damaged.read_bytes()[: 1024 * 1024])
+    damage(store)
     process = start(["migrate", store.url, (tmp_path / "copy").as_uri(), "--all", "--json"])
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 1, stderr
