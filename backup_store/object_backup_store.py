@@ -624,12 +624,13 @@ class ObjectBackupStore(InspectableStore):
             )
             self._check_keys(layout, backup_id, files)
             await self._owner.check(writing=True)
+            # Offered to zstd; each file's upload says whether it was stored compressed.
             compress = {
                 (f.file_set, f.name): self.compression is not None
                 and f.size > COMPRESSION_THRESHOLD
                 for f in files
             }
-            entries = {
+            planned = {
                 file_set: tuple(
                     FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None)
                     for f in files
@@ -637,7 +638,7 @@ class ObjectBackupStore(InspectableStore):
                 )
                 for file_set in FILE_SETS
             }
-            started = manifest.with_files(entries).as_in_progress()
+            started = manifest.with_files(planned).as_in_progress()
             if accepted is None:
                 held = await self._create(started)
             else:
@@ -664,23 +665,20 @@ class ObjectBackupStore(InspectableStore):
                     record_name(f.file_set, f.name): record
                     for f, (record, _) in zip(files, uploaded, strict=True)
                 }
-                # The final manifest records what was stored: a file that zstd did
-                # not shrink is stored plain (store-format.md §4).
-                stored_compressed = {
-                    (f.file_set, f.name): compressed
-                    for f, (_, compressed) in zip(files, uploaded, strict=True)
-                }
+                # From here on every manifest (the hook's, the final one, a FAILED one)
+                # names the files as they were stored: a file that zstd did not shrink
+                # is stored plain (store-format.md §4).
                 final = manifest.with_files(
                     {
                         file_set: tuple(
-                            FileEntry(
-                                e.name, ZSTD if stored_compressed[(file_set, e.name)] else None
-                            )
-                            for e in file_entries
+                            entry
+                            for f, (_, entry) in zip(files, uploaded, strict=True)
+                            if f.file_set == file_set
                         )
-                        for file_set, file_entries in entries.items()
+                        for file_set in FILE_SETS
                     }
                 )
+                started = final.as_in_progress()
                 # Tied to this manifest: a record some later backup of the id finds is stale.
                 integrity = IntegrityRecord(by_name, backup_id, final.created_at)
                 await self.io.put(layout.integrity_key(backup_id), encode_record(integrity))
@@ -794,8 +792,8 @@ class ObjectBackupStore(InspectableStore):
         backup_id: BackupIdentifier,
         batch: Sequence[FileToStore],
         compress: dict[tuple[str, str], bool],
-    ) -> builtins.list[tuple[FileRecord, bool]]:
-        """Store files; their integrity records and whether each was stored compressed.
+    ) -> builtins.list[tuple[FileRecord, FileEntry]]:
+        """Store files; their integrity records and manifest entries as stored.
 
         One file is read, hashed, compressed and sent in one transfer thread (see
         :meth:`ObjectIO.upload`), a local file straight from disk; a batch of small
@@ -824,7 +822,7 @@ class ObjectBackupStore(InspectableStore):
 
     async def _upload_small(
         self, layout: KeyLayout, backup_id: BackupIdentifier, batch: Sequence[FileToStore]
-    ) -> builtins.list[tuple[FileRecord, bool]]:
+    ) -> builtins.list[tuple[FileRecord, FileEntry]]:
         keys = [layout.file_key(backup_id, f.file_set, f.name) for f in batch]
         digests = [Digest() for _ in batch]
         uploads: builtins.list[tuple[str, Iterable[Chunk]]] = []
@@ -1142,8 +1140,8 @@ def _batches(items: Sequence[int], lanes: int) -> builtins.list[builtins.list[in
 
 def _stored(
     file: FileToStore, key: str, original: Digest, form: StoredForm
-) -> tuple[FileRecord, bool]:
-    """The integrity record of a stored file, and whether it was stored compressed."""
+) -> tuple[FileRecord, FileEntry]:
+    """The integrity record of a stored file, and its manifest entry as stored."""
     if original.size != file.size:
         raise SourceFileNotFoundError(
             f"source of {file.file_set}/{file.name} gave {original.size} bytes, "
@@ -1151,7 +1149,8 @@ def _stored(
             key=key,
         )
     stored_size = form.size if form.compressed else original.size
-    return FileRecord(original.size, original.sha256, stored_size), form.compressed
+    entry = FileEntry(file.name, ZSTD if form.compressed else None)
+    return FileRecord(original.size, original.sha256, stored_size), entry
 
 
 def _small_stored(records: IntegrityRecord | None, file_set: str, entry: FileEntry) -> bool:
