@@ -107,6 +107,7 @@ class Variant:
     timestamp_millis: bool
     sequence_number: bool
     about: str
+    manifests: bool = True
 
 
 VARIANTS: dict[str, Variant] = {
@@ -156,6 +157,19 @@ VARIANTS: dict[str, Variant] = {
             timestamp_millis=True,
             sequence_number=False,
             about="descriptor whose checkpointTimestamp is a long (epoch milliseconds)",
+        ),
+        Variant(
+            "vS",
+            descriptor="e0c4a94de96a20ebeb717ea96f89d876355b1ead",
+            identifier="e0c4a94de96a20ebeb717ea96f89d876355b1ead",
+            metadata="822d2cf4647ce74ab4a2535b02cfc0f707578984",
+            first_log_position=True,
+            zone=False,
+            timestamp_millis=False,
+            sequence_number=True,
+            about="metadata file whose checkpointType is a String (BackupMetadataSyncer@822d2cf4 "
+            "writes CheckpointType.name()); its manifests are vB's, so only metadata cases",
+            manifests=False,
         ),
     )
 }
@@ -711,11 +725,24 @@ def read_inputs(variant: Variant) -> Iterator[tuple[str, str, bytes, str | None]
         ),
         None,
     )
+    yield (
+        "metadata-type-unknown",
+        "metadata",
+        (
+            b'{"partitionId":1,"sequenceNumber":1,"lastUpdated":"2026-03-01T00:00:00Z",'
+            b'"checkpoints":[{"checkpointId":1,"checkpointPosition":2,'
+            b'"checkpointTimestamp":null,"checkpointType":"FOO","firstLogPosition":1,'
+            b'"numberOfPartitions":3,"brokerVersion":"8.9.0"}],"ranges":[]}'
+        ),
+        None,
+    )
     yield "metadata-truncated", "metadata", b'{"partitionId":1,"sequenceNumber":1,', None
 
 
 def read_cases(variant: Variant) -> Iterator[Case]:
     for name, form, data, note in read_inputs(variant):
+        if form != "metadata" and not variant.manifests:
+            continue
         b64 = base64.b64encode(data).decode()
         yield Case(
             name=f"{variant.name}-read-{name}",
@@ -736,7 +763,7 @@ def read_cases(variant: Variant) -> Iterator[Case]:
 
 def all_cases(variant: Variant) -> list[Case]:
     cases: list[Case] = []
-    for form in ("common", "s3", "s3-decimal"):
+    for form in ("common", "s3", "s3-decimal") if variant.manifests else ():
         cases.extend(base_manifests(variant, form))
         cases.extend(extreme_manifests(variant, form))
     cases.extend(metadata_cases(variant))
