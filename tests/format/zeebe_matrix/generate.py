@@ -48,7 +48,7 @@ JsonObject = dict[str, Any]
 SHARED_COMMITS: dict[str, str] = {
     "common/Manifest.java": "ed1cc495788253bfb682531961aad49be78a8681",
     "common/ManifestImpl.java": "ea0810444da2219a78b250fce01c4a34b8001d9e",
-    "common/FileSet.java": "camunda/zeebe 288940c9 (same record in camunda/camunda)",
+    "common/FileSet.java": "camunda/zeebe@288940c9 (8.6 line; not compared with camunda/camunda)",
     "s3/manifest/ValidBackupManifest.java": "ea0810444da2219a78b250fce01c4a34b8001d9e",
     "s3/manifest/CompletedBackupManifest.java": "ea0810444da2219a78b250fce01c4a34b8001d9e",
     "s3/manifest/FailedBackupManifest.java": "ea0810444da2219a78b250fce01c4a34b8001d9e",
