@@ -20,7 +20,7 @@ Zeebe writes for ``values``; ``read``: bytes given to Zeebe and what it reads an
 ``commits`` (the camunda/camunda commits of the classes involved), ``form`` (``common``: GCS,
 Azure and filesystem; ``s3``: the 8.9+ S3 store, ISO dates; ``s3-decimal``: the 8.2-8.8 S3 store,
 decimal epoch seconds; ``metadata``: the per-partition metadata file), ``key`` (the object key
-without base path, or null where no Zeebe version writes that case under a known key), ``values``
+without base path; null for read cases and where the key was not found in Zeebe's code), ``values``
 (plain JSON), ``bytes`` (base64), plus ``zeebe_rereads_same_bytes`` (write cases) or
 ``zeebe_reads`` / ``zeebe_error`` / ``zeebe_rewrites`` (read cases) and an optional ``note``.
 """
