@@ -65,7 +65,7 @@ from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress
 from backup_store.sizes import human_size
-from backup_store.transfer import Digest
+from backup_store.transfer.files import Digest
 
 REPLACED_REASON = "Left behind by an interrupted backup-store migrate; replaced by a new migration."
 

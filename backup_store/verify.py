@@ -42,7 +42,7 @@ from backup_store.format.integrity import FileRecord, record_name
 from backup_store.format.manifest import FileEntry
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress, id_json
-from backup_store.transfer import Digest
+from backup_store.transfer.files import Digest
 
 ZEEBE_WRITTEN_NOTE = (
     "written by Zeebe: sizes and checksums are not recorded by Zeebe, so only presence was checked"

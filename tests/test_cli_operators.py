@@ -2,19 +2,21 @@
 
 Read-only commands never create anything; errors an operator can act on
 (missing bucket, plain-http endpoints); obstore's option names and URL forms;
-Ctrl-C during restore; the small things (``-h``, id messages, ``--yes``, sizes).
+Ctrl-C and failures in the middle of a restore or a migration; the small things
+(``-h``, id messages, ``--yes``, sizes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,6 +103,27 @@ def test_a_missing_filesystem_store_is_an_error_and_is_not_created(
     )
     assert not typo.exists()
     assert not (tmp_path / "target").exists()
+
+
+def test_migrate_dry_run_writes_nothing_not_even_the_target_folder(
+    store: StoreDir, tmp_path: Path
+) -> None:
+    missing = tmp_path / "new" / "target"
+    existing = tmp_path / "empty"
+    existing.mkdir()
+    for target in (missing, existing):
+        result = cli("migrate", store.url, target.as_uri(), "--all", "--dry-run")
+        assert result.returncode == 0, result.stderr
+        assert "Dry run: 1 to migrate, 0 to skip, 0 conflicts. Nothing was written." in (
+            " ".join(result.stdout.split())
+        )
+    assert not (tmp_path / "new").exists()
+    assert list(existing.iterdir()) == []
+    # The target URL is still checked as for a real migration.
+    typo = cli("migrate", store.url, f"{missing.as_uri()}?max_concurency=2", "--all", "--dry-run")
+    assert typo.returncode == 2
+    assert "unknown option 'max_concurency'" in typo.stderr
+    assert not (tmp_path / "new").exists()
 
 
 def test_verify_that_checked_nothing_says_so_and_fails_unless_allowed(tmp_path: Path) -> None:
@@ -215,47 +238,133 @@ def test_unknown_options_and_foreign_hosts_are_refused_with_the_valid_names(
         assert text in result.stderr
 
 
-# ---------------------------------------------------------------- Ctrl-C during restore
+# ---------------------------------------------------------------- Ctrl-C and failures mid-transfer
 
 
-def test_ctrl_c_during_restore_leaves_the_target_as_it_was(store: StoreDir, tmp_path: Path) -> None:
-    # A stored file that is a named pipe: the restore blocks reading it, deterministically.
-    blocking = file_bytes(store.root, A, "segments/segment-file-2")
-    blocking.unlink()
-    os.mkfifo(blocking)
-    target = tmp_path / "restored" / "partition-1"
-    process = subprocess.Popen(
-        [*CLI, "restore", store.url, "10", "--partition", "1", "--to", str(target)],
+class EndlessFile:
+    """A stored file replaced by a named pipe that gives bytes for as long as it is
+    read: a transfer of it never ends on its own, so the test decides when it stops.
+
+    ``reading`` is set once a transfer opened it (a stage to act at); every chunk
+    read after the transfer was told to stop is one more chance for the code to
+    leave a stopped transfer's error behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink()
+        os.mkfifo(path)
+        self.reading = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        with suppress(BrokenPipeError), self.path.open("wb", buffering=0) as pipe:
+            self.reading.set()  # the open returns once a reader has it open
+            while True:
+                pipe.write(bytes(64 * 1024))
+
+    def wait_until_read(self, process: subprocess.Popen[str]) -> None:
+        if not self.reading.wait(timeout=60):
+            process.kill()
+            raise AssertionError(f"the transfer never opened {self.path}: {process.communicate()}")
+
+    def close(self) -> None:
+        """End the feeder (a reader that opens and leaves: the write end breaks)."""
+        os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+        self._feeder.join(timeout=30)
+
+
+BIG_FILES = {"endless": 2 * 1024 * 1024, "damaged": 2 * 1024 * 1024}
+"""Two files over the batching size: each is transferred on its own, at the same time."""
+
+
+@pytest.fixture
+def transferring(tmp_path: Path) -> Iterator[tuple[StoreDir, EndlessFile]]:
+    """Backup 10 of partition 1 whose file ``endless`` never ends."""
+    store = StoreDir(tmp_path / "store")
+    asyncio.run(_save(store, tmp_path / "data", [A], sizes=BIG_FILES))
+    endless = EndlessFile(file_bytes(store.root, A, "segments/endless"))
+    yield store, endless
+    endless.close()
+
+
+def start(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )
+    )  # fmt: skip
+
+
+def interrupt_while_reading(args: list[str], endless: EndlessFile) -> tuple[int, str]:
+    """Run the command, press Ctrl-C once it is reading ``endless``; its exit code and stderr."""
+    process = start(args)
     try:
-        deadline = time.monotonic() + 30
-        # The restore writes under temporary names in the target until all are there.
-        while not list(target.glob(".*.restoring")):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the restore never started"
-            time.sleep(0.02)
+        endless.wait_until_read(process)
         process.send_signal(signal.SIGINT)
-        release_reader(blocking, process)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == 130, stderr
+    return process.returncode, stderr
+
+
+def restore_args(store: StoreDir, target: Path) -> list[str]:
+    return ["restore", store.url, "10", "--partition", "1", "--to", str(target)]
+
+
+def damage(store: StoreDir) -> None:
+    """Cut the file ``damaged`` short: it fails its check at its end, while ``endless``
+    is still being transferred (and must be stopped)."""
+    damaged = file_bytes(store.root, A, "segments/damaged")
+    damaged.write_bytes(damaged.read_bytes()[: 1024 * 1024])
+
+
+def test_ctrl_c_during_restore_leaves_the_target_as_it_was(
+    transferring: tuple[StoreDir, EndlessFile], tmp_path: Path
+) -> None:
+    store, endless = transferring
+    target = tmp_path / "restored" / "partition-1"
+    code, stderr = interrupt_while_reading(restore_args(store, target), endless)
+    assert code == 130, stderr
     assert one_line(stderr) == "interrupted"
     assert not (tmp_path / "restored").exists()  # nor the folders created for it
 
 
-def release_reader(fifo: Path, process: subprocess.Popen[str]) -> None:
-    """End a read blocked on ``fifo`` (EOF: a short file) until ``process`` exits; never
-    blocks itself (the reader may not have opened the pipe yet, or ever)."""
-    deadline = time.monotonic() + 30
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError as error:
-            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
-                raise
-        time.sleep(0.02)
+def test_ctrl_c_during_migrate_is_one_line_and_exit_130(
+    transferring: tuple[StoreDir, EndlessFile], tmp_path: Path
+) -> None:
+    store, endless = transferring
+    args = ["migrate", store.url, (tmp_path / "copy").as_uri(), "--all"]
+    code, stderr = interrupt_while_reading(args, endless)
+    assert code == 130, stderr
+    assert one_line(stderr) == "interrupted"
+
+
+def test_a_restore_failing_mid_transfer_is_one_error_line(
+    transferring: tuple[StoreDir, EndlessFile], tmp_path: Path
+) -> None:
+    store, _ = transferring
+    damage(store)
+    target = tmp_path / "restored"
+    process = start(restore_args(store, target))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert one_line(stderr).startswith("error: segments/damaged does not match what was saved")
+    assert not target.exists()
+
+
+def test_a_migration_failing_mid_transfer_reports_it_without_tracebacks(
+    transferring: tuple[StoreDir, EndlessFile], tmp_path: Path
+) -> None:
+    store, _ = transferring
+    damage(store)
+    process = start(["migrate", store.url, (tmp_path / "copy").as_uri(), "--all", "--json"])
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    [result] = json.loads(stdout)["backups"]
+    assert result["outcome"] == "failed"
+    assert "segments/damaged does not match its record" in result["message"]
+    assert stderr == ""
 
 
 def test_restore_refuses_a_non_empty_folder_unless_allowed(store: StoreDir, tmp_path: Path) -> None:

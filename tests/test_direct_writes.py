@@ -20,7 +20,7 @@ from backup_store import (
     FilesystemBackupStore,
     NamedFileSet,
 )
-from backup_store.transfer import CHUNK_SIZE, page_aligned_buffer, read_file, write_file
+from backup_store.transfer.files import CHUNK_SIZE, page_aligned_buffer, read_file, write_file
 from tests.emulators.s3 import S3Bucket
 from tests.support.cloud_stores import s3_store
 

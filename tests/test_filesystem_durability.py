@@ -28,7 +28,7 @@ from backup_store import (
 from backup_store.engine import ObjectBackupStore
 from backup_store.engine.context import SMALL_FILE
 from backup_store.io import HookedIO, LocalFileIO, Request, UploadGroup
-from backup_store.transfer import FolderSync
+from backup_store.transfer.durability import FolderSync
 
 BACKUP_ID = BackupIdentifier(1, 2, 3)
 MIB = 1024 * 1024

@@ -12,13 +12,13 @@ import pytest
 import zstandard
 
 from backup_store.errors import IntegrityError
-from backup_store.transfer import (
-    CHUNK_SIZE,
+from backup_store.transfer.files import CHUNK_SIZE
+from backup_store.transfer.threads import in_transfer_thread
+from backup_store.transfer.zstd import (
     StoredForm,
     ZstdFrameTracker,
     compress_if_smaller,
     decompress_zstd,
-    in_transfer_thread,
 )
 
 HIGHLY_COMPRESSIBLE = os.urandom(1000) * 50_000  # 50 MB that compresses to ~30 KB

@@ -13,8 +13,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import click
+from obstore.store import MemoryStore
 from rich.markup import escape
 from rich.text import Text
 
@@ -33,8 +35,8 @@ from backup_store.cli.output import (
     warn,
     when,
 )
-from backup_store.contract.inspectable import RestoreProgress, Verification
-from backup_store.errors import InvalidInputError
+from backup_store.contract.inspectable import InspectableStore, RestoreProgress, Verification
+from backup_store.errors import ConfigurationError, InvalidInputError
 from backup_store.migrate import Action, MigrationReport, Outcome, migrate
 from backup_store.model import (
     FILE_SETS,
@@ -46,7 +48,15 @@ from backup_store.model import (
     BackupStatusCode,
     parse_decimal_id,
 )
-from backup_store.operations import by_checkpoint, delete_statuses, id_json, status_json
+from backup_store.operations import (
+    by_checkpoint,
+    delete_statuses,
+    id_json,
+    resolve_store_url,
+    status_json,
+)
+from backup_store.stores.config import url_options
+from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
 from backup_store.verify import VerifyLevel, VerifyReport, verify_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -675,7 +685,7 @@ def migrate_command(
     if (backup_id is None) == (not migrate_all):
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")
-    target = open_url(target_url, "TARGET_URL", create=True)
+    target = _open_migration_target(target_url, dry_run=dry_run)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> MigrationReport:
@@ -693,6 +703,30 @@ def migrate_command(
         _print_migrate(report)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _open_migration_target(url: str, *, dry_run: bool) -> InspectableStore:
+    """The target store; its folder is created for a migration. A dry run writes
+    nothing, not even that folder: a ``file://`` target that does not exist yet is
+    planned as the empty store it would start as (its URL checked all the same)."""
+    parts = _local_folder_url(url) if dry_run else None
+    if parts is not None and not Path(unquote(parts.path)).exists():
+        try:
+            config = FilesystemConfig(Path(unquote(parts.path)), **url_options(parts))
+        except ConfigurationError as error:
+            raise click.BadParameter(error.message, param_hint="TARGET_URL") from None
+        return FilesystemBackupStore(config, object_store=MemoryStore())
+    return open_url(url, "TARGET_URL", create=True)
+
+
+def _local_folder_url(url: str) -> SplitResult | None:
+    """``url`` split when it is a well-formed ``file:///path``; else None."""
+    try:
+        parts = urlsplit(resolve_store_url(url))
+    except ConfigurationError:
+        return None  # open_url reports it
+    local = parts.scheme == "file" and parts.netloc in ("", "localhost") and bool(parts.path)
+    return parts if local else None
 
 
 def _print_migrate(report: MigrationReport) -> None:

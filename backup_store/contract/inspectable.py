@@ -124,7 +124,9 @@ NO_PROGRESS = RestoreProgress()
 
 BeforeComplete = Callable[[StoredManifest], Awaitable[None]]
 """Hook of :meth:`InspectableStore.write_backup`, run when every file and the
-integrity record are stored, before the final manifest; raising fails the backup."""
+integrity record are stored, before the final manifest; raising fails the backup.
+It is given the IN_PROGRESS manifest with each file's entry as stored (compressed
+or plain), at the key and version of the manifest object."""
 
 
 class InspectableStore(BackupStore):

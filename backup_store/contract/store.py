@@ -91,7 +91,7 @@ class BackupStore(AsyncResource):
         backup's integrity record; a backup only Zeebe wrote (at a location our
         stores never claimed) has none and gets presence checks only. Stores of
         this package also take ``allow_unverified``
-        (:meth:`~backup_store.inspectable.InspectableStore.restore`).
+        (:meth:`~backup_store.contract.inspectable.InspectableStore.restore`).
 
         Raises:
             InvalidBackupStateError: the backup does not exist or is not COMPLETED.

@@ -20,7 +20,7 @@ from backup_store.engine.ownership import OwnershipMarker
 from backup_store.format.formats import StoreFormat
 from backup_store.format.keys import KeyLayout
 from backup_store.io import ObjectIO
-from backup_store.transfer import CHUNK_SIZE
+from backup_store.transfer.files import CHUNK_SIZE
 
 T = TypeVar("T")
 

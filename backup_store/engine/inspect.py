@@ -13,7 +13,7 @@ from backup_store.format.integrity import IntegrityRecord, decode_record
 from backup_store.format.manifest import ZSTD, FileEntry
 from backup_store.io import StoredObject
 from backup_store.model import BackupIdentifier
-from backup_store.transfer import decompress_zstd
+from backup_store.transfer.zstd import decompress_zstd
 
 
 async def read_integrity(ctx: StoreContext, stored: StoredManifest) -> IntegrityRecord | None:

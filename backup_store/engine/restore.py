@@ -42,16 +42,10 @@ from backup_store.model import (
     NamedFileSet,
     check_file_name,
 )
-from backup_store.transfer import (
-    Chunk,
-    Digest,
-    FolderSync,
-    decompress,
-    fsync_directory,
-    hashed,
-    in_transfer_thread,
-    write_file,
-)
+from backup_store.transfer.durability import FolderSync, fsync_directory
+from backup_store.transfer.files import Chunk, Digest, hashed, write_file
+from backup_store.transfer.threads import in_transfer_thread
+from backup_store.transfer.zstd import decompress
 
 log = logging.getLogger(__name__)
 

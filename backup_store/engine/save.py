@@ -38,18 +38,9 @@ from backup_store.model import (
     BackupStatusCode,
     check_file_name,
 )
-from backup_store.transfer import (
-    COMPRESSION_THRESHOLD,
-    Chunk,
-    Digest,
-    StoredForm,
-    blocking,
-    compress_if_smaller,
-    hashed,
-    iterate_in_thread,
-    read_file,
-    source_size,
-)
+from backup_store.transfer.files import Chunk, Digest, hashed, read_file, source_size
+from backup_store.transfer.threads import blocking, iterate_in_thread
+from backup_store.transfer.zstd import COMPRESSION_THRESHOLD, StoredForm, compress_if_smaller
 
 CANCELLED_REASON = "The backup was cancelled before it completed."
 
@@ -106,16 +97,41 @@ async def write_backup(
         (f.file_set, f.name): ctx.compression is not None and f.size > COMPRESSION_THRESHOLD
         for f in files
     }
-    started = manifest.with_files(_entries(files, compress)).as_in_progress()
+    # Offered to zstd; each file's upload says whether it was stored compressed.
+    planned = {
+        file_set: tuple(
+            FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None)
+            for f in files
+            if f.file_set == file_set
+        )
+        for file_set in FILE_SETS
+    }
+    started = manifest.with_files(planned).as_in_progress()
     if accepted is None:
         held = await manifests.create(ctx, started)
     else:
         held = await manifests.adopt(ctx, accepted, started)
     try:
         stored = await _store_files(ctx, held.layout, backup_id, files, compress)
-        final = manifest.with_files(_entries(files, {n: c for n, (_, c) in stored.items()}))
+        # From here on every manifest (the hook's, the final one, a FAILED one) names
+        # the files as they were stored: a file that zstd did not shrink is stored
+        # plain (store-format.md §4).
+        final = manifest.with_files(
+            {
+                file_set: tuple(
+                    entry
+                    for f, (_, entry) in zip(files, stored, strict=True)
+                    if f.file_set == file_set
+                )
+                for file_set in FILE_SETS
+            }
+        )
+        held = StoredManifest(final.as_in_progress(), held.layout, held.key, held.version)
         # Tied to this manifest: a record some later backup of the id finds is stale.
-        records = {record_name(*name): record for name, (record, _) in stored.items()}
+        records = {
+            record_name(f.file_set, f.name): record
+            for f, (record, _) in zip(files, stored, strict=True)
+        }
         integrity = IntegrityRecord(records, backup_id, final.created_at)
         await ctx.io.put(held.layout.integrity_key(backup_id), encode_record(integrity))
         if before_complete is not None:
@@ -124,20 +140,6 @@ async def write_backup(
     except BaseException as error:
         await asyncio.shield(_fail_after_error(ctx, held, error))
         raise
-
-
-def _entries(
-    files: Sequence[FileToStore], compressed: dict[FileName, bool]
-) -> dict[str, tuple[FileEntry, ...]]:
-    """The manifest's file entries, in the files' order, compressed as ``compressed`` says."""
-    return {
-        file_set: tuple(
-            FileEntry(f.name, ZSTD if compressed[(f.file_set, f.name)] else None)
-            for f in files
-            if f.file_set == file_set
-        )
-        for file_set in FILE_SETS
-    }
 
 
 async def _complete(ctx: StoreContext, held: StoredManifest, final: Manifest) -> None:
@@ -195,9 +197,9 @@ async def _store_files(
     backup_id: BackupIdentifier,
     files: Sequence[FileToStore],
     compress: dict[FileName, bool],
-) -> dict[FileName, tuple[FileRecord, bool]]:
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
     """Upload every file, durable before anything names it (record, manifest): each
-    file's integrity record and whether it was stored compressed, in the files' order."""
+    file's integrity record and manifest entry as stored, in the files' order."""
     async with ctx.io.upload_group() as group:
         uploaded = await ctx.batched(
             len(files),
@@ -209,7 +211,7 @@ async def _store_files(
             lambda batch: _upload(ctx, layout, backup_id, [files[i] for i in batch], compress),
         )
         await group.persist([layout.file_key(backup_id, f.file_set, f.name) for f in files])
-    return {(f.file_set, f.name): done for f, done in zip(files, uploaded, strict=True)}
+    return uploaded
 
 
 async def _upload(
@@ -218,8 +220,8 @@ async def _upload(
     backup_id: BackupIdentifier,
     batch: Sequence[FileToStore],
     compress: dict[FileName, bool],
-) -> builtins.list[tuple[FileRecord, bool]]:
-    """Store files; their integrity records and whether each was stored compressed.
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
+    """Store files; their integrity records and manifest entries as stored.
 
     One file is read, hashed, compressed and sent in one transfer thread (see
     :meth:`ObjectIO.upload`), a local file straight from disk; a batch of small
@@ -248,7 +250,7 @@ async def _upload(
 
 async def _upload_small(
     ctx: StoreContext, layout: KeyLayout, backup_id: BackupIdentifier, batch: Sequence[FileToStore]
-) -> builtins.list[tuple[FileRecord, bool]]:
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
     keys = [layout.file_key(backup_id, f.file_set, f.name) for f in batch]
     digests = [Digest() for _ in batch]
     uploads: builtins.list[tuple[str, Iterable[Chunk]]] = []
@@ -264,8 +266,8 @@ async def _upload_small(
 
 def _stored(
     file: FileToStore, key: str, original: Digest, form: StoredForm
-) -> tuple[FileRecord, bool]:
-    """The integrity record of a stored file, and whether it was stored compressed."""
+) -> tuple[FileRecord, FileEntry]:
+    """The integrity record of a stored file, and its manifest entry as stored."""
     if original.size != file.size:
         raise SourceFileNotFoundError(
             f"source of {file.file_set}/{file.name} gave {original.size} bytes, "
@@ -273,4 +275,5 @@ def _stored(
             key=key,
         )
     stored_size = form.size if form.compressed else original.size
-    return FileRecord(original.size, original.sha256, stored_size), form.compressed
+    entry = FileEntry(file.name, ZSTD if form.compressed else None)
+    return FileRecord(original.size, original.sha256, stored_size), entry

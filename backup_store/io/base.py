@@ -15,10 +15,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from backup_store.io.capabilities import Capabilities
-from backup_store.transfer import (
-    CHUNK_SIZE,
-    Chunk,
-)
+from backup_store.transfer.files import CHUNK_SIZE, Chunk
 
 T = TypeVar("T")
 

@@ -37,17 +37,9 @@ from backup_store.io.base import (
 )
 from backup_store.io.errors import translate_error
 from backup_store.io.obstore import LIST_PAGE, ObstoreIO, sha256_of
-from backup_store.transfer import (
-    CHUNK_SIZE,
-    Chunk,
-    FolderSync,
-    blocking,
-    fsync_directory,
-    in_transfer_thread,
-    read_whole_file,
-    until_stopped,
-    write_chunks,
-)
+from backup_store.transfer.durability import FolderSync, fsync_directory
+from backup_store.transfer.files import CHUNK_SIZE, Chunk, read_whole_file, write_chunks
+from backup_store.transfer.threads import blocking, in_transfer_thread, until_stopped
 
 T = TypeVar("T")
 

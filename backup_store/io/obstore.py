@@ -35,13 +35,8 @@ from backup_store.io.base import (
 )
 from backup_store.io.capabilities import Capabilities, capabilities_of
 from backup_store.io.errors import translate_error
-from backup_store.transfer import (
-    CHUNK_SIZE,
-    Chunk,
-    TransferCancelled,
-    in_transfer_thread,
-    until_stopped,
-)
+from backup_store.transfer.files import CHUNK_SIZE, Chunk
+from backup_store.transfer.threads import TransferCancelled, in_transfer_thread, until_stopped
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from backup_store.io.base import (
     StoredObject,
     UploadGroup,
 )
-from backup_store.transfer import Chunk
+from backup_store.transfer.files import Chunk
 
 T = TypeVar("T")
 

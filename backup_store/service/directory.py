@@ -36,7 +36,7 @@ from backup_store.format.instant import Instant
 from backup_store.model import NamedFileSet, SourceFile, check_checkpoint_id
 from backup_store.service.errors import BackupIdConflictError, SourceError, SourceUnavailableError
 from backup_store.service.source import Checkpoint, CheckpointContent, PartitionSource
-from backup_store.transfer import fsync_directory
+from backup_store.transfer.durability import fsync_directory
 
 STATE_FILE_NAME = "backup-checkpoint.json"
 """The per-partition file holding the latest checkpoint id."""

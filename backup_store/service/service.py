@@ -67,7 +67,7 @@ from backup_store.operations import (
 from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.source import Checkpoint, PartitionSource
-from backup_store.transfer import source_size
+from backup_store.transfer.files import source_size
 
 log = logging.getLogger("backup_store.service")
 

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from backup_store.errors import StoreUnavailableError
 from backup_store.transfer.files import Chunk
@@ -73,17 +73,31 @@ async def in_transfer_thread(
     future = asyncio.get_running_loop().run_in_executor(_TRANSFER_THREADS, work, stop)
     try:
         if not await _ended_while_moving(future, stop, idle_seconds):
-            stop.set()
+            _abandon(future, stop)
             raise StoreUnavailableError(
                 f"the store stopped answering: nothing for {idle_seconds:g} s"
             )
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        stop.set()
+        _abandon(future, stop)
         # A request stalled on a store that stopped answering is not waited for
         # past the idle timeout either (it ends on its own; nothing moves meanwhile).
         await _ended_while_moving(future, stop, idle_seconds)
         raise
+
+
+def _abandon(future: asyncio.Future[T], stop: threading.Event) -> None:
+    """Stop ``work`` whose result nobody will take: the error that ends it
+    (:class:`TransferCancelled`, or one the stop provoked) follows the caller's
+    own cancellation or timeout, which is what gets reported; it is retrieved
+    here so that asyncio does not log it as never retrieved."""
+    stop.set()
+    future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _ended_while_moving(

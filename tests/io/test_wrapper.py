@@ -16,7 +16,7 @@ from backup_store.model import BackupIdentifier
 from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.testing.data import make_backup
 from backup_store.testing.harness import ObjectStoreHarness
-from backup_store.transfer import Chunk
+from backup_store.transfer.files import Chunk
 
 T = TypeVar("T")
 BACKUP = BackupIdentifier(1, 2, 3)
