@@ -31,8 +31,8 @@ from backup_store import (
 )
 from backup_store.catalog import codec as catalog_codec
 from tests.stress.conftest import SECONDS, NewStore
+from tests.support.catalog import SHARD, Counted, hooked, manifest, save
 from tests.support.races import Script, actor, check_outcome, outcome
-from tests.test_scale import SHARD, Counted, hooked, manifest, save
 
 pytestmark = pytest.mark.stress
 

@@ -20,7 +20,7 @@ from backup_store.model import (
 )
 from backup_store.testing.data import FIXTURES, FIXTURES_DIR
 
-SPEC_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "fixtures"
+SPEC_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "spec" / "fixtures"
 
 
 def form_of(name: str) -> ManifestForm:

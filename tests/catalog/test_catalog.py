@@ -12,7 +12,6 @@ import itertools
 import os
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,8 @@ from backup_store.catalog.codec import decode_catalog, normal_token
 from backup_store.concurrency import FreshShared
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import StoreUnavailableError
-from backup_store.format.instant import Instant
 from backup_store.format.keys import owner_marker_key, shard_key
-from backup_store.format.manifest import Manifest
-from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
-from backup_store.model import BackupDescriptor
+from backup_store.io import READ_WHOLE_LIMIT, Request
 from backup_store.service import (
     RESTART_REASON,
     BackupIdConflictError,
@@ -39,65 +35,14 @@ from backup_store.service import (
 from backup_store.stores.filesystem import FilesystemBackupStore
 from tests.emulators.gcs import GcsBucket
 from tests.emulators.s3 import S3Bucket
+from tests.support.catalog import SHARD, Counted, Hook, hooked, manifest, place, save
 from tests.support.cloud_stores import gcs_store, s3_store
 from tests.support.filesystem_stores import invoke
 from tests.support.services import MemorySource
 
-Hook = Callable[[Request], Awaitable[None]]
 WRITES = {"put", "upload", "replace", "delete"}
 MANY = 20
 """Backups of one partition in most tests: enough for the catalog to be read."""
-
-
-class Counted:
-    """Requests seen by a HookedIO, with an optional extra hook."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.also: Hook | None = None
-
-    async def __call__(self, request: Request) -> None:
-        self.requests.append(request)
-        if self.also is not None:
-            await self.also(request)
-
-    def operations(self) -> Counter[str]:
-        return Counter(r.operation for r in self.requests)
-
-    def clear(self) -> None:
-        self.requests.clear()
-
-
-def hooked(store: ObjectBackupStore, counted: Counted) -> ObjectBackupStore:
-    return ObjectBackupStore(
-        HookedIO(store.io, counted), kind=store.kind, format=store.format, base_path=store.base_path
-    )
-
-
-def manifest(
-    backup_id: BackupIdentifier,
-    *,
-    completed: bool = True,
-    snapshot: str = "s1",
-    partitions: int = 3,
-) -> Manifest:
-    started = Manifest.in_progress(
-        backup_id, BackupDescriptor(snapshot, 7, partitions, "8.7.0"), (), (), Instant.now()
-    )
-    return started.completed(Instant.now()) if completed else started
-
-
-async def place(store: ObjectBackupStore, m: Manifest) -> str:
-    """Write a manifest as Zeebe would: straight through the seam, no catalog."""
-    layout = store.format.write_layout(store.base_path, "8.7.0")
-    key = layout.manifest_key(m.id)
-    await store.io.put(key, store.format.encode(m, layout))
-    return key
-
-
-async def save(store: ObjectBackupStore, m: Manifest) -> None:
-    """Write a backup as our writers do (catalog kept)."""
-    await store.write_backup(m, [])
 
 
 def catalog_key(base_path: str | None, node_id: int, partition_id: int) -> str:
@@ -486,10 +431,6 @@ async def test_status_of_one_id_reads_no_catalog(base_store: ObjectBackupStore) 
 
 
 # ------------------------------------------------------------------ catalog shards
-
-SHARD = 4
-"""Entries per catalog shard in the shard tests (the default is 500)."""
-
 
 @pytest.fixture
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
