@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,22 +18,10 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+from tests.support.imports import without
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-
-def without(tmp_path: Path, *modules: str) -> dict[str, str]:
-    """An environment in which ``modules`` cannot be imported: a package of each name on
-    ``PYTHONPATH``, found before the installed one, fails to import as a missing one does
-    (whichever finder pytest puts in front: its assertion rewriter finds plugins itself)."""
-    shadows = tmp_path / "shadows"
-    for name in modules:
-        (shadows / name).mkdir(parents=True)
-        message = f"No module named {name!r}"
-        (shadows / name / "__init__.py").write_text(
-            f"raise ModuleNotFoundError({message!r}, name={name!r})\n"
-        )
-    return {**os.environ, "PYTHONPATH": str(shadows)}
-
 
 def pytest_in(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -52,7 +39,7 @@ def project(tmp_path: Path, name: str, test: str) -> Path:
 
 
 def test_an_unrelated_project_passes_without_pytest_asyncio(tmp_path: Path) -> None:
-    env = without(tmp_path, "pytest_asyncio")
+    env = without(tmp_path / "shadows", "pytest_asyncio")
     unrelated = project(tmp_path, "unrelated", "def test_sum():\n    assert 1 + 1 == 2\n")
 
     result = pytest_in(unrelated, env)
@@ -68,7 +55,7 @@ def test_an_unrelated_project_passes_without_pytest_asyncio(tmp_path: Path) -> N
 
 
 def test_using_the_kit_without_the_extra_names_the_extra(tmp_path: Path) -> None:
-    env = without(tmp_path, "pytest_asyncio")
+    env = without(tmp_path / "shadows", "pytest_asyncio")
     kit_user = project(
         tmp_path, "kit-user",
         """
