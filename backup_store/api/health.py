@@ -103,7 +103,6 @@ class StoreHealth:
         return Health(UP, {"store": description})
 
 
-
 def overall(components: dict[str, Health]) -> str:
     """The worst status among ``components`` (UNKNOWN when there are none)."""
     found = {health.status for health in components.values()}
