@@ -426,6 +426,13 @@ class ObjectBackupStore(InspectableStore):
         with self._verb("check location"):
             return await self._owner.check(writing=False)
 
+    async def probe(self, *, writing: bool = False) -> None:
+        # The store-kind marker: a small object; writing claims the location with it,
+        # as the first write does anyway.
+        with self._verb("check location"):
+            await self.io.check_location(self._owner.key)
+            await self._owner.check(writing=writing)
+
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return stored.layout.file_key(stored.manifest.id, file_set, entry.name)
 

@@ -445,6 +445,12 @@ class ObjectIO(abc.ABC):
     async def prepare_for_writes(self) -> None:  # noqa: B027  (optional hook)
         """Make the location writable before the first write (e.g. create a container)."""
 
+    async def check_location(self, key: str) -> None:
+        """Fail with :class:`StoreUnavailableError` naming it when the location (bucket,
+        container, directory) does not exist; one read of ``key``, a small object that
+        may be absent. A location made by :meth:`prepare_for_writes` passes."""
+        await self.get(key)
+
     async def list_keys(self, prefix: str) -> builtins.list[str]:
         """Every key under the folder ``prefix``."""
         keys: builtins.list[str] = []
@@ -537,6 +543,16 @@ class ObstoreIO(ObjectIO):
         if self._prepare is not None:
             await self._prepare()
             self._prepare = None
+
+    async def check_location(self, key: str) -> None:
+        # A GET, not a HEAD: only an error body tells a missing bucket from a missing key.
+        with self._translated(key):
+            try:
+                async with self._deadline(self.deadlines.metadata_seconds, key):
+                    await (await obstore.get_async(self.store, key)).bytes_async()
+            except (FileNotFoundError, obstore_errors.NotFoundError) as error:
+                if self._prepare is None and missing_location(error, self.description):
+                    raise
 
     async def put(
         self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
@@ -843,6 +859,10 @@ class LocalFileIO(ObstoreIO):
         self.use_syncfs = True
         """Persist uploads with one ``syncfs`` (see :class:`~backup_store.transfer.FolderSync`)."""
 
+    async def check_location(self, key: str) -> None:
+        with self._translated(key):
+            await asyncio.to_thread(self._check_root)
+
     async def put(
         self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
     ) -> ObjectVersion:
@@ -996,7 +1016,8 @@ class LocalFileIO(ObstoreIO):
     def _check_root(self) -> None:
         """A missing object is only missing while the store's folder is there."""
         if not self.root.is_dir():
-            raise StoreUnavailableError(f"the backup directory {self.root} is not a directory")
+            problem = "is not a directory" if self.root.exists() else "does not exist"
+            raise StoreUnavailableError(f"the backup directory {self.root} {problem}")
 
     def _walk(self, folder: str, offset: str | None) -> builtins.list[builtins.list[ObjectMeta]]:
         self._check_root()
@@ -1134,3 +1155,7 @@ class HookedIO(ObjectIO):
 
     async def prepare_for_writes(self) -> None:
         await self.inner.prepare_for_writes()
+
+    async def check_location(self, key: str) -> None:
+        await self.hook(Request("get", key))
+        await self.inner.check_location(key)

@@ -27,6 +27,9 @@ from backup_store.model import (
 )
 from backup_store.resources import AsyncResource
 
+PROBE_ID = BackupIdentifier(0, 1, 1)
+"""The id the default :meth:`BackupStore.probe` reads the status of."""
+
 DELETING_REASON = "The backup is being deleted."
 """Failure reason of a backup being deleted (Zeebe's words): of an IN_PROGRESS one
 marked failed before its delete, and of the manifest a delete holds meanwhile."""
@@ -103,6 +106,22 @@ class BackupStore(AsyncResource):
 
         A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
         """
+
+    async def probe(self, *, writing: bool = False) -> None:
+        """Check, with one or two cheap requests (never a listing), that the store's
+        location exists and answers; with ``writing``, also that this store may write
+        there. Readiness asks it, and the service asks it (``writing``) before it takes
+        a backup id, so that a store it cannot use leaves the id free.
+
+        This default reads the status of one backup id (it cannot tell a missing
+        location from an empty one); stores override it.
+
+        Raises:
+            StoreUnavailableError: the location does not exist or cannot be reached
+                (the message says which); other :class:`BackupStoreError` subclasses
+                when the location is not usable (e.g. another store kind owns it).
+        """
+        await self.get_status(PROBE_ID)
 
     @abc.abstractmethod
     async def close(self) -> None:

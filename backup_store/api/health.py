@@ -4,7 +4,7 @@
   answers at all.
 * ``GET /actuator/health/readiness``: ``readinessState`` (UP once the service
   has started, OUT_OF_SERVICE while starting or shutting down) and
-  ``backupStore`` (whether the store answers one cheap request; UNKNOWN when
+  ``backupStore`` (whether the store's location exists and answers; UNKNOWN when
   backup is not enabled).
 * ``GET /actuator/health``: every component, and the probe ``groups``.
 
@@ -27,9 +27,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backup_store.errors import BackupStoreError, describe_error
-from backup_store.layout import owner_marker_key
-from backup_store.model import BackupIdentifier
-from backup_store.object_backup_store import ObjectBackupStore
 from backup_store.store import BackupStore
 
 HEALTH_PATH: Final = "/actuator/health"
@@ -48,7 +45,6 @@ STORE_CHECK_TTL = 5.0
 """Seconds a store check's answer is reused."""
 STORE_CHECK_TIMEOUT = 3.0
 """Seconds the store has to answer the check."""
-_PROBE_ID: Final = BackupIdentifier(0, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -63,12 +59,10 @@ class Health:
 
 
 class StoreHealth:
-    """Whether a store answers: one cheap request, never a listing, answered from a cache.
+    """Whether a store's location exists and answers (:meth:`BackupStore.probe`: a cheap
+    request or two, never a listing), answered from a cache.
 
-    For an object store, a HEAD of its store-kind marker object (absent is
-    fine: the store answered); for another :class:`BackupStore`, the status of one backup
-    id. Concurrent callers share one request; its answer is reused for ``ttl``
-    seconds.
+    Concurrent callers share one probe; its answer is reused for ``ttl`` seconds.
     """
 
     def __init__(
@@ -98,7 +92,7 @@ class StoreHealth:
         description = str(getattr(self.store, "description", type(self.store).__name__))
         try:
             async with asyncio.timeout(self.timeout):
-                await self._request()
+                await self.store.probe()
         except TimeoutError:
             reason = f"the store did not answer within {self.timeout:g} seconds"
             return Health(DOWN, {"store": description, "error": reason})
@@ -107,13 +101,6 @@ class StoreHealth:
             reason = str(error) if isinstance(error, BackupStoreError) else describe_error(error)
             return Health(DOWN, {"store": description, "error": reason})
         return Health(UP, {"store": description})
-
-    async def _request(self) -> None:
-        store = self.store
-        if isinstance(store, ObjectBackupStore):
-            await store.io.head(owner_marker_key(store.base_path))  # absent (None) is an answer
-        else:
-            await store.get_status(_PROBE_ID)
 
 
 def overall(components: dict[str, Health]) -> str:
