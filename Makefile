@@ -28,8 +28,9 @@ env: $(TESTING)
 emulators: env
 	$(BIN)/python -m tests.emulators install
 
+# PORT=8080 serves on another port (as MANAGEMENT_SERVER_PORT=8080 does).
 serve: $(RUNTIME)
-	$(BIN)/backup-store serve
+	$(BIN)/backup-store serve$(if $(PORT), --port $(PORT))
 
 # The stores of docs/operator-guide.md, under $(GUIDE), so every command there runs as written.
 demo: $(RUNTIME)

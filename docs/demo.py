@@ -2,6 +2,10 @@
 
     python docs/demo.py [ROOT]        # ROOT defaults to /tmp/guide; it is replaced
 
+It needs the runtime dependencies only (``make serve``'s venv): the test data it uses
+(``backup_store.testing.data`` and ``.histories``) imports neither pytest nor the
+conformance kit.
+
 Under ROOT, all as filesystem stores:
 
 * ``backups``: a 3-partition cluster (node n leads partition n+1). Backup 100

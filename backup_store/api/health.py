@@ -4,7 +4,7 @@
   answers at all.
 * ``GET /actuator/health/readiness``: ``readinessState`` (UP once the service
   has started, OUT_OF_SERVICE while starting or shutting down) and
-  ``backupStore`` (whether the store answers one cheap request; UNKNOWN when
+  ``backupStore`` (whether the store's location exists and answers; UNKNOWN when
   backup is not enabled).
 * ``GET /actuator/health``: every component, and the probe ``groups``.
 
@@ -59,9 +59,10 @@ class Health:
 
 
 class StoreHealth:
-    """Whether a store answers: its :meth:`~BackupStore.probe` (one cheap request,
-    never a listing), answered from a cache. Concurrent callers share one probe; its
-    answer is reused for ``ttl`` seconds.
+    """Whether a store's location exists and answers (:meth:`BackupStore.probe`: a cheap
+    request or two, never a listing), answered from a cache.
+
+    Concurrent callers share one probe; its answer is reused for ``ttl`` seconds.
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class StoreHealth:
             reason = str(error) if isinstance(error, BackupStoreError) else describe_error(error)
             return Health(DOWN, {"store": description, "error": reason})
         return Health(UP, {"store": description})
+
 
 def overall(components: dict[str, Health]) -> str:
     """The worst status among ``components`` (UNKNOWN when there are none)."""

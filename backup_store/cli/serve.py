@@ -47,6 +47,8 @@ from backup_store.settings import choose_store
 log = logging.getLogger("backup_store.serve")
 
 DEFAULT_PORT = 9600
+# Spring's management port, as a Zeebe pod sets it (its SERVER_PORT is the REST API's).
+PORT_ENV = "MANAGEMENT_SERVER_PORT"
 DEFAULT_STORE_DIR = "backups"
 DEFAULT_DATA_DIR = "data"
 SAMPLE_PARTITIONS = 2
@@ -200,7 +202,16 @@ STARTUP_RECOVERY_WAIT = 2.0
     help="This node's (broker's) id, part of every backup's key.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--port",
+    envvar=PORT_ENV,
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    show_envvar=True,
+    help="Port of the API, the health probes and the metrics (0: any free port); the variable "
+    "is a Zeebe pod's management port (its SERVER_PORT, the REST port, is not read).",
+)
 @click.option(
     "--token",
     envvar="BACKUP_STORE_TOKEN",

@@ -32,7 +32,7 @@ DELETING_REASON = "The backup is being deleted."
 marked failed before its delete, and of the manifest a delete holds meanwhile."""
 
 PROBE_ID = BackupIdentifier(0, 1, 1)
-"""The backup id whose status :meth:`BackupStore.probe` asks for by default."""
+"""The id the default :meth:`BackupStore.probe` reads the status of."""
 
 
 class BackupStore(AsyncResource):
@@ -107,16 +107,19 @@ class BackupStore(AsyncResource):
         A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
         """
 
-    async def probe(self) -> None:
-        """Check that the store's location answers, for readiness checks: one cheap
-        request that reads no backup (an empty location is an answer).
+    async def probe(self, *, writing: bool = False) -> None:
+        """Check, with one or two cheap requests (never a listing), that the store's
+        location exists and answers; with ``writing``, also that this store may write
+        there. Readiness asks it, and the service asks it (``writing``) before it takes
+        a backup id, so that a store it cannot use leaves the id free.
 
-        The default asks for the status of one backup id; stores with a cheaper
-        request override it.
+        This default reads the status of one backup id (it cannot tell a missing
+        location from an empty one); stores override it.
 
         Raises:
-            StoreUnavailableError: the location cannot be reached, or refuses access.
-            BackupStoreError: any other failure of the request.
+            StoreUnavailableError: the location does not exist or cannot be reached
+                (the message says which); other :class:`BackupStoreError` subclasses
+                when the location is not usable (e.g. another store kind owns it).
         """
         await self.get_status(PROBE_ID)
 

@@ -195,9 +195,12 @@ class ObjectBackupStore(InspectableStore):
             await delete.mark_failed(self._ctx, backup_id, reason)
             return BackupStatusCode.FAILED
 
-    async def probe(self) -> None:
+    async def probe(self, *, writing: bool = False) -> None:
+        # The store-kind marker: a small object; writing claims the location with it,
+        # as the first write does anyway.
         with self._verb("check location"):
-            await self._ctx.io.head(self.marker_key)  # absent (None) is an answer
+            await self._ctx.io.check_location(self.marker_key)
+            await self._checked(writing=writing)
 
     async def close(self) -> None:
         self._closed = True

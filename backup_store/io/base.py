@@ -239,6 +239,12 @@ class ObjectIO(abc.ABC):
     async def prepare_for_writes(self) -> None:  # noqa: B027  (optional hook)
         """Make the location writable before the first write (e.g. create a container)."""
 
+    async def check_location(self, key: str) -> None:
+        """Fail with :class:`StoreUnavailableError` naming it when the location (bucket,
+        container, directory) does not exist; one read of ``key``, a small object that
+        may be absent. A location made by :meth:`prepare_for_writes` passes."""
+        await self.get(key)
+
     async def list_keys(self, prefix: str) -> builtins.list[str]:
         """Every key under the folder ``prefix``."""
         keys: builtins.list[str] = []

@@ -127,6 +127,10 @@ class LocalFileIO(ObstoreIO):
         self.use_syncfs = True
         """Persist uploads with one ``syncfs`` (see :class:`~backup_store.transfer.FolderSync`)."""
 
+    async def check_location(self, key: str) -> None:
+        with self._translated(key):
+            await asyncio.to_thread(self._check_root)
+
     async def put(
         self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False
     ) -> ObjectVersion:
@@ -280,7 +284,8 @@ class LocalFileIO(ObstoreIO):
     def _check_root(self) -> None:
         """A missing object is only missing while the store's folder is there."""
         if not self.root.is_dir():
-            raise StoreUnavailableError(f"the backup directory {self.root} is not a directory")
+            problem = "is not a directory" if self.root.exists() else "does not exist"
+            raise StoreUnavailableError(f"the backup directory {self.root} {problem}")
 
     def _walk(self, folder: str, offset: str | None) -> builtins.list[builtins.list[ObjectMeta]]:
         self._check_root()

@@ -34,7 +34,7 @@ from backup_store.io.base import (
     WriteConflict,
 )
 from backup_store.io.capabilities import Capabilities, capabilities_of
-from backup_store.io.errors import translate_error
+from backup_store.io.errors import missing_location, translate_error
 from backup_store.transfer.files import CHUNK_SIZE, Chunk
 from backup_store.transfer.threads import TransferCancelled, in_transfer_thread, until_stopped
 
@@ -172,6 +172,16 @@ class ObstoreIO(ObjectIO):
         if self._prepare is not None:
             await self._prepare()
             self._prepare = None
+
+    async def check_location(self, key: str) -> None:
+        # A GET, not a HEAD: only an error body tells a missing bucket from a missing key.
+        with self._translated(key):
+            try:
+                async with self._deadline(self.deadlines.metadata_seconds, key):
+                    await (await obstore.get_async(self.store, key)).bytes_async()
+            except (FileNotFoundError, obstore_errors.NotFoundError) as error:
+                if self._prepare is None and missing_location(error, self.description):
+                    raise
 
     async def put(
         self, key: str, data: bytes | AsyncIterator[bytes], *, create_only: bool = False

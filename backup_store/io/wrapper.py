@@ -102,6 +102,9 @@ class WrapperIO(ObjectIO):
     async def prepare_for_writes(self) -> None:
         await self.inner.prepare_for_writes()
 
+    async def check_location(self, key: str) -> None:
+        await self.inner.check_location(key)
+
 
 WRITES = frozenset({"put", "upload", "replace", "delete"})
 
@@ -211,3 +214,7 @@ class HookedIO(WrapperIO):
         if keys:
             await self.hook(Request("delete", keys[0]))
         await super().delete(keys)
+
+    async def check_location(self, key: str) -> None:
+        await self.hook(Request("get", key))
+        await super().check_location(key)

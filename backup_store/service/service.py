@@ -154,6 +154,9 @@ class BackupService(AsyncResource):
         self.recovery_timeout = recovery_timeout
         self._running: dict[tuple[int, int], _Running] = {}
         self._started_here: set[int] = set()
+        # Partition backups that failed here and could not be marked FAILED in the store
+        # (it could not be written): read as FAILED, never as missing, until it holds them.
+        self._unmarked: dict[BackupIdentifier, BackupStatus] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._take_lock = asyncio.Lock()
         self._recovery_lock = asyncio.Lock()
@@ -272,6 +275,10 @@ class BackupService(AsyncResource):
             own, others = max(i for i, _ in in_store), max(i for _, i in in_store)
             if backup_id <= own or backup_id < others:
                 raise BackupIdConflictError(backup_id, max(highest, own, others))
+            # Recording the checkpoint uses the id up for good: first make sure the store
+            # can be written (a missing bucket answers reads as if it were empty).
+            await self.store.probe(writing=True)
+            await self._mark_unmarked()
             results = await asyncio.gather(
                 *(s.record_checkpoint(backup_id) for s in sources), return_exceptions=True
             )
@@ -351,7 +358,7 @@ class BackupService(AsyncResource):
             # existed): leave it alone.
             log.warning("backup %s: %s", backup_id, error)
         except asyncio.CancelledError:
-            await asyncio.shield(self._mark_failed_quietly(backup_id, CANCELLED_REASON))
+            await asyncio.shield(self._mark_failed_quietly(backup_id, CANCELLED_REASON, running))
             raise
         except Exception as error:
             reason = (
@@ -362,17 +369,30 @@ class BackupService(AsyncResource):
             log.error("backup %s failed: %s", backup_id, error)
             # The store marks FAILED what it started; this covers failures before
             # its manifest existed (a source file already gone, content unavailable).
-            await self._mark_failed_quietly(backup_id, reason)
+            await self._mark_failed_quietly(backup_id, reason, running)
         finally:
             # Only once the manifest is final: readers fall back on _running meanwhile.
             self._running.pop((backup_id.partition_id, backup_id.checkpoint_id), None)
             timer.complete(failed=not stored)
 
-    async def _mark_failed_quietly(self, backup_id: BackupIdentifier, reason: str) -> None:
+    async def _mark_unmarked(self) -> None:
+        """Mark FAILED in the store what could not be marked when it failed."""
+        for backup_id, status in list(self._unmarked.items()):
+            with contextlib.suppress(Exception):  # still unwritable: kept for later
+                await self.store.mark_failed(backup_id, status.failure_reason or "")
+                del self._unmarked[backup_id]
+
+    async def _mark_failed_quietly(
+        self, backup_id: BackupIdentifier, reason: str, running: _Running
+    ) -> None:
         try:
             await self.store.mark_failed(backup_id, reason)
         except Exception as error:
             log.error("backup %s: could not be marked failed: %s", backup_id, error)
+            self._unmarked[backup_id] = BackupStatus(
+                backup_id, BackupStatusCode.FAILED, running.descriptor, reason,
+                running.started, Instant.now(),
+            )  # fmt: skip
 
     # ------------------------------------------------------------ read
 
@@ -419,8 +439,11 @@ class BackupService(AsyncResource):
         # What this process runs, taken before reading: a partition backup that
         # was running then and had no manifest yet when read is IN_PROGRESS.
         running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
+        unmarked = [s for s in self._unmarked.values() if selects(s.id.checkpoint_id)]
         statuses = await self._statuses(checkpoint)
-        found = {s.id for s in statuses}
+        stored = {s.id for s in statuses}
+        statuses += [s for s in unmarked if s.id not in stored]
+        found = stored | {s.id for s in unmarked}
         statuses += [
             BackupStatus(
                 r.backup_id, BackupStatusCode.IN_PROGRESS, r.descriptor, None, r.started, r.started
@@ -504,6 +527,8 @@ class BackupService(AsyncResource):
         await asyncio.gather(*(r.task for r in own if r.task is not None), return_exceptions=True)
         ids |= in_progress
         await delete_partition_backups(self.store, ids)
+        for unmarked in [i for i in self._unmarked if i.checkpoint_id == backup_id]:
+            del self._unmarked[unmarked]
         log.info("backup %d deleted (%d partition backups)", backup_id, len(ids))
         if damaged:
             raise damaged_left_error(damaged)

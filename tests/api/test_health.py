@@ -12,7 +12,7 @@ class GoneLocation(MemoryBackupStore):
 
     probes = 0
 
-    async def probe(self) -> None:
+    async def probe(self, *, writing: bool = False) -> None:
         self.probes += 1
         raise StoreUnavailableError("bucket backups does not exist", store=self.description)
 
