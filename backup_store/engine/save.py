@@ -98,15 +98,8 @@ async def write_backup(
         for f in files
     }
     # Offered to zstd; each file's upload says whether it was stored compressed.
-    planned = {
-        file_set: tuple(
-            FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None)
-            for f in files
-            if f.file_set == file_set
-        )
-        for file_set in FILE_SETS
-    }
-    started = manifest.with_files(planned).as_in_progress()
+    offered = [FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None) for f in files]
+    started = manifest.with_files(_by_file_set(files, offered)).as_in_progress()
     if accepted is None:
         held = await manifests.create(ctx, started)
     else:
@@ -116,16 +109,7 @@ async def write_backup(
         # From here on every manifest (the hook's, the final one, a FAILED one) names
         # the files as they were stored: a file that zstd did not shrink is stored
         # plain (store-format.md §4).
-        final = manifest.with_files(
-            {
-                file_set: tuple(
-                    entry
-                    for f, (_, entry) in zip(files, stored, strict=True)
-                    if f.file_set == file_set
-                )
-                for file_set in FILE_SETS
-            }
-        )
+        final = manifest.with_files(_by_file_set(files, [entry for _, entry in stored]))
         held = StoredManifest(final.as_in_progress(), held.layout, held.key, held.version)
         # Tied to this manifest: a record some later backup of the id finds is stale.
         records = {
@@ -140,6 +124,16 @@ async def write_backup(
     except BaseException as error:
         await asyncio.shield(_fail_after_error(ctx, held, error))
         raise
+
+
+def _by_file_set(
+    files: Sequence[FileToStore], entries: Sequence[FileEntry]
+) -> dict[str, tuple[FileEntry, ...]]:
+    """The entries of ``files`` (one each) by file set, in the files' order."""
+    return {
+        file_set: tuple(e for f, e in zip(files, entries, strict=True) if f.file_set == file_set)
+        for file_set in FILE_SETS
+    }
 
 
 async def _complete(ctx: StoreContext, held: StoredManifest, final: Manifest) -> None:
