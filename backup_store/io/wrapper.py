@@ -116,9 +116,8 @@ class Request:
     operation: str
     """``put`` (a small object written whole), ``upload`` (a data file, also one of
     a batch), ``replace``, ``get`` (also a location check), ``get_range``, ``stream``,
-    ``download`` (a data
-    file read into a consumer, also one of a batch), ``head``, ``list``,
-    ``list_with_delimiter``, ``delete`` or ``persist`` (of an upload group)."""
+    ``download`` (a data file read into a consumer, also one of a batch), ``head``,
+    ``list``, ``list_with_delimiter``, ``delete`` or ``persist`` (of an upload group)."""
     key: str
     """The key (or prefix, or first key of a delete or persist)."""
 
