@@ -328,6 +328,28 @@ class RestoreBar(RestoreProgress):
         self.bar.advance(amount)
 
 
+async def _restorable_copy(
+    store: InspectableStore, backup_id: int, partition: int, node: int | None
+) -> BackupIdentifier:
+    """The best copy of the partition's backup (of ``node``, or of any node); refused
+    unless it is COMPLETED."""
+    wildcard = BackupIdentifierWildcard(node_id=node, partition_id=partition, checkpoint=backup_id)
+    best = best_status(await store.list(wildcard))
+    who = f"node {node}" if node is not None else "any node"
+    if best is None:
+        raise CommandFailed(
+            f"backup {backup_id} has no copy of partition {partition} from {who} "
+            f"in {store.description}"
+        )
+    if best.status_code is not BackupStatusCode.COMPLETED:
+        reason = f" ({best.failure_reason})" if best.failure_reason else ""
+        raise CommandFailed(
+            f"cannot restore backup {best.id}: it is {best.status_code.value}{reason}; "
+            "only a COMPLETED backup can be restored"
+        )
+    return best.id
+
+
 @click.command("restore")
 @click.argument("store_url", metavar="STORE_URL")
 @click.argument("backup_id", type=BACKUP_ID)
@@ -384,29 +406,14 @@ def restore_command(
 
     async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], Verification]:
         async with store:
-            wildcard = BackupIdentifierWildcard(
-                node_id=node, partition_id=partition, checkpoint=backup_id
-            )
-            best = best_status(await store.list(wildcard))
-            who = f"node {node}" if node is not None else "any node"
-            if best is None:
-                raise CommandFailed(
-                    f"backup {backup_id} has no copy of partition {partition} from {who} "
-                    f"in {store.description}"
-                )
-            if best.status_code is not BackupStatusCode.COMPLETED:
-                reason = f" ({best.failure_reason})" if best.failure_reason else ""
-                raise CommandFailed(
-                    f"cannot restore backup {best.id}: it is {best.status_code.value}{reason}; "
-                    "only a COMPLETED backup can be restored"
-                )
-            stored = await store.read_manifest(best.id)
+            best = await _restorable_copy(store, backup_id, partition, node)
+            stored = await store.read_manifest(best)
             if stored is not None:
                 destination.check_clashes([entry.name for _, entry in stored.manifest.files()])
             shown = RestoreBar(progress)
             with progress.shown():
                 restored = await store.restore(
-                    best.id, target, allow_unverified=allow_unverified, progress=shown
+                    best, target, allow_unverified=allow_unverified, progress=shown
                 )
                 progress.finish()
             files = [
@@ -417,7 +424,7 @@ def restore_command(
                 for name in names
             ]
             assert shown.verification is not None  # (told before any file is written)
-            return best.id, files, shown.verification
+            return best, files, shown.verification
 
     try:
         restored_id, files, verification = run(work())
