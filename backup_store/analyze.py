@@ -270,21 +270,22 @@ class IOContender:
 
 class ProcessContender:
     """A contender in its own worker process (``python -m backup_store.analyze``),
-    which opens the store from :data:`WORKER_URL_VARIABLE` and answers JSON lines."""
+    which opens the store from :data:`WORKER_URL_VARIABLE` (else the environment it
+    inherits names it, as for every command) and answers JSON lines."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def start(cls, store_url: str) -> ProcessContender:
+    async def start(cls, store_url: str | None) -> ProcessContender:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "backup_store.analyze",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, WORKER_URL_VARIABLE: store_url},
+            env={**os.environ, **({WORKER_URL_VARIABLE: store_url} if store_url else {})},
         )
         return cls(process)
 
@@ -707,9 +708,12 @@ async def analyze(
 
 
 async def _serve_worker() -> None:
-    from backup_store.operations import open_store_url
+    from backup_store.settings import choose_store
 
-    store = open_store_url(f"env:{WORKER_URL_VARIABLE}")
+    opener = choose_store(os.environ.get(WORKER_URL_VARIABLE), default_directory=None).open
+    if opener is None:
+        raise BackupStoreError("backup is disabled: no store to analyze")
+    store = opener()
     contender = IOContender(store.io)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

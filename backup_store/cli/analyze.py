@@ -18,6 +18,7 @@ from backup_store.analyze import (
     Verdict,
     analyze,
 )
+from backup_store.cli.commands import STORE_URL_HELP, store_url_argument
 from backup_store.cli.output import (
     RichProgress,
     emit_json,
@@ -66,8 +67,8 @@ def _human(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-@click.command("analyze")
-@click.argument("store_url", metavar="STORE_URL")
+@click.command("analyze", epilog=STORE_URL_HELP)
+@store_url_argument
 @click.option("--blobs", type=click.IntRange(2), default=20, show_default=True,
               help="Objects written and read back.")  # fmt: skip
 @click.option("--max-size", type=_Size(), default="8MiB", show_default=True,
@@ -82,7 +83,7 @@ def _human(size: float) -> str:
 @click.option("--keep", is_flag=True, help="Leave the scratch objects for inspection.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
 def analyze_command(
-    store_url: str,
+    store_url: str | None,
     blobs: int,
     max_size: int,
     concurrency: int,
@@ -103,7 +104,7 @@ def analyze_command(
     """
     store = open_url(store_url, "STORE_URL", create=True)  # it writes a scratch prefix
     plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout)
-    url = resolve_store_url(store_url)
+    url = resolve_store_url(store_url) if store_url is not None else None
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> AnalysisReport:
@@ -112,7 +113,7 @@ def analyze_command(
             # A memory location exists only in this process; any other is raced from
             # separate processes, so that cross-process exclusion is what gets tested.
             for _ in range(contenders):
-                in_process = url.startswith("memory:")
+                in_process = store.kind == "memory"
                 racers.append(
                     IOContender(store.io) if in_process else await ProcessContender.start(url)
                 )

@@ -15,7 +15,6 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import click
 from rich.console import Console
@@ -37,10 +36,13 @@ from backup_store.errors import (
 )
 from backup_store.inspectable import InspectableStore
 from backup_store.instant import Instant
-from backup_store.operations import open_store_url, resolve_store_url
+from backup_store.settings import CommandLineStoreError, StoreChoice, choose_store
 from backup_store.sizes import human_size as human_size
 
 T = TypeVar("T")
+
+USAGE = 2
+"""Exit code of a usage or configuration error."""
 
 # Wide enough for the tables when output is not a terminal (pipes, docs, CI logs).
 PLAIN_WIDTH = 160
@@ -127,31 +129,58 @@ def warn(message: str) -> None:
     click.echo(f"warning: {scrub(message)}", err=True)
 
 
-def open_url(url: str, param: str, *, create: bool = False) -> InspectableStore:
-    """Open a store URL (or ``env:NAME``); a bad URL is a usage error (exit 2) that
-    never repeats it.
+def choose(url: str | None, given_as: str, *, default_directory: Path | None = None) -> StoreChoice:
+    """Which store: :func:`backup_store.settings.choose_store`, its errors presented.
+
+    A wrong command-line URL is a usage error naming the argument (exit 2); a wrong
+    variable is one line naming the variable, exit 2, without a usage block (the
+    command line was fine).
+    """
+    try:
+        choice = choose_store(url, default_directory=default_directory, given_as=given_as)
+    except CommandLineStoreError as error:
+        raise click.BadParameter(error.message, param_hint=given_as) from None
+    except ConfigurationError as error:
+        fail(error.message, USAGE)
+    return choice
+
+
+def open_choice(choice: StoreChoice, *, create: bool = False) -> InspectableStore | None:
+    """Open the chosen store (``None``: backup disabled by ``STORE=NONE``); errors
+    name where the store was given.
 
     Unless ``create``, a filesystem location must exist: commands that only read
     never create anything, and a mistyped path is an error (exit 1), not an empty store.
     """
+    where = choice.source
+    if choice.open is None:
+        return None
+    if not create and choice.folder is not None and not choice.folder.is_dir():
+        what = "is not a folder" if choice.folder.exists() else "does not exist"
+        fail(f"no backup store at {choice.folder} ({where}): the folder {what}")
     try:
-        url = resolve_store_url(url)
+        return choice.open()
     except ConfigurationError as error:
-        raise click.BadParameter(error.message, param_hint=param) from None
-    parts = urlsplit(url)
-    if not create and parts.scheme == "file" and parts.path:
-        folder = Path(unquote(parts.path))
-        if not folder.is_dir():
-            what = "is not a folder" if folder.exists() else "does not exist"
-            fail(f"no backup store at {folder} ({param}): the folder {what}")
-    try:
-        return open_store_url(url)
-    except ConfigurationError as error:
-        raise click.BadParameter(scrub(error.message), param_hint=param) from None
+        if choice.from_command_line:
+            raise click.BadParameter(scrub(error.message), param_hint=where) from None
+        fail(f"{where}: {error.message}", USAGE)
     except BackupStoreError as error:
-        fail(f"cannot open the store given as {param}: {error}")
+        fail(f"cannot open the store given as {where}: {error}")
     except OSError as error:
-        fail(f"cannot open the store given as {param}: {error.strerror or error}")
+        fail(f"cannot open the store given as {where}: {error.strerror or error}")
+
+
+def open_url(url: str | None, param: str, *, create: bool = False) -> InspectableStore:
+    """Open the store a command works on: ``url`` (a URL or ``env:NAME``, given as
+    argument ``param``), else ``BACKUP_STORE_URL``, else the Zeebe/Camunda variables.
+    Errors never repeat the URL."""
+    choice = choose(url, param)
+    for warning in choice.warnings:
+        warn(warning)
+    store = open_choice(choice, create=create)
+    if store is None:
+        fail("backup is disabled (the store variable says NONE): there is no store to use", USAGE)
+    return store
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 from rich.text import Text
 
-from backup_store.cli.commands import json_option, styled
+from backup_store.cli.commands import STORE_URL_HELP, json_option, store_url_argument, styled
 from backup_store.cli.output import emit_json, open_url, run, stdout_console, table
 from backup_store.durations import format_age, parse_duration
 from backup_store.errors import InvalidInputError
@@ -41,8 +41,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(error.message) from None
 
 
-@click.command("prune")
-@click.argument("store_url", metavar="STORE_URL")
+@click.command("prune", epilog=STORE_URL_HELP)
+@store_url_argument
 @click.option(
     "--keep-last",
     type=click.IntRange(min=1),
@@ -59,7 +59,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def prune_command(
-    store_url: str,
+    store_url: str | None,
     keep_last: int | None,
     max_age: timedelta | None,
     dry_run: bool,

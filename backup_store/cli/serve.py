@@ -25,14 +25,14 @@ from backup_store.api.health import HEALTH_PATH
 from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
 from backup_store.cli.commands import NODE_ID
+from backup_store.cli.output import USAGE, choose, fail, open_choice
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.durations import parse_duration
-from backup_store.errors import BackupStoreError, InvalidInputError
+from backup_store.errors import BackupStoreError, ConfigurationError, InvalidInputError
 from backup_store.inspectable import InspectableStore
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_PARTITIONS
-from backup_store.operations import resolve_store_url
 from backup_store.retention import RetentionPolicy
 from backup_store.schedule import (
     BackupScheduler,
@@ -42,7 +42,7 @@ from backup_store.schedule import (
 )
 from backup_store.service.directory import DirectorySource
 from backup_store.service.service import BackupService
-from backup_store.settings import choose_store
+from backup_store.settings import choose_node_id
 
 log = logging.getLogger("backup_store.serve")
 
@@ -195,9 +195,9 @@ STARTUP_RECOVERY_WAIT = 2.0
 @click.option(
     "--node-id",
     type=NODE_ID,
-    default=0,
-    show_default=True,
-    help="This node's (broker's) id, part of every backup's key.",
+    default=None,
+    help="This node's (broker's) id, part of every backup's key. Default: "
+    "CAMUNDA_CLUSTER_NODEID, else ZEEBE_BROKER_CLUSTER_NODEID, else 0.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
@@ -271,7 +271,7 @@ def serve(
     store_url: str | None,
     data_dir: Path,
     partitions: int | None,
-    node_id: int,
+    node_id: int | None,
     host: str,
     port: int,
     token: str | None,
@@ -294,33 +294,26 @@ def serve(
     make_app = functools.partial(
         create_app, token=token, request_timeout=request_timeout, protect_metrics=protect_metrics
     )
+    choice = choose(store_url, "--store", default_directory=Path(DEFAULT_STORE_DIR))
     try:
-        # env:NAME as in the other commands: keeps credentials out of the command line.
-        url = resolve_store_url(store_url) if store_url is not None else None
-        choice = choose_store(url, default_directory=Path(DEFAULT_STORE_DIR))
-    except BackupStoreError as error:
-        raise click.BadParameter(error.message, param_hint="--store") from None
+        node_id, node_source = choose_node_id(node_id)
+    except ConfigurationError as error:
+        fail(error.message, USAGE)
     for warning in choice.warnings:
         log.warning("%s", warning)
     # Bind first: a port in use must fail before anything is created or announced.
     sock = bind(host, port)
     port = sock.getsockname()[1]
-    if choice.open is None:
+    store = open_choice(choice, create=True)
+    if store is None:
         log.warning(
             "backup is not enabled (store chosen by %s): every backup request gets 400",
             choice.source,
         )
         run_app(make_app(None), host=host, port=port, log_level=log_level, sock=sock)
         return
-    try:
-        store = choice.open()
-    except BackupStoreError as error:
-        raise click.BadParameter(error.message, param_hint=_hint(choice.source)) from None
-    except OSError as error:  # the filesystem store creates its folder when opened
-        raise click.BadParameter(
-            f"cannot use {error.filename}: {error.strerror}", param_hint=_hint(choice.source)
-        ) from None
     log.info("backup store chosen by %s: %s", choice.source, store.description)
+    log.info("node id %d set by %s", node_id, node_source)
     if retention is not None and retention_schedule is None:
         retention_schedule = parse_schedule(DEFAULT_RETENTION_SCHEDULE)
     sources = _sources(data_dir, partitions)
@@ -368,10 +361,6 @@ def serve(
             yield service
 
     run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
-
-
-def _hint(source: str) -> str:
-    return "--store" if source in ("--store", "default") else source
 
 
 async def _close_store(store: InspectableStore) -> None:
