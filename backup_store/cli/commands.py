@@ -13,7 +13,6 @@ import contextlib
 import functools
 import re
 import shutil
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,11 +24,15 @@ from rich.text import Text
 
 from backup_store.aggregate import BackupInfo, BackupState, aggregate, best_status
 from backup_store.cli.output import (
+    USAGE,
     CommandFailed,
     RichProgress,
+    choose,
+    confirm,
     emit_json,
     fail,
     human_size,
+    open_choice,
     open_url,
     plural,
     run,
@@ -38,7 +41,7 @@ from backup_store.cli.output import (
     warn,
     when,
 )
-from backup_store.errors import InvalidInputError
+from backup_store.errors import ConfigurationError, InvalidInputError
 from backup_store.migrate import Action, MigrationReport, Outcome, migrate
 from backup_store.model import (
     FILE_SETS,
@@ -51,6 +54,7 @@ from backup_store.model import (
     parse_decimal_id,
 )
 from backup_store.operations import by_checkpoint, delete_statuses, id_json, status_json
+from backup_store.settings import choose_node_id
 from backup_store.verify import VerifyLevel, VerifyReport, verify_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -681,20 +685,11 @@ def delete_command(
                 console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)
                 console.print(listing)
             if not yes:
-                try:
-                    confirmed = click.confirm(
-                        f"Delete {what} ({plural(len(found), 'partition backup')}) from "
-                        f"{store.description}?",
-                        err=True,
-                    )
-                except click.Abort:
-                    if sys.stdin.isatty():
-                        raise
-                    raise CommandFailed(
-                        f"no terminal to confirm the deletion of {what}: pass --yes"
-                    ) from None
-                if not confirmed:
-                    raise click.Abort()
+                confirm(
+                    f"Delete {what} ({plural(len(found), 'partition backup')}) from "
+                    f"{store.description}?",
+                    what,
+                )
             await delete_statuses(store, found)
             return found
 
@@ -881,7 +876,52 @@ def catalog_rebuild_command(store_url: str | None, node: int | None, as_json: bo
     )
 
 
+# ---------------------------------------------------------------- config
+
+
+@click.command("config")
+@store_url_argument
+@json_option
+def config_command(store_url: str | None, as_json: bool) -> None:
+    """Show the store the commands use (and serve's node id), what chose them, and
+    the variables read, secrets masked. Opens nothing over the network."""
+    choice = choose(store_url, "STORE_URL")
+    try:
+        node_id, node_source = choose_node_id(None)
+    except ConfigurationError as error:
+        fail(error.message, USAGE)
+    description: str | None = None
+    if choice.open is not None and (choice.folder is None or choice.folder.is_dir()):
+        store = open_choice(choice)
+        description = store.description if store is not None else None
+    elif choice.folder is not None:
+        description = f"{choice.folder.as_uri()} (the folder does not exist)"
+    if as_json:
+        emit_json(
+            {
+                "store": description,
+                "source": choice.source,
+                "variables": dict(choice.settings),
+                "nodeId": node_id,
+                "nodeIdSource": node_source,
+                "warnings": choice.warnings,
+            }
+        )
+        return
+    console = stdout_console()
+    lines = [
+        f"store:      {description or 'none (backup disabled)'}",
+        f"chosen by:  {choice.source}",
+        f"node id:    {node_id} ({node_source})",
+    ]
+    lines += [f"  {variable} = {value}" for variable, value in choice.settings]
+    lines += [f"warning: {warning}" for warning in choice.warnings]
+    for line in lines:
+        console.print(Text(line))
+
+
 COMMANDS = [
+    config_command,
     list_command,
     status_command,
     restore_command,

@@ -125,6 +125,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def confirm(question: str, what: str) -> None:
+    """Ask ``question`` on the terminal; no answer possible (no terminal) ends the
+    command telling to pass --yes; "no" aborts (exit 1)."""
+    try:
+        confirmed = click.confirm(question, err=True)
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise
+        raise CommandFailed(f"no terminal to confirm the deletion of {what}: pass --yes") from None
+    if not confirmed:
+        raise click.Abort()
+
+
 def warn(message: str) -> None:
     click.echo(f"warning: {scrub(message)}", err=True)
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from backup_store.cli.commands import STORE_URL_HELP, json_option, store_url_argument, styled
-from backup_store.cli.output import emit_json, open_url, run, stdout_console, table
+from backup_store.cli.output import confirm, emit_json, open_url, run, stdout_console, table
 from backup_store.durations import format_age, parse_duration
 from backup_store.errors import InvalidInputError
 from backup_store.retention import (
@@ -84,18 +84,18 @@ def prune_command(
     policy = RetentionPolicy(keep_last=keep_last, max_age=max_age)
     store = open_url(store_url, "STORE_URL")
 
-    async def confirm(plan: RetentionPlan) -> bool:
+    async def confirmed(plan: RetentionPlan) -> bool:
         if yes:
             return True
         if not as_json:
             _print_plan(plan, None, store.description)
-        return click.confirm(
-            f"Delete {summarize(plan.to_delete)} from {store.description}?", abort=True, err=True
-        )
+        what = summarize(plan.to_delete)
+        confirm(f"Delete {what} from {store.description}?", what)
+        return True
 
     async def work() -> PruneReport:
         async with store:
-            return await prune(store, policy, dry_run=dry_run, confirm=confirm)
+            return await prune(store, policy, dry_run=dry_run, confirm=confirmed)
 
     report = run(work())
     if as_json:
