@@ -240,6 +240,7 @@ def list_command(
         "Last modified",
         "Broker",
         "Failure reason",
+        optional=("Last modified", "Broker", "Created"),
     )
     for info, shown in rows:
         for index, status in enumerate(shown):
@@ -306,6 +307,7 @@ def status_command(store_url: str | None, backup_id: int, as_json: bool) -> None
         "Checkpoint position",
         "Broker",
         "Failure reason",
+        optional=("Last updated", "Broker", "Checkpoint position", "Snapshot", "Created"),
     )
     for detail in info.details:
         result.add_row(
@@ -796,6 +798,7 @@ def _print_migrate(report: MigrationReport) -> None:
         "Action",
         "Outcome",
         "Details",
+        optional=("Source", "Target", "Node"),
     )
     outcome_style = {
         Outcome.MIGRATED: "green",

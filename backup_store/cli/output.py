@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -96,8 +97,10 @@ def _scrubbed(error: click.UsageError) -> click.UsageError:
 
 
 def stdout_console() -> Console:
+    """The console of the results: the terminal's width, else COLUMNS, else
+    :data:`PLAIN_WIDTH`."""
     console = Console(soft_wrap=True)
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
         console = Console(width=PLAIN_WIDTH, soft_wrap=True)
     return console
 
@@ -218,14 +221,54 @@ def when(instant: Instant | None) -> str:
     return instant.iso() if instant is not None else ""
 
 
-def table(*columns: str, wrap: tuple[str, ...] = ("Failure reason", "Details")) -> Table:
-    """A plain, copy-paste friendly table; only the free-text columns wrap."""
-    result = Table(show_lines=False, expand=False)
+WRAP_FLOOR = 12
+"""Narrowest a free-text column is counted as when deciding which columns fit."""
+
+
+class FittingTable(Table):
+    """A table that fits the width it is printed at by dropping its optional
+    columns (in the order given) rather than truncating a cell: ids, states and
+    other values stay whole on one line; only the free-text columns wrap."""
+
+    def __init__(self, optional: tuple[str, ...]) -> None:
+        super().__init__(show_lines=False, expand=False)
+        self.optional = optional
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for name in self.optional:
+            if self._needed_width(console, options) <= options.max_width:
+                break
+            self.columns = [c for c in self.columns if c.header != name]
+            for index, column in enumerate(self.columns):
+                column._index = index
+        return super().__rich_console__(console, options)
+
+    def _needed_width(self, console: Console, options: ConsoleOptions) -> int:
+        """Width with every unwrapped column whole and each free-text one at
+        :data:`WRAP_FLOOR` (or less, if its text is shorter)."""
+        total = self._extra_width
+        for column in self.columns:
+            measured = self._measure_column(console, options, column)
+            padding = self._get_padding_width(column._index)
+            if column.no_wrap:
+                total += measured.maximum
+            else:
+                total += min(measured.maximum, WRAP_FLOOR + padding)
+        return total
+
+
+def table(
+    *columns: str,
+    wrap: tuple[str, ...] = ("Failure reason", "Details"),
+    optional: tuple[str, ...] = (),
+) -> Table:
+    """A plain, copy-paste friendly table; only the free-text columns (``wrap``)
+    wrap. Where it does not fit, the ``optional`` columns are dropped, first
+    named first dropped; the others are never cut."""
+    result = FittingTable(optional)
     for column in columns:
         free_text = column in wrap
-        result.add_column(
-            column, overflow="fold", no_wrap=not free_text, min_width=24 if free_text else None
-        )
+        result.add_column(column, overflow="fold", no_wrap=not free_text)
     return result
 
 

@@ -129,7 +129,7 @@ def _print_plan(plan: RetentionPlan, report: PruneReport | None, store: str) -> 
     columns = ["Backup", "State", "Created", "Age", "Action", "Reason"]
     if report is not None:
         columns.append("Outcome")
-    result = table(*columns, wrap=("Reason",))
+    result = table(*columns, wrap=("Reason", "Outcome"), optional=("Created", "Age"))
     for entry in plan.entries:
         age = format_age(between(entry.age, plan.now)) if entry.age is not None else ""
         row: list[str | Text] = [
