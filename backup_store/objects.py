@@ -266,7 +266,7 @@ def missing_location(error: BaseException, store: str) -> str | None:
     return f"{what} {name} does not exist"
 
 
-_REQUEST_URL = re.compile(r"Error performing \w+ (\S+)")
+_REQUEST_URL = re.compile(r"Error performing [A-Z]+ (\w+://[^\s/?]+)")
 _CAUSES = (
     # (pattern in obstore's full error text, what it means and what to do)
     (re.compile(r"169\.254\.169\.254|fd00:ec2::254"),
@@ -298,8 +298,8 @@ def failure_cause(error: BaseException) -> str | None:
     for pattern, meaning in _CAUSES:
         if pattern.search(text):
             url = _REQUEST_URL.search(text)
-            host = urlsplit(url.group(1)).netloc if url else "the endpoint"
-            return meaning.format(host=host)
+            host = urlsplit(url.group(1)).netloc if url else ""
+            return meaning.format(host=host or "the endpoint")
     return None
 
 

@@ -29,6 +29,9 @@ from backup_store.cli.output import (
 )
 from backup_store.operations import resolve_store_url
 
+UNREACHABLE = 3
+"""Exit code of ``analyze`` when the store could not be reached: nothing was tested."""
+
 _UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3,
           "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}  # fmt: skip
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
@@ -100,7 +103,8 @@ def analyze_command(
     what it wrote unless --keep. Checks read-after-write, atomic visibility,
     create-only writes, compare-and-swap, listing and overwrites, and measures
     latency and throughput. Exit 0 when every guarantee holds, 1 when one is
-    violated or not supported, 2 on usage errors.
+    violated or not supported, 2 on usage errors, 3 when the store could not be
+    reached (missing bucket, dead endpoint, refused credentials): nothing was tested.
     """
     store = open_url(store_url, "STORE_URL", create=True)  # it writes a scratch prefix
     plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout)
@@ -130,7 +134,7 @@ def analyze_command(
         emit_json(report.to_json())
     else:
         _print(report)
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok else UNREACHABLE if report.unreachable else 1)
 
 
 _VERDICT_STYLE = {Verdict.HELD: "green", Verdict.VIOLATED: "red", Verdict.NOT_SUPPORTED: "red"}
@@ -139,6 +143,9 @@ _VERDICT_STYLE = {Verdict.HELD: "green", Verdict.VIOLATED: "red", Verdict.NOT_SU
 def _print(report: AnalysisReport) -> None:
     console = stdout_console()
     console.print(f"Analysis of {escape(report.location)} (seed {report.seed})", highlight=False)
+    if report.unreachable is not None:
+        console.print(f"[red]{escape(report.verdict)}[/]", highlight=False)
+        return
     guarantees = table("Guarantee", "Verdict", "Checks", "Details")
     for result in report.guarantees.values():
         details = ""
