@@ -176,14 +176,16 @@ def open_choice(choice: StoreChoice, *, create: bool = False) -> InspectableStor
         fail(f"no backup store at {choice.folder} ({where}): the folder {what}")
     try:
         return choice.open()
-    except ConfigurationError as error:
+    except (BackupStoreError, OSError) as error:
+        # Opening sends no request: what fails here is the location given (a bad
+        # option, a folder that cannot be made): a usage error naming where it was given.
+        if isinstance(error, OSError):
+            message = f"cannot use {error.filename}: {error.strerror or error}"
+        else:
+            message = scrub(error.message)
         if choice.from_command_line:
-            raise click.BadParameter(scrub(error.message), param_hint=where) from None
-        fail(f"{where}: {error.message}", USAGE)
-    except BackupStoreError as error:
-        fail(f"cannot open the store given as {where}: {error}")
-    except OSError as error:
-        fail(f"cannot open the store given as {where}: {error.strerror or error}")
+            raise click.BadParameter(message, param_hint=where) from None
+        fail(f"{where}: {message}", USAGE)
 
 
 def open_url(url: str | None, param: str, *, create: bool = False) -> InspectableStore:

@@ -13,6 +13,7 @@ import errno
 import functools
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -130,7 +131,14 @@ def _base_url(host: str, port: int) -> str:
 
 
 async def _announce(
-    service: BackupService, *, host: str, port: int, data_dir: Path, writer: bool, token: bool
+    service: BackupService,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    writer: bool,
+    token: bool,
+    scheduled: bool,
 ) -> None:
     base = _base_url(host, port)
     partitions = ", ".join(str(p) for p in sorted(service.sources))
@@ -149,14 +157,20 @@ async def _announce(
         latest = await service.latest_backup_id()
     except BackupStoreError:
         latest = 0
-    backup_id = 100 if latest < 100 else latest + 1
     auth = ' -H "Authorization: Bearer $BACKUP_STORE_TOKEN"' if token else ""
+    backup_id = 100 if latest < 100 else latest + 1
+    body = f"'{{ \"backupId\": \"{backup_id}\" }}'"
+    if scheduled and latest < time.time() * 1000:
+        # Scheduled ids are their slot's epoch milliseconds and keep growing: an id
+        # fixed now would be below them by the time it is tried; the shell's clock
+        # (seconds, plus 1 ms) is above every slot already taken.
+        body = '"{ \\"backupId\\": \\"$(date +%s)001\\" }"'
     log.info(
         "Try: curl --request POST '%s/actuator/backups' -H 'Content-Type: application/json'%s "
-        '-d \'{ "backupId": "%d" }\'',
+        "-d %s",
         base,
         auth,
-        backup_id,
+        body,
     )
 
 
@@ -180,10 +194,15 @@ STARTUP_RECOVERY_WAIT = 2.0
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(DEFAULT_DATA_DIR),
-    show_default=True,
+    default=None,
     help="Engine data: one folder per partition (<id>/snapshots/<snapshotId>/, <id>/segments/"
-    "*.log). Generated with sample data when missing.",
+    f"*.log); it must exist unless --sample-data. Default: ./{DEFAULT_DATA_DIR}, generated "
+    "with sample data when missing (the embedded default of 'make serve').",
+)
+@click.option(
+    "--sample-data",
+    is_flag=True,
+    help="Generate sample partitions in --data-dir when it does not exist.",
 )
 @click.option(
     "--partitions",
@@ -269,7 +288,8 @@ STARTUP_RECOVERY_WAIT = 2.0
 )
 def serve(
     store_url: str | None,
-    data_dir: Path,
+    data_dir: Path | None,
+    sample_data: bool,
     partitions: int | None,
     node_id: int | None,
     host: str,
@@ -301,6 +321,15 @@ def serve(
         fail(error.message, USAGE)
     for warning in choice.warnings:
         log.warning("%s", warning)
+    # The embedded default (no --data-dir) makes its sample data; a folder named
+    # explicitly must exist, unless sample data is asked for: a typo is not data.
+    if data_dir is None:
+        data_dir = Path(DEFAULT_DATA_DIR)
+    elif not data_dir.exists() and not sample_data:
+        raise click.BadParameter(
+            f"{data_dir} does not exist; pass --sample-data to generate sample partitions there",
+            param_hint="--data-dir",
+        )
     # Bind first: a port in use must fail before anything is created or announced.
     sock = bind(host, port)
     port = sock.getsockname()[1]
@@ -342,6 +371,7 @@ def serve(
                 data_dir=data_dir,
                 writer=writing,
                 token=token is not None,
+                scheduled=schedule is not None,
             )
             if schedule is not None:
                 await stack.enter_async_context(BackupScheduler(service, schedule))
@@ -357,7 +387,11 @@ def serve(
                         metrics=service.metrics,
                     )
                 )
-                log.info("Retention: %s, runs at %s", policy.describe(), retention_schedule.text)
+                log.info(
+                    "Retention: %s, first clean-up now, then at %s",
+                    policy.describe(),
+                    retention_schedule.text,
+                )
             yield service
 
     run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
