@@ -49,7 +49,7 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(dirs: Path) -> Iterator[ServerProcess]:
     process = cli_server(
-        dirs, "--store", (dirs / "store").as_uri(), "--sample-data", "--data-dir", str(dirs / "data")
+        dirs, "--store", (dirs / "store").as_uri(), "--data-dir", str(dirs / "data")
     )
     with process:
         yield process

@@ -91,7 +91,7 @@ def test_seed_curl_examples_against_the_embedded_default(tmp_path: Path) -> None
 
 def test_prefix_listing_and_order(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    with cli_server(tmp_path, "--store", store.as_uri(), "--sample-data", "--data-dir", str(tmp_path / "data"),
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"),
                     "--no-writer") as server, client(server) as api:
         assert api.get("/actuator/backups").json() == []
         assert api.get("/actuator/backups/10*").json() == []
@@ -116,7 +116,7 @@ def test_prefix_listing_and_order(tmp_path: Path) -> None:
 
 
 def test_ids_survive_deletion_and_restart(tmp_path: Path) -> None:
-    options = ("--store", (tmp_path / "store").as_uri(), "--sample-data", "--data-dir", str(tmp_path / "data"))
+    options = ("--store", (tmp_path / "store").as_uri(), "--data-dir", str(tmp_path / "data"))
     server = cli_server(tmp_path, *options)
     with server, client(server) as api:
         assert take(api, 50).status_code == 202
@@ -282,7 +282,7 @@ def test_accepted_backup_of_a_server_killed_right_after_the_202_reads_failed(
 
 def test_unreachable_store_is_502_and_unexpected_errors_are_500(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    with cli_server(tmp_path, "--store", store.as_uri(), "--sample-data", "--data-dir", str(tmp_path / "data"),
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(tmp_path / "data"),
                     "--no-writer") as server, client(server) as api:
         assert take(api, 10).status_code == 202
         wait_for_state(api, 10, "COMPLETED")
@@ -360,7 +360,7 @@ def test_requests_beyond_the_timeout_are_504(tmp_path: Path) -> None:
 def test_bearer_token(tmp_path: Path) -> None:
     # The token and the store URL come from the environment (kept out of `ps`).
     env = {"BACKUP_STORE_TOKEN": "s3cret-token", "TEST_STORE_URL": (tmp_path / "store").as_uri()}
-    with cli_server(tmp_path, "--store", "env:TEST_STORE_URL", "--sample-data", "--data-dir",
+    with cli_server(tmp_path, "--store", "env:TEST_STORE_URL", "--data-dir",
                     str(tmp_path / "data"), env=env) as server:
         assert "s3cret-token" not in server.log()
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"},
@@ -385,7 +385,7 @@ def test_bearer_token(tmp_path: Path) -> None:
 
 
 def test_backup_not_enabled_is_400(tmp_path: Path) -> None:
-    with cli_server(tmp_path, "--store", "none", "--sample-data", "--data-dir", str(tmp_path / "data")) as server, \
+    with cli_server(tmp_path, "--store", "none", "--data-dir", str(tmp_path / "data")) as server, \
             client(server) as api:
         for response in (
             take(api, 1),
@@ -400,7 +400,7 @@ def test_backup_not_enabled_is_400(tmp_path: Path) -> None:
 
 def test_backup_while_the_writer_appends_restores_exact_prefixes(tmp_path: Path) -> None:
     store, data = tmp_path / "store", tmp_path / "data"
-    with cli_server(tmp_path, "--store", store.as_uri(), "--sample-data", "--data-dir", str(data),
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(data),
                     "--writer-interval", "0.005") as server, client(server) as api:
         segments = data / "1" / "segments"
 
@@ -447,7 +447,7 @@ def test_backup_while_the_writer_appends_restores_exact_prefixes(tmp_path: Path)
 def test_data_dir_and_partitions_options(tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = tmp_path / "store"
-    with cli_server(tmp_path, "--store", store.as_uri(), "--sample-data", "--data-dir", str(data),
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(data),
                     "--partitions", "3", "--node-id", "4", "--no-writer") as server, \
             client(server) as api:
         assert sorted(p.name for p in data.iterdir() if p.is_dir()) == ["1", "2", "3"]
@@ -460,7 +460,7 @@ def test_data_dir_and_partitions_options(tmp_path: Path) -> None:
     shutil.rmtree(data / "3")
     (data / "notes").mkdir()
     # Partition 3's folder is gone but the cluster still has 3 partitions.
-    with cli_server(tmp_path, "--store", store.as_uri(), "--sample-data", "--data-dir", str(data),
+    with cli_server(tmp_path, "--store", store.as_uri(), "--data-dir", str(data),
                     "--partitions", "3", "--node-id", "4", name="two") as server, \
             client(server) as api:
         assert take(api, 8).status_code == 202
@@ -469,7 +469,7 @@ def test_data_dir_and_partitions_options(tmp_path: Path) -> None:
 
 
 def test_post_requires_a_json_body(tmp_path: Path) -> None:
-    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--sample-data", "--data-dir",
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
                     str(tmp_path / "data"), "--no-writer") as server, client(server) as api:
         for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
             response = api.post("/actuator/backups", content=b'{"backupId": 5}',
@@ -482,9 +482,9 @@ def test_post_requires_a_json_body(tmp_path: Path) -> None:
 
 def test_a_lower_id_than_another_nodes_backup_is_refused(tmp_path: Path) -> None:
     store = (tmp_path / "store").as_uri()
-    one = cli_server(tmp_path, "--store", store, "--sample-data", "--data-dir", str(tmp_path / "d0"),
+    one = cli_server(tmp_path, "--store", store, "--data-dir", str(tmp_path / "d0"),
                      "--node-id", "0", "--no-writer", name="node0")
-    two = cli_server(tmp_path, "--store", store, "--sample-data", "--data-dir", str(tmp_path / "d1"),
+    two = cli_server(tmp_path, "--store", store, "--data-dir", str(tmp_path / "d1"),
                      "--node-id", "1", "--no-writer", name="node1")
     with one, two, client(one) as api0, client(two) as api1:
         assert take(api0, 350).status_code == 202
@@ -497,7 +497,7 @@ def test_a_lower_id_than_another_nodes_backup_is_refused(tmp_path: Path) -> None
 
 
 def test_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
-    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--sample-data", "--data-dir",
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
                     str(tmp_path / "data"), "--no-writer", "--token", "t0k3n") as server:
         with client(server, Authorization="bearer t0k3n") as api:
             assert api.get("/actuator/backups").status_code == 200

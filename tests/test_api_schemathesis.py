@@ -19,7 +19,7 @@ from tests.support.api_server import cli_server
 def test_openapi_document_matches_the_live_server(tmp_path: Path) -> None:
     seed = os.environ.get("API_FUZZ_SEED", "20240607")
     examples = os.environ.get("API_FUZZ_EXAMPLES", "40")
-    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--sample-data", "--data-dir",
+    with cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
                     str(tmp_path / "data"), "--no-writer") as server:
         result = subprocess.run(
             [

@@ -242,7 +242,7 @@ def test_cli_reads_leading_zeros_as_java_does(store: StoreDir) -> None:
 
 @pytest.mark.parametrize("text", ["\u0661", "+1", " 1", "1_0", "2147483648"], ids=repr)
 def test_serve_refuses_a_bad_node_id_before_starting(text: str, tmp_path: Path) -> None:
-    result = invoke("serve", "--node-id", text, "--sample-data", "--data-dir", str(tmp_path / "data"))
+    result = invoke("serve", "--node-id", text, "--data-dir", str(tmp_path / "data"))
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--node-id'" in result.stderr
     assert not (tmp_path / "data").exists()

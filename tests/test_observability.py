@@ -62,7 +62,7 @@ def served(tmp_path: Path, *options: str, store: str | None = None) -> ServerPro
     return cli_server(
         tmp_path,
         "--store", store or (tmp_path / "store").as_uri(),
-        "--sample-data", "--data-dir", str(tmp_path / "data"),
+        "--data-dir", str(tmp_path / "data"),
         "--no-writer",
         *options,
     )
@@ -180,7 +180,7 @@ def test_bad_observability_options_are_usage_errors(
     tmp_path: Path, options: list[str], expected: str
 ) -> None:
     result = CliRunner(env={"BACKUP_STORE_TOKEN": None}).invoke(
-        main, ["serve", "--store", "none", "--sample-data", "--data-dir", str(tmp_path / "data"), *options]
+        main, ["serve", "--store", "none", "--data-dir", str(tmp_path / "data"), *options]
     )
     assert result.exit_code == 2, result.output
     assert expected in result.output

@@ -22,7 +22,7 @@ CONCURRENT = 200
 
 def serve(tmp_path: Path) -> ServerProcess:
     return cli_server(
-        tmp_path, "--store", (tmp_path / "store").as_uri(), "--sample-data", "--data-dir",
+        tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
         str(tmp_path / "data"), "--partitions", str(PARTITIONS), "--no-writer",
     )
 

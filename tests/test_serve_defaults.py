@@ -36,7 +36,7 @@ def test_sample_data_is_generated_when_asked_for_or_by_the_embedded_default(
 ) -> None:
     asked = tmp_path / "asked"
     asked.mkdir()
-    with cli_server(tmp_path, "--data-dir", "d", "--sample-data", cwd=asked, name="asked"):
+    with cli_server(tmp_path, "--data-dir", "d", cwd=asked, name="asked"):  # --sample-data
         assert (asked / "d" / "1" / "segments").is_dir()
     fresh = tmp_path / "fresh"  # `make serve` on a fresh clone: no option at all
     fresh.mkdir()
@@ -73,7 +73,7 @@ def test_retention_cleans_up_at_start(tmp_path: Path) -> None:
     asyncio.run(two_old_ids())
     server = cli_server(
         tmp_path, "--store", store.url, "--retention", "PT1S", "--no-writer",
-        "--data-dir", str(tmp_path / "sample"), "--sample-data", "--partitions", "5",
+        "--data-dir", str(tmp_path / "sample"), "--partitions", "5",
     )  # fmt: skip
     saved = time.time()
     wait_until(lambda: time.time() - saved > 1.5, what="both ids to be older than the window")
