@@ -242,7 +242,7 @@ class FittingTable(Table):
                 break
             self.columns = [c for c in self.columns if c.header != name]
             for index, column in enumerate(self.columns):
-                column._index = index
+                column._index = index  # rich pads the first and last columns by index
         return super().__rich_console__(console, options)
 
     def _needed_width(self, console: Console, options: ConsoleOptions) -> int:
