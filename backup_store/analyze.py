@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from backup_store.errors import BackupStoreError
+from backup_store.errors import BackupStoreError, StoreUnavailableError
 from backup_store.io import ObjectIO, StoredObject, WriteConflict
 from backup_store.operations import NoProgress, Progress
 
@@ -168,14 +168,18 @@ class AnalysisReport:
     operations: dict[str, OperationStats] = field(default_factory=dict)
     left_behind: list[str] = field(default_factory=list)
     error: str | None = None
+    unreachable: str | None = None
+    """Why the location could not be used at all (nothing was tested), else None."""
 
     @property
     def ok(self) -> bool:
         held = all(g.verdict is Verdict.HELD for g in self.guarantees.values())
-        return held and self.error is None
+        return held and self.error is None and self.unreachable is None
 
     @property
     def verdict(self) -> str:
+        if self.unreachable is not None:
+            return f"NOT TESTED: could not reach the store ({self.unreachable})"
         if self.ok:
             return "PASSED: every guarantee the backup stores rely on holds at this location"
         failing = [g.name for g in self.guarantees.values() if g.verdict is not Verdict.HELD]
@@ -205,6 +209,7 @@ class AnalysisReport:
             "operations": [s.to_json() for s in self.operations.values()],
             "leftBehind": list(self.left_behind),
             "error": self.error,
+            "reachable": self.unreachable is None,
         }
 
 
@@ -270,21 +275,22 @@ class IOContender:
 
 class ProcessContender:
     """A contender in its own worker process (``python -m backup_store.analyze``),
-    which opens the store from :data:`WORKER_URL_VARIABLE` and answers JSON lines."""
+    which opens the store from :data:`WORKER_URL_VARIABLE` (else the environment it
+    inherits names it, as for every command) and answers JSON lines."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def start(cls, store_url: str) -> ProcessContender:
+    async def start(cls, store_url: str | None) -> ProcessContender:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "backup_store.analyze",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, WORKER_URL_VARIABLE: store_url},
+            env={**os.environ, **({WORKER_URL_VARIABLE: store_url} if store_url else {})},
         )
         return cls(process)
 
@@ -685,7 +691,18 @@ async def analyze(
     prefix = f"{root}{SCRATCH_FOLDER}/{uuid.uuid4().hex}/"
     report = AnalysisReport(io.description, prefix, seed)
     progress = progress or NoProgress()
-    await io.prepare_for_writes()
+    try:
+        # A location that cannot be listed (missing bucket, dead endpoint, refused
+        # credentials) cannot be tested: that is not a verdict on its guarantees.
+        async with asyncio.timeout(plan.timeout):
+            await io.prepare_for_writes()
+            await io.list_keys(prefix)
+    except StoreUnavailableError as error:
+        report.unreachable = error.message
+        return report
+    except TimeoutError:
+        report.unreachable = f"no answer within {plan.timeout:g} s"
+        return report
     try:
         async with asyncio.timeout(plan.timeout):
             await _Analysis(io, prefix, plan, report, contenders, progress).run()
@@ -707,9 +724,12 @@ async def analyze(
 
 
 async def _serve_worker() -> None:
-    from backup_store.operations import open_store_url
+    from backup_store.settings import choose_store
 
-    store = open_store_url(f"env:{WORKER_URL_VARIABLE}")
+    opener = choose_store(os.environ.get(WORKER_URL_VARIABLE), default_directory=None).open
+    if opener is None:
+        raise BackupStoreError("backup is disabled: no store to analyze")
+    store = opener()
     contender = IOContender(store.io)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

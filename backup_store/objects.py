@@ -14,7 +14,7 @@ from backup_store.io.base import (
     WriteConflict,
 )
 from backup_store.io.capabilities import CLOUD_KEY_BYTES, NAME_MAX, Capabilities, capabilities_of
-from backup_store.io.errors import missing_location, translate_error
+from backup_store.io.errors import failure_cause, missing_location, translate_error
 from backup_store.io.local import FOLDER_ATTEMPTS, READ_ATTEMPTS, LocalFileIO
 from backup_store.io.obstore import (
     DEFAULT_IDLE_SECONDS,
@@ -56,6 +56,7 @@ __all__ = [
     "UploadGroup",
     "WriteConflict",
     "capabilities_of",
+    "failure_cause",
     "missing_location",
     "translate_error",
 ]

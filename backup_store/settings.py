@@ -7,17 +7,25 @@ same variables configure this service, read as Zeebe 8.7 reads them:
   ``NONE``) and ``ZEEBE_BROKER_DATA_BACKUP_{S3,GCS,AZURE,FILESYSTEM}_*``;
 - Camunda 8.8+'s ``CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_*`` with the same meanings.
 
-Precedence, highest first: the command-line option (``--store``), our own
-variables (:class:`ServeEnvironment`: ``BACKUP_STORE_URL``...), ``CAMUNDA_*``,
-``ZEEBE_BROKER_*``, the default (a filesystem store under ``./backups``). A
+The same resolution serves ``serve`` and every CLI command. Precedence, highest
+first: the URL given on the command line (``--store`` or a ``STORE_URL``
+argument), our own variable ``BACKUP_STORE_URL``, ``CAMUNDA_*``,
+``ZEEBE_BROKER_*``, then ``serve``'s default (a filesystem store under
+``./backups``; the other commands have none and say what to set). A
 ``CAMUNDA_*`` and a ``ZEEBE_BROKER_*`` variable giving one setting different
-values is refused, naming both; an unknown ``..._BACKUP_*`` variable is a
-warning; a value Zeebe would refuse is an error, with Zeebe's message. The
-mapping onto our settings is documented in ``docs/operator-guide.md``.
+values is refused, naming both; an unknown ``..._BACKUP_*`` variable is an error
+naming the nearest known one; a value Zeebe would refuse is an error, with
+Zeebe's message. The mapping onto our settings is documented in
+``docs/operator-guide.md``.
+
+The node id is resolved the same way (:func:`choose_node_id`): ``--node-id``,
+else ``CAMUNDA_CLUSTER_NODEID`` (Camunda 8.8+), else ``ZEEBE_BROKER_CLUSTER_NODEID``,
+else 0.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -25,11 +33,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backup_store.contract.inspectable import InspectableStore
-from backup_store.errors import ConfigurationError
+from backup_store.errors import ConfigurationError, InvalidInputError, scrub
+from backup_store.model import MAX_INT, parse_decimal_id
+from backup_store.operations import resolve_store_url
 from backup_store.registry import open_config, open_store
 from backup_store.stores.azure import AzureConfig
 from backup_store.stores.config import StoreConfig
@@ -68,7 +79,7 @@ ZEEBE_COMPRESSIONS = (
 
 
 class ServeEnvironment(BaseSettings):
-    """Our own variables for the store (prefix ``BACKUP_STORE_``); ``--store`` wins.
+    """Our own variables for the store (prefix ``BACKUP_STORE_``); a URL argument wins.
 
     ``BACKUP_STORE_URL``: the store URL, as ``--store`` takes it (``none`` disables
     backup). The bearer token is ``BACKUP_STORE_TOKEN`` (read by ``--token``).
@@ -79,20 +90,48 @@ class ServeEnvironment(BaseSettings):
     url: str | None = None
 
 
+URL_VARIABLE = "BACKUP_STORE_URL"
+NODE_ID_VARIABLES = ("CAMUNDA_CLUSTER_NODEID", "ZEEBE_BROKER_CLUSTER_NODEID")
+"""Where a broker's node id is set, Camunda 8.8+'s name first."""
+
+CAMUNDA_ONLY_SETTINGS = frozenset(
+    {"SCHEDULE", "RETENTION_WINDOW", "RETENTION_CLEANUPSCHEDULE", "CONTINUOUS",
+     "CHECKPOINTINTERVAL"}
+)  # fmt: skip
+"""Camunda 8.8+'s backup settings beyond the store (``serve`` reads the first three
+through its options; the others concern the broker's own checkpoints)."""
+
+
+class CommandLineStoreError(ConfigurationError):
+    """The store URL given on the command line is wrong (not a variable)."""
+
+
+class NoStoreError(ConfigurationError):
+    """No URL and no store variable: nothing says which store to use."""
+
+
 @dataclass
 class StoreChoice:
-    """The store ``serve`` uses and why.
+    """The store a command uses and why.
 
     Attributes:
-        source: what chose it, for the log (``--store``, ``BACKUP_STORE_URL``,
-            ``ZEEBE_BROKER_DATA_BACKUP_*``...); never a value.
+        source: what chose it (``--store``, ``STORE_URL``, ``BACKUP_STORE_URL``,
+            ``ZEEBE_BROKER_DATA_BACKUP_*``, ``default``...); never a value.
         open: opens the store (``None``: backup disabled, Zeebe's ``NONE``).
-        warnings: to log at start (unknown variables, ignored settings).
+        warnings: to show at start (ignored settings).
+        settings: ``(variable, value)`` of every variable that configured it, secrets
+            masked, for ``backup-store config``.
+        from_command_line: the source is the command's own argument or option.
+        folder: the folder of a filesystem store (commands that only read check
+            that it exists before opening, which would create it).
     """
 
     source: str
     open: Callable[[], InspectableStore] | None
     warnings: list[str] = field(default_factory=list)
+    settings: list[tuple[str, str]] = field(default_factory=list)
+    from_command_line: bool = False
+    folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -101,22 +140,46 @@ class _Value:
     value: str
 
 
-def choose_store(option: str | None, *, default_directory: Path) -> StoreChoice:
-    """Decide the store of ``serve`` from ``--store`` (``option``) and the environment.
+def choose_store(
+    option: str | None,
+    *,
+    default_directory: Path | None,
+    given_as: str = "--store",
+) -> StoreChoice:
+    """Decide the store from a URL given on the command line (``option``, named
+    ``given_as`` in messages) and the environment.
 
-    ``option`` is a store URL (``none`` disables backup). Nothing is opened or
-    created here.
+    ``option`` is a store URL or ``env:NAME`` (``none`` disables backup). Without a
+    URL and without store variables the store is a filesystem store under
+    ``default_directory`` (``serve``), or, when that is ``None``, :class:`NoStoreError`.
+    Nothing is opened or created here.
+
+    A URL given on the command line or in ``BACKUP_STORE_URL`` wins over the
+    Zeebe/Camunda variables, which are then not read at all (a warning says so).
 
     Raises:
-        ConfigurationError: conflicting ``CAMUNDA_*``/``ZEEBE_BROKER_*`` values, or a
-            value Zeebe would refuse (Zeebe's own message where it has one).
+        CommandLineStoreError: the command-line URL is ``env:NAME`` with NAME unset.
+        ConfigurationError: conflicting ``CAMUNDA_*``/``ZEEBE_BROKER_*`` values, an
+            unknown backup variable, or a value Zeebe would refuse (Zeebe's own
+            message where it has one); each names the variable.
+        NoStoreError: nothing names a store and there is no default.
     """
-    zeebe, zeebe_unknown = _collect(os.environ, ZEEBE_PREFIX)
-    camunda, camunda_unknown = _collect(os.environ, CAMUNDA_PREFIX)
-    warnings = [
-        f"{name} is not a Zeebe 8.7 backup setting; it is ignored"
-        for name in zeebe_unknown + camunda_unknown
-    ]
+    warnings: list[str] = []
+    for source, url in ((given_as, option), (URL_VARIABLE, ServeEnvironment().url)):
+        if url:
+            url = _resolve_url(url, source)
+            if _sets_store_variables(os.environ):
+                warnings.append(f"the Zeebe/Camunda backup variables are ignored: {source} wins")
+            return StoreChoice(
+                source,
+                _url_opener(url),
+                warnings,
+                [(source, scrub(url))],
+                from_command_line=source == given_as,
+                folder=_url_folder(url),
+            )
+    zeebe = _collect(os.environ, ZEEBE_PREFIX)
+    camunda = _collect(os.environ, CAMUNDA_PREFIX)
     merged = dict(zeebe)
     for key, given in camunda.items():
         other = zeebe.get(key)
@@ -126,26 +189,28 @@ def choose_store(option: str | None, *, default_directory: Path) -> StoreChoice:
                 "remove one of them"
             )
         merged[key] = given
-    ours = ServeEnvironment()
-    for source, url in (("--store", option), ("BACKUP_STORE_URL", ours.url)):
-        if url:
-            if merged:
-                warnings.append(f"the Zeebe/Camunda backup variables are ignored: {source} wins")
-            return StoreChoice(source, _url_opener(url), warnings)
+    for key in CAMUNDA_ONLY_SETTINGS:
+        merged.pop(key, None)
     store_type = merged.get("STORE")
     if store_type is None:
         if merged:
             some = next(iter(merged.values())).variable
-            warnings.append(
-                f"{some} and other backup settings are ignored: "
-                f"{ZEEBE_PREFIX}STORE (or {CAMUNDA_PREFIX}STORE) is not set"
+            raise ConfigurationError(
+                f"{some} is set but {ZEEBE_PREFIX}STORE (or {CAMUNDA_PREFIX}STORE) is not: "
+                "set it to S3, GCS, AZURE or FILESYSTEM"
+            )
+        if default_directory is None:
+            raise NoStoreError(
+                f"no backup store given: pass {given_as}, set {URL_VARIABLE}, or set "
+                f"{ZEEBE_PREFIX}STORE (or {CAMUNDA_PREFIX}STORE) and its settings"
             )
         default = default_directory.absolute().as_uri()
-        return StoreChoice("default", _url_opener(default), warnings)
+        return StoreChoice("default", _url_opener(default), warnings, [("default", default)])
     source = store_type.variable.removesuffix("STORE") + "*"
     kind = _enum(store_type, STORE_TYPES)
+    shown = [(v.variable, _masked(key, v.value)) for key, v in sorted(merged.items())]
     if kind == "NONE":
-        return StoreChoice(source, None, warnings)
+        return StoreChoice(source, None, warnings, shown)
     settings = {key.split("_", 1)[1]: v for key, v in merged.items() if key.startswith(kind + "_")}
     ignored = sorted(
         v.variable for key, v in merged.items() if key != "STORE" and not key.startswith(kind + "_")
@@ -160,24 +225,85 @@ def choose_store(option: str | None, *, default_directory: Path) -> StoreChoice:
         raise ConfigurationError(
             f"Failed configuring backup store {kind}: {error.message}"
         ) from None
-    return StoreChoice(source, lambda: open_config(config), warnings)
+    folder = config.base_path if isinstance(config, FilesystemConfig) else None
+    return StoreChoice(source, lambda: open_config(config), warnings, shown, folder=folder)
 
 
-def _collect(environ: Mapping[str, str], prefix: str) -> tuple[dict[str, _Value], list[str]]:
-    """``{"S3_BUCKETNAME": _Value(...)}`` of the known variables under ``prefix``; the
-    unknown ones' names."""
-    known = {"STORE"} | {f"{kind}_{name}" for kind, names in SETTINGS.items() for name in names}
+def choose_node_id(option: int | None) -> tuple[int, str]:
+    """This node's id and what set it: ``--node-id``, ``CAMUNDA_CLUSTER_NODEID``,
+    ``ZEEBE_BROKER_CLUSTER_NODEID``, else 0 (``default``).
+
+    Raises:
+        ConfigurationError: a value that is not a node id, or the two variables
+            set to different ids (as Camunda refuses ambiguous legacy settings).
+    """
+    if option is not None:
+        return option, "--node-id"
+    found: list[tuple[int, str]] = []
+    for variable in NODE_ID_VARIABLES:
+        text = os.environ.get(variable)
+        if text is None or not text.strip():
+            continue
+        try:
+            found.append((parse_decimal_id(text.strip(), "node id", 0, MAX_INT), variable))
+        except InvalidInputError as error:
+            raise ConfigurationError(f"{variable}: {error.message}") from None
+    if len(found) == 2 and found[0][0] != found[1][0]:
+        raise ConfigurationError(
+            f"{found[0][1]}={found[0][0]} and {found[1][1]}={found[1][0]} differ; "
+            "remove one of them"
+        )
+    return found[0] if found else (0, "default")
+
+
+def _collect(environ: Mapping[str, str], prefix: str) -> dict[str, _Value]:
+    """``{"S3_BUCKETNAME": _Value(...)}`` of the variables under ``prefix``.
+
+    Raises:
+        ConfigurationError: a variable under ``prefix`` that no version configures,
+            naming the nearest known variable (a misspelt name must not fall back
+            to another store).
+    """
+    known = _known_settings(prefix)
     found: dict[str, _Value] = {}
-    unknown = []
     for variable in sorted(environ):
         if not variable.upper().startswith(prefix):
             continue
         key = variable.upper()[len(prefix) :].replace("-", "")
-        if key in known:
-            found[key] = _Value(variable, environ[variable])
-        else:
-            unknown.append(variable)
-    return found, unknown
+        if key not in known:
+            everything = [p + k for p in (ZEEBE_PREFIX, CAMUNDA_PREFIX) for k in _known_settings(p)]
+            nearest = difflib.get_close_matches(variable.upper(), everything, n=1, cutoff=0.6)
+            hint = f"did you mean {nearest[0]}?" if nearest else "see docs/operator-guide.md"
+            raise ConfigurationError(f"{variable} is not a backup setting: {hint}")
+        found[key] = _Value(variable, environ[variable])
+    return found
+
+
+def _sets_store_variables(environ: Mapping[str, str]) -> bool:
+    for name in environ:
+        for prefix in (ZEEBE_PREFIX, CAMUNDA_PREFIX):
+            key = name.upper().removeprefix(prefix)
+            if key != name.upper() and key not in CAMUNDA_ONLY_SETTINGS:
+                return True
+    return False
+
+
+def _known_settings(prefix: str) -> list[str]:
+    known = ["STORE"] + [f"{kind}_{name}" for kind, names in SETTINGS.items() for name in names]
+    return known + sorted(CAMUNDA_ONLY_SETTINGS) if prefix == CAMUNDA_PREFIX else known
+
+
+def _masked(key: str, value: str) -> str:
+    return "***" if key in SECRET_SETTINGS else value
+
+
+def _resolve_url(url: str, source: str) -> str:
+    try:
+        return resolve_store_url(url)
+    except ConfigurationError as error:
+        if source == URL_VARIABLE:
+            raise ConfigurationError(f"{source}: {error.message}") from None
+        raise CommandLineStoreError(error.message) from None
 
 
 def _normal(key: str, value: str) -> str:
@@ -189,6 +315,13 @@ def _normal(key: str, value: str) -> str:
 
 def _is_boolean(key: str) -> bool:
     return key in ("S3_FORCEPATHSTYLEACCESS", "S3_SUPPORTLEGACYMD5", "AZURE_CREATECONTAINER")
+
+
+def _url_folder(url: str) -> Path | None:
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path:
+        return None  # not a filesystem store, or a malformed one its backend refuses
+    return Path(unquote(parts.path))
 
 
 def _url_opener(url: str) -> Callable[[], InspectableStore] | None:

@@ -127,6 +127,22 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert cli("analyze", tmp_path.as_uri(), "--contenders", "1").returncode == 2
 
 
+def test_a_store_it_cannot_reach_is_not_tested_and_exits_3(s3_bucket: S3Bucket) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    missing = s3_url(s3_bucket).replace(f"s3://{s3_bucket.name}/", "s3://no-such-bucket/")
+    dead = s3_url(s3_bucket, endpoint=f"http://127.0.0.1:{closed}")
+    for url, cause in ((missing, "bucket no-such-bucket does not exist"),
+                       (dead, f"connection refused by 127.0.0.1:{closed}")):  # fmt: skip
+        result = cli("analyze", url, "--blobs", "2")
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert f"NOT TESTED: could not reach the store ({cause}" in result.stdout
+        assert "FAILED" not in result.stdout and "violated" not in result.stdout
+        report = json.loads(cli("analyze", url, "--blobs", "2", "--json").stdout)
+        assert report["reachable"] is False and not report["ok"]
+
+
 # ------------------------------------------------------------------ violators are caught
 
 

@@ -78,7 +78,7 @@ def test_installed_entry_point_runs() -> None:
     bad = subprocess.run([str(script), "status", "file:///tmp", "not-a-number"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2
-    assert bad.stderr.startswith("Usage: backup-store status [OPTIONS] STORE_URL BACKUP_ID")
+    assert bad.stderr.startswith("Usage: backup-store status [OPTIONS] [STORE_URL] BACKUP_ID")
     assert "Traceback" not in bad.stderr
 
 

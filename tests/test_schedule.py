@@ -520,4 +520,4 @@ def test_serve_takes_scheduled_backups_and_prunes_them(tmp_path: Path) -> None:
     assert all(i % 1000 == 0 for i in seen)  # slots of whole seconds, in epoch milliseconds
     log = server.log()
     assert "Scheduled backups: PT1S (UTC)" in log
-    assert "Retention: keep ids younger than PT2S, runs at * * * * * *" in log
+    assert "Retention: keep ids younger than PT2S, first clean-up now, then at * * * * * *" in log

@@ -47,6 +47,7 @@ def clean_environment(**extra: str) -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if not name.startswith((ZEEBE, CAMUNDA, "BACKUP_STORE_", "AWS_"))
+        and name not in ("ZEEBE_BROKER_CLUSTER_NODEID", "CAMUNDA_CLUSTER_NODEID")
     }
     return {**env, **extra}
 
@@ -144,15 +145,89 @@ def test_our_variable_wins_over_zeebe_and_the_option_over_ours(
     assert "backup store chosen by --store" in log
 
 
-def test_zeebe_filesystem_store_and_unknown_variables(tmp_path: Path, workdir: Path) -> None:
+def test_zeebe_filesystem_store(tmp_path: Path, workdir: Path) -> None:
     env = clean_environment(**{
         f"{ZEEBE}STORE": "filesystem",  # Spring binds enums ignoring case
         f"{ZEEBE}FILESYSTEM_BASEPATH": "zeebe-backups",  # relative to the working directory
-        f"{ZEEBE}FILESYSTEM_BASEPTH": "typo",
+    })
+    take_backup(tmp_path, workdir, env)
+    assert (workdir / "zeebe-backups" / "manifests").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("misspelt", "nearest"),
+    [
+        (f"{ZEEBE}STOR", f"{ZEEBE}STORE"),
+        (f"{ZEEBE}FILESYSTEM_BASEPTH", f"{ZEEBE}FILESYSTEM_BASEPATH"),
+        (f"{CAMUNDA}S3_BUCKET", f"{CAMUNDA}S3_BUCKETNAME"),
+    ],
+)
+def test_a_misspelt_variable_name_is_an_error_naming_the_nearest(
+    workdir: Path, misspelt: str, nearest: str
+) -> None:
+    env = clean_environment(**{
+        f"{ZEEBE}STORE": "FILESYSTEM", f"{ZEEBE}FILESYSTEM_BASEPATH": "zeebe-backups",
+        misspelt: "x",
+    })
+    env.pop(nearest, None)
+    result = run_serve(workdir, env, "--port", "0")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: {misspelt} is not a backup setting: did you mean {nearest}?"
+    )
+    assert list(workdir.iterdir()) == []  # no fallback to ./backups, no sample data
+
+
+def test_camunda_backup_schedule_variables_are_known(tmp_path: Path, workdir: Path) -> None:
+    env = clean_environment(**{
+        f"{CAMUNDA}STORE": "FILESYSTEM", f"{CAMUNDA}FILESYSTEM_BASEPATH": "b",
+        f"{CAMUNDA}CONTINUOUS": "true", f"{CAMUNDA}CHECKPOINTINTERVAL": "PT1M",
     })
     log = take_backup(tmp_path, workdir, env)
-    assert (workdir / "zeebe-backups" / "manifests").is_dir()
-    assert f"WARNING backup_store.serve: {ZEEBE}FILESYSTEM_BASEPTH is not a Zeebe 8.7" in log
+    assert (workdir / "b" / "manifests").is_dir()
+    assert "WARNING" not in log
+
+
+@pytest.mark.parametrize(
+    ("variables", "options", "node"),
+    [
+        ({"ZEEBE_BROKER_CLUSTER_NODEID": "3"}, (), 3),
+        ({"CAMUNDA_CLUSTER_NODEID": "4"}, (), 4),
+        ({"CAMUNDA_CLUSTER_NODEID": "4", "ZEEBE_BROKER_CLUSTER_NODEID": "4"}, (), 4),
+        ({"ZEEBE_BROKER_CLUSTER_NODEID": "3"}, ("--node-id", "5"), 5),
+    ],
+)
+def test_the_node_id_comes_from_the_broker_variables(
+    tmp_path: Path,
+    workdir: Path,
+    variables: dict[str, str],
+    options: tuple[str, ...],
+    node: int,
+) -> None:
+    store = tmp_path / "store"
+    env = clean_environment(BACKUP_STORE_URL=store.as_uri(), **variables)
+    log = take_backup(tmp_path, workdir, env, *options)
+    assert (store / "manifests" / "1" / "100" / str(node) / "manifest.json").is_file()
+    assert f"Backup Management API of node {node}:" in log
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"ZEEBE_BROKER_CLUSTER_NODEID": "three"}, "ZEEBE_BROKER_CLUSTER_NODEID: "),
+        ({"CAMUNDA_CLUSTER_NODEID": "-1"}, "CAMUNDA_CLUSTER_NODEID: "),
+        ({"CAMUNDA_CLUSTER_NODEID": "1", "ZEEBE_BROKER_CLUSTER_NODEID": "2"},
+         "CAMUNDA_CLUSTER_NODEID=1 and ZEEBE_BROKER_CLUSTER_NODEID=2 differ"),
+    ],
+)
+def test_a_wrong_node_id_variable_is_an_error(
+    workdir: Path, variables: dict[str, str], message: str
+) -> None:
+    result = run_serve(workdir, clean_environment(**variables), "--port", "0")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {message}")
+    assert "Usage:" not in result.stderr
+    assert list(workdir.iterdir()) == []
 
 
 def test_store_none_serves_with_backup_disabled(tmp_path: Path, workdir: Path) -> None:

@@ -17,7 +17,8 @@ from backup_store.cli import main
         (["--store", "file://relative"], "three slashes"),
         (["--store", "env:BACKUP_STORE_TEST_UNSET_VARIABLE"], "is not set"),
         (["--store", "FILE_IN_TMP/sub"], "Not a directory"),
-        (["--data-dir", "FILE_IN_TMP/sub"], "cannot create sample data"),
+        (["--data-dir", "FILE_IN_TMP/sub", "--sample-data"], "cannot create sample data"),
+        (["--data-dir", "EMPTY_DIR/typo"], "typo does not exist; pass --sample-data"),
         (["--data-dir", "EMPTY_DIR"], "has no partition folders"),
         (["--data-dir", "TWO_PARTITIONS", "--partitions", "1"], "beyond --partitions 1"),
         (["--token", ""], "the --token value must not be empty"),
@@ -45,7 +46,7 @@ def test_bad_options_are_usage_errors(tmp_path: Path, options: list[str], expect
     if "--store" not in resolved:
         resolved += ["--store", (tmp_path / "store").as_uri()]
     if "--data-dir" not in resolved:
-        resolved += ["--data-dir", str(tmp_path / "data")]
+        resolved += ["--data-dir", str(tmp_path / "data"), "--sample-data"]
     if "--port" not in resolved:
         resolved += ["--port", "0"]  # the port is bound before the store and data are opened
     result = CliRunner().invoke(main, ["serve", *resolved])

@@ -21,9 +21,12 @@ def main() -> None:
     <container>, aws_endpoint=...). Credentials may be given as URL options or,
     better, in the provider's usual environment variables; they are never
     printed. Any URL argument may be given as env:NAME to read it from the
-    environment variable NAME.
+    environment variable NAME. Left out, the store is BACKUP_STORE_URL's, else the
+    one Zeebe's own variables describe (ZEEBE_BROKER_DATA_BACKUP_*,
+    CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_*); 'backup-store config' shows which.
 
-    Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C).
+    Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 analyze could
+    not reach the store, 130 interrupted (Ctrl-C).
     """
 
 

@@ -18,6 +18,7 @@ from backup_store.analyze import (
     Verdict,
     analyze,
 )
+from backup_store.cli.commands import STORE_URL_HELP, store_url_argument
 from backup_store.cli.output import (
     RichProgress,
     emit_json,
@@ -27,6 +28,9 @@ from backup_store.cli.output import (
     table,
 )
 from backup_store.operations import resolve_store_url
+
+UNREACHABLE = 3
+"""Exit code of ``analyze`` when the store could not be reached: nothing was tested."""
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3,
           "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}  # fmt: skip
@@ -66,8 +70,8 @@ def _human(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-@click.command("analyze")
-@click.argument("store_url", metavar="STORE_URL")
+@click.command("analyze", epilog=STORE_URL_HELP)
+@store_url_argument
 @click.option("--blobs", type=click.IntRange(2), default=20, show_default=True,
               help="Objects written and read back.")  # fmt: skip
 @click.option("--max-size", type=_Size(), default="8MiB", show_default=True,
@@ -82,7 +86,7 @@ def _human(size: float) -> str:
 @click.option("--keep", is_flag=True, help="Leave the scratch objects for inspection.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
 def analyze_command(
-    store_url: str,
+    store_url: str | None,
     blobs: int,
     max_size: int,
     concurrency: int,
@@ -99,11 +103,12 @@ def analyze_command(
     what it wrote unless --keep. Checks read-after-write, atomic visibility,
     create-only writes, compare-and-swap, listing and overwrites, and measures
     latency and throughput. Exit 0 when every guarantee holds, 1 when one is
-    violated or not supported, 2 on usage errors.
+    violated or not supported, 2 on usage errors, 3 when the store could not be
+    reached (missing bucket, dead endpoint, refused credentials): nothing was tested.
     """
     store = open_url(store_url, "STORE_URL", create=True)  # it writes a scratch prefix
     plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout)
-    url = resolve_store_url(store_url)
+    url = resolve_store_url(store_url) if store_url is not None else None
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> AnalysisReport:
@@ -112,7 +117,7 @@ def analyze_command(
             # A memory location exists only in this process; any other is raced from
             # separate processes, so that cross-process exclusion is what gets tested.
             for _ in range(contenders):
-                in_process = url.startswith("memory:")
+                in_process = store.kind == "memory"
                 racers.append(
                     IOContender(store.io) if in_process else await ProcessContender.start(url)
                 )
@@ -129,7 +134,7 @@ def analyze_command(
         emit_json(report.to_json())
     else:
         _print(report)
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok else UNREACHABLE if report.unreachable else 1)
 
 
 _VERDICT_STYLE = {Verdict.HELD: "green", Verdict.VIOLATED: "red", Verdict.NOT_SUPPORTED: "red"}
@@ -138,6 +143,9 @@ _VERDICT_STYLE = {Verdict.HELD: "green", Verdict.VIOLATED: "red", Verdict.NOT_SU
 def _print(report: AnalysisReport) -> None:
     console = stdout_console()
     console.print(f"Analysis of {escape(report.location)} (seed {report.seed})", highlight=False)
+    if report.unreachable is not None:
+        console.print(f"[red]{escape(report.verdict)}[/]", highlight=False)
+        return
     guarantees = table("Guarantee", "Verdict", "Checks", "Details")
     for result in report.guarantees.values():
         details = ""

@@ -9,7 +9,8 @@ failure (including problems found by ``verify``), 2 usage error.
 from __future__ import annotations
 
 import contextlib
-import sys
+import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,11 +23,15 @@ from rich.text import Text
 
 from backup_store.aggregate import BackupInfo, BackupState, aggregate, best_status
 from backup_store.cli.output import (
+    USAGE,
     CommandFailed,
     RichProgress,
+    choose,
+    confirm,
     emit_json,
     fail,
     human_size,
+    open_choice,
     open_url,
     plural,
     run,
@@ -55,6 +60,7 @@ from backup_store.operations import (
     resolve_store_url,
     status_json,
 )
+from backup_store.settings import choose_node_id
 from backup_store.stores.config import url_options
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
 from backup_store.verify import VerifyLevel, VerifyReport, verify_store
@@ -88,6 +94,55 @@ BACKUP_ID = DecimalId("backup (checkpoint) id", 1, MAX_CHECKPOINT_ID)
 PARTITION_ID = DecimalId("partition id", 1, MAX_INT)
 NODE_ID = DecimalId("node id", 0, MAX_INT)
 
+
+STORE_URL_HELP = (
+    "STORE_URL may be left out: then BACKUP_STORE_URL, else Zeebe's own variables "
+    "(ZEEBE_BROKER_DATA_BACKUP_*, CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_*) name the store."
+)
+
+
+def store_url_argument(function: F) -> F:
+    """``[STORE_URL]``: optional, the environment names the store otherwise."""
+    return click.argument("store_url", metavar="[STORE_URL]", required=False)(function)
+
+
+def store_and_backup_id(*, required: bool) -> Callable[[F], F]:
+    """``[STORE_URL] BACKUP_ID`` (``[BACKUP_ID]`` unless ``required``).
+
+    Click fills positional arguments in order, so ``status 5`` would read 5 as the
+    URL; a URL is never all digits, an id always is: a lone digits argument is the id.
+    """
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(store_url: str | None, backup_id: str | None, **options: Any) -> Any:
+            if backup_id is None and store_url is not None and _DIGITS.fullmatch(store_url):
+                store_url, backup_id = None, store_url
+            return function(
+                store_url=store_url, backup_id=_backup_id(backup_id, required), **options
+            )
+
+        # Applied last to first, as decorators stack: BACKUP_ID, then STORE_URL.
+        metavar = "BACKUP_ID" if required else "[BACKUP_ID]"
+        wrapped = click.argument("backup_id", metavar=metavar, required=False)(wrapper)
+        return store_url_argument(wrapped)  # type: ignore[return-value]
+
+    return decorate
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _backup_id(text: str | None, required: bool) -> int | None:
+    ctx = click.get_current_context()
+    param = next(p for p in ctx.command.params if p.name == "backup_id")
+    if text is None:
+        if required:
+            raise click.MissingParameter(ctx=ctx, param=param)
+        return None
+    return BACKUP_ID.convert(text, param, ctx)
+
+
 STATE_STYLE = {
     "COMPLETED": "green",
     "FAILED": "red",
@@ -118,8 +173,8 @@ def status_cell(status: BackupStatus) -> Text:
 # ---------------------------------------------------------------- list
 
 
-@click.command("list")
-@click.argument("store_url", metavar="STORE_URL")
+@click.command("list", epilog=STORE_URL_HELP)
+@store_url_argument
 @click.option("--partition", type=PARTITION_ID, help="Only this partition's backups.")
 @click.option("--node", type=NODE_ID, help="Only backups taken by this node (broker).")
 @click.option(
@@ -130,7 +185,11 @@ def status_cell(status: BackupStatus) -> Text:
 )
 @json_option
 def list_command(
-    store_url: str, partition: int | None, node: int | None, pattern: str | None, as_json: bool
+    store_url: str | None,
+    partition: int | None,
+    node: int | None,
+    pattern: str | None,
+    as_json: bool,
 ) -> None:
     """List backups: one row per (checkpoint, partition, node), with each backup id's
     aggregated state (as the management API reports it).
@@ -189,6 +248,7 @@ def list_command(
         "Last modified",
         "Broker",
         "Failure reason",
+        optional=("Last modified", "Broker", "Created"),
     )
     for info, shown in rows:
         for index, status in enumerate(shown):
@@ -216,11 +276,10 @@ def list_command(
 # ---------------------------------------------------------------- status
 
 
-@click.command("status")
-@click.argument("store_url", metavar="STORE_URL")
-@click.argument("backup_id", type=BACKUP_ID)
+@click.command("status", epilog=STORE_URL_HELP)
+@store_and_backup_id(required=True)
 @json_option
-def status_command(store_url: str, backup_id: int, as_json: bool) -> None:
+def status_command(store_url: str | None, backup_id: int, as_json: bool) -> None:
     """Show the aggregated state of one backup id across partitions.
 
     The same view as the management API's GET /actuator/backups/BACKUP_ID
@@ -256,6 +315,7 @@ def status_command(store_url: str, backup_id: int, as_json: bool) -> None:
         "Checkpoint position",
         "Broker",
         "Failure reason",
+        optional=("Last updated", "Broker", "Checkpoint position", "Snapshot", "Created"),
     )
     for detail in info.details:
         result.add_row(
@@ -350,9 +410,8 @@ async def _restorable_copy(
     return best.id
 
 
-@click.command("restore")
-@click.argument("store_url", metavar="STORE_URL")
-@click.argument("backup_id", type=BACKUP_ID)
+@click.command("restore", epilog=STORE_URL_HELP)
+@store_and_backup_id(required=True)
 @click.option("--partition", type=PARTITION_ID, required=True, help="The partition to restore.")
 @click.option(
     "--node",
@@ -381,7 +440,7 @@ async def _restorable_copy(
 )
 @json_option
 def restore_command(
-    store_url: str,
+    store_url: str | None,
     backup_id: int,
     partition: int,
     node: int | None,
@@ -469,9 +528,8 @@ def restore_command(
 # ---------------------------------------------------------------- verify
 
 
-@click.command("verify")
-@click.argument("store_url", metavar="STORE_URL")
-@click.argument("backup_id", type=BACKUP_ID, required=False)
+@click.command("verify", epilog=STORE_URL_HELP)
+@store_and_backup_id(required=False)
 @click.option(
     "--level",
     type=click.Choice([level.value for level in VerifyLevel]),
@@ -496,7 +554,7 @@ def restore_command(
 )
 @json_option
 def verify_command(
-    store_url: str,
+    store_url: str | None,
     backup_id: int | None,
     level: str,
     sample: float,
@@ -582,14 +640,13 @@ def _print_verify(report: VerifyReport) -> None:
 # ---------------------------------------------------------------- delete
 
 
-@click.command("delete")
-@click.argument("store_url", metavar="STORE_URL")
-@click.argument("backup_id", type=BACKUP_ID)
+@click.command("delete", epilog=STORE_URL_HELP)
+@store_and_backup_id(required=True)
 @click.option("--partition", type=PARTITION_ID, help="Delete only this partition's backup.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def delete_command(
-    store_url: str, backup_id: int, partition: int | None, yes: bool, as_json: bool
+    store_url: str | None, backup_id: int, partition: int | None, yes: bool, as_json: bool
 ) -> None:
     """Delete a backup (every partition and node, or one partition).
 
@@ -620,20 +677,11 @@ def delete_command(
                 console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)
                 console.print(listing)
             if not yes:
-                try:
-                    confirmed = click.confirm(
-                        f"Delete {what} ({plural(len(found), 'partition backup')}) from "
-                        f"{store.description}?",
-                        err=True,
-                    )
-                except click.Abort:
-                    if sys.stdin.isatty():
-                        raise
-                    raise CommandFailed(
-                        f"no terminal to confirm the deletion of {what}: pass --yes"
-                    ) from None
-                if not confirmed:
-                    raise click.Abort()
+                confirm(
+                    f"Delete {what} ({plural(len(found), 'partition backup')}) from "
+                    f"{store.description}?",
+                    what,
+                )
             await delete_statuses(store, found)
             return found
 
@@ -660,16 +708,16 @@ def delete_command(
 
 
 @click.command("migrate")
-@click.argument("source_url", metavar="SOURCE_URL")
-@click.argument("target_url", metavar="TARGET_URL")
-@click.argument("backup_id", type=BACKUP_ID, required=False)
+@click.argument("source_url", metavar="[SOURCE_URL]", required=False)
+@click.argument("target_url", metavar="TARGET_URL", required=False)
+@click.argument("backup_id", metavar="[BACKUP_ID]", required=False)
 @click.option("--all", "migrate_all", is_flag=True, help="Migrate every backup of the source.")
 @click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
 @json_option
 def migrate_command(
-    source_url: str,
-    target_url: str,
-    backup_id: int | None,
+    source_url: str | None,
+    target_url: str | None,
+    backup_id: str | None,
     migrate_all: bool,
     dry_run: bool,
     as_json: bool,
@@ -688,8 +736,23 @@ def migrate_command(
     interrupted migration is deleted at the target and copied again. FAILED
     backups are migrated as their manifest only (a FAILED backup is never
     restored); IN_PROGRESS ones are skipped with a warning.
+
+    With one URL, it is the TARGET_URL and the source is the store the
+    environment names (BACKUP_STORE_URL, else Zeebe's own variables), as for
+    the other commands: in a broker pod, migrate its store elsewhere. The
+    target is always given.
     """
-    if (backup_id is None) == (not migrate_all):
+    given = [value for value in (source_url, target_url, backup_id) if value is not None]
+    backup_id = given.pop() if given and _DIGITS.fullmatch(given[-1]) else None
+    if not given:
+        raise click.UsageError(
+            "give the TARGET_URL (and the SOURCE_URL, unless the environment names it)"
+        )
+    if len(given) > 2:
+        raise click.UsageError("give at most SOURCE_URL, TARGET_URL and a BACKUP_ID")
+    source_url, target_url = (None, given[0]) if len(given) == 1 else (given[0], given[1])
+    checkpoint = _backup_id(backup_id, required=False)
+    if (checkpoint is None) == (not migrate_all):
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")
     target = _open_migration_target(target_url, dry_run=dry_run)
@@ -698,7 +761,7 @@ def migrate_command(
     async def work() -> MigrationReport:
         async with source, target:
             with progress.shown():
-                return await migrate(source, target, backup_id, dry_run=dry_run, progress=progress)
+                return await migrate(source, target, checkpoint, dry_run=dry_run, progress=progress)
 
     report = run(work())
     for result in report.results:
@@ -749,6 +812,7 @@ def _print_migrate(report: MigrationReport) -> None:
         "Action",
         "Outcome",
         "Details",
+        optional=("Source", "Target", "Node"),
     )
     outcome_style = {
         Outcome.MIGRATED: "green",
@@ -802,11 +866,11 @@ def catalog_group() -> None:
     (lists read it instead of every manifest; the manifests stay the truth)."""
 
 
-@catalog_group.command("rebuild")
-@click.argument("store_url", metavar="STORE_URL")
+@catalog_group.command("rebuild", epilog=STORE_URL_HELP)
+@store_url_argument
 @click.option("--node", type=NODE_ID, help="Only this node's (broker's) catalogs.")
 @json_option
-def catalog_rebuild_command(store_url: str, node: int | None, as_json: bool) -> None:
+def catalog_rebuild_command(store_url: str | None, node: int | None, as_json: bool) -> None:
     """Read every manifest (or the node's) and rewrite the catalogs from them.
 
     Needs write access; only needed after a catalog was lost or for a store that
@@ -829,7 +893,52 @@ def catalog_rebuild_command(store_url: str, node: int | None, as_json: bool) -> 
     )
 
 
+# ---------------------------------------------------------------- config
+
+
+@click.command("config")
+@store_url_argument
+@json_option
+def config_command(store_url: str | None, as_json: bool) -> None:
+    """Show the store the commands use (and serve's node id), what chose them, and
+    the variables read, secrets masked. Opens nothing over the network."""
+    choice = choose(store_url, "STORE_URL")
+    try:
+        node_id, node_source = choose_node_id(None)
+    except ConfigurationError as error:
+        fail(error.message, USAGE)
+    description: str | None = None
+    if choice.open is not None and (choice.folder is None or choice.folder.is_dir()):
+        store = open_choice(choice)
+        description = store.description if store is not None else None
+    elif choice.folder is not None:
+        description = f"{choice.folder.as_uri()} (the folder does not exist)"
+    if as_json:
+        emit_json(
+            {
+                "store": description,
+                "source": choice.source,
+                "variables": dict(choice.settings),
+                "nodeId": node_id,
+                "nodeIdSource": node_source,
+                "warnings": choice.warnings,
+            }
+        )
+        return
+    console = stdout_console()
+    lines = [
+        f"store:      {description or 'none (backup disabled)'}",
+        f"chosen by:  {choice.source}",
+        f"node id:    {node_id} ({node_source})",
+    ]
+    lines += [f"  {variable} = {value}" for variable, value in choice.settings]
+    lines += [f"warning: {warning}" for warning in choice.warnings]
+    for line in lines:
+        console.print(Text(line))
+
+
 COMMANDS = [
+    config_command,
     list_command,
     status_command,
     restore_command,

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -37,10 +37,13 @@ from backup_store.errors import (
     scrub,
 )
 from backup_store.format.instant import Instant
-from backup_store.operations import open_store_url, resolve_store_url
+from backup_store.settings import CommandLineStoreError, StoreChoice, choose_store
 from backup_store.sizes import human_size as human_size
 
 T = TypeVar("T")
+
+USAGE = 2
+"""Exit code of a usage or configuration error."""
 
 # Wide enough for the tables when output is not a terminal (pipes, docs, CI logs).
 PLAIN_WIDTH = 160
@@ -94,8 +97,10 @@ def _scrubbed(error: click.UsageError) -> click.UsageError:
 
 
 def stdout_console() -> Console:
+    """The console of the results: the terminal's width, else COLUMNS, else
+    :data:`PLAIN_WIDTH`."""
     console = Console(soft_wrap=True)
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
         console = Console(width=PLAIN_WIDTH, soft_wrap=True)
     return console
 
@@ -123,35 +128,77 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def confirm(question: str, what: str) -> None:
+    """Ask ``question`` on the terminal; no answer possible (no terminal) ends the
+    command telling to pass --yes; "no" aborts (exit 1)."""
+    try:
+        confirmed = click.confirm(question, err=True)
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise
+        raise CommandFailed(f"no terminal to confirm the deletion of {what}: pass --yes") from None
+    if not confirmed:
+        raise click.Abort()
+
+
 def warn(message: str) -> None:
     click.echo(f"warning: {scrub(message)}", err=True)
 
 
-def open_url(url: str, param: str, *, create: bool = False) -> InspectableStore:
-    """Open a store URL (or ``env:NAME``); a bad URL is a usage error (exit 2) that
-    never repeats it.
+def choose(url: str | None, given_as: str, *, default_directory: Path | None = None) -> StoreChoice:
+    """Which store: :func:`backup_store.settings.choose_store`, its errors presented.
+
+    A wrong command-line URL is a usage error naming the argument (exit 2); a wrong
+    variable is one line naming the variable, exit 2, without a usage block (the
+    command line was fine).
+    """
+    try:
+        choice = choose_store(url, default_directory=default_directory, given_as=given_as)
+    except CommandLineStoreError as error:
+        raise click.BadParameter(error.message, param_hint=given_as) from None
+    except ConfigurationError as error:
+        fail(error.message, USAGE)
+    return choice
+
+
+def open_choice(choice: StoreChoice, *, create: bool = False) -> InspectableStore | None:
+    """Open the chosen store (``None``: backup disabled by ``STORE=NONE``); errors
+    name where the store was given.
 
     Unless ``create``, a filesystem location must exist: commands that only read
     never create anything, and a mistyped path is an error (exit 1), not an empty store.
     """
+    where = choice.source
+    if choice.open is None:
+        return None
+    if not create and choice.folder is not None and not choice.folder.is_dir():
+        what = "is not a folder" if choice.folder.exists() else "does not exist"
+        fail(f"no backup store at {choice.folder} ({where}): the folder {what}")
     try:
-        url = resolve_store_url(url)
-    except ConfigurationError as error:
-        raise click.BadParameter(error.message, param_hint=param) from None
-    parts = urlsplit(url)
-    if not create and parts.scheme == "file" and parts.path:
-        folder = Path(unquote(parts.path))
-        if not folder.is_dir():
-            what = "is not a folder" if folder.exists() else "does not exist"
-            fail(f"no backup store at {folder} ({param}): the folder {what}")
-    try:
-        return open_store_url(url)
-    except ConfigurationError as error:
-        raise click.BadParameter(scrub(error.message), param_hint=param) from None
-    except BackupStoreError as error:
-        fail(f"cannot open the store given as {param}: {error}")
-    except OSError as error:
-        fail(f"cannot open the store given as {param}: {error.strerror or error}")
+        return choice.open()
+    except (BackupStoreError, OSError) as error:
+        # Opening sends no request: what fails here is the location given (a bad
+        # option, a folder that cannot be made): a usage error naming where it was given.
+        if isinstance(error, OSError):
+            message = f"cannot use {error.filename}: {error.strerror or error}"
+        else:
+            message = scrub(error.message)
+        if choice.from_command_line:
+            raise click.BadParameter(message, param_hint=where) from None
+        fail(f"{where}: {message}", USAGE)
+
+
+def open_url(url: str | None, param: str, *, create: bool = False) -> InspectableStore:
+    """Open the store a command works on: ``url`` (a URL or ``env:NAME``, given as
+    argument ``param``), else ``BACKUP_STORE_URL``, else the Zeebe/Camunda variables.
+    Errors never repeat the URL."""
+    choice = choose(url, param)
+    for warning in choice.warnings:
+        warn(warning)
+    store = open_choice(choice, create=create)
+    if store is None:
+        fail("backup is disabled (the store variable says NONE): there is no store to use", USAGE)
+    return store
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -176,14 +223,54 @@ def when(instant: Instant | None) -> str:
     return instant.iso() if instant is not None else ""
 
 
-def table(*columns: str, wrap: tuple[str, ...] = ("Failure reason", "Details")) -> Table:
-    """A plain, copy-paste friendly table; only the free-text columns wrap."""
-    result = Table(show_lines=False, expand=False)
+WRAP_FLOOR = 12
+"""Narrowest a free-text column is counted as when deciding which columns fit."""
+
+
+class FittingTable(Table):
+    """A table that fits the width it is printed at by dropping its optional
+    columns (in the order given) rather than truncating a cell: ids, states and
+    other values stay whole on one line; only the free-text columns wrap."""
+
+    def __init__(self, optional: tuple[str, ...]) -> None:
+        super().__init__(show_lines=False, expand=False)
+        self.optional = optional
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for name in self.optional:
+            if self._needed_width(console, options) <= options.max_width:
+                break
+            self.columns = [c for c in self.columns if c.header != name]
+            for index, column in enumerate(self.columns):
+                column._index = index  # rich pads the first and last columns by index
+        return super().__rich_console__(console, options)
+
+    def _needed_width(self, console: Console, options: ConsoleOptions) -> int:
+        """Width with every unwrapped column whole and each free-text one at
+        :data:`WRAP_FLOOR` (or less, if its text is shorter)."""
+        total = self._extra_width
+        for column in self.columns:
+            measured = self._measure_column(console, options, column)
+            padding = self._get_padding_width(column._index)
+            if column.no_wrap:
+                total += measured.maximum
+            else:
+                total += min(measured.maximum, WRAP_FLOOR + padding)
+        return total
+
+
+def table(
+    *columns: str,
+    wrap: tuple[str, ...] = ("Failure reason", "Details"),
+    optional: tuple[str, ...] = (),
+) -> Table:
+    """A plain, copy-paste friendly table; only the free-text columns (``wrap``)
+    wrap. Where it does not fit, the ``optional`` columns are dropped, first
+    named first dropped; the others are never cut."""
+    result = FittingTable(optional)
     for column in columns:
         free_text = column in wrap
-        result.add_column(
-            column, overflow="fold", no_wrap=not free_text, min_width=24 if free_text else None
-        )
+        result.add_column(column, overflow="fold", no_wrap=not free_text)
     return result
 
 

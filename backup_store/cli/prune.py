@@ -13,8 +13,8 @@ import click
 from rich.markup import escape
 from rich.text import Text
 
-from backup_store.cli.commands import json_option, styled
-from backup_store.cli.output import emit_json, open_url, run, stdout_console, table
+from backup_store.cli.commands import STORE_URL_HELP, json_option, store_url_argument, styled
+from backup_store.cli.output import confirm, emit_json, open_url, run, stdout_console, table
 from backup_store.durations import format_age, parse_duration
 from backup_store.errors import InvalidInputError
 from backup_store.retention import (
@@ -41,8 +41,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(error.message) from None
 
 
-@click.command("prune")
-@click.argument("store_url", metavar="STORE_URL")
+@click.command("prune", epilog=STORE_URL_HELP)
+@store_url_argument
 @click.option(
     "--keep-last",
     type=click.IntRange(min=1),
@@ -59,7 +59,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def prune_command(
-    store_url: str,
+    store_url: str | None,
     keep_last: int | None,
     max_age: timedelta | None,
     dry_run: bool,
@@ -84,18 +84,18 @@ def prune_command(
     policy = RetentionPolicy(keep_last=keep_last, max_age=max_age)
     store = open_url(store_url, "STORE_URL")
 
-    async def confirm(plan: RetentionPlan) -> bool:
+    async def confirmed(plan: RetentionPlan) -> bool:
         if yes:
             return True
         if not as_json:
             _print_plan(plan, None, store.description)
-        return click.confirm(
-            f"Delete {summarize(plan.to_delete)} from {store.description}?", abort=True, err=True
-        )
+        what = summarize(plan.to_delete)
+        confirm(f"Delete {what} from {store.description}?", what)
+        return True
 
     async def work() -> PruneReport:
         async with store:
-            return await prune(store, policy, dry_run=dry_run, confirm=confirm)
+            return await prune(store, policy, dry_run=dry_run, confirm=confirmed)
 
     report = run(work())
     if as_json:
@@ -129,7 +129,7 @@ def _print_plan(plan: RetentionPlan, report: PruneReport | None, store: str) -> 
     columns = ["Backup", "State", "Created", "Age", "Action", "Reason"]
     if report is not None:
         columns.append("Outcome")
-    result = table(*columns, wrap=("Reason",))
+    result = table(*columns, wrap=("Reason", "Outcome"), optional=("Created", "Age"))
     for entry in plan.entries:
         age = format_age(between(entry.age, plan.now)) if entry.age is not None else ""
         row: list[str | Text] = [

@@ -13,6 +13,7 @@ import errno
 import functools
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,14 +26,14 @@ from backup_store.api.health import HEALTH_PATH
 from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
 from backup_store.cli.commands import NODE_ID
+from backup_store.cli.output import USAGE, choose, fail, open_choice
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.contract.inspectable import InspectableStore
 from backup_store.durations import parse_duration
-from backup_store.errors import BackupStoreError, InvalidInputError
+from backup_store.errors import BackupStoreError, ConfigurationError, InvalidInputError
 from backup_store.logs import LOG_FORMATS, configure_logging
 from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_PARTITIONS
-from backup_store.operations import resolve_store_url
 from backup_store.retention import RetentionPolicy
 from backup_store.schedule import (
     BackupScheduler,
@@ -42,7 +43,7 @@ from backup_store.schedule import (
 )
 from backup_store.service.directory import DirectorySource
 from backup_store.service.service import BackupService
-from backup_store.settings import choose_store
+from backup_store.settings import choose_node_id
 
 log = logging.getLogger("backup_store.serve")
 
@@ -132,7 +133,14 @@ def _base_url(host: str, port: int) -> str:
 
 
 async def _announce(
-    service: BackupService, *, host: str, port: int, data_dir: Path, writer: bool, token: bool
+    service: BackupService,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    writer: bool,
+    token: bool,
+    scheduled: bool,
 ) -> None:
     base = _base_url(host, port)
     partitions = ", ".join(str(p) for p in sorted(service.sources))
@@ -151,14 +159,20 @@ async def _announce(
         latest = await service.latest_backup_id()
     except BackupStoreError:
         latest = 0
-    backup_id = 100 if latest < 100 else latest + 1
     auth = ' -H "Authorization: Bearer $BACKUP_STORE_TOKEN"' if token else ""
+    backup_id = 100 if latest < 100 else latest + 1
+    body = f"'{{ \"backupId\": \"{backup_id}\" }}'"
+    if scheduled and latest < time.time() * 1000:
+        # Scheduled ids are their slot's epoch milliseconds and keep growing: an id
+        # fixed now would be below them by the time it is tried; the shell's clock
+        # (seconds, plus 1 ms) is above every slot already taken.
+        body = '"{ \\"backupId\\": \\"$(date +%s)001\\" }"'
     log.info(
         "Try: curl --request POST '%s/actuator/backups' -H 'Content-Type: application/json'%s "
-        '-d \'{ "backupId": "%d" }\'',
+        "-d %s",
         base,
         auth,
-        backup_id,
+        body,
     )
 
 
@@ -182,10 +196,15 @@ STARTUP_RECOVERY_WAIT = 2.0
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(DEFAULT_DATA_DIR),
-    show_default=True,
+    default=None,
     help="Engine data: one folder per partition (<id>/snapshots/<snapshotId>/, <id>/segments/"
-    "*.log). Generated with sample data when missing.",
+    f"*.log); it must exist unless --sample-data. Default: ./{DEFAULT_DATA_DIR}, generated "
+    "with sample data when missing (the embedded default of 'make serve').",
+)
+@click.option(
+    "--sample-data",
+    is_flag=True,
+    help="Generate sample partitions in --data-dir when it does not exist.",
 )
 @click.option(
     "--partitions",
@@ -197,9 +216,9 @@ STARTUP_RECOVERY_WAIT = 2.0
 @click.option(
     "--node-id",
     type=NODE_ID,
-    default=0,
-    show_default=True,
-    help="This node's (broker's) id, part of every backup's key.",
+    default=None,
+    help="This node's (broker's) id, part of every backup's key. Default: "
+    "CAMUNDA_CLUSTER_NODEID, else ZEEBE_BROKER_CLUSTER_NODEID, else 0.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -280,9 +299,10 @@ STARTUP_RECOVERY_WAIT = 2.0
 )
 def serve(
     store_url: str | None,
-    data_dir: Path,
+    data_dir: Path | None,
+    sample_data: bool,
     partitions: int | None,
-    node_id: int,
+    node_id: int | None,
     host: str,
     port: int,
     token: str | None,
@@ -305,33 +325,35 @@ def serve(
     make_app = functools.partial(
         create_app, token=token, request_timeout=request_timeout, protect_metrics=protect_metrics
     )
+    choice = choose(store_url, "--store", default_directory=Path(DEFAULT_STORE_DIR))
     try:
-        # env:NAME as in the other commands: keeps credentials out of the command line.
-        url = resolve_store_url(store_url) if store_url is not None else None
-        choice = choose_store(url, default_directory=Path(DEFAULT_STORE_DIR))
-    except BackupStoreError as error:
-        raise click.BadParameter(error.message, param_hint="--store") from None
+        node_id, node_source = choose_node_id(node_id)
+    except ConfigurationError as error:
+        fail(error.message, USAGE)
     for warning in choice.warnings:
         log.warning("%s", warning)
+    # The embedded default (no --data-dir) makes its sample data; a folder named
+    # explicitly must exist, unless sample data is asked for: a typo is not data.
+    if data_dir is None:
+        data_dir = Path(DEFAULT_DATA_DIR)
+    elif not data_dir.exists() and not sample_data:
+        raise click.BadParameter(
+            f"{data_dir} does not exist; pass --sample-data to generate sample partitions there",
+            param_hint="--data-dir",
+        )
     # Bind first: a port in use must fail before anything is created or announced.
     sock = bind(host, port)
     port = sock.getsockname()[1]
-    if choice.open is None:
+    store = open_choice(choice, create=True)
+    if store is None:
         log.warning(
             "backup is not enabled (store chosen by %s): every backup request gets 400",
             choice.source,
         )
         run_app(make_app(None), host=host, port=port, log_level=log_level, sock=sock)
         return
-    try:
-        store = choice.open()
-    except BackupStoreError as error:
-        raise click.BadParameter(error.message, param_hint=_hint(choice.source)) from None
-    except OSError as error:  # the filesystem store creates its folder when opened
-        raise click.BadParameter(
-            f"cannot use {error.filename}: {error.strerror}", param_hint=_hint(choice.source)
-        ) from None
     log.info("backup store chosen by %s: %s", choice.source, store.description)
+    log.info("node id %d set by %s", node_id, node_source)
     if retention is not None and retention_schedule is None:
         retention_schedule = parse_schedule(DEFAULT_RETENTION_SCHEDULE)
     sources = _sources(data_dir, partitions)
@@ -360,6 +382,7 @@ def serve(
                 data_dir=data_dir,
                 writer=writing,
                 token=token is not None,
+                scheduled=schedule is not None,
             )
             if schedule is not None:
                 await stack.enter_async_context(BackupScheduler(service, schedule))
@@ -375,14 +398,14 @@ def serve(
                         metrics=service.metrics,
                     )
                 )
-                log.info("Retention: %s, runs at %s", policy.describe(), retention_schedule.text)
+                log.info(
+                    "Retention: %s, first clean-up now, then at %s",
+                    policy.describe(),
+                    retention_schedule.text,
+                )
             yield service
 
     run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
-
-
-def _hint(source: str) -> str:
-    return "--store" if source in ("--store", "default") else source
 
 
 async def _close_store(store: InspectableStore) -> None:

@@ -32,7 +32,7 @@ from backup_store.io.base import (
     until_swapped,
 )
 from backup_store.io.capabilities import CLOUD_KEY_BYTES, NAME_MAX, Capabilities, capabilities_of
-from backup_store.io.errors import missing_location, translate_error
+from backup_store.io.errors import failure_cause, missing_location, translate_error
 from backup_store.io.local import FOLDER_ATTEMPTS, READ_ATTEMPTS, LocalFileIO
 from backup_store.io.obstore import (
     DEFAULT_IDLE_SECONDS,
@@ -76,6 +76,7 @@ __all__ = [
     "WrapperIO",
     "WriteConflict",
     "capabilities_of",
+    "failure_cause",
     "missing_location",
     "translate_error",
     "until_swapped",

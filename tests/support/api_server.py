@@ -159,9 +159,11 @@ def cli_server(
     tmp: Path, *options: str, name: str = "server", port: int | None = None,
     env: dict[str, str] | None = None, cwd: Path | None = None,
 ) -> ServerProcess:
-    """``backup-store serve`` itself (not started)."""
-    return ServerProcess([*CLI, "serve", *options], log_path=tmp / f"{name}.log", port=port,
-                         env=env, cwd=cwd)
+    """``backup-store serve`` itself (not started); a ``--data-dir`` is generated
+    with sample data when it does not exist (``--sample-data``)."""
+    sample = ["--sample-data"] if "--data-dir" in options else []
+    return ServerProcess([*CLI, "serve", *options, *sample], log_path=tmp / f"{name}.log",
+                         port=port, env=env, cwd=cwd)
 
 
 def client(server: ServerProcess, **headers: str) -> httpx.Client:
