@@ -27,13 +27,9 @@ from backup_store.model import (
 CATALOG_VERSION = 2
 """Version 1 was one object per (node, partition), ``<node>/<partition>.json``: no
 longer read, and removed by a rebuild."""
-
-
 TAKEN_VERSION = 1
 SHARD_ENTRIES = 500
 """At most this many entries in one shard (about 80 KB) before it is split."""
-
-
 ENTRY_FIELDS = 9
 """An entry as stored: token, node, partition, checkpoint, status, descriptor (snapshot
 id, checkpoint position, number of partitions, broker version; or null), failure

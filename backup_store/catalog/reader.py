@@ -35,8 +35,6 @@ CACHED_ENTRIES = 250_000
 """At most this many catalog entries are kept in memory between listings (under
 1 KB each once decoded): a long-lived store (``serve``) stays bounded however many
 backups its location holds; shards beyond the bound are read again each time."""
-
-
 READ_CONCURRENCY = 32
 """Shards read at once."""
 

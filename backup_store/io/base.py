@@ -19,7 +19,6 @@ from backup_store.transfer.files import CHUNK_SIZE, Chunk
 
 T = TypeVar("T")
 
-
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per multipart part; objects up to this size are written in one request."""
 DEFAULT_PART_CONCURRENCY = 3

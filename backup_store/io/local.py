@@ -43,7 +43,6 @@ from backup_store.transfer.threads import blocking, in_transfer_thread, until_st
 
 T = TypeVar("T")
 
-
 FOLDER_ATTEMPTS = 5
 """Times a write makes its folder again when a concurrent delete removes it."""
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL

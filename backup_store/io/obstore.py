@@ -40,7 +40,6 @@ from backup_store.transfer.threads import TransferCancelled, in_transfer_thread,
 
 T = TypeVar("T")
 
-
 DOWNLOAD_CHUNK_SIZE = 256 * 1024
 """Least bytes per chunk a download hands its consumer: obstore joins the network's
 pieces up to this size, so each file being restored holds about twice this much."""

@@ -17,7 +17,6 @@ from backup_store.transfer.threads import blocking, iterate_in_thread
 
 T = TypeVar("T")
 
-
 COMPRESSION_THRESHOLD = 8 * 1024 * 1024
 """Files strictly larger than this are compressed when compression is on."""
 
