@@ -724,7 +724,7 @@ async def analyze(
 
 
 async def _serve_worker() -> None:
-    from backup_store.settings import choose_store
+    from backup_store.service.settings import choose_store
 
     opener = choose_store(os.environ.get(WORKER_URL_VARIABLE), default_directory=None).open
     if opener is None:

@@ -44,10 +44,10 @@ from backup_store import (
     NamedFileSet,
 )
 from backup_store.format.instant import Instant
-from backup_store.migrate import migrate
 from backup_store.service import CANCELLED_REASON
 from backup_store.testing.data import FIXTURES_DIR
 from backup_store.testing.histories import craft, history
+from backup_store.tools.migrate import migrate
 
 MIB = 1024 * 1024
 BROKER_VERSION = "8.7.0"

@@ -1,4 +1,4 @@
-"""backup_store.migrate: copy backups across stores, verified, resumable, source untouched."""
+"""backup_store.tools.migrate: copy backups across stores, verified, resumable, source untouched."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from backup_store import (
 from backup_store.contract.inspectable import StoredManifest
 from backup_store.format.manifest import FileEntry
 from backup_store.format.manifest_json import encode_manifest
-from backup_store.migrate import Action, Outcome, decide, migrate, plan_migration
-from backup_store.verify import VerifyLevel, verify_store
+from backup_store.tools.migrate import Action, Outcome, decide, migrate, plan_migration
+from backup_store.tools.verify import VerifyLevel, verify_store
 from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     ZEEBE_FILES,

@@ -28,8 +28,6 @@ from backup_store.api.health import (
     StoreHealth,
 )
 from backup_store.cli import main
-from backup_store.logs import JsonFormatter, TextFormatter, configure_logging, log_context
-from backup_store.metrics import BackupMetrics
 from backup_store.model import BackupIdentifierWildcard, NamedFileSet
 from backup_store.service import (
     BackupService,
@@ -37,6 +35,8 @@ from backup_store.service import (
     CheckpointContent,
     PartitionSource,
 )
+from backup_store.service.logs import JsonFormatter, TextFormatter, configure_logging, log_context
+from backup_store.service.metrics import BackupMetrics
 from tests.support.api_server import ServerProcess, cli_server, client, free_port, wait_for_state
 
 TOKEN = "observability-token"

@@ -30,12 +30,12 @@ from backup_store import (
     StoreUnavailableError,
     open_store,
 )
-from backup_store.durations import format_duration, parse_duration
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ConfigurationError, InvalidInputError
 from backup_store.format.instant import Instant
 from backup_store.io import HookedIO, Request
-from backup_store.retention import (
+from backup_store.testing.histories import DAY, HOUR, PLANNED, Crafted, ago, craft, history
+from backup_store.tools.retention import (
     Action,
     Outcome,
     RetentionPlan,
@@ -44,7 +44,7 @@ from backup_store.retention import (
     plan_retention,
     prune,
 )
-from backup_store.testing.histories import DAY, HOUR, PLANNED, Crafted, ago, craft, history
+from backup_store.units import format_duration, parse_duration
 from tests.support.cloud_stores import azure_url, gcs_url, s3_url
 from tests.support.filesystem_stores import invoke
 from tests.support.retention import checkpoint_of, object_keys

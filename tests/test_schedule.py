@@ -23,20 +23,8 @@ from backup_store import (
     MemoryBackupStore,
 )
 from backup_store.cli import main
-from backup_store.clock import ManualClock
-from backup_store.cron import CronError, CronExpression
 from backup_store.errors import InvalidInputError
 from backup_store.format.instant import Instant
-from backup_store.metrics import BackupMetrics
-from backup_store.retention import RetentionPolicy
-from backup_store.schedule import (
-    BackupScheduler,
-    CronSchedule,
-    IntervalSchedule,
-    RetentionScheduler,
-    parse_schedule,
-    scheduled_backup_id,
-)
 from backup_store.service import (
     BackupIdConflictError,
     BackupService,
@@ -45,7 +33,19 @@ from backup_store.service import (
     CheckpointContent,
     SourceError,
 )
+from backup_store.service.clock import ManualClock
+from backup_store.service.cron import CronError, CronExpression
+from backup_store.service.metrics import BackupMetrics
+from backup_store.service.schedules import (
+    BackupScheduler,
+    CronSchedule,
+    IntervalSchedule,
+    RetentionScheduler,
+    parse_schedule,
+    scheduled_backup_id,
+)
 from backup_store.testing.histories import DAY, craft, history
+from backup_store.tools.retention import RetentionPolicy
 from tests.support.api_server import cli_server, client, wait_until
 from tests.support.services import MemorySource
 

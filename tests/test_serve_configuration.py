@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_store.settings import choose_store
+from backup_store.service.settings import choose_store
 from backup_store.stores.azure import AzureBackupStore
 from backup_store.stores.gcs import GcsBackupStore
 from backup_store.stores.s3 import S3BackupStore

@@ -1,4 +1,4 @@
-"""backup_store.verify: checks every file of COMPLETED backups without restoring."""
+"""backup_store.tools.verify: checks every file of COMPLETED backups without restoring."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from backup_store import (
     InvalidInputError,
     MemoryBackupStore,
 )
-from backup_store.verify import ProblemKind, VerifyLevel, verify_store
+from backup_store.tools.verify import ProblemKind, VerifyLevel, verify_store
 from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     StoreDir,

@@ -5,7 +5,7 @@
 with uvicorn. The OpenAPI document is served at
 ``/actuator/backups/openapi.json`` (:func:`openapi_document`). Next to it, as
 in Zeebe's actuator: the health probes (:mod:`backup_store.api.health`) and
-``/actuator/prometheus`` (:mod:`backup_store.metrics`).
+``/actuator/prometheus`` (:mod:`backup_store.service.metrics`).
 """
 
 from backup_store.api.app import (

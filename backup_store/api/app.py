@@ -54,9 +54,9 @@ from backup_store.api.health import (
 from backup_store.api.openapi import OPENAPI_PATH, openapi_document
 from backup_store.api.prometheus import PROMETHEUS_PATH, prometheus
 from backup_store.errors import BackupStoreError, InvalidInputError, StoreUnavailableError
-from backup_store.metrics import BackupMetrics
 from backup_store.model import check_checkpoint_id, parse_checkpoint_id, parse_checkpoint_pattern
 from backup_store.service.errors import BackupIdConflictError, SourceUnavailableError
+from backup_store.service.metrics import BackupMetrics
 from backup_store.service.service import BackupService
 
 log = logging.getLogger("backup_store.api")

@@ -1,6 +1,6 @@
 """``GET /actuator/prometheus``: the service's metrics in the Prometheus text format.
 
-The metrics are those of :mod:`backup_store.metrics` (Zeebe 8.7's backup
+The metrics are those of :mod:`backup_store.service.metrics` (Zeebe 8.7's backup
 metric names, and this project's); without a service (backup not enabled),
 only the process metrics. No token is needed unless the app was created with
 ``protect_metrics=True``.
@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backup_store.metrics import BackupMetrics
+from backup_store.service.metrics import BackupMetrics
 from backup_store.service.service import BackupService
 
 PROMETHEUS_PATH: Final = "/actuator/prometheus"

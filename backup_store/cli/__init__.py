@@ -5,9 +5,16 @@ from __future__ import annotations
 import click
 
 from backup_store.cli.analyze import analyze_command
-from backup_store.cli.commands import COMMANDS
-from backup_store.cli.output import ScrubbingGroup
+from backup_store.cli.catalog import catalog_group
+from backup_store.cli.config import config_command
+from backup_store.cli.delete import delete_command
+from backup_store.cli.group import ScrubbingGroup
+from backup_store.cli.list import list_command
+from backup_store.cli.migrate import migrate_command
 from backup_store.cli.prune import prune_command
+from backup_store.cli.restore import restore_command
+from backup_store.cli.status import status_command
+from backup_store.cli.verify import verify_command
 
 
 @click.group(cls=ScrubbingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,10 +37,18 @@ def main() -> None:
     """
 
 
-for _command in COMMANDS:
+for _command in (
+    config_command,
+    list_command,
+    status_command,
+    restore_command,
+    verify_command,
+    delete_command,
+    migrate_command,
+    catalog_group,
+    prune_command,
+    analyze_command,
+):
     main.add_command(_command)
-
-main.add_command(prune_command)
-main.add_command(analyze_command)
 # ``serve`` is loaded only when used: the web stack costs every other command time.
 main.add_lazy_command("serve", "backup_store.cli.serve", "serve")

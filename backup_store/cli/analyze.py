@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from typing import Any
+from datetime import timedelta
 
 import click
 from rich.markup import escape
@@ -18,70 +17,28 @@ from backup_store.analyze import (
     Verdict,
     analyze,
 )
-from backup_store.cli.commands import STORE_URL_HELP, store_url_argument
-from backup_store.cli.output import (
-    RichProgress,
-    emit_json,
-    open_url,
-    run,
-    stdout_console,
-    table,
-)
+from backup_store.cli.opening import open_url
+from backup_store.cli.output import RichProgress, emit_json, stdout_console, table
+from backup_store.cli.params import STORE_URL_HELP, Duration, Size, store_url_argument
+from backup_store.cli.running import run
 from backup_store.operations import resolve_store_url
+from backup_store.units import human_size
 
 UNREACHABLE = 3
 """Exit code of ``analyze`` when the store could not be reached: nothing was tested."""
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3,
-          "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}  # fmt: skip
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
-class _Size(click.ParamType):  # type: ignore[type-arg]
-    name = "SIZE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
-        if match is None or match[2].lower() not in _UNITS:
-            self.fail(f"{value!r} is not a size such as 1048576, 512KiB, 8MiB or 1GiB", param, ctx)
-        size = int(float(match[1]) * _UNITS[match[2].lower()])
-        if size < 1:
-            self.fail("the size must be at least 1 byte", param, ctx)
-        return size
-
-
-class _Duration(click.ParamType):  # type: ignore[type-arg]
-    name = "DURATION"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
-        if match is None or float(match[1]) <= 0:
-            self.fail(f"{value!r} is not a duration such as 90s, 10m or 1h", param, ctx)
-        return float(match[1]) * _SECONDS[match[2]]
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
 
 @click.command("analyze", epilog=STORE_URL_HELP)
 @store_url_argument
 @click.option("--blobs", type=click.IntRange(2), default=20, show_default=True,
               help="Objects written and read back.")  # fmt: skip
-@click.option("--max-size", type=_Size(), default="8MiB", show_default=True,
+@click.option("--max-size", type=Size(), default="8MiB", show_default=True,
               help="Largest random object (a multipart-sized one is always added).")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True,
               help="Requests in flight at once.")  # fmt: skip
 @click.option("--contenders", type=click.IntRange(2), default=4, show_default=True,
               help="Writers racing for create-only and compare-and-swap.")  # fmt: skip
 @click.option("--seed", type=int, help="Fix sizes, keys and the plan (not the outcome of races).")
-@click.option("--timeout", type=_Duration(), default="10m", show_default=True,
+@click.option("--timeout", type=Duration(bare_unit="s"), default="10m", show_default=True,
               help="Give up after this long (90s, 10m, 1h).")  # fmt: skip
 @click.option("--keep", is_flag=True, help="Leave the scratch objects for inspection.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
@@ -92,7 +49,7 @@ def analyze_command(
     concurrency: int,
     contenders: int,
     seed: int | None,
-    timeout: float,
+    timeout: timedelta,
     keep: bool,
     as_json: bool,
 ) -> None:
@@ -107,7 +64,7 @@ def analyze_command(
     reached (missing bucket, dead endpoint, refused credentials): nothing was tested.
     """
     store = open_url(store_url, "STORE_URL", create=True)  # it writes a scratch prefix
-    plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout)
+    plan = AnalysisPlan(blobs, max_size, concurrency, seed=seed, timeout=timeout.total_seconds())
     url = resolve_store_url(store_url) if store_url is not None else None
     progress = RichProgress(enabled=not as_json)
 
@@ -172,10 +129,10 @@ def _print(report: AnalysisReport) -> None:
         performance.add_row(
             row["operation"],
             str(row["count"]),
-            _human(row["bytes"]),
+            human_size(row["bytes"]),
             f"{row['p50Ms']:.1f} ms",
             f"{row['p99Ms']:.1f} ms",
-            f"{_human(speed)}/s" if speed else "",
+            f"{human_size(speed)}/s" if speed else "",
         )
     console.print(performance)
     if report.error:

@@ -1,6 +1,6 @@
 """``backup-store prune``: delete the backup ids a retention policy lets go.
 
-The policy and its never-delete rules are :mod:`backup_store.retention`'s, the
+The policy and its never-delete rules are :mod:`backup_store.tools.retention`'s, the
 same the service's ``--retention`` uses; this module only asks, prints and
 sets the exit code.
 """
@@ -13,11 +13,13 @@ import click
 from rich.markup import escape
 from rich.text import Text
 
-from backup_store.cli.commands import STORE_URL_HELP, json_option, store_url_argument, styled
-from backup_store.cli.output import confirm, emit_json, open_url, run, stdout_console, table
-from backup_store.durations import format_age, parse_duration
+from backup_store.cli.opening import open_url
+from backup_store.cli.output import emit_json, stdout_console, table
+from backup_store.cli.params import STORE_URL_HELP, json_option, store_url_argument
+from backup_store.cli.running import confirm, run
+from backup_store.cli.states import styled
 from backup_store.errors import InvalidInputError
-from backup_store.retention import (
+from backup_store.tools.retention import (
     Action,
     Outcome,
     PruneReport,
@@ -28,6 +30,7 @@ from backup_store.retention import (
     prune,
     summarize,
 )
+from backup_store.units import format_age, parse_duration
 
 OUTCOME_STYLE = {"deleted": "green", "failed": "red", "skipped": "yellow", "planned": "cyan"}
 

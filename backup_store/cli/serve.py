@@ -25,25 +25,26 @@ from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
 from backup_store.api.health import HEALTH_PATH
 from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
-from backup_store.cli.commands import NODE_ID
-from backup_store.cli.output import USAGE, choose, fail, open_choice
+from backup_store.cli.opening import choose, open_choice
+from backup_store.cli.params import NODE_ID
+from backup_store.cli.running import USAGE, fail
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.contract.inspectable import InspectableStore
-from backup_store.durations import parse_duration
 from backup_store.errors import BackupStoreError, ConfigurationError, InvalidInputError
-from backup_store.logs import LOG_FORMATS, configure_logging
-from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_PARTITIONS
-from backup_store.retention import RetentionPolicy
-from backup_store.schedule import (
+from backup_store.service.directory import DirectorySource
+from backup_store.service.logs import LOG_FORMATS, configure_logging
+from backup_store.service.metrics import BackupMetrics
+from backup_store.service.schedules import (
     BackupScheduler,
     RetentionScheduler,
     Schedule,
     parse_schedule,
 )
-from backup_store.service.directory import DirectorySource
 from backup_store.service.service import BackupService
-from backup_store.settings import choose_node_id
+from backup_store.service.settings import choose_node_id
+from backup_store.tools.retention import RetentionPolicy
+from backup_store.units import parse_duration
 
 log = logging.getLogger("backup_store.serve")
 

@@ -46,8 +46,6 @@ from backup_store.errors import (
 )
 from backup_store.format.instant import Instant
 from backup_store.format.manifest import Manifest
-from backup_store.logs import log_context
-from backup_store.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.model import (
     MAX_PARTITIONS,
     Backup,
@@ -66,6 +64,8 @@ from backup_store.operations import (
 )
 from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
+from backup_store.service.logs import log_context
+from backup_store.service.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
 from backup_store.service.source import Checkpoint, PartitionSource
 from backup_store.transfer.files import source_size
 

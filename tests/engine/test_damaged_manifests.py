@@ -26,12 +26,12 @@ from backup_store.format.instant import Instant
 from backup_store.format.keys import KeyLayout, owner_marker_key
 from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
-from backup_store.migrate import Action, Outcome, migrate
 from backup_store.model import MAX_PARTITIONS, BackupDescriptor
 from backup_store.service import BackupService, BackupState, DirectorySource
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
-from backup_store.verify import ProblemKind, verify_store
+from backup_store.tools.migrate import Action, Outcome, migrate
+from backup_store.tools.verify import ProblemKind, verify_store
 from tests.support.filesystem_stores import StoreDir, invoke, invoke_json, save_backups
 from tests.support.services import serving
 

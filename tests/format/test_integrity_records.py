@@ -33,7 +33,7 @@ from backup_store import (
 from backup_store.format.integrity import IntegrityRecord, decode_record, encode_record
 from backup_store.format.keys import owner_marker_key
 from backup_store.model import FILE_SETS
-from backup_store.verify import ProblemKind, VerifyLevel, verify_store
+from backup_store.tools.verify import ProblemKind, VerifyLevel, verify_store
 from tests.support.filesystem_stores import invoke, invoke_json
 from tests.support.races import same_files_again
 

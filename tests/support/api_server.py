@@ -34,9 +34,9 @@ from backup_store.cli.sample import generate_sample_data
 from backup_store.cli.serve import run_app
 from backup_store.engine import ObjectBackupStore
 from backup_store.io import HookedIO, Request
-from backup_store.logs import configure_logging
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 from backup_store.service.directory import DirectorySource
+from backup_store.service.logs import configure_logging
 from backup_store.service.service import BackupService
 from backup_store.service.source import Checkpoint, CheckpointContent
 from backup_store.stores.filesystem import FilesystemBackupStore
