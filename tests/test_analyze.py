@@ -15,14 +15,6 @@ from pathlib import Path
 import pytest
 
 from backup_store import MemoryBackupStore, open_store
-from backup_store.analyze import (
-    SCRATCH_FOLDER,
-    AnalysisPlan,
-    AnalysisReport,
-    IOContender,
-    Verdict,
-    analyze,
-)
 from backup_store.io import (
     READ_WHOLE_LIMIT,
     HookedIO,
@@ -30,6 +22,14 @@ from backup_store.io import (
     ObjectVersion,
     Request,
     StoredObject,
+)
+from backup_store.tools.analyze import (
+    SCRATCH_FOLDER,
+    AnalysisPlan,
+    AnalysisReport,
+    IOContender,
+    Verdict,
+    analyze,
 )
 from tests.emulators import AzureContainer, GcsBucket, S3Bucket
 from tests.support.cloud_stores import azure_url, gcs_url, s3_url

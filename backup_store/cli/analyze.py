@@ -8,7 +8,12 @@ from datetime import timedelta
 import click
 from rich.markup import escape
 
-from backup_store.analyze import (
+from backup_store.cli.opening import open_url
+from backup_store.cli.output import RichProgress, emit_json, stdout_console, table
+from backup_store.cli.params import STORE_URL_HELP, Duration, Size, store_url_argument
+from backup_store.cli.running import run
+from backup_store.operations import resolve_store_url
+from backup_store.tools.analyze import (
     AnalysisPlan,
     AnalysisReport,
     Contender,
@@ -17,11 +22,6 @@ from backup_store.analyze import (
     Verdict,
     analyze,
 )
-from backup_store.cli.opening import open_url
-from backup_store.cli.output import RichProgress, emit_json, stdout_console, table
-from backup_store.cli.params import STORE_URL_HELP, Duration, Size, store_url_argument
-from backup_store.cli.running import run
-from backup_store.operations import resolve_store_url
 from backup_store.units import human_size
 
 UNREACHABLE = 3

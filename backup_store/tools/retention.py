@@ -197,94 +197,21 @@ def plan_retention(
         if status.status_code is not BackupStatusCode.DOES_NOT_EXIST:
             found = facts.setdefault(status.id.checkpoint_id, _IdFacts())
             (found.damaged if status.damaged else found.statuses).append(status)
-
-    # As the API counts partitions: the cluster's count or the descriptors', the larger.
-    states = {
-        backup_id: aggregate(
-            backup_id,
-            f.statuses,
-            max(partition_count or 0, partition_count_of(f.statuses) or 0) or None,
-        ).state
-        for backup_id, f in facts.items()
-    }
-    completed = [
-        b for b, f in facts.items() if states[b] is BackupState.COMPLETED and not f.damaged
-    ]
-    ordered_completed = sorted(completed, key=lambda b: _order_key(b, facts[b].age))
-    protected_completed = set(ordered_completed[-1:]) | set(sorted(completed)[-1:])
-    newest = ordered_completed[-1] if ordered_completed else None
-    newest_key = _order_key(newest, facts[newest].age) if newest is not None else None
-    highest = max(completed, default=0)
-    kept_by_count = set(
-        ordered_completed[-policy.keep_last :] if policy.keep_last is not None else []
-    )
-    window = format_duration(policy.max_age) if policy.max_age is not None else ""
-
+    store = _StoreFacts.of(facts, policy, now, partition_count)
     entries = []
     for backup_id in sorted(facts, key=lambda b: _order_key(b, facts[b].age)):
         f = facts[backup_id]
-        age = f.age
-        in_progress = [s for s in f.statuses if s.status_code is BackupStatusCode.IN_PROGRESS]
-        newer = newest_key is not None and (
-            _order_key(backup_id, age) > newest_key or backup_id > highest
+        rule, reason = next(
+            decided for rule in RULES if (decided := rule(store, backup_id, f)) is not None
         )
-        rule: Rule
-        if f.damaged:
-            first = min(f.damaged, key=lambda d: (d.id.partition_id, d.id.node_id))
-            rule, reason = (
-                Rule.DAMAGED,
-                (
-                    f"kept: damaged manifest (partition {first.id.partition_id}, node "
-                    f"{first.id.node_id}: {first.damage})"
-                ),
-            )
-        elif in_progress:
-            since = min((s.created for s in in_progress if s.created), default=None)
-            rule, reason = (
-                Rule.IN_PROGRESS,
-                (
-                    f"kept: in progress since {since.iso()} ({format_age(between(since, now))} ago)"
-                    if since is not None
-                    else "kept: in progress"
-                ),
-            )
-        elif backup_id in protected_completed:
-            rule, reason = Rule.NEWEST_COMPLETED, "kept: newest completed"
-        elif newest is None or newer:
-            rule, reason = (
-                Rule.NEWER_THAN_NEWEST_COMPLETED,
-                (
-                    "kept: no completed backup yet"
-                    if newest is None
-                    else "kept: newer than the newest completed"
-                ),
-            )
-        elif backup_id in kept_by_count:
-            rule, reason = Rule.KEEP_LAST, f"kept: one of the {policy.keep_last} newest completed"
-        elif age is None:
-            rule, reason = Rule.NO_AGE, "kept: no creation time recorded"
-        elif policy.max_age is not None and between(age, now) < policy.max_age:
-            rule, reason = Rule.MAX_AGE, f"kept: younger than {window}"
-        else:
-            reasons = []
-            if policy.max_age is not None:
-                reasons.append(f"older than {window}")
-            if policy.keep_last is not None:
-                reasons.append(
-                    f"not one of the {policy.keep_last} newest completed"
-                    if states[backup_id] is BackupState.COMPLETED
-                    else f"{states[backup_id].value.lower()}, not completed"
-                )
-            rule, reason = Rule.OUTSIDE_POLICY, ", ".join(reasons)
-        action = Action.DELETE if rule is Rule.OUTSIDE_POLICY else Action.KEEP
         entries.append(
             PlannedId(
                 backup_id,
-                action,
+                Action.DELETE if rule is Rule.OUTSIDE_POLICY else Action.KEEP,
                 rule,
                 reason,
-                "DAMAGED" if f.damaged else states[backup_id].value,
-                age,
+                "DAMAGED" if f.damaged else store.states[backup_id].value,
+                f.age,
                 tuple(
                     sorted(
                         {s.id for s in f.statuses} | {d.id for d in f.damaged},
@@ -294,6 +221,138 @@ def plan_retention(
             )
         )
     return RetentionPlan(policy, now, tuple(entries))
+
+
+@dataclass(frozen=True)
+class _StoreFacts:
+    """What the rules compare one id against: the policy and the store's completed ids."""
+
+    policy: RetentionPolicy
+    now: Instant
+    states: dict[int, BackupState]
+    protected_completed: set[int]
+    """The newest completed id by age and the highest completed id."""
+    newest_key: tuple[int, int] | None
+    """The order key of the newest completed id (``None``: no completed id)."""
+    highest: int
+    kept_by_count: set[int]
+    window: str
+
+    @classmethod
+    def of(
+        cls,
+        facts: dict[int, _IdFacts],
+        policy: RetentionPolicy,
+        now: Instant,
+        partition_count: int | None,
+    ) -> _StoreFacts:
+        # As the API counts partitions: the cluster's count or the descriptors', the larger.
+        states = {
+            backup_id: aggregate(
+                backup_id,
+                f.statuses,
+                max(partition_count or 0, partition_count_of(f.statuses) or 0) or None,
+            ).state
+            for backup_id, f in facts.items()
+        }
+        completed = [
+            b for b, f in facts.items() if states[b] is BackupState.COMPLETED and not f.damaged
+        ]
+        ordered = sorted(completed, key=lambda b: _order_key(b, facts[b].age))
+        newest = ordered[-1] if ordered else None
+        return cls(
+            policy,
+            now,
+            states,
+            set(ordered[-1:]) | set(sorted(completed)[-1:]),
+            _order_key(newest, facts[newest].age) if newest is not None else None,
+            max(completed, default=0),
+            set(ordered[-policy.keep_last :] if policy.keep_last is not None else []),
+            format_duration(policy.max_age) if policy.max_age is not None else "",
+        )
+
+
+_Decision = tuple[Rule, str] | None
+"""A rule's decision for an id (the rule and the reason in words), ``None``: not this rule."""
+
+
+def _damaged(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    if not f.damaged:
+        return None
+    first = min(f.damaged, key=lambda d: (d.id.partition_id, d.id.node_id))
+    return Rule.DAMAGED, (
+        f"kept: damaged manifest (partition {first.id.partition_id}, node "
+        f"{first.id.node_id}: {first.damage})"
+    )
+
+
+def _in_progress(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    in_progress = [s for s in f.statuses if s.status_code is BackupStatusCode.IN_PROGRESS]
+    if not in_progress:
+        return None
+    since = min((s.created for s in in_progress if s.created), default=None)
+    if since is None:
+        return Rule.IN_PROGRESS, "kept: in progress"
+    ago = format_age(between(since, store.now))
+    return Rule.IN_PROGRESS, f"kept: in progress since {since.iso()} ({ago} ago)"
+
+
+def _newest_completed(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    if backup_id not in store.protected_completed:
+        return None
+    return Rule.NEWEST_COMPLETED, "kept: newest completed"
+
+
+def _newer_than_newest_completed(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    if store.newest_key is None:
+        return Rule.NEWER_THAN_NEWEST_COMPLETED, "kept: no completed backup yet"
+    if _order_key(backup_id, f.age) > store.newest_key or backup_id > store.highest:
+        return Rule.NEWER_THAN_NEWEST_COMPLETED, "kept: newer than the newest completed"
+    return None
+
+
+def _keep_last(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    if backup_id not in store.kept_by_count:
+        return None
+    return Rule.KEEP_LAST, f"kept: one of the {store.policy.keep_last} newest completed"
+
+
+def _no_age(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    return (Rule.NO_AGE, "kept: no creation time recorded") if f.age is None else None
+
+
+def _max_age(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    max_age = store.policy.max_age
+    if max_age is None or f.age is None or between(f.age, store.now) >= max_age:
+        return None
+    return Rule.MAX_AGE, f"kept: younger than {store.window}"
+
+
+def _outside_policy(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    reasons = []
+    if store.policy.max_age is not None:
+        reasons.append(f"older than {store.window}")
+    if store.policy.keep_last is not None:
+        state = store.states[backup_id]
+        reasons.append(
+            f"not one of the {store.policy.keep_last} newest completed"
+            if state is BackupState.COMPLETED
+            else f"{state.value.lower()}, not completed"
+        )
+    return Rule.OUTSIDE_POLICY, ", ".join(reasons)
+
+
+RULES: tuple[Callable[[_StoreFacts, int, _IdFacts], _Decision], ...] = (
+    _damaged,
+    _in_progress,
+    _newest_completed,
+    _newer_than_newest_completed,
+    _keep_last,
+    _no_age,
+    _max_age,
+    _outside_policy,
+)
+"""The rules in the order they are asked: the first that decides an id decides it."""
 
 
 def between(earlier: Instant, later: Instant) -> timedelta:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -258,10 +259,18 @@ async def verify_store(
     """
     if not 0 < sample_percent <= 100:
         raise InvalidInputError(f"sample percentage must be in (0, 100], got {sample_percent}")
-    progress = progress or NoProgress()
     if backup_id is not None:
         wildcard = BackupIdentifierWildcard(checkpoint=backup_id)
     scanned = await store.scan_manifests(wildcard or BackupIdentifierWildcard())
+    report = VerifyReport(store.description, level, sample_percent)
+    report.backups.extend(_damaged(scanned, level))
+    if backup_id is not None and not scanned:
+        report.problems.append(
+            VerifyProblem(
+                None, "", None, ProblemKind.NOT_FOUND, f"no backup with id {backup_id} in the store"
+            )
+        )
+        return report
     manifests = sorted(
         (s for s in scanned if isinstance(s, StoredManifest)),
         key=lambda s: (
@@ -270,7 +279,31 @@ async def verify_store(
             s.manifest.id.node_id,
         ),
     )
-    report = VerifyReport(store.description, level, sample_percent)
+    claimed = await store.is_claimed()
+    checks: list[_FileCheck] = []
+    for stored in manifests:
+        result = BackupVerification(
+            stored.manifest.id,
+            stored.manifest.status_code,
+            level,
+            files_total=len(stored.manifest.files()),
+        )
+        report.backups.append(result)
+        checks.extend(await _planned_checks(store, stored, result, claimed))
+    await _find_unaccounted(store, report, manifests)
+    if sample_percent < 100 and checks:
+        checks = _sampled(checks, report, sample_percent, seed)
+    await _run_checks(store, checks, level, progress or NoProgress())
+    for result in report.backups:
+        result.problems.sort(key=lambda p: (p.file, p.kind.value))
+    return report
+
+
+def _damaged(
+    scanned: Sequence[StoredManifest | DamagedManifest], level: VerifyLevel
+) -> list[BackupVerification]:
+    """One FAILED, skipped result per damaged manifest, its damage as the problem."""
+    results = []
     for damaged in scanned:
         if isinstance(damaged, DamagedManifest):
             result = BackupVerification(damaged.backup_id, BackupStatusCode.FAILED, level)
@@ -284,72 +317,72 @@ async def verify_store(
                     f"damaged manifest: {damaged.error.message}",
                 )
             )
-            report.backups.append(result)
-    if backup_id is not None and not scanned:
-        report.problems.append(
-            VerifyProblem(
-                None, "", None, ProblemKind.NOT_FOUND, f"no backup with id {backup_id} in the store"
-            )
-        )
-        return report
+            results.append(result)
+    return results
 
-    claimed = await store.is_claimed()
-    checks: list[_FileCheck] = []
-    for stored in manifests:
-        manifest = stored.manifest
-        files = manifest.files()
-        result = BackupVerification(
-            manifest.id, manifest.status_code, level, files_total=len(files)
+
+async def _planned_checks(
+    store: InspectableStore, stored: StoredManifest, result: BackupVerification, claimed: bool
+) -> list[_FileCheck]:
+    """The file checks of one backup, with its integrity record's entries; a
+    backup that is not COMPLETED is skipped, one without a record is checked for
+    presence (a problem when our stores wrote the location)."""
+    manifest = stored.manifest
+    files = manifest.files()
+    if manifest.status_code is not BackupStatusCode.COMPLETED:
+        result.skipped = (
+            f"status is {manifest.status_code.value}; only COMPLETED backups are verified"
         )
-        report.backups.append(result)
-        if manifest.status_code is not BackupStatusCode.COMPLETED:
-            result.skipped = (
-                f"status is {manifest.status_code.value}; only COMPLETED backups are verified"
-            )
-            continue
-        try:
-            records = await store.read_integrity(stored)
-        except BackupStoreError as error:
-            # An unreadable record is a problem of the backup; check presence anyway.
+        return []
+    try:
+        records = await store.read_integrity(stored)
+    except BackupStoreError as error:
+        # An unreadable record is a problem of the backup; check presence anyway.
+        result.problems.append(
+            VerifyProblem(manifest.id, "", error.key, ProblemKind.UNREADABLE, error.message)
+        )
+        result.level = VerifyLevel.PRESENCE
+        return [_FileCheck(stored, result, fs, e, None) for fs, e in files]
+    if records is None:
+        result.has_integrity_record = False
+        wanted, result.level = result.level, VerifyLevel.PRESENCE
+        if claimed:
+            # Our stores wrote here: a lost or stale record must not pass silently.
             result.problems.append(
-                VerifyProblem(manifest.id, "", error.key, ProblemKind.UNREADABLE, error.message)
+                VerifyProblem(
+                    manifest.id,
+                    "",
+                    stored.layout.integrity_key(manifest.id),
+                    ProblemKind.NO_RECORD,
+                    NO_RECORD_MESSAGE,
+                )
             )
-            result.level = VerifyLevel.PRESENCE
-            checks.extend(_FileCheck(stored, result, fs, e, None) for fs, e in files)
+        else:
+            result.notes.append(
+                ZEEBE_WRITTEN_READ_NOTE if wanted is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
+            )
+    checks = []
+    for file_set, entry in files:
+        record = records.get(record_name(file_set, entry.name)) if records is not None else None
+        check = _FileCheck(stored, result, file_set, entry, record)
+        if records is not None and record is None:
+            result.problems.append(
+                _problem(
+                    check,
+                    store,
+                    ProblemKind.NO_RECORD,
+                    "the integrity record has no entry for this file",
+                )
+            )
             continue
-        if records is None:
-            result.has_integrity_record = False
-            result.level = VerifyLevel.PRESENCE
-            if claimed:
-                # Our stores wrote here: a lost or stale record must not pass silently.
-                result.problems.append(
-                    VerifyProblem(
-                        manifest.id,
-                        "",
-                        stored.layout.integrity_key(manifest.id),
-                        ProblemKind.NO_RECORD,
-                        NO_RECORD_MESSAGE,
-                    )
-                )
-            else:
-                result.notes.append(
-                    ZEEBE_WRITTEN_READ_NOTE if level is VerifyLevel.CHECKSUM else ZEEBE_WRITTEN_NOTE
-                )
-        for file_set, entry in files:
-            record = records.get(record_name(file_set, entry.name)) if records is not None else None
-            check = _FileCheck(stored, result, file_set, entry, record)
-            if records is not None and record is None:
-                result.problems.append(
-                    _problem(
-                        check,
-                        store,
-                        ProblemKind.NO_RECORD,
-                        "the integrity record has no entry for this file",
-                    )
-                )
-                continue
-            checks.append(check)
+        checks.append(check)
+    return checks
 
+
+async def _find_unaccounted(
+    store: InspectableStore, report: VerifyReport, manifests: list[StoredManifest]
+) -> None:
+    """Add, to each COMPLETED backup, the objects under its folder nothing accounts for."""
     completed = [s for s in manifests if s.manifest.status_code is BackupStatusCode.COMPLETED]
     results = {r.backup_id: r for r in report.backups}
     listings = await run_bounded(
@@ -359,14 +392,23 @@ async def verify_store(
     for stored, keys in zip(completed, listings, strict=True):
         results[stored.manifest.id].problems.extend(_unaccounted(store, stored, keys))
 
-    if sample_percent < 100 and checks:
-        count = max(1, math.ceil(len(checks) * sample_percent / 100))
-        chosen = set(map(id, random.Random(seed).sample(checks, count)))
-        checks = [c for c in checks if id(c) in chosen]
-        for result in report.backups:
-            if result.skipped is None:
-                result.notes.append(f"sampled {sample_percent:g}% of all files")
 
+def _sampled(
+    checks: list[_FileCheck], report: VerifyReport, sample_percent: float, seed: int | None
+) -> list[_FileCheck]:
+    """A random share of the checks (at least one), noted on every verified backup."""
+    count = max(1, math.ceil(len(checks) * sample_percent / 100))
+    chosen = set(map(id, random.Random(seed).sample(checks, count)))
+    for result in report.backups:
+        if result.skipped is None:
+            result.notes.append(f"sampled {sample_percent:g}% of all files")
+    return [c for c in checks if id(c) in chosen]
+
+
+async def _run_checks(
+    store: InspectableStore, checks: list[_FileCheck], level: VerifyLevel, progress: Progress
+) -> None:
+    """Check the files, bounded; at the checksum level with the bytes read as progress."""
     if level is VerifyLevel.CHECKSUM:
         total = sum(c.record.size for c in checks if c.record is not None)
         progress.start("verifying checksums", total if all(c.record for c in checks) else None)
@@ -378,9 +420,6 @@ async def verify_store(
     finally:
         if level is VerifyLevel.CHECKSUM:
             progress.finish()
-    for result in report.backups:
-        result.problems.sort(key=lambda p: (p.file, p.kind.value))
-    return report
 
 
 def _unaccounted(
