@@ -24,7 +24,8 @@ from backup_store import (
 from backup_store.contract.inspectable import StoredManifest
 from backup_store.format.manifest import FileEntry
 from backup_store.format.manifest_json import encode_manifest
-from backup_store.tools.migrate import Action, Outcome, decide, migrate, plan_migration
+from backup_store.tools.migrate import migrate
+from backup_store.tools.migration_plan import Action, Outcome, decide, plan_migration
 from backup_store.tools.verify import VerifyLevel, verify_store
 from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,

@@ -29,7 +29,8 @@ from backup_store import (
     NamedFileSet,
     open_store,
 )
-from backup_store.tools.migrate import Action, migrate
+from backup_store.tools.migrate import migrate
+from backup_store.tools.migration_plan import Action
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD
 from tests.emulators import AzureContainer, EmulatedBucket, GcsBucket, S3Bucket
 from tests.support.cloud_stores import azure_url, gcs_url, s3_url, url_of

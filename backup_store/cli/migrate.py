@@ -29,7 +29,8 @@ from backup_store.operations import (
 )
 from backup_store.stores.config import url_options
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
-from backup_store.tools.migrate import Action, MigrationReport, Outcome, migrate
+from backup_store.tools.migrate import migrate
+from backup_store.tools.migration_plan import Action, MigrationReport, Outcome
 
 
 @click.command("migrate")

@@ -361,52 +361,85 @@ def serve(
     count = partitions or max(s.partition_id for s in sources)
     writing = writer and is_sample_data(data_dir)
 
-    @contextlib.asynccontextmanager
-    async def runtime() -> AsyncIterator[BackupService]:
-        async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(_close_store, store)
-            if writing:
-                await stack.enter_async_context(SampleWriter(data_dir, interval=writer_interval))
-            service = BackupService(
-                store,
-                sources,
-                node_id=node_id,
-                partition_count=count,
-                recovery_timeout=min(request_timeout, STARTUP_RECOVERY_WAIT),
-                metrics=BackupMetrics(),
-            )
-            await stack.enter_async_context(service)
-            await _announce(
-                service,
-                host=host,
-                port=port,
-                data_dir=data_dir,
-                writer=writing,
-                token=token is not None,
-                scheduled=schedule is not None,
-            )
-            if schedule is not None:
-                await stack.enter_async_context(BackupScheduler(service, schedule))
-                log.info("Scheduled backups: %s (UTC)", schedule.text)
-            if retention is not None and retention_schedule is not None:
-                policy = RetentionPolicy(max_age=retention)
-                await stack.enter_async_context(
-                    RetentionScheduler(
-                        store,
-                        policy,
-                        retention_schedule,
-                        partition_count=count,
-                        metrics=service.metrics,
-                    )
-                )
-                log.info(
-                    "Retention: %s, first clean-up now, then at %s",
-                    policy.describe(),
-                    retention_schedule.text,
-                )
-            yield service
-
+    runtime = functools.partial(
+        _runtime,
+        store,
+        sources,
+        node_id=node_id,
+        partition_count=count,
+        request_timeout=request_timeout,
+        data_dir=data_dir,
+        writer_interval=writer_interval if writing else None,
+        address=(host, port),
+        token=token is not None,
+        schedule=schedule,
+        retention=retention,
+        retention_schedule=retention_schedule,
+    )
     run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
+
+
+@contextlib.asynccontextmanager
+async def _runtime(
+    store: InspectableStore,
+    sources: list[DirectorySource],
+    *,
+    node_id: int,
+    partition_count: int,
+    request_timeout: float,
+    data_dir: Path,
+    writer_interval: float | None,
+    address: tuple[str, int],
+    token: bool,
+    schedule: Schedule | None,
+    retention: timedelta | None,
+    retention_schedule: Schedule | None,
+) -> AsyncIterator[BackupService]:
+    """The service while the app runs: the sample writer (``writer_interval`` set),
+    the service, then the backup and retention schedulers; the store closed last."""
+    host, port = address
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_close_store, store)
+        if writer_interval is not None:
+            await stack.enter_async_context(SampleWriter(data_dir, interval=writer_interval))
+        service = BackupService(
+            store,
+            sources,
+            node_id=node_id,
+            partition_count=partition_count,
+            recovery_timeout=min(request_timeout, STARTUP_RECOVERY_WAIT),
+            metrics=BackupMetrics(),
+        )
+        await stack.enter_async_context(service)
+        await _announce(
+            service,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            writer=writer_interval is not None,
+            token=token,
+            scheduled=schedule is not None,
+        )
+        if schedule is not None:
+            await stack.enter_async_context(BackupScheduler(service, schedule))
+            log.info("Scheduled backups: %s (UTC)", schedule.text)
+        if retention is not None and retention_schedule is not None:
+            policy = RetentionPolicy(max_age=retention)
+            await stack.enter_async_context(
+                RetentionScheduler(
+                    store,
+                    policy,
+                    retention_schedule,
+                    partition_count=partition_count,
+                    metrics=service.metrics,
+                )
+            )
+            log.info(
+                "Retention: %s, first clean-up now, then at %s",
+                policy.describe(),
+                retention_schedule.text,
+            )
+        yield service
 
 
 async def _close_store(store: InspectableStore) -> None:

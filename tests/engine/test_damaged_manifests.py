@@ -30,7 +30,8 @@ from backup_store.model import MAX_PARTITIONS, BackupDescriptor
 from backup_store.service import BackupService, BackupState, DirectorySource
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
-from backup_store.tools.migrate import Action, Outcome, migrate
+from backup_store.tools.migrate import migrate
+from backup_store.tools.migration_plan import Action, Outcome
 from backup_store.tools.verify import ProblemKind, verify_store
 from tests.support.filesystem_stores import StoreDir, invoke, invoke_json, save_backups
 from tests.support.services import serving
