@@ -362,6 +362,8 @@ async def served(
     data = Path(tempfile.mkdtemp(prefix="scale-data-", dir=folder))
     shutil.rmtree(data)  # serve generates its sample data into a missing folder
     options = ["--store", url, "--data-dir", str(data), "--partitions", str(PARTITIONS)]
+    if checkout is None:
+        options.append("--sample-data")  # a missing --data-dir is an error without it
     options += ["--no-writer", "--host", "127.0.0.1", "--port", str(port)]
     options += ["--request-timeout", str(request_timeout)]
     if checkout is None:
@@ -382,7 +384,8 @@ async def served(
         ) as http:
             yield http, started
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):  # it may have ended on its own
+            process.terminate()
         try:
             await asyncio.wait_for(process.wait(), 30)
         except TimeoutError:
