@@ -26,7 +26,7 @@ $(TESTING): pyproject.toml $(RUNTIME)
 env: $(TESTING)
 
 emulators: env
-	$(BIN)/python -m tests.emulators install
+	$(BIN)/python -m testbed.emulators install
 
 # PORT=8080 serves on another port (as MANAGEMENT_SERVER_PORT=8080 does).
 serve: $(RUNTIME)

@@ -76,7 +76,15 @@ from backup_store import (
     ObjectBackupStore,
 )
 from backup_store.io import HookedIO, Request
-from tests.emulators import (
+from testbed.cloud_stores import (
+    azure_store,
+    azure_url,
+    gcs_store,
+    gcs_url,
+    s3_store,
+    s3_url,
+)
+from testbed.emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
     S3_ACCESS_KEY_ID,
@@ -85,14 +93,6 @@ from tests.emulators import (
     AzureEmulator,
     GcsEmulator,
     S3Emulator,
-)
-from tests.support.cloud_stores import (
-    azure_store,
-    azure_url,
-    gcs_store,
-    gcs_url,
-    s3_store,
-    s3_url,
 )
 
 MIB = 1024 * 1024

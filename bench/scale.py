@@ -4,7 +4,7 @@ side by side with the code as it was before issue 11.
 
 Each benchmark backup has one manifest and ONE data object (a tiny segment file; the S3
 classic layout lists it with the manifests), written straight through the seam with
-bounded concurrency (``tests/support/many_backups.py``); ``--backups`` backups per
+bounded concurrency (``testbed/many_backups.py``); ``--backups`` backups per
 partition, 3 partitions, node 0. Stores: filesystem and S3 (moto).
 
 Every figure is measured ``--rounds`` times, rounds interleaved (round 1 of every figure,
@@ -63,9 +63,9 @@ from backup_store.format.manifest import Manifest
 from backup_store.io import HookedIO, ObjectIO, Request
 from backup_store.model import BackupDescriptor
 from backup_store.registry import open_store
-from tests.emulators import S3Emulator
-from tests.support.cloud_stores import s3_url
-from tests.support.many_backups import DATA_FILES_PER_BACKUP, populate
+from testbed.cloud_stores import s3_url
+from testbed.emulators import S3Emulator
+from testbed.many_backups import DATA_FILES_PER_BACKUP, populate
 
 PARTITIONS = 3
 ISSUE_SIZE = 10_000

@@ -3,8 +3,8 @@
     python docs/demo.py [ROOT]        # ROOT defaults to /tmp/guide; it is replaced
 
 It needs the runtime dependencies only (``make serve``'s venv): the test data it uses
-(``backup_store.testing.data`` and ``.histories``) imports neither pytest nor the
-conformance kit.
+(``backup_store.testing.data`` and the project's ``testbed.histories``) imports
+neither pytest nor the conformance kit.
 
 Under ROOT, all as filesystem stores:
 
@@ -24,7 +24,7 @@ Under ROOT, all as filesystem stores:
   kind; ``empty``: a store folder with no backup; ``not-empty``: a folder with a file in it.
 * ``history`` and its copy ``history-copy``: backup ids 1 to 9 of two partitions,
   30 days to one day old, id 4 left IN_PROGRESS by a dead node, id 5 with a torn
-  manifest (``backup_store.testing.histories``), for ``prune``.
+  manifest (``testbed.histories``), for ``prune``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,12 @@ from backup_store import (
 from backup_store.format.instant import Instant
 from backup_store.service import CANCELLED_REASON
 from backup_store.testing.data import FIXTURES_DIR
-from backup_store.testing.histories import craft, history
 from backup_store.tools.migrate import migrate
+
+# The crafted histories live in the project's testbed/ (beside the tests' other
+# shared data), one folder up from this script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from testbed.histories import craft, history
 
 MIB = 1024 * 1024
 BROKER_VERSION = "8.7.0"

@@ -12,11 +12,11 @@ import pytest
 
 from backup_store.engine import ObjectBackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore
-from tests.emulators.s3 import S3Bucket
-from tests.support.cloud_stores import s3_store
+from testbed.cloud_stores import s3_store
+from testbed.emulators.s3 import S3Bucket
 from tests.support.filesystem_stores import StoreDir, place_zeebe_filesystem_backups
 
-pytest_plugins = ["tests.emulators.fixtures", "pytester"]
+pytest_plugins = ["testbed.emulators.fixtures", "pytester"]
 
 
 @pytest.fixture

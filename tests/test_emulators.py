@@ -17,7 +17,8 @@ import pytest_asyncio
 from obstore.exceptions import AlreadyExistsError, GenericError, PreconditionError
 
 from backup_store import exit_guard
-from tests.emulators import (
+from testbed import exit_abort_repro
+from testbed.emulators import (
     AZURITE_ACCOUNT,
     AzureContainer,
     AzureEmulator,
@@ -27,12 +28,11 @@ from tests.emulators import (
     GcsEmulator,
     S3Bucket,
     S3Emulator,
-    exit_abort_repro,
     signed_request,
     unique_bucket_name,
 )
-from tests.emulators.gcs_adapter import GcsXmlAdapter
-from tests.emulators.install import azurite_blob_bin, ensure_azurite, fake_gcs_server_binary
+from testbed.emulators.gcs_adapter import GcsXmlAdapter
+from testbed.emulators.install import azurite_blob_bin, ensure_azurite, fake_gcs_server_binary
 
 if TYPE_CHECKING:
     from obstore import PutResult, UpdateVersion
@@ -227,7 +227,7 @@ def test_install_is_idempotent() -> None:
 
 
 def test_missing_node_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.emulators import install
+    from testbed.emulators import install
 
     monkeypatch.setattr(install, "_azurite_ready", lambda: False)
     monkeypatch.setattr("shutil.which", lambda _name: None)

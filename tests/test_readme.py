@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.emulators import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Bucket
+from testbed.emulators import S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Bucket
 from tests.support.api_server import cli_server, client, wait_for_state
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -33,10 +33,10 @@ from backup_store.service import (
     BackupState,
 )
 from backup_store.stores.filesystem import FilesystemBackupStore
-from tests.emulators.gcs import GcsBucket
-from tests.emulators.s3 import S3Bucket
+from testbed.cloud_stores import gcs_store, s3_store
+from testbed.emulators.gcs import GcsBucket
+from testbed.emulators.s3 import S3Bucket
 from tests.support.catalog import SHARD, Counted, Hook, hooked, manifest, place, save
-from tests.support.cloud_stores import gcs_store, s3_store
 from tests.support.filesystem_stores import invoke
 from tests.support.services import MemorySource
 

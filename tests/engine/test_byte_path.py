@@ -18,8 +18,8 @@ from backup_store.engine import ObjectBackupStore
 from backup_store.format.manifest import ZSTD, ManifestForm
 from backup_store.format.manifest_json import decode_manifest
 from backup_store.io import HookedIO, Request
-from tests.emulators import S3Bucket
-from tests.support.cloud_stores import s3_store
+from testbed.cloud_stores import s3_store
+from testbed.emulators import S3Bucket
 
 MIB = 1024 * 1024
 

@@ -29,7 +29,7 @@ from backup_store import (
     ObjectBackupStore,
 )
 from backup_store.format.keys import CATALOG_FOLDER
-from tests.support.cloud_stores import s3_store
+from testbed.cloud_stores import s3_store
 from tests.support.races import (
     Crash,
     Script,

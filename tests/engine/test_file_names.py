@@ -27,8 +27,8 @@ from backup_store import (
 from backup_store.format.keys import KeyLayout
 from backup_store.model import BackupDescriptor
 from backup_store.stores.memory import MemoryBackupStore
-from tests.emulators import AzureContainer, GcsBucket, S3Bucket
-from tests.support.cloud_stores import azure_store, gcs_store, s3_store
+from testbed.cloud_stores import azure_store, gcs_store, s3_store
+from testbed.emulators import AzureContainer, GcsBucket, S3Bucket
 
 ID = BackupIdentifier(0, 1, 5)
 DESCRIPTOR = BackupDescriptor("1-1-1-1", 1, 1, "8.7.0")

@@ -16,8 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.emulators import S3Bucket
-from tests.support.cloud_stores import s3_url
+from testbed.cloud_stores import s3_url
+from testbed.emulators import S3Bucket
 
 FILE_MIB = 96
 FILES = 2

@@ -21,8 +21,8 @@ from backup_store import Backup, BackupDescriptor, BackupIdentifier, NamedFileSe
 from backup_store.service import BackupService, BackupState, Checkpoint, CheckpointContent
 from backup_store.transfer.files import CHUNK_SIZE
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD
-from tests.emulators import S3Bucket
-from tests.support.cloud_stores import s3_url
+from testbed.cloud_stores import s3_url
+from testbed.emulators import S3Bucket
 from tests.support.filesystem_stores import invoke, invoke_json
 from tests.support.services import MemorySource
 

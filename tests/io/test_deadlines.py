@@ -28,8 +28,8 @@ from backup_store.registry import open_store
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.stores.s3 import S3BackupStore, S3Config
 from backup_store.testing.data import make_backup
-from tests.emulators import S3Bucket, S3Emulator
-from tests.support.cloud_stores import s3_config, s3_url
+from testbed.cloud_stores import s3_config, s3_url
+from testbed.emulators import S3Bucket, S3Emulator
 
 METADATA_SECONDS = 2.0
 IDLE_SECONDS = 3.0

@@ -28,9 +28,9 @@ from backup_store import (
 from backup_store.contract.inspectable import FileToStore
 from backup_store.engine.save import CANCELLED_REASON
 from backup_store.tools.verify import ProblemKind, VerifyLevel, verify_store
-from tests.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
+from testbed.cloud_stores import s3_store
+from testbed.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
 from tests.support.api_server import wait_until
-from tests.support.cloud_stores import s3_store
 
 BACKUP_ID = BackupIdentifier(1, 2, 3)
 MIB = 1024 * 1024

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -11,13 +9,8 @@ from obstore.store import MemoryStore
 
 from backup_store import MemoryBackupStore, ObjectBackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore
-from tests.support.cloud_stores import azure_store, gcs_store, s3_store
-
-SECONDS = float(os.environ.get("STRESS_SECONDS", "30"))
-"""How long each race loop runs (``make stress``)."""
-
-NewStore = Callable[[str], Awaitable[ObjectBackupStore]]
-"""A store at a new, empty location named by the argument (one per round)."""
+from testbed.cloud_stores import azure_store, gcs_store, s3_store
+from tests.support.stress import NewStore
 
 
 @pytest.fixture(params=["memory", "filesystem", "s3", "gcs", "azure"])

@@ -30,9 +30,9 @@ from backup_store import (
     ObjectBackupStore,
 )
 from backup_store.catalog import codec as catalog_codec
-from tests.stress.conftest import SECONDS, NewStore
 from tests.support.catalog import SHARD, Counted, hooked, manifest, save
 from tests.support.races import Script, actor, check_outcome, outcome
+from tests.support.stress import SECONDS, NewStore
 
 pytestmark = pytest.mark.stress
 

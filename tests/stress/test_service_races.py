@@ -24,9 +24,9 @@ import pytest
 
 from backup_store.catalog import codec as catalog_codec
 from backup_store.service import BackupIdConflictError, BackupService, BackupState
-from tests.stress.conftest import SECONDS, NewStore
 from tests.support.races import Script, actor
 from tests.support.services import MemorySource
+from tests.support.stress import SECONDS, NewStore
 
 pytestmark = pytest.mark.stress
 

@@ -36,9 +36,8 @@ from backup_store import (
     catalog,
     open_store,
 )
-from tests.stress.conftest import SECONDS, NewStore
+from testbed.cloud_stores import s3_url
 from tests.support.api_server import ROOT
-from tests.support.cloud_stores import s3_url
 from tests.support.races import (
     Script,
     actor,
@@ -49,6 +48,7 @@ from tests.support.races import (
     outcome,
     same_files_again,
 )
+from tests.support.stress import SECONDS, NewStore
 
 pytestmark = pytest.mark.stress
 

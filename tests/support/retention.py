@@ -1,4 +1,4 @@
-"""Object keys of a store, for the retention tests (histories: backup_store.testing.histories)."""
+"""Object keys of a store, for the retention tests (histories: testbed.histories)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from backup_store import (
     NamedFileSet,
 )
 from backup_store.transfer.files import CHUNK_SIZE, page_aligned_buffer, read_file, write_file
-from tests.emulators.s3 import S3Bucket
-from tests.support.cloud_stores import s3_store
+from testbed.cloud_stores import s3_store
+from testbed.emulators.s3 import S3Bucket
 
 MIB = 1024 * 1024
 _LIBC = ctypes.CDLL(None, use_errno=True)
