@@ -52,7 +52,7 @@ class ByteBudget:
     A transfer reserves what it may buffer before it starts and gives it back when
     it ends; one that needs more than the whole budget runs alone. Small transfers
     (a request each, latency-bound) keep their concurrency while large ones (bytes
-    in flight per part) are held to the budget: peak memory no longer grows with
+    in flight per part) are held to the budget: peak memory does not grow with
     the number of files in flight.
     """
 

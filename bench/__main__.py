@@ -1,8 +1,8 @@
-"""The byte-path benchmark (issue 12): save and restore against the same work done raw.
+"""The byte-path benchmark: save and restore against the same work done raw.
 
 Every figure is a ratio to a baseline measured in the same run, in interleaved pairs
 (the order alternates from pair to pair), reported as median and min-max; > 1 means
-the library is faster. A figure with a goal of issue 12 (:data:`GOALS`, and the rclone
+the library is faster. A figure with a goal (:data:`GOALS`, and the rclone
 goal where raw obstore beats rclone) says how many pairs reach it and whether it is met
 (median and at least 3 of 5 pairs). The machine's load is printed with every scenario: on a busy
 machine repeat the run rather than trust one figure.
@@ -29,16 +29,16 @@ action pays for the writeback of what the one before it left dirty.
 Also measured: client CPU seconds per GiB, zstd on vs off (incompressible and log-like
 data), peak RSS of a fresh process saving and restoring 256 MiB-4 GiB with default
 settings, and throughput with 20 ms injected per request (``HookedIO``): today's
-defaults against the defaults when issue 12 was filed (:data:`OLD_DEFAULTS`) under the
-same latency (the issue's goal: within 10 %, ratio >= 0.91), and against 0 ms.
+defaults against low-concurrency settings (:data:`LOW_CONCURRENCY`) under the same
+latency (the goal: within 10 %, ratio >= 0.91), and against 0 ms.
 
 Usage: ``python -m bench [--quick] [--only fs,s3,azure,gcs,zstd,latency,rss]``
 (``make bench``: full mode, about 11 minutes here, at most 30; ``make bench-quick``:
 under 5). Quick mode measures S3 only among the cloud backends unless ``--only`` names
 Azure or GCS. Results go to the ``byte_path`` section of ``bench/results/latest.json``.
 Then the listing benchmark (``bench/scale.py``) runs one round at 1,000 backups per
-partition (200 in quick mode) into its own section; its figures at the scale of
-issue 11 (10,000 x 3, three rounds, before and after) take about an hour:
+partition (200 in quick mode) into its own section; its figures at full
+scale (10,000 x 3, three rounds, this tree and the reference commit) take about an hour:
 ``make bench-scale``. No test asserts these timings.
 """
 
@@ -664,18 +664,18 @@ async def zstd_cost(bucket: Any, work: Path, sizes: tuple[int, ...], pairs: int)
     return results
 
 
-OLD_DEFAULTS: dict[str, Any] = {
+LOW_CONCURRENCY: dict[str, Any] = {
     "max_concurrency": 8,
     "part_size": 8 * MIB,
     "part_concurrency": 4,
     "upload_memory": None,  # no upload memory budget yet: every file's parts in flight
 }
-"""The defaults when issue 12 was filed (commit 22f1b6c): its latency goal compares
-today's defaults with these, both under the same injected latency."""
+"""Eight requests, 8 MiB parts, four parts in flight and no upload memory budget: the
+latency goal compares the defaults with these, both under the same injected latency."""
 
 
 async def latency(bucket: Any, work: Path, mode: Mode, pairs: int) -> dict[str, Any]:
-    """Today's defaults vs the defaults of the time issue 12 was filed, both with 20 ms
+    """The defaults vs :data:`LOW_CONCURRENCY`, both with 20 ms
     injected per request (``HookedIO``); also today's defaults at 20 ms vs at 0 ms."""
     paths = make_files(work / "latency", mode.latency_big) + make_small_files(
         work / "latency", mode.latency_small
@@ -685,11 +685,11 @@ async def latency(bucket: Any, work: Path, mode: Mode, pairs: int) -> dict[str, 
     def hooked(delay: float, prefix: str, *, old: bool = False) -> ObjectBackupStore:
         if old:
             inner = s3_store(
-                bucket, prefix, part_size=OLD_DEFAULTS["part_size"],
-                part_concurrency=OLD_DEFAULTS["part_concurrency"],
+                bucket, prefix, part_size=LOW_CONCURRENCY["part_size"],
+                part_concurrency=LOW_CONCURRENCY["part_concurrency"],
             )
             limits = {
-                "max_concurrency": OLD_DEFAULTS["max_concurrency"],
+                "max_concurrency": LOW_CONCURRENCY["max_concurrency"],
                 "upload_memory": sum(p.stat().st_size for p in paths) * 2,  # unbounded here
             }
         else:

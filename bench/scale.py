@@ -1,6 +1,6 @@
-"""Listing at scale (issue 11): list-all, prefix queries, status of one id, service
-start-up, POST and concurrent lists, against raw listings measured in the same run, and
-side by side with the code as it was before issue 11.
+"""Listing at scale: list-all, prefix queries, status of one id, service start-up, POST
+and concurrent lists, against raw listings measured in the same run, and side by side
+with the code of the reference commit :data:`BEFORE` (no listing catalog).
 
 Each benchmark backup has one manifest and ONE data object (a tiny segment file; the S3
 classic layout lists it with the manifests), written straight through the seam with
@@ -16,7 +16,7 @@ load at each sample. A figure that takes longer than ``--timeout`` is recorded a
   except ``warm_prefix_cached_s`` and ``warm_list_all_cached_s`` (a long-lived
   process such as ``serve``, which keeps the catalogs it read);
   cold: no catalog (a store only Zeebe wrote); warm: catalogs as our writers keep them.
-* before: commit ``BEFORE`` (the parent of the issue-11 merge) checked out in a
+* before: commit ``BEFORE`` (the reference commit, without the catalog) checked out in a
   temporary worktree and run in a subprocess against the same store, 0 ms only.
 * service: ``backup-store serve`` of both trees as subprocesses: start-up until
   ``GET /actuator/backups/{id}`` answers and a POST right after, on a store without
@@ -68,8 +68,8 @@ from testbed.emulators import S3Emulator
 from testbed.many_backups import DATA_FILES_PER_BACKUP, populate
 
 PARTITIONS = 3
-ISSUE_SIZE = 10_000
-"""Backups per partition in issue 11's figures (``make bench-scale``)."""
+FULL_SCALE = 10_000
+"""Backups per partition of the full-scale figures (``make bench-scale``)."""
 LATENCY_S = 0.020
 ROUNDS = 3
 TIMEOUT_S = 300.0
@@ -82,11 +82,11 @@ raw listings of the manifest keys (measured in the same round), and at least the
 default: a list arriving just after a run started waits for that run and the next
 one (the freshness rule), one run is about 1.3 raw listings, and on moto one run of
 10,000 x 3 backups is 23 s of listing alone, so the default 30 s would measure the
-emulator, not the sharing. (3 raw listings, the first setting, left 4 s to spare.)"""
+emulator, not the sharing. (3 raw listings leave 4 s to spare.)"""
 STORES = frozenset({"filesystem", "s3"})
 STORE_SECTIONS = ("filesystem", "s3_moto")
 BEFORE = "e57c8c8"
-"""The parent of the issue-11 merge (8cb1e5f): the code before issue 11."""
+"""The reference commit the figures are compared with, run by ``bench/scale_before.py``."""
 SERVE_THIS_TREE = "import sys\nfrom backup_store.cli import main\nsys.exit(main())"
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -631,7 +631,7 @@ def save(results: dict[str, Any]) -> None:
             current = {}
     # Issue 11's size is the ``scale`` section; smaller runs (make bench) have their own.
     backups = results["backups_per_partition"]
-    section = "scale" if backups == ISSUE_SIZE else f"scale ({backups} backups)"
+    section = "scale" if backups == FULL_SCALE else f"scale ({backups} backups)"
     kept = {k: v for k, v in current.get(section, {}).items() if k in STORE_SECTIONS}
     current[section] = {**kept, **results}
     RESULTS.write_text(json.dumps(current, indent=2) + "\n")
@@ -639,7 +639,7 @@ def save(results: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backups", type=int, default=ISSUE_SIZE)
+    parser.add_argument("--backups", type=int, default=FULL_SCALE)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S)
     parser.add_argument("--skip-latency", action="store_true")

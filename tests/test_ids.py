@@ -1,4 +1,4 @@
-"""One backup-id parser for the library, the API and the CLI (issue 10, item 5).
+"""One backup-id parser for the library, the API and the CLI.
 
 ASCII digits only, leading zeros allowed as Java's ``Long.parseLong`` allows
 them, value 1..2^63-1. Everything else is a typed error (library), a 400 (API)

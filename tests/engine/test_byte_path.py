@@ -1,4 +1,4 @@
-"""The byte path (issue 12): what the speed work must not change.
+"""The byte path: what holds however fast the transfers are.
 
 Files that zstd does not shrink are stored plain and the final manifest says so;
 uploads share a memory budget without losing concurrency for small files, and the

@@ -1,4 +1,4 @@
-"""Manifests that cannot be trusted (issue 10, items 1, 2 and 4).
+"""Manifests that cannot be trusted.
 
 One damaged manifest in a shared store affects only its own entry: library,
 CLI and API list every other backup as before; the damaged entry is FAILED

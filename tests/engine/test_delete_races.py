@@ -1,4 +1,4 @@
-"""Delete racing save (issue 9, item 1; ``store-format.md`` §5).
+"""Delete racing save (``store-format.md`` §5).
 
 Every interleaving of one delete and one save of the same backup id that a
 pause in the seam can force, on the memory, filesystem and S3 (moto) stores,

@@ -1,4 +1,4 @@
-"""File names are checked before anything is written (issue 10, item 6).
+"""File names are checked before anything is written.
 
 Each store refuses, before its first write, any name it could not store, list,
 restore and delete: control characters everywhere, keys over 1,024 bytes (base

@@ -4,8 +4,8 @@ Each run happens in a fresh interpreter so that its peak RSS (``ru_maxrss``) spe
 only of that run: a backup several times larger than ``part_size x part_concurrency x
 max_concurrency`` is saved and restored, and the peak may grow only by a fixed bound.
 With the default settings, saving and restoring a 1 GiB backup (8 files of 128 MiB,
-as many as are transferred at once) peaks below 150 MiB of RSS in all (issue 12; the
-4 GiB case runs in the benchmark, ``make bench``).
+as many as are transferred at once) peaks below 150 MiB of RSS in all (the 4 GiB case
+runs in the benchmark, ``make bench``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Integrity records tied to their manifest (issue 9, items 2 and 3).
+"""Integrity records tied to their manifest.
 
 The table of ``docs/on-store-format.md``: at a location our stores claimed, a
 backup whose record is missing or stale is a verify problem ("no integrity

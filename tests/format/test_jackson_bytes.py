@@ -1,4 +1,4 @@
-"""Zeebe's exact bytes (issue 9, item 6): the ``jackson-*`` fixtures in both directions.
+"""Zeebe's exact bytes: the ``jackson-*`` fixtures in both directions.
 
 The fixtures are bytes Zeebe's own manifest classes wrote through Jackson. Reading
 them gives the documented values; writing those values gives the same bytes; and

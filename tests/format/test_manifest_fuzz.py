@@ -1,4 +1,4 @@
-"""Manifests are input: any bytes give a manifest or ManifestParseError (issue 10, item 3).
+"""Manifests are input: any bytes give a manifest or ManifestParseError.
 
 A manifest comes from a shared bucket that other programs and people write. Whatever
 it holds, reading it gives either a manifest that can be shown and written back, or

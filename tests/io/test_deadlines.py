@@ -1,4 +1,4 @@
-"""A store that stops answering (issue 10, item 7).
+"""A store that stops answering.
 
 A moto server of this test's own is frozen (SIGSTOP) or killed (SIGKILL) in the
 middle of a save: the save ends with a typed error within the configured

@@ -1,4 +1,4 @@
-"""Interrupted uploads (issue 9, item 4).
+"""Interrupted uploads.
 
 A cancelled save leaves no unfinished multipart upload on S3 (moto, listed with
 ListMultipartUploads), and ``verify`` reports objects under a backup's prefix

@@ -1,4 +1,4 @@
-"""When the filesystem store's bytes become durable (issue 12).
+"""When the filesystem store's bytes become durable.
 
 Data files are written in place without an fsync each and made durable together
 (one ``syncfs``, or an fsync of every file and folder) after the last upload and
