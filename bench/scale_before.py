@@ -1,4 +1,4 @@
-"""The code of the reference commit (``bench.scale.BEFORE``), driven by ``bench.scale`` in a subprocess.
+"""The reference commit's code (``bench.scale.BEFORE``), run by ``bench.scale`` in a subprocess.
 
 Run with ``PYTHONPATH=<a checkout of the older commit>``; this file imports nothing of
 the current tree. The venv's editable install of the current tree is removed from the
