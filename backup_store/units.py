@@ -44,9 +44,7 @@ SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 """The binary units :func:`human_size` prints, smallest first."""
 
 
-def parse_duration(
-    text: str, *, what: str = "duration", bare_unit: str | None = None
-) -> timedelta:
+def parse_duration(text: str, *, what: str = "duration", bare_unit: str | None = None) -> timedelta:
     """A positive duration from ``P7D``, ``PT12H``, ``P1DT30M``, ``PT0.5S``, ``7d``, ``12h``...
 
     A number without a unit is refused unless ``bare_unit`` names the unit it

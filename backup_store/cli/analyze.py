@@ -27,6 +27,7 @@ from backup_store.units import human_size
 UNREACHABLE = 3
 """Exit code of ``analyze`` when the store could not be reached: nothing was tested."""
 
+
 @click.command("analyze", epilog=STORE_URL_HELP)
 @store_url_argument
 @click.option("--blobs", type=click.IntRange(2), default=20, show_default=True,

@@ -19,7 +19,7 @@ from backup_store.cli.output import (
     stdout_console,
     table,
 )
-from backup_store.cli.params import _DIGITS, _backup_id, json_option
+from backup_store.cli.params import DIGITS, json_option, parse_backup_id
 from backup_store.cli.running import run, warn
 from backup_store.cli.states import styled
 from backup_store.contract.inspectable import InspectableStore
@@ -69,7 +69,7 @@ def migrate_command(
     target is always given.
     """
     given = [value for value in (source_url, target_url, backup_id) if value is not None]
-    backup_id = given.pop() if given and _DIGITS.fullmatch(given[-1]) else None
+    backup_id = given.pop() if given and DIGITS.fullmatch(given[-1]) else None
     if not given:
         raise click.UsageError(
             "give the TARGET_URL (and the SOURCE_URL, unless the environment names it)"
@@ -77,7 +77,7 @@ def migrate_command(
     if len(given) > 2:
         raise click.UsageError("give at most SOURCE_URL, TARGET_URL and a BACKUP_ID")
     source_url, target_url = (None, given[0]) if len(given) == 1 else (given[0], given[1])
-    checkpoint = _backup_id(backup_id, required=False)
+    checkpoint = parse_backup_id(backup_id, required=False)
     if (checkpoint is None) == (not migrate_all):
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")

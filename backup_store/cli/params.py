@@ -45,13 +45,8 @@ class DecimalId(click.ParamType):  # type: ignore[type-arg]  # generic only from
 
 
 BACKUP_ID = DecimalId("backup (checkpoint) id", 1, MAX_CHECKPOINT_ID)
-
-
 PARTITION_ID = DecimalId("partition id", 1, MAX_INT)
-
-
 NODE_ID = DecimalId("node id", 0, MAX_INT)
-
 
 STORE_URL_HELP = (
     "STORE_URL may be left out: then BACKUP_STORE_URL, else Zeebe's own variables "
@@ -74,10 +69,10 @@ def store_and_backup_id(*, required: bool) -> Callable[[F], F]:
     def decorate(function: F) -> F:
         @functools.wraps(function)
         def wrapper(store_url: str | None, backup_id: str | None, **options: Any) -> Any:
-            if backup_id is None and store_url is not None and _DIGITS.fullmatch(store_url):
+            if backup_id is None and store_url is not None and DIGITS.fullmatch(store_url):
                 store_url, backup_id = None, store_url
             return function(
-                store_url=store_url, backup_id=_backup_id(backup_id, required), **options
+                store_url=store_url, backup_id=parse_backup_id(backup_id, required), **options
             )
 
         # Applied last to first, as decorators stack: BACKUP_ID, then STORE_URL.
@@ -88,10 +83,10 @@ def store_and_backup_id(*, required: bool) -> Callable[[F], F]:
     return decorate
 
 
-_DIGITS = re.compile(r"[0-9]+")
+DIGITS = re.compile(r"[0-9]+")
 
 
-def _backup_id(text: str | None, required: bool) -> int | None:
+def parse_backup_id(text: str | None, required: bool) -> int | None:
     ctx = click.get_current_context()
     param = next(p for p in ctx.command.params if p.name == "backup_id")
     if text is None:

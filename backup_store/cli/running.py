@@ -18,7 +18,6 @@ from backup_store.units import human_size as human_size
 
 T = TypeVar("T")
 
-
 USAGE = 2
 """Exit code of a usage or configuration error."""
 
