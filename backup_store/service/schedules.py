@@ -1,7 +1,7 @@
 """Scheduled backups and scheduled retention in the service, as Camunda 8.9 configures them.
 
 A schedule is an ISO-8601 duration (``PT1H``; also ``1h``), a cron expression in
-Spring's six-field form (``0 0 * * * *``, see :mod:`backup_store.cron`) or
+Spring's six-field form (``0 0 * * * *``, see :mod:`backup_store.service.cron`) or
 ``none``. Its *slots* are fixed instants every node computes alike: a duration's
 slots are the whole multiples of it since the Unix epoch (``PT1H``: every full
 hour, UTC); a cron expression's slots are its fire times in UTC.
@@ -35,23 +35,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from backup_store.clock import Clock, SystemClock
 from backup_store.concurrency import run_bounded
 from backup_store.contract.inspectable import InspectableStore
-from backup_store.cron import CronExpression
 from backup_store.errors import ForeignStoreKindError, InvalidInputError, ManifestParseError
 from backup_store.format.instant import Instant
-from backup_store.metrics import BackupMetrics
 from backup_store.model import MAX_CHECKPOINT_ID, BackupIdentifier, BackupIdentifierWildcard
 from backup_store.resources import AsyncResource
-from backup_store.retention import (
+from backup_store.service.clock import Clock, SystemClock
+from backup_store.service.cron import CronExpression
+from backup_store.service.errors import BackupIdConflictError
+from backup_store.service.metrics import BackupMetrics
+from backup_store.service.service import BackupService
+from backup_store.tools.retention import (
     DEFAULT_CONCURRENCY,
     Outcome,
     RetentionPolicy,
     prune,
 )
-from backup_store.service.errors import BackupIdConflictError
-from backup_store.service.service import BackupService
 from backup_store.units import format_duration, parse_duration
 
 log = logging.getLogger("backup_store.schedule")
@@ -286,7 +286,7 @@ class BackupScheduler(_SlotRunner):
 
 
 class RetentionScheduler(_SlotRunner):
-    """Prunes ``store`` with ``policy`` at each slot (see :func:`backup_store.retention.prune`).
+    """Prunes ``store`` with ``policy`` at each slot (:func:`backup_store.tools.retention.prune`).
 
     ``pruned_ids`` lists every id deleted so far; ``runs`` counts the clean-ups;
     ``metrics`` (the service's) counts the ids by outcome.
