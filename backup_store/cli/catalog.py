@@ -6,17 +6,10 @@ import click
 from rich.markup import escape
 
 from backup_store.cli.opening import open_url
-from backup_store.cli.output import (
-    emit_json,
-    plural,
-    stdout_console,
-)
+from backup_store.cli.output import emit_json, plural, stdout_console
 from backup_store.cli.params import NODE_ID, STORE_URL_HELP, json_option, store_url_argument
 from backup_store.cli.running import run
-from backup_store.model import (
-    BackupIdentifierWildcard,
-    BackupStatus,
-)
+from backup_store.model import BackupIdentifierWildcard, BackupStatus
 
 
 @click.group("catalog")

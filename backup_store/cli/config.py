@@ -6,10 +6,7 @@ import click
 from rich.text import Text
 
 from backup_store.cli.opening import choose, open_choice
-from backup_store.cli.output import (
-    emit_json,
-    stdout_console,
-)
+from backup_store.cli.output import emit_json, stdout_console
 from backup_store.cli.params import json_option, store_url_argument
 from backup_store.cli.running import USAGE, fail
 from backup_store.errors import ConfigurationError

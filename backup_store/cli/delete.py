@@ -6,23 +6,12 @@ import click
 from rich.markup import escape
 
 from backup_store.cli.opening import open_url
-from backup_store.cli.output import (
-    emit_json,
-    plural,
-    stdout_console,
-    table,
-)
+from backup_store.cli.output import emit_json, plural, stdout_console, table
 from backup_store.cli.params import PARTITION_ID, STORE_URL_HELP, json_option, store_and_backup_id
 from backup_store.cli.running import confirm, run
 from backup_store.cli.states import status_cell
-from backup_store.model import (
-    BackupIdentifierWildcard,
-    BackupStatus,
-)
-from backup_store.operations import (
-    delete_statuses,
-    id_json,
-)
+from backup_store.model import BackupIdentifierWildcard, BackupStatus
+from backup_store.operations import delete_statuses, id_json
 
 
 @click.command("delete", epilog=STORE_URL_HELP)

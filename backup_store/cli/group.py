@@ -9,10 +9,7 @@ from typing import Any
 
 import click
 
-from backup_store.errors import (
-    scrub,
-)
-from backup_store.units import human_size as human_size
+from backup_store.errors import scrub
 
 
 class ScrubbingGroup(click.Group):

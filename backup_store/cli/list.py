@@ -8,13 +8,7 @@ from rich.markup import escape
 
 from backup_store.aggregate import BackupInfo, aggregate
 from backup_store.cli.opening import open_url
-from backup_store.cli.output import (
-    emit_json,
-    plural,
-    stdout_console,
-    table,
-    when,
-)
+from backup_store.cli.output import emit_json, plural, stdout_console, table, when
 from backup_store.cli.params import (
     NODE_ID,
     PARTITION_ID,
@@ -25,14 +19,8 @@ from backup_store.cli.params import (
 from backup_store.cli.running import run
 from backup_store.cli.states import status_cell, styled
 from backup_store.errors import InvalidInputError
-from backup_store.model import (
-    BackupIdentifierWildcard,
-    BackupStatus,
-)
-from backup_store.operations import (
-    by_checkpoint,
-    status_json,
-)
+from backup_store.model import BackupIdentifierWildcard, BackupStatus
+from backup_store.operations import by_checkpoint, status_json
 
 
 @click.command("list", epilog=STORE_URL_HELP)

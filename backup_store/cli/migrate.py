@@ -24,9 +24,7 @@ from backup_store.cli.running import run, warn
 from backup_store.cli.states import styled
 from backup_store.contract.inspectable import InspectableStore
 from backup_store.errors import ConfigurationError
-from backup_store.operations import (
-    resolve_store_url,
-)
+from backup_store.operations import resolve_store_url
 from backup_store.stores.config import url_options
 from backup_store.stores.filesystem import FilesystemBackupStore, FilesystemConfig
 from backup_store.tools.migrate import migrate

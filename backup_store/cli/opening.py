@@ -8,13 +8,8 @@ import click
 
 from backup_store.cli.running import USAGE, fail, warn
 from backup_store.contract.inspectable import InspectableStore
-from backup_store.errors import (
-    BackupStoreError,
-    ConfigurationError,
-    scrub,
-)
+from backup_store.errors import BackupStoreError, ConfigurationError, scrub
 from backup_store.service.settings import CommandLineStoreError, StoreChoice, choose_store
-from backup_store.units import human_size as human_size
 
 
 def choose(url: str | None, given_as: str, *, default_directory: Path | None = None) -> StoreChoice:

@@ -12,11 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from backup_store.errors import InvalidInputError
-from backup_store.model import (
-    MAX_CHECKPOINT_ID,
-    MAX_INT,
-    parse_decimal_id,
-)
+from backup_store.model import MAX_CHECKPOINT_ID, MAX_INT, parse_decimal_id
 from backup_store.units import parse_duration, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])

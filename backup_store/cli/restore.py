@@ -10,13 +10,7 @@ from rich.markup import escape
 
 from backup_store.aggregate import best_status
 from backup_store.cli.opening import open_url
-from backup_store.cli.output import (
-    RichProgress,
-    emit_json,
-    human_size,
-    plural,
-    stdout_console,
-)
+from backup_store.cli.output import RichProgress, emit_json, human_size, plural, stdout_console
 from backup_store.cli.params import (
     NODE_ID,
     PARTITION_ID,
@@ -32,9 +26,7 @@ from backup_store.model import (
     BackupIdentifierWildcard,
     BackupStatusCode,
 )
-from backup_store.operations import (
-    id_json,
-)
+from backup_store.operations import id_json
 
 
 class RestoreTarget:

@@ -10,11 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from backup_store.errors import (
-    BackupStoreError,
-    scrub,
-)
-from backup_store.units import human_size as human_size
+from backup_store.errors import BackupStoreError, scrub
 
 T = TypeVar("T")
 

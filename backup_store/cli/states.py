@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from backup_store.model import (
-    BackupStatus,
-)
+from backup_store.model import BackupStatus
 
 STATE_STYLE = {
     "COMPLETED": "green",

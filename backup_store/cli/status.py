@@ -8,19 +8,11 @@ from rich.text import Text
 
 from backup_store.aggregate import BackupState, aggregate
 from backup_store.cli.opening import open_url
-from backup_store.cli.output import (
-    emit_json,
-    stdout_console,
-    table,
-    when,
-)
+from backup_store.cli.output import emit_json, stdout_console, table, when
 from backup_store.cli.params import STORE_URL_HELP, json_option, store_and_backup_id
 from backup_store.cli.running import fail, run
 from backup_store.cli.states import styled
-from backup_store.model import (
-    BackupIdentifierWildcard,
-    BackupStatus,
-)
+from backup_store.model import BackupIdentifierWildcard, BackupStatus
 
 
 @click.command("status", epilog=STORE_URL_HELP)

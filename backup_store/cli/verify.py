@@ -6,12 +6,7 @@ import click
 from rich.text import Text
 
 from backup_store.cli.opening import open_url
-from backup_store.cli.output import (
-    RichProgress,
-    emit_json,
-    plural,
-    stdout_console,
-)
+from backup_store.cli.output import RichProgress, emit_json, plural, stdout_console
 from backup_store.cli.params import STORE_URL_HELP, json_option, store_and_backup_id
 from backup_store.cli.running import run
 from backup_store.tools.verify import VerifyLevel, VerifyReport, verify_store

@@ -45,16 +45,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
 from backup_store.concurrency import run_bounded
-from backup_store.contract.inspectable import (
-    FileToStore,
-    InspectableStore,
-    StoredManifest,
-)
-from backup_store.errors import (
-    BackupStoreError,
-    IntegrityError,
-    ObjectNotFoundError,
-)
+from backup_store.contract.inspectable import FileToStore, InspectableStore, StoredManifest
+from backup_store.errors import BackupStoreError, IntegrityError, ObjectNotFoundError
 from backup_store.format.instant import Instant
 from backup_store.format.integrity import record_name
 from backup_store.format.manifest import FileEntry, Manifest

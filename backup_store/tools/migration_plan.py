@@ -9,15 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from backup_store.contract.inspectable import (
-    DamagedManifest,
-    InspectableStore,
-    StoredManifest,
-)
-from backup_store.errors import (
-    BackupStoreError,
-    InvalidInputError,
-)
+from backup_store.contract.inspectable import DamagedManifest, InspectableStore, StoredManifest
+from backup_store.errors import BackupStoreError, InvalidInputError
 from backup_store.format.manifest import Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 
