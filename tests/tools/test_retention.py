@@ -31,7 +31,7 @@ from backup_store import (
     open_store,
 )
 from backup_store.engine import ObjectBackupStore
-from backup_store.errors import ConfigurationError, InvalidInputError
+from backup_store.errors import ConfigurationError
 from backup_store.format.instant import Instant
 from backup_store.io import HookedIO, Request
 from backup_store.tools.retention import (
@@ -43,51 +43,12 @@ from backup_store.tools.retention import (
     plan_retention,
     prune,
 )
-from backup_store.units import format_duration, parse_duration
 from testbed.cloud_stores import azure_url, gcs_url, s3_url
 from testbed.histories import DAY, HOUR, PLANNED, Crafted, ago, craft, history
 from tests.support.filesystem_stores import invoke
 from tests.support.retention import checkpoint_of, object_keys
 
 NOW = Instant.parse_iso("2026-11-30T12:00:00Z")
-
-# ---------------------------------------------------------------- durations
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("P7D", timedelta(days=7)),
-        ("PT12H", timedelta(hours=12)),
-        ("p1dt30m", timedelta(days=1, minutes=30)),
-        ("PT0.5S", timedelta(milliseconds=500)),
-        ("7d", timedelta(days=7)),
-        ("12h", timedelta(hours=12)),
-        ("30m", timedelta(minutes=30)),
-        ("45s", timedelta(seconds=45)),
-        ("500ms", timedelta(milliseconds=500)),
-    ],
-)
-def test_durations_in_both_forms(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["", "P", "PT", "P1DT", "7", "7 days", "-P1D", "PT0S", "0d", "P1W", "1y", "P99999D"]
-)
-def test_bad_durations_are_refused_naming_the_text(text: str) -> None:
-    with pytest.raises(InvalidInputError, match="--max-age"):
-        parse_duration(text, what="--max-age")
-
-
-def test_durations_print_in_iso_form() -> None:
-    assert [format_duration(parse_duration(t)) for t in ("7d", "12h", "P1DT2H30M", "1500ms")] == [
-        "P7D",
-        "PT12H",
-        "P1DT2H30M",
-        "PT1.5S",
-    ]
-
 
 # ---------------------------------------------------------------- the policy, by example
 
