@@ -107,7 +107,7 @@ class Size(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, int):
             return value
         try:
-            return parse_size(str(value), what="")
+            return parse_size(str(value), what=_named(param))
         except InvalidInputError as error:
             self.fail(error.message, param, ctx)
 
@@ -126,6 +126,11 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, timedelta):
             return value
         try:
-            return parse_duration(str(value), what="", bare_unit=self.bare_unit)
+            return parse_duration(str(value), what=_named(param), bare_unit=self.bare_unit)
         except InvalidInputError as error:
             self.fail(error.message, param, ctx)
+
+
+def _named(param: click.Parameter | None) -> str:
+    """The option's name for an error message (``--max-age``), if known."""
+    return param.opts[0] if param is not None and param.opts else ""

@@ -15,10 +15,9 @@ from rich.text import Text
 
 from backup_store.cli.opening import open_url
 from backup_store.cli.output import emit_json, stdout_console, table
-from backup_store.cli.params import STORE_URL_HELP, json_option, store_url_argument
+from backup_store.cli.params import STORE_URL_HELP, Duration, json_option, store_url_argument
 from backup_store.cli.running import confirm, run
 from backup_store.cli.states import styled
-from backup_store.errors import InvalidInputError
 from backup_store.tools.retention import (
     Action,
     Outcome,
@@ -30,18 +29,9 @@ from backup_store.tools.retention import (
     prune,
     summarize,
 )
-from backup_store.units import format_age, parse_duration
+from backup_store.units import format_age
 
 OUTCOME_STYLE = {"deleted": "green", "failed": "red", "skipped": "yellow", "planned": "cyan"}
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value, what=param.opts[0])
-    except InvalidInputError as error:
-        raise click.BadParameter(error.message) from None
 
 
 @click.command("prune", epilog=STORE_URL_HELP)
@@ -54,7 +44,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option(
     "--max-age",
-    callback=_duration,
+    type=Duration(),
     metavar="DURATION",
     help="Keep backup ids younger than DURATION: ISO-8601 (P7D, PT12H) or 7d, 12h.",
 )
