@@ -416,6 +416,8 @@ class BackupService(AsyncResource):
     async def list_backups(self, prefix: str = "") -> list[BackupInfo]:
         """Every backup id in the store (of any node), highest first, aggregated.
 
+        A backup whose partitions are all DELETED (or missing) is left out.
+
         Args:
             prefix: only ids whose decimal form starts with these digits
                 (``"10"`` lists 10, 100, 101, ...).
@@ -427,7 +429,10 @@ class BackupService(AsyncResource):
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
         with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
-            return await self._shared_reads(pattern)
+            infos = await self._shared_reads(pattern)
+        # Zeebe 8.9+ leaves out a backup that is only tombstones (management-api.md).
+        gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
+        return [i for i in infos if not all(d.state in gone for d in i.details)]
 
     async def _read(self, checkpoint: int | str) -> list[BackupInfo]:
         """Aggregated backups of an id or a ``digits*`` pattern (identical concurrent
