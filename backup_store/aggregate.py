@@ -63,6 +63,15 @@ class PartitionBackupInfo:
     checkpoint_position: int | None = None
     broker_id: int | None = None
     broker_version: str | None = None
+    zone: str | None = None
+    """The broker's zone (Zeebe 8.10+), None without one."""
+
+    @property
+    def broker_folder(self) -> str:
+        """The broker as keys name it: ``{zone}_{brokerId}`` or the id; "" without one."""
+        if self.broker_id is None:
+            return ""
+        return f"{self.zone}_{self.broker_id}" if self.zone else str(self.broker_id)
 
     @classmethod
     def from_status(cls, status: BackupStatus) -> PartitionBackupInfo:
@@ -79,6 +88,7 @@ class PartitionBackupInfo:
             checkpoint_position=descriptor.checkpoint_position if descriptor else None,
             broker_id=status.id.node_id,
             broker_version=descriptor.broker_version if descriptor else None,
+            zone=status.id.zone,
         )
 
     def to_json(self, *, summary: bool = False) -> dict[str, Any]:
@@ -98,6 +108,7 @@ class PartitionBackupInfo:
                 ("snapshotId", self.snapshot_id),
                 ("checkpointPosition", self.checkpoint_position),
                 ("brokerId", self.broker_id),
+                ("zone", self.zone),
             ]
         fields.append(("brokerVersion", self.broker_version))
         out.update((name, value) for name, value in fields if value is not None)

@@ -134,6 +134,32 @@ _MANIFEST_KEY = re.compile(
 )
 
 
+METADATA_FOLDER = "metadata"
+RANGES_FOLDER = "ranges"
+RANGE_MARKER_KINDS = ("start", "end", "deletion")
+
+
+def partition_metadata_key(base_path: str | None, partition_id: int) -> str:
+    """Where Zeebe 8.9+ keeps a partition's metadata (``format.partition_metadata``)."""
+    root = f"{base_path}/" if base_path else ""
+    return f"{root}{METADATA_FOLDER}/{partition_id}/metadata.json"
+
+
+_RANGE_MARKER = re.compile(
+    r"^(?P<p>[1-9][0-9]*)/(?P<c>0|[1-9][0-9]*)\.(?P<kind>start|end|deletion)$"
+)
+
+
+def parse_range_marker_key(key: str, base_path: str | None) -> tuple[int, int, str] | None:
+    """``(partition, checkpoint, kind)`` of a range marker some Zeebe 8.9 versions left
+    (``[bp/]ranges/{p}/{c}.start|end|deletion``, empty), or None for any other key."""
+    prefix = (f"{base_path}/" if base_path else "") + f"{RANGES_FOLDER}/"
+    match = _RANGE_MARKER.match(key[len(prefix) :]) if key.startswith(prefix) else None
+    if match is None:
+        return None
+    return int(match["p"]), int(match["c"]), match["kind"]
+
+
 def owner_marker_key(base_path: str | None) -> str:
     return (f"{base_path}/" if base_path else "") + OWNER_MARKER_NAME
 

@@ -81,11 +81,11 @@ def _s3_instant(value: Instant, iso_dates: bool) -> str:
     return _string(value.iso()) if iso_dates else value.decimal_seconds()
 
 
-def _id_json(backup_id: BackupIdentifier, shape: JsonShape) -> str:
+def _id_json(backup_id: BackupIdentifier, shape: JsonShape, *, s3: bool) -> str:
     zone = ""
     if backup_id.zone is not None:
         zone = f'"zone":{_string(backup_id.zone)},'
-    elif "zone" in shape.id_keys:
+    elif s3 and "zone" in shape.id_keys:
         zone = '"zone":null,'
     return (
         f'{{"nodeId":{backup_id.node_id},{zone}"partitionId":{backup_id.partition_id},'
@@ -100,20 +100,21 @@ def _descriptor_instant(value: Instant, iso_dates: bool) -> str:
 
 
 def _descriptor_json(
-    descriptor: BackupDescriptor, shape: JsonShape, *, null_snapshot: bool, iso_dates: bool
+    descriptor: BackupDescriptor, shape: JsonShape, *, s3: bool, iso_dates: bool
 ) -> str:
-    """Zeebe's field order; an optional field is written when it has a value or was read."""
+    """Zeebe's field order. An optional field is written when it has a value; in the S3 form
+    also as ``null`` when it was read (the common form's mapper never writes ``null``)."""
 
     def optional(key: str, token: str | None) -> None:
         if token is not None:
             parts.append(f'"{key}":{token}')
-        elif key in shape.descriptor_keys:
+        elif s3 and key in shape.descriptor_keys:
             parts.append(f'"{key}":null')
 
     parts: list[str] = []
     if descriptor.snapshot_id is not None:
         parts.append(f'"snapshotId":{_string(descriptor.snapshot_id)}')
-    elif null_snapshot:
+    elif s3:
         parts.append('"snapshotId":null')
     first = descriptor.first_log_position
     optional("firstLogPosition", None if first is None else str(first))
@@ -130,10 +131,10 @@ def _descriptor_json(
 
 def encode_common(manifest: Manifest) -> bytes:
     """The GCS/Azure/filesystem form."""
-    parts = [f'"id":{_id_json(manifest.id, manifest.shape)}']
+    parts = [f'"id":{_id_json(manifest.id, manifest.shape, s3=False)}']
     if manifest.descriptor is not None:
         descriptor = _descriptor_json(
-            manifest.descriptor, manifest.shape, null_snapshot=False, iso_dates=True
+            manifest.descriptor, manifest.shape, s3=False, iso_dates=True
         )
         parts.append(f'"descriptor":{descriptor}')
     parts.append(f'"statusCode":"{manifest.status_code.value}"')
@@ -163,12 +164,12 @@ def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
     failed = manifest.status_code is BackupStatusCode.FAILED
     parts = [
         f'"statusCode":"{manifest.status_code.value.lower()}"',
-        f'"id":{_id_json(manifest.id, manifest.shape)}',
+        f'"id":{_id_json(manifest.id, manifest.shape, s3=True)}',
     ]
     descriptor = "null"
     if manifest.descriptor is not None:
         descriptor = _descriptor_json(
-            manifest.descriptor, manifest.shape, null_snapshot=True, iso_dates=iso_dates
+            manifest.descriptor, manifest.shape, s3=True, iso_dates=iso_dates
         )
     parts.append(f'"descriptor":{descriptor}')
     if failed:

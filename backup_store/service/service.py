@@ -429,10 +429,7 @@ class BackupService(AsyncResource):
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
         with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
-            infos = await self._shared_reads(pattern)
-        # Zeebe 8.9+ leaves out a backup that is only tombstones (management-api.md).
-        gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
-        return [i for i in infos if not all(d.state in gone for d in i.details)]
+            return await self._shared_reads(pattern)
 
     async def _read(self, checkpoint: int | str) -> list[BackupInfo]:
         """Aggregated backups of an id or a ``digits*`` pattern (identical concurrent
@@ -457,7 +454,7 @@ class BackupService(AsyncResource):
             if r.backup_id not in found
         ]
         by_id = by_checkpoint(statuses)
-        return [
+        infos = [
             aggregate(
                 backup_id,
                 by_id[backup_id],
@@ -465,6 +462,11 @@ class BackupService(AsyncResource):
             )
             for backup_id in sorted(by_id, reverse=True)
         ]
+        if isinstance(checkpoint, int):
+            return infos
+        # A listing leaves out backups that are only tombstones (management-api.md).
+        gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
+        return [i for i in infos if not all(d.state in gone for d in i.details)]
 
     async def _statuses(self, checkpoint: int | str) -> list[BackupStatus]:
         """Statuses of every node's backups matching ``checkpoint``, partition by partition.
