@@ -267,6 +267,6 @@ def merge_entries(
 def _in_scope(scope: BackupIdentifierWildcard, raw: Any) -> bool:
     """Whether a stored entry is of a backup ``scope`` selects; a damaged one is."""
     try:
-        return scope.matches(BackupIdentifier(*raw[1:4]))
+        return scope.matches(BackupIdentifier.newer(*raw[1:4]))
     except (ValueError, KeyError, TypeError, BackupStoreError):
         return True

@@ -82,6 +82,8 @@ async def place_810_store(store: ObjectBackupStore) -> None:
         await store.io.put(f"{root}manifests/{folder}manifest.json", data)
         for file_set, name in (("snapshot", "CURRENT"), ("segments", "1.log")):
             await store.io.put(f"{root}contents/{folder}{file_set}/{name}", b"data")
+        if form == "common":  # the S3 form names 000042.sst zstd-compressed: placed plain here
+            await store.io.put(f"{root}contents/{folder}snapshot/000042.sst", b"sst")
     await store.io.put(f"{root}metadata/2/metadata.json", _zeebe_bytes("vZ-metadata-one"))
     for marker in ("15.start", "15.end", "16.deletion"):
         await store.io.put(f"{root}ranges/2/{marker}", b"")
@@ -195,3 +197,11 @@ async def test_a_tombstone_is_never_rewritten_as_failed(folder: StoreDir) -> Non
         await opened.mark_failed(DELETED, "disk full")
         assert (folder.root / key).read_bytes() == before
         assert (await opened.get_status(DELETED)).status_code is BackupStatusCode.DELETED
+
+
+async def test_a_zone_backup_restores_by_id(folder: StoreDir, tmp_path: Path) -> None:
+    async with folder.open() as opened:
+        await opened.restore(COMPLETED, tmp_path / "restored")
+    restored = tmp_path / "restored"
+    assert sorted(p.name for p in restored.iterdir()) == ["000042.sst", "1.log", "CURRENT"]
+    assert (restored / "000042.sst").read_bytes() == b"sst"
