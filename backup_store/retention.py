@@ -98,6 +98,8 @@ class Rule(Enum):
     """Why an id is kept or deleted (machine-readable; the plan also says it in words)."""
 
     DAMAGED = "damaged"
+    DELETED = "deleted"
+    """A Zeebe 8.9+ tombstone: skipped; ``delete`` of the id finishes it."""
     IN_PROGRESS = "in-progress"
     NEWEST_COMPLETED = "newest-completed"
     NEWER_THAN_NEWEST_COMPLETED = "newer-than-newest-completed"
@@ -116,7 +118,8 @@ class PlannedId:
     rule: Rule
     reason: str
     state: str
-    """The id's aggregated state (COMPLETED, FAILED, INCOMPLETE, IN_PROGRESS) or DAMAGED."""
+    """The id's aggregated state (COMPLETED, FAILED, INCOMPLETE, IN_PROGRESS, DELETED) or
+    DAMAGED."""
     age: Instant | None
     """The newest ``createdAt`` among the id's manifests."""
     partition_backups: tuple[BackupIdentifier, ...]
@@ -238,6 +241,8 @@ def plan_retention(
                     f"{first.id.node_id}: {first.damage})"
                 ),
             )
+        elif states[backup_id] is BackupState.DELETED:
+            rule, reason = Rule.DELETED, "skipped: DELETED (being deleted); delete the id to finish"
         elif in_progress:
             since = min((s.created for s in in_progress if s.created), default=None)
             rule, reason = (

@@ -257,7 +257,7 @@ def list_command(
                 str(info.backup_id) if first else "",
                 styled(info.state.value) if first else "",
                 str(status.id.partition_id),
-                str(status.id.node_id),
+                status.id.node_folder,  # {zone}_{node} for a broker in a zone
                 status_cell(status),
                 when(status.created),
                 when(status.last_modified),
@@ -321,7 +321,7 @@ def status_command(store_url: str | None, backup_id: int, as_json: bool) -> None
         result.add_row(
             str(detail.partition_id),
             styled(detail.state.value),
-            "" if detail.broker_id is None else str(detail.broker_id),
+            detail.broker_folder,
             when(detail.created_at),
             when(detail.last_updated_at),
             detail.snapshot_id or "",
@@ -671,7 +671,7 @@ def delete_command(
                 for status in found:
                     listing.add_row(
                         str(status.id.partition_id),
-                        str(status.id.node_id),
+                        status.id.node_folder,
                         status_cell(status),
                     )
                 console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)
