@@ -74,7 +74,7 @@ def object_requests(proxy: S3Proxy) -> list[tuple[str, str, dict[str, str]]]:
 def test_sse_c_life_cycle_sends_the_key_with_every_object_request(
     proxied: S3Bucket, proxy: S3Proxy, tmp_path: Path
 ) -> None:
-    url = s3_url(proxied, "enc", ssec_key=KEY, part_size=str(PART))
+    url = s3_url(proxied, "enc", sse_customer_key=KEY, part_size=str(PART))
     contents = asyncio.run(save_sample_backups(url, tmp_path / "data"))
     (tmp_path / "data" / "big.log").write_bytes(os.urandom(PART + 1024))  # multipart
     for command in (["list"], ["status", "5"], ["verify", "--level", "checksum"],
@@ -100,7 +100,7 @@ def test_sse_c_life_cycle_sends_the_key_with_every_object_request(
 def test_a_missing_or_wrong_key_is_a_clear_error_naming_the_setting(
     proxied: S3Bucket, tmp_path: Path
 ) -> None:
-    url = s3_url(proxied, "enc", ssec_key=KEY)
+    url = s3_url(proxied, "enc", sse_customer_key=KEY)
     asyncio.run(save_sample_backups(url, tmp_path / "data", big=False))
     for command in (["list"], ["status", "5"], ["restore", "5", "--partition", "1", "--to",
                                                 str(tmp_path / "out")]):  # fmt: skip
@@ -111,7 +111,7 @@ def test_a_missing_or_wrong_key_is_a_clear_error_naming_the_setting(
         ), missing.output
         assert "CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_S3_SSECKEY" in missing.stderr
         assert "access denied" not in missing.stderr.lower()
-        wrong = invoke(command[0], s3_url(proxied, "enc", ssec_key=OTHER_KEY), *command[1:])
+        wrong = invoke(command[0], s3_url(proxied, "enc", sse_customer_key=OTHER_KEY), *command[1:])
         assert wrong.exit_code != 0
         assert "different customer-provided key (SSE-C)" in wrong.stderr, wrong.output
         for output in (missing.output, wrong.output):
@@ -121,9 +121,9 @@ def test_a_missing_or_wrong_key_is_a_clear_error_naming_the_setting(
 def test_migrate_from_sse_c_to_plain_and_back_with_another_key(
     proxied: S3Bucket, tmp_path: Path
 ) -> None:
-    encrypted = s3_url(proxied, "enc", ssec_key=KEY)
+    encrypted = s3_url(proxied, "enc", sse_customer_key=KEY)
     plain = s3_url(proxied, "plain")
-    again = s3_url(proxied, "again", ssec_key=OTHER_KEY)
+    again = s3_url(proxied, "again", sse_customer_key=OTHER_KEY)
     contents = asyncio.run(save_sample_backups(encrypted, tmp_path / "data", big=False))
     for source, target in ((encrypted, plain), (plain, again)):
         result, report = invoke_json("migrate", source, target, "--all")
@@ -132,9 +132,9 @@ def test_migrate_from_sse_c_to_plain_and_back_with_another_key(
         assert invoke("verify", target, "--level", "checksum").exit_code == 0
     assert restore_bytes(plain, B, tmp_path / "from-plain") == contents
     assert restore_bytes(again, B, tmp_path / "from-again") == contents
-    wrong = invoke("list", s3_url(proxied, "again", ssec_key=KEY))
+    wrong = invoke("list", s3_url(proxied, "again", sse_customer_key=KEY))
     assert wrong.exit_code != 0 and "different customer-provided key" in wrong.stderr
-    keyed_plain = invoke("list", s3_url(proxied, "plain", ssec_key=KEY))
+    keyed_plain = invoke("list", s3_url(proxied, "plain", sse_customer_key=KEY))
     assert "not encrypted with a customer-provided key" in keyed_plain.stderr
 
 
@@ -179,7 +179,7 @@ def test_sse_kms_life_cycle_stores_the_key_id_on_every_object(
 def test_s3_declares_it_copies_sse_c_objects_and_obstore_sends_the_source_key(
     proxied: S3Bucket, proxy: S3Proxy
 ) -> None:
-    store = S3BackupStore(s3_config(proxied, ssec_key=KEY))
+    store = S3BackupStore(s3_config(proxied, sse_customer_key=KEY))
     assert isinstance(store.io, ObstoreIO) and store.io.customer_key
     assert store.io.capabilities.copies_customer_key_objects
     raw = store.io.store
@@ -204,13 +204,13 @@ def test_azure_does_not_declare_copies_of_customer_key_blobs() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"ssec_key": "not base64!"}, "SSE-C key must be valid base64."),
-        ({"ssec_key": base64.b64encode(b"x" * 16).decode()},
+        ({"sse_customer_key": "not base64!"}, "SSE-C key must be valid base64."),
+        ({"sse_customer_key": base64.b64encode(b"x" * 16).decode()},
          "SSE-C key must decode to exactly 32 bytes (AES-256) but was 16 bytes."),
         ({"server_side_encryption": "sse-c"},
          "server_side_encryption=sse-c needs sse_customer_key"),
         ({"sse_kms_key_id": KMS_KEY}, "sse_kms_key_id needs server_side_encryption=aws:kms"),
-        ({"ssec_key": KEY, "server_side_encryption": "aws:kms"},
+        ({"sse_customer_key": KEY, "server_side_encryption": "aws:kms"},
          "sse_customer_key cannot be combined with server_side_encryption=aws:kms"),
     ],
 )  # fmt: skip
@@ -223,7 +223,7 @@ def test_bad_encryption_settings_are_refused_by_name(
 
 
 def test_keys_never_appear_in_reprs_errors_or_config(s3_bucket: S3Bucket) -> None:
-    config = S3Config.model_validate({"bucket": s3_bucket.name, "ssec_key": KEY})
+    config = S3Config.model_validate({"bucket": s3_bucket.name, "sse_customer_key": KEY})
     azure = AzureConfig.model_validate({"container": "c", "encryption_key": KEY})
     for shown in (repr(config), str(config), repr(azure), repr(S3BackupStore(config))):
         assert KEY not in shown
@@ -240,7 +240,9 @@ def test_keys_never_appear_in_reprs_errors_or_config(s3_bucket: S3Bucket) -> Non
     shown_config = invoke_with_env(["config", "--json"], env)
     assert KEY not in shown_config
     assert '"CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_S3_SSECKEY": "***"' in shown_config
-    url_config = invoke_with_env(["config"], {"BACKUP_STORE_URL": s3_url(s3_bucket, ssec_key=KEY)})
+    url_config = invoke_with_env(
+        ["config"], {"BACKUP_STORE_URL": s3_url(s3_bucket, sse_customer_key=KEY)}
+    )
     assert KEY not in url_config
 
 
@@ -256,7 +258,9 @@ def invoke_with_env(args: list[str], env: dict[str, str]) -> str:
 def test_the_sseckey_variable_configures_the_key(
     proxied: S3Bucket, tmp_path: Path, prefix: str
 ) -> None:
-    asyncio.run(save_sample_backups(s3_url(proxied, "enc", ssec_key=KEY), tmp_path, big=False))
+    asyncio.run(
+        save_sample_backups(s3_url(proxied, "enc", sse_customer_key=KEY), tmp_path, big=False)
+    )
     env = {
         f"{prefix}STORE": "S3",
         f"{prefix}S3_BUCKETNAME": proxied.name,

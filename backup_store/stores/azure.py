@@ -83,9 +83,7 @@ class AzureConfig(CloudConfig):
             ("azure_storage_sas_key", "azure_storage_sas_token", "sas_key"), "sas_token"
         ),
         **dict.fromkeys(("azure_storage_endpoint", "azure_endpoint"), "endpoint"),
-        **dict.fromkeys(
-            ("azure_storage_encryption_key", "azure_encryption_key"), "encryption_key"
-        ),
+        "azure_storage_encryption_key": "encryption_key",
     }  # fmt: skip
     OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset(
         {

@@ -53,10 +53,8 @@ class S3Config(BucketConfig):
         "aws_access_key_id": "access_key_id",
         "aws_secret_access_key": "secret_access_key",
         **dict.fromkeys(("aws_session_token", "aws_token", "token"), "session_token"),
-        # Camunda's ssecKey, and obstore's names of the encryption settings.
         **dict.fromkeys(
-            ("ssec_key", "sseckey", "sse_customer_key_base64", "aws_sse_customer_key_base64"),
-            "sse_customer_key",
+            ("sse_customer_key_base64", "aws_sse_customer_key_base64"), "sse_customer_key"
         ),
         "aws_server_side_encryption": "server_side_encryption",
         "aws_sse_kms_key_id": "sse_kms_key_id",
