@@ -222,7 +222,7 @@ _SECRETS = [
         # Customer-provided encryption keys, as a header or an option (base64).
         re.compile(
             r"(?i)(server-side-encryption-customer-key|encryption[_-]key|ssec[_-]?key"
-            r"|sse[_-]customer[_-]key(?:[_-]base64)?)([\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/=]+"
+            r"|sse[_-]customer[_-]key(?:[_-]base64)?)([\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/]{16,}={0,2}"
         ),
         r"\1\2***",
     ),

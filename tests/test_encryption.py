@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from backup_store.cli import main
-from backup_store.errors import CustomerKeyError
+from backup_store.errors import CustomerKeyError, scrub
 from backup_store.io import ObstoreIO, translate_error
 from backup_store.stores.azure import AzureConfig
 from backup_store.stores.s3 import S3BackupStore, S3Config
@@ -232,6 +232,8 @@ def test_keys_never_appear_in_reprs_errors_or_config(s3_bucket: S3Bucket) -> Non
         store="s3://b", key="k",
     )  # fmt: skip
     assert KEY not in str(error) and KEY not in repr(error)
+    refusal = "sse_customer_key: Value error, SSE-C key must be valid base64."
+    assert scrub(refusal) == refusal  # the reason stays readable
     env = {
         "ZEEBE_BROKER_DATA_BACKUP_STORE": "S3",
         "ZEEBE_BROKER_DATA_BACKUP_S3_BUCKETNAME": s3_bucket.name,
