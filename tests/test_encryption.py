@@ -2,7 +2,7 @@
 
 What moto's server honours (moto 5): it ignores the SSE-C headers entirely (an
 object written with a customer key is served without it, or with another key), so
-a recording proxy in front of it (:mod:`tests.support.s3_proxy`) counts the headers
+a recording proxy in front of it (:mod:`tests.support.recording_proxy`) counts the headers
 of every request and, where a test needs S3's refusals, answers SSE-C reads as
 Amazon S3 does. SSE-KMS is stored by moto: the key id and bucket-key flag of a PUT
 come back on the object's HEAD.
@@ -15,9 +15,10 @@ import base64
 import dataclasses
 import hashlib
 import json
-import os
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import boto3
 import obstore
@@ -29,16 +30,24 @@ from backup_store.errors import CustomerKeyError, scrub
 from backup_store.io import ObstoreIO, translate_error
 from backup_store.stores.azure import AzureConfig
 from backup_store.stores.s3 import S3BackupStore, S3Config
-from tests.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
-from tests.support.cloud_stores import s3_config, s3_url
+from tests.emulators import (
+    AZURITE_ACCOUNT,
+    S3_ACCESS_KEY_ID,
+    S3_REGION,
+    S3_SECRET_ACCESS_KEY,
+    AzureContainer,
+    S3Bucket,
+)
+from tests.support.cloud_stores import azure_url, s3_config, s3_url
 from tests.support.filesystem_stores import invoke, invoke_json
-from tests.support.s3_proxy import COPY_SOURCE_KEY_MD5, KEY_MD5, S3Proxy
+from tests.support.recording_proxy import COPY_SOURCE_KEY_MD5, KEY_MD5, RecordingProxy
 from tests.test_migrate_cloud import A, B, restore_bytes, save_sample_backups
 
 KEY = base64.b64encode(b"k" * 32).decode()
 OTHER_KEY = base64.b64encode(b"o" * 32).decode()
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/backup-store-test"
 PART = 5 * 1024 * 1024
+AZURE_KEY_SHA256 = "x-ms-encryption-key-sha256"
 
 
 def md5_of(key: str) -> str:
@@ -47,18 +56,18 @@ def md5_of(key: str) -> str:
 
 
 @pytest.fixture
-def proxy(s3_bucket: S3Bucket) -> Iterator[S3Proxy]:
-    with S3Proxy(s3_bucket.endpoint, enforce_customer_keys=True).running() as running:
+def proxy(s3_bucket: S3Bucket) -> Iterator[RecordingProxy]:
+    with RecordingProxy(s3_bucket.endpoint, enforce_customer_keys=True).running() as running:
         yield running
 
 
 @pytest.fixture
-def proxied(s3_bucket: S3Bucket, proxy: S3Proxy) -> S3Bucket:
+def proxied(s3_bucket: S3Bucket, proxy: RecordingProxy) -> S3Bucket:
     """The bucket, reached through the proxy."""
     return dataclasses.replace(s3_bucket, endpoint=proxy.endpoint)
 
 
-def object_requests(proxy: S3Proxy) -> list[tuple[str, str, dict[str, str]]]:
+def object_requests(proxy: RecordingProxy) -> list[tuple[str, str, dict[str, str]]]:
     """Requests that read or write an object's bytes (SSE-C applies to these):
     completing a multipart upload and deleting carry no key, as S3 wants."""
     out = []
@@ -72,15 +81,17 @@ def object_requests(proxy: S3Proxy) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def test_sse_c_life_cycle_sends_the_key_with_every_object_request(
-    proxied: S3Bucket, proxy: S3Proxy, tmp_path: Path
+    proxied: S3Bucket, proxy: RecordingProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     url = s3_url(proxied, "enc", sse_customer_key=KEY, part_size=str(PART))
-    contents = asyncio.run(save_sample_backups(url, tmp_path / "data"))
-    (tmp_path / "data" / "big.log").write_bytes(os.urandom(PART + 1024))  # multipart
+    contents = asyncio.run(save_sample_backups(url, tmp_path / "data"))  # big.log: multipart
+    outputs = []
     for command in (["list"], ["status", "5"], ["verify", "--level", "checksum"],
                     ["analyze", "--blobs", "2"]):  # fmt: skip
         result = invoke(*command[:1], url, *command[1:])
         assert result.exit_code == 0, result.output
+        outputs.append(result.output)
     rebuilt = invoke("catalog", "rebuild", url)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert restore_bytes(url, A, tmp_path / "restored") == contents
@@ -90,11 +101,14 @@ def test_sse_c_life_cycle_sends_the_key_with_every_object_request(
             ("PUT", True, False), ("POST", False, True)} <= kinds  # fmt: skip
     without = [(m, p) for m, p, h in requests if h.get(KEY_MD5) != md5_of(KEY)]
     assert without == []
+    paths = " ".join(p for _, p, _ in requests)
+    for ours in (".backup-store.json", ".backup-store-catalog/", "backup-store-integrity.json"):
+        assert ours in paths  # the marker, the catalog and integrity records too
     deleted = invoke("delete", url, "5", "--yes")
     assert deleted.exit_code == 0, deleted.output
     _, listing = invoke_json("list", url)
     assert [b["backupId"] for b in listing["backups"]] == [6]  # the FAILED one is kept
-    assert KEY not in str([r.headers for r in proxy.requests if KEY_MD5 not in r.headers])
+    assert KEY not in " ".join([*outputs, deleted.output, caplog.text])
 
 
 def test_a_missing_or_wrong_key_is_a_clear_error_naming_the_setting(
@@ -141,7 +155,7 @@ def test_migrate_from_sse_c_to_plain_and_back_with_another_key(
 def test_sse_kms_life_cycle_stores_the_key_id_on_every_object(
     s3_bucket: S3Bucket, tmp_path: Path
 ) -> None:
-    with S3Proxy(s3_bucket.endpoint).running() as proxy:
+    with RecordingProxy(s3_bucket.endpoint).running() as proxy:
         bucket = dataclasses.replace(s3_bucket, endpoint=proxy.endpoint)
         url = s3_url(bucket, "kms", server_side_encryption="aws:kms", sse_kms_key_id=KMS_KEY,
                      sse_bucket_key_enabled="true", part_size=str(PART))  # fmt: skip
@@ -177,7 +191,7 @@ def test_sse_kms_life_cycle_stores_the_key_id_on_every_object(
 
 
 def test_s3_declares_it_copies_sse_c_objects_and_obstore_sends_the_source_key(
-    proxied: S3Bucket, proxy: S3Proxy
+    proxied: S3Bucket, proxy: RecordingProxy
 ) -> None:
     store = S3BackupStore(s3_config(proxied, sse_customer_key=KEY))
     assert isinstance(store.io, ObstoreIO) and store.io.customer_key
@@ -294,3 +308,30 @@ def test_translation_reads_s3s_answers(s3_bucket: S3Bucket) -> None:
     assert not isinstance(
         translate_error(head, store="s3://b", key="k", customer_key=True), CustomerKeyError
     )
+
+
+def test_azure_customer_key_is_sent_with_every_blob_request(
+    azure_container: AzureContainer, tmp_path: Path
+) -> None:
+    # Azurite takes the customer-key headers and ignores them (it serves such a blob
+    # without the key): the proxy counts them on every blob read and write.
+    with RecordingProxy(azure_container.account_url).running() as proxy:
+        through = dataclasses.replace(
+            azure_container, account_url=f"{proxy.endpoint}/{AZURITE_ACCOUNT}"
+        )
+        url = azure_url(through) + "&" + urlencode({"encryption_key": KEY})
+        contents = asyncio.run(save_sample_backups(url, tmp_path / "data", big=False))
+        assert invoke("verify", url, "--level", "checksum").exit_code == 0
+        assert restore_bytes(url, A, tmp_path / "restored") == contents
+        assert invoke("delete", url, "5", "--yes").exit_code == 0
+    blob_requests = [
+        r
+        for r in proxy.requests
+        if r.method in ("GET", "HEAD", "PUT") and "restype=container" not in r.path
+    ]
+    assert {r.method for r in blob_requests} == {"GET", "HEAD", "PUT"}
+    sha256 = base64.b64encode(hashlib.sha256(base64.b64decode(KEY)).digest()).decode()
+    unkeyed = [
+        (r.method, r.path) for r in blob_requests if r.headers.get(AZURE_KEY_SHA256) != sha256
+    ]
+    assert unkeyed == []

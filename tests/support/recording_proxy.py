@@ -1,8 +1,9 @@
-"""A recording HTTP proxy in front of moto's S3 server, which can answer SSE-C as S3 does.
+"""A recording HTTP proxy in front of an emulator, which can answer SSE-C as S3 does.
 
 moto's server ignores SSE-C headers (it serves an object written with a customer
 key to a request without one, or with another key); it stores and returns the
-SSE-KMS headers. The proxy records every request's method, path and headers, so
+SSE-KMS headers; Azurite likewise takes and ignores Azure's customer-key headers.
+The proxy records every request's method, path and headers, so
 that a test counts which carried the encryption headers, and with
 ``enforce_customer_keys`` refuses object reads as Amazon S3 answers them: 400
 ``InvalidRequest`` without the key (a bare 400 to a HEAD), 403 ``AccessDenied``
@@ -36,7 +37,7 @@ class Recorded:
         return urlsplit(self.path).path.strip("/").count("/") >= 1
 
 
-class S3Proxy:
+class RecordingProxy:
     """Forwards to ``upstream``; see the module docstring."""
 
     def __init__(self, upstream: str, *, enforce_customer_keys: bool = False) -> None:
@@ -141,7 +142,7 @@ class S3Proxy:
             self.requests.clear()
 
     @contextmanager
-    def running(self) -> Iterator[S3Proxy]:
+    def running(self) -> Iterator[RecordingProxy]:
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         try:
