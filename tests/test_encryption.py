@@ -299,15 +299,40 @@ def test_the_sseckey_variable_configures_the_key(
     assert "SSE-C key must decode to exactly 32 bytes (AES-256) but was 5 bytes." in bad.stderr
 
 
-def test_translation_reads_s3s_answers(s3_bucket: S3Bucket) -> None:
-    head = obstore.exceptions.GenericError(
-        "Generic S3 error: Error performing HEAD http://h/b/k in 1ms - Server returned "
-        "non-2xx status code: 400 Bad Request: "
+def refused(method: str, status: str, body: str) -> obstore.exceptions.GenericError:
+    return obstore.exceptions.GenericError(
+        f"Generic error: Error performing {method} http://h/b/k in 1ms - Server returned "
+        f"non-2xx status code: {status}: {body}"
     )
-    assert isinstance(translate_error(head, store="s3://b", key="k"), CustomerKeyError)
-    assert not isinstance(
-        translate_error(head, store="s3://b", key="k", customer_key=True), CustomerKeyError
+
+
+def translated(error: Exception, *, customer_key: bool) -> str | None:
+    """The message when the translation is a :class:`CustomerKeyError`, else None."""
+    result = translate_error(error, store="s3://b", key="k", customer_key=customer_key)
+    return result.message if isinstance(result, CustomerKeyError) else None
+
+
+def test_translation_reads_the_services_answers() -> None:
+    # S3: a HEAD of an SSE-C object without the key is a bare 400; with a key, a bare
+    # 400 is something else.
+    assert "none was given" in str(
+        translated(refused("HEAD", "400 Bad Request", ""), customer_key=False)
     )
+    assert translated(refused("HEAD", "400 Bad Request", ""), customer_key=True) is None
+    denied = refused("GET", "403 Forbidden", "<Error><Code>AccessDenied</Code></Error>")
+    assert "different customer-provided key" in str(translated(denied, customer_key=True))
+    assert translated(denied, customer_key=False) is None  # no key: a plain refusal
+    signature = refused("GET", "403 Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>")
+    assert translated(signature, customer_key=True) is None  # the credentials' error
+    # Azure's answers name the customer key in their error codes.
+    missing = refused(
+        "GET", "409 Conflict", "<Error><Code>BlobUsesCustomerSpecifiedEncryption</Code></Error>"
+    )
+    assert "encryption_key" in str(translated(missing, customer_key=False))
+    azure_denied = refused(
+        "GET", "403 Forbidden", "<Error><Code>AuthenticationFailed</Code></Error>"
+    )
+    assert translated(azure_denied, customer_key=True) is None
 
 
 def test_azure_customer_key_is_sent_with_every_blob_request(

@@ -72,7 +72,7 @@ S3_KEY_SETTINGS = (
     "ZEEBE_BROKER_DATA_BACKUP_S3_SSECKEY), or the store option sse_customer_key"
 )
 AZURE_KEY_SETTINGS = "the store option encryption_key"
-_MISSING_KEY = "the objects are encrypted with a customer-provided key (SSE-C) and none was given"
+_ENCRYPTED = "the objects are encrypted with a customer-provided key"
 _ERROR_CODE = re.compile(r"<Code>(\w+)</Code>")
 _STATUS = re.compile(r"Error performing (GET|HEAD|PUT|POST) .*?status code: (\d{3})", re.DOTALL)
 
@@ -82,25 +82,31 @@ def customer_key_cause(error: BaseException, *, customer_key: bool) -> str | Non
     setting to give; None when it is not about them.
 
     Read from the service's answer: S3's 400 ``InvalidRequest`` naming server-side
-    encryption (a HEAD answers a bare 400) when no key was sent, 403 with a key (S3
-    does not tell a wrong key from a refused request); Azure's 409
-    ``BlobUsesCustomerSpecifiedEncryption`` and key-mismatch codes.
+    encryption (a HEAD answers a bare 400) when no key was sent, 403 ``AccessDenied``
+    (a HEAD: a bare 403) with a key, as S3 does not tell a wrong key from a refused
+    read; Azure's 409 ``BlobUsesCustomerSpecifiedEncryption`` without a key, its other
+    customer-key codes with one.
     """
     text = str(error)
-    code = _ERROR_CODE.search(text)
+    found = _ERROR_CODE.search(text)
+    code = found.group(1) if found else None
     status = _STATUS.search(text)
     method, http = (status.group(1), status.group(2)) if status else ("", "")
-    if code is not None and code.group(1) == "BlobUsesCustomerSpecifiedEncryption":
-        return f"{_MISSING_KEY}: give it as {AZURE_KEY_SETTINGS}"
-    if code is not None and "ClientProvidedKey" in code.group(1):
+    if code == "BlobUsesCustomerSpecifiedEncryption":
+        return f"{_ENCRYPTED} (CPK) and none was given: give it as {AZURE_KEY_SETTINGS}"
+    if (
+        customer_key
+        and code
+        and ("CustomerSpecifiedEncryption" in code or "ClientProvidedKey" in code)
+    ):
         return (
-            "the blob is encrypted with a different customer-provided key: give the key it "
-            f"was written with as {AZURE_KEY_SETTINGS}"
+            f"{_ENCRYPTED} (CPK) other than the one given: give the key they were written "
+            f"with as {AZURE_KEY_SETTINGS}"
         )
     if "stored using a form of Server Side Encryption" in text or (
         not customer_key and method == "HEAD" and http == "400" and code is None
     ):
-        return f"{_MISSING_KEY}: give it as {S3_KEY_SETTINGS}"
+        return f"{_ENCRYPTED} (SSE-C) and none was given: give it as {S3_KEY_SETTINGS}"
     if customer_key and "encryption parameters are not applicable" in text:
         return (
             "the object is not encrypted with a customer-provided key, but one was given: "
@@ -109,7 +115,12 @@ def customer_key_cause(error: BaseException, *, customer_key: bool) -> str | Non
         )
     if customer_key and "must be made over a secure connection" in text:
         return "a customer-provided key is only sent over https: use an https endpoint"
-    if customer_key and http == "403" and method in ("GET", "HEAD"):
+    if (
+        customer_key
+        and http == "403"
+        and method in ("GET", "HEAD")
+        and code in (None, "AccessDenied")
+    ):
         return (
             "the read was refused: the objects are encrypted with a different "
             f"customer-provided key (SSE-C) than the one given in {S3_KEY_SETTINGS}, "
