@@ -3,7 +3,9 @@
 Zeebe's S3 format (:data:`~backup_store.formats.ZEEBE_S3`) brings the classic
 ``bp/p/c/n/...`` layout, Zeebe 8.9's ``manifests/`` + ``contents/`` layout and
 per-file zstd compression; this module only turns an :class:`S3Config` into
-an obstore ``S3Store`` (with single deletes for services without DeleteObjects).
+an obstore ``S3Store`` (with single deletes for services without DeleteObjects),
+encryption included: SSE-C with Camunda 8.9's ``ssecKey``, obstore then sending the
+key with every object request, or SSE-KMS with a key id on every write.
 """
 
 from __future__ import annotations
