@@ -129,12 +129,15 @@ class ObjectIO(abc.ABC):
         capabilities: what the service guarantees natively.
         part_size: bytes per multipart part; streamed objects are split in parts.
         part_concurrency: parts of one object in flight at once.
+        customer_key: the objects are written and read with a customer-provided
+            encryption key (S3 SSE-C, Azure CPK), sent with every object request.
     """
 
     description: str
     capabilities: Capabilities
     part_size: int
     part_concurrency: int
+    customer_key: bool = False
 
     @abc.abstractmethod
     async def put(

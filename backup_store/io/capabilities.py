@@ -31,12 +31,19 @@ class Capabilities:
         aborts_interrupted_uploads: a multipart upload whose source fails is
             aborted, leaving no parts behind (Azure instead discards uncommitted
             blocks after a week; a kill -9 leaves parts on every service).
+        copies_customer_key_objects: a server-side copy within the store works on
+            objects encrypted with a customer-provided key (S3 SSE-C: obstore's copy
+            sends the source's key headers). Azure's is not declared: with a key,
+            obstore copies by Put Blob From URL, which refuses sources over 5,000 MiB.
+            Where it is false and :attr:`ObjectIO.customer_key` is set, copy by
+            downloading and uploading.
     """
 
     native_compare_and_swap: bool
     ordered_listing: bool
     server_side_list_offset: bool
     aborts_interrupted_uploads: bool
+    copies_customer_key_objects: bool = False
     max_key_bytes: int | None = None
     """The longest key the service stores, in UTF-8 bytes, base path included
     (S3 and GCS: 1,024; Azure: 1,024 characters)."""
@@ -77,7 +84,9 @@ NAME_MAX = 255
 """The longest file name of the filesystems a store folder lives on (Linux, macOS)."""
 
 _CAPABILITIES: dict[type[Any], Capabilities] = {
-    S3Store: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
+    S3Store: Capabilities(
+        True, True, True, True, copies_customer_key_objects=True, max_key_bytes=CLOUD_KEY_BYTES
+    ),
     GCSStore: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
     AzureStore: Capabilities(True, True, False, False, max_key_bytes=CLOUD_KEY_BYTES),
     MemoryStore: Capabilities(True, True, False, True),

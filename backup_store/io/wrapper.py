@@ -38,6 +38,7 @@ class WrapperIO(ObjectIO):
         self.capabilities = inner.capabilities
         self.part_size = inner.part_size
         self.part_concurrency = inner.part_concurrency
+        self.customer_key = inner.customer_key
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"
