@@ -31,6 +31,17 @@ BATCH_FILES = 64
 
 
 @dataclass
+class TransferCounters:
+    """What saves of one store sent and copied, counted since it was opened (the
+    metrics read them): bytes uploaded and, for files made inside the store from an
+    earlier backup's objects (incremental saves), files and bytes copied."""
+
+    bytes_uploaded: int = 0
+    bytes_copied: int = 0
+    files_copied: int = 0
+
+
+@dataclass
 class StoreContext:
     """One location as the verbs see it."""
 
@@ -41,6 +52,10 @@ class StoreContext:
     compression: str | None
     max_concurrency: int
     upload_budget: ByteBudget
+    incremental: bool = True
+    """A save copies a file inside the store from an earlier backup holding the same
+    bytes, where the seam can (:mod:`.save`)."""
+    counters: TransferCounters = field(default_factory=TransferCounters)
     owner: OwnershipMarker = field(init=False)
     catalog: Catalog = field(init=False)
 

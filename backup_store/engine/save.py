@@ -6,6 +6,17 @@ them durable, write the integrity record (:mod:`backup_store.format.integrity`),
 then rewrite the manifest COMPLETED version-matched; on any failure rewrite it
 FAILED, then raise. The final manifest records what was stored: a file that zstd did
 not shrink is stored plain (store-format.md §4).
+
+Incremental saves: where the seam declares server-side copies, a local file that the
+latest earlier COMPLETED backup of the partition (same node) holds with the same
+name, size and SHA-256, as its integrity record says, is made by copying that
+backup's object inside the store. Only a record that names its objects' identities
+makes a source, and the object is copied only while it still has the recorded one
+(checked before and after the copy, with the new object's size): on any doubt, or
+when the copy fails, the file is uploaded. A copied object keeps its stored bytes
+and compression; the manifest records them. Files whose name and size match are
+hashed before they are stored; one whose bytes differ is then read again to upload
+it (every other file is read once).
 """
 
 from __future__ import annotations
@@ -14,12 +25,15 @@ import asyncio
 import builtins
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from backup_store.contract.inspectable import BeforeComplete, FileToStore, StoredManifest
 from backup_store.engine import manifests
 from backup_store.engine.context import SMALL_FILE, StoreContext
+from backup_store.engine.inspect import integrity_of
+from backup_store.engine.listing import manifest_keys
 from backup_store.errors import (
     BackupStoreError,
     InvalidBackupStateError,
@@ -27,7 +41,14 @@ from backup_store.errors import (
     SourceFileNotFoundError,
 )
 from backup_store.format.instant import Instant
-from backup_store.format.integrity import FileRecord, IntegrityRecord, encode_record, record_name
+from backup_store.format.integrity import (
+    IDENTITY_FORMAT,
+    FileRecord,
+    IntegrityRecord,
+    StoredIdentity,
+    encode_record,
+    record_name,
+)
 from backup_store.format.keys import KeyLayout
 from backup_store.format.manifest import ZSTD, FileEntry, Manifest
 from backup_store.io import WriteConflict
@@ -35,6 +56,7 @@ from backup_store.model import (
     FILE_SETS,
     Backup,
     BackupIdentifier,
+    BackupIdentifierWildcard,
     BackupStatusCode,
     check_file_name,
 )
@@ -44,8 +66,29 @@ from backup_store.transfer.zstd import COMPRESSION_THRESHOLD, StoredForm, compre
 
 CANCELLED_REASON = "The backup was cancelled before it completed."
 
+SOURCE_CANDIDATES = 3
+"""Earlier backups (latest first) looked at for one to copy unchanged files from."""
+
 FileName = tuple[str, str]
 """(file set, name) of one file of a backup."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """An earlier COMPLETED backup of the partition whose objects a save may copy:
+    its manifest, its integrity record (naming its objects' identities) and its
+    manifest entries by record name."""
+
+    stored: StoredManifest
+    record: IntegrityRecord
+    entries: dict[str, FileEntry]
+
+    def key(self, file: FileToStore) -> str:
+        return self.stored.layout.file_key(self.stored.manifest.id, file.file_set, file.name)
+
+
+Reuse = dict[int, FileRecord]
+"""Files (by index) whose bytes the source holds, with the source's record of each."""
 
 
 def files_of(backup: Backup) -> builtins.list[FileToStore]:
@@ -93,19 +136,27 @@ async def write_backup(
     layout = accepted.layout if accepted is not None else ctx.write_layout(broker_version)
     check_keys(ctx, layout, backup_id, files)
     await ctx.owner.check(writing=True)
+    source = await find_source(ctx, backup_id)
+    reuse = await reusable(ctx, files, source) if source is not None else {}
     compress = {
         (f.file_set, f.name): ctx.compression is not None and f.size > COMPRESSION_THRESHOLD
         for f in files
     }
-    # Offered to zstd; each file's upload says whether it was stored compressed.
-    offered = [FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None) for f in files]
+    # Offered to zstd (a copy keeps its source's form); each file's upload or copy
+    # says how it was stored.
+    offered = [
+        FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None)
+        if i not in reuse or source is None
+        else source.entries[record_name(f.file_set, f.name)]
+        for i, f in enumerate(files)
+    ]
     started = manifest.with_files(_by_file_set(files, offered)).as_in_progress()
     if accepted is None:
         held = await manifests.create(ctx, started)
     else:
         held = await manifests.adopt(ctx, accepted, started)
     try:
-        stored = await _store_files(ctx, held.layout, backup_id, files, compress)
+        stored = await _store_files(ctx, held.layout, backup_id, files, compress, source, reuse)
         # From here on every manifest (the hook's, the final one, a FAILED one) names
         # the files as they were stored: a file that zstd did not shrink is stored
         # plain (store-format.md §4).
@@ -185,27 +236,171 @@ async def _fail_after_error(ctx: StoreContext, held: StoredManifest, error: Base
         await manifests.record(ctx, held.key, version, failed)
 
 
+async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source | None:
+    """The latest earlier backup of the partition (same node) that a save may copy
+    from: COMPLETED, readable, with an integrity record of its manifest that names
+    its objects' identities. None where the seam cannot copy or incremental saves
+    are off."""
+    if not (ctx.incremental and ctx.io.capabilities.server_side_copy):
+        return None
+    partition = BackupIdentifierWildcard(backup_id.node_id, backup_id.partition_id)
+    earlier = [i for i in await manifest_keys(ctx, partition) if i < backup_id]
+    for candidate in sorted(earlier, reverse=True)[:SOURCE_CANDIDATES]:
+        try:
+            stored, found = await manifests.find_with_integrity(ctx, candidate)
+            if stored is None or stored.manifest.status_code is not BackupStatusCode.COMPLETED:
+                continue
+            record = integrity_of(stored, found)
+        except BackupStoreError:
+            continue  # a damaged manifest or record is never a source
+        if record is None or record.record_format < IDENTITY_FORMAT:
+            continue
+        entries = {
+            record_name(file_set, entry.name): entry for file_set, entry in stored.manifest.files()
+        }
+        return Source(stored, record, entries)
+    return None
+
+
+async def reusable(ctx: StoreContext, files: Sequence[FileToStore], source: Source) -> Reuse:
+    """The local files whose name, size and SHA-256 the source's record holds, with
+    an object identity the seam can copy; each candidate hashed once."""
+    candidates: dict[int, FileRecord] = {}
+    for i, f in enumerate(files):
+        name = record_name(f.file_set, f.name)
+        recorded = source.record.get(name)
+        if (
+            f.local_path is not None
+            and recorded is not None
+            and recorded.size == f.size
+            and recorded.identity is not None
+            and name in source.entries
+            and ctx.io.capabilities.can_copy(recorded.stored_size)
+        ):
+            candidates[i] = recorded
+    order = list(candidates)
+    digests = await ctx.bounded([partial(_hash_local, files[i]) for i in order])
+    return {
+        i: candidates[i]
+        for i, digest in zip(order, digests, strict=True)
+        if digest.size == files[i].size and digest.sha256 == candidates[i].sha256
+    }
+
+
+async def _hash_local(file: FileToStore) -> Digest:
+    assert file.local_path is not None  # only local files are candidates
+    path = file.local_path
+
+    def digest() -> Digest:
+        found = Digest()
+        for _chunk in hashed(read_file(path, file.size), found):
+            pass
+        return found
+
+    return await asyncio.to_thread(digest)
+
+
 async def _store_files(
     ctx: StoreContext,
     layout: KeyLayout,
     backup_id: BackupIdentifier,
     files: Sequence[FileToStore],
     compress: dict[FileName, bool],
+    source: Source | None,
+    reuse: Reuse,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
-    """Upload every file, durable before anything names it (record, manifest): each
-    file's integrity record and manifest entry as stored, in the files' order."""
+    """Upload (or copy) every file, durable before anything names it (record,
+    manifest): each file's integrity record and manifest entry as stored, in the
+    files' order."""
+
+    async def store(batch: builtins.list[int]) -> builtins.list[tuple[FileRecord, FileEntry]]:
+        if source is not None and batch[0] in reuse:
+            [i] = batch
+            return [await _copy(ctx, layout, backup_id, files[i], source, reuse[i], compress)]
+        return await _upload(ctx, layout, backup_id, [files[i] for i in batch], compress)
+
+    keys = [layout.file_key(backup_id, f.file_set, f.name) for f in files]
     async with ctx.io.upload_group() as group:
-        uploaded = await ctx.batched(
+        stored = await ctx.batched(
             len(files),
             lambda i: (
-                files[i].local_path is not None
+                i not in reuse
+                and files[i].local_path is not None
                 and files[i].size <= SMALL_FILE
                 and not compress[(files[i].file_set, files[i].name)]
             ),
-            lambda batch: _upload(ctx, layout, backup_id, [files[i] for i in batch], compress),
+            store,
         )
-        await group.persist([layout.file_key(backup_id, f.file_set, f.name) for f in files])
+        await group.persist(keys)
+    if ctx.incremental and ctx.io.capabilities.server_side_copy:
+        stored = await _with_identities(ctx, keys, stored)
+    return stored
+
+
+async def _with_identities(
+    ctx: StoreContext, keys: Sequence[str], stored: builtins.list[tuple[FileRecord, FileEntry]]
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
+    """The records with their objects' identities, as the store reports them now that
+    they are durable: what a later backup checks before it copies one."""
+    found = await ctx.bounded([partial(ctx.io.head, key) for key in keys])
+    return [
+        (
+            FileRecord(
+                record.size,
+                record.sha256,
+                record.stored_size,
+                None
+                if meta is None or not meta.e_tag or meta.size != record.stored_size
+                else StoredIdentity(meta.e_tag, meta.size),
+            ),
+            entry,
+        )
+        for meta, (record, entry) in zip(found, stored, strict=True)
+    ]
+
+
+async def _copy(
+    ctx: StoreContext,
+    layout: KeyLayout,
+    backup_id: BackupIdentifier,
+    file: FileToStore,
+    source: Source,
+    recorded: FileRecord,
+    compress: dict[FileName, bool],
+) -> tuple[FileRecord, FileEntry]:
+    """The file made by copying the source's object, which holds its bytes; uploaded
+    instead when the object is not the one recorded before or after the copy, the
+    copy is not its size, or the copy fails."""
+    key = layout.file_key(backup_id, file.file_set, file.name)
+    source_key = source.key(file)
+    if await _unchanged(ctx, source_key, recorded):
+        try:
+            await ctx.io.copy(source_key, key)
+            copied = await ctx.io.head(key)
+        except BackupStoreError:
+            copied = None  # the source deleted meanwhile, or a copy the service refused
+        if (
+            copied is not None
+            and copied.size == recorded.stored_size
+            and await _unchanged(ctx, source_key, recorded)
+        ):
+            ctx.counters.files_copied += 1
+            ctx.counters.bytes_copied += recorded.stored_size
+            entry = source.entries[record_name(file.file_set, file.name)]
+            return FileRecord(file.size, recorded.sha256, recorded.stored_size), entry
+    [uploaded] = await _upload(ctx, layout, backup_id, [file], compress)
     return uploaded
+
+
+async def _unchanged(ctx: StoreContext, key: str, recorded: FileRecord) -> bool:
+    """Whether the object at ``key`` still has the identity its backup recorded."""
+    assert recorded.identity is not None  # only records with identities are sources
+    meta = await ctx.io.head(key)
+    return (
+        meta is not None
+        and meta.e_tag == recorded.identity.e_tag
+        and meta.size == recorded.identity.size == recorded.stored_size
+    )
 
 
 async def _upload(
@@ -239,7 +434,7 @@ async def _upload(
     async with ctx.upload_budget.reserve(ctx.io.upload_memory(file.size)):
         one_request = file.size <= ctx.io.part_size and not form.compressed
         await ctx.io.upload(key, chunks, one_request=one_request)
-    return [_stored(file, key, original, form)]
+    return _counted(ctx, [_stored(file, key, original, form)])
 
 
 async def _upload_small(
@@ -255,7 +450,16 @@ async def _upload_small(
     async with ctx.upload_budget.reserve(max(ctx.io.upload_memory(f.size) for f in batch)):
         await ctx.io.upload_each(uploads)
     plain = StoredForm(compressed=False)
-    return [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
+    return _counted(
+        ctx, [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
+    )
+
+
+def _counted(
+    ctx: StoreContext, uploaded: builtins.list[tuple[FileRecord, FileEntry]]
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
+    ctx.counters.bytes_uploaded += sum(record.stored_size for record, _ in uploaded)
+    return uploaded
 
 
 def _stored(
