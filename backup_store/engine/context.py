@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from backup_store.catalog import Catalog
 from backup_store.concurrency import ByteBudget, run_bounded
+from backup_store.contract.inspectable import TransferCounters
 from backup_store.engine.ownership import OwnershipMarker
 from backup_store.format.formats import StoreFormat
 from backup_store.format.keys import KeyLayout
@@ -28,17 +29,6 @@ SMALL_FILE = CHUNK_SIZE
 """Files up to this size move in batches (:meth:`ObjectIO.upload_each`, ``download_each``)."""
 BATCH_FILES = 64
 """At most this many small files per batch."""
-
-
-@dataclass
-class TransferCounters:
-    """What saves of one store sent and copied, counted since it was opened (the
-    metrics read them): bytes uploaded and, for files made inside the store from an
-    earlier backup's objects (incremental saves), files and bytes copied."""
-
-    bytes_uploaded: int = 0
-    bytes_copied: int = 0
-    files_copied: int = 0
 
 
 @dataclass

@@ -23,13 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from backup_store.contract.inspectable import BeforeComplete, FileToStore, StoredManifest
+from backup_store.contract.inspectable import (
+    BeforeComplete,
+    FileToStore,
+    StoredManifest,
+    TransferCounters,
+)
 from backup_store.engine import manifests
 from backup_store.engine.context import SMALL_FILE, StoreContext
 from backup_store.engine.inspect import integrity_of
@@ -63,6 +69,8 @@ from backup_store.model import (
 from backup_store.transfer.files import Chunk, Digest, hashed, read_file, source_size
 from backup_store.transfer.threads import blocking, iterate_in_thread
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD, StoredForm, compress_if_smaller
+
+log = logging.getLogger(__name__)
 
 CANCELLED_REASON = "The backup was cancelled before it completed."
 
@@ -156,7 +164,13 @@ async def write_backup(
     else:
         held = await manifests.adopt(ctx, accepted, started)
     try:
-        stored = await _store_files(ctx, held.layout, backup_id, files, compress, source, reuse)
+        tally = TransferCounters()
+        try:
+            stored = await _store_files(
+                ctx, held.layout, backup_id, files, compress, source, reuse, tally
+            )
+        finally:
+            _add(ctx.counters, tally)
         # From here on every manifest (the hook's, the final one, a FAILED one) names
         # the files as they were stored: a file that zstd did not shrink is stored
         # plain (store-format.md §4).
@@ -172,6 +186,15 @@ async def write_backup(
         if before_complete is not None:
             await before_complete(held)
         await _complete(ctx, held, final)
+        log.info(
+            "backup %s: %d files uploaded (%d bytes), %d copied in the store (%d bytes)%s",
+            backup_id,
+            len(files) - tally.files_copied,
+            tally.bytes_uploaded,
+            tally.files_copied,
+            tally.bytes_copied,
+            "" if source is None else f" from backup {source.stored.manifest.id}",
+        )
     except BaseException as error:
         await asyncio.shield(_fail_after_error(ctx, held, error))
         raise
@@ -308,6 +331,7 @@ async def _store_files(
     compress: dict[FileName, bool],
     source: Source | None,
     reuse: Reuse,
+    tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     """Upload (or copy) every file, durable before anything names it (record,
     manifest): each file's integrity record and manifest entry as stored, in the
@@ -316,8 +340,9 @@ async def _store_files(
     async def store(batch: builtins.list[int]) -> builtins.list[tuple[FileRecord, FileEntry]]:
         if source is not None and batch[0] in reuse:
             [i] = batch
-            return [await _copy(ctx, layout, backup_id, files[i], source, reuse[i], compress)]
-        return await _upload(ctx, layout, backup_id, [files[i] for i in batch], compress)
+            file = files[i]
+            return [await _copy(ctx, layout, backup_id, file, source, reuse[i], compress, tally)]
+        return await _upload(ctx, layout, backup_id, [files[i] for i in batch], compress, tally)
 
     keys = [layout.file_key(backup_id, f.file_set, f.name) for f in files]
     async with ctx.io.upload_group() as group:
@@ -367,6 +392,7 @@ async def _copy(
     source: Source,
     recorded: FileRecord,
     compress: dict[FileName, bool],
+    tally: TransferCounters,
 ) -> tuple[FileRecord, FileEntry]:
     """The file made by copying the source's object, which holds its bytes; uploaded
     instead when the object is not the one recorded before or after the copy, the
@@ -384,11 +410,11 @@ async def _copy(
             and copied.size == recorded.stored_size
             and await _unchanged(ctx, source_key, recorded)
         ):
-            ctx.counters.files_copied += 1
-            ctx.counters.bytes_copied += recorded.stored_size
+            tally.files_copied += 1
+            tally.bytes_copied += recorded.stored_size
             entry = source.entries[record_name(file.file_set, file.name)]
             return FileRecord(file.size, recorded.sha256, recorded.stored_size), entry
-    [uploaded] = await _upload(ctx, layout, backup_id, [file], compress)
+    [uploaded] = await _upload(ctx, layout, backup_id, [file], compress, tally)
     return uploaded
 
 
@@ -409,6 +435,7 @@ async def _upload(
     backup_id: BackupIdentifier,
     batch: Sequence[FileToStore],
     compress: dict[FileName, bool],
+    tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     """Store files; their integrity records and manifest entries as stored.
 
@@ -417,7 +444,7 @@ async def _upload(
     local files goes through :meth:`ObjectIO.upload_each`.
     """
     if len(batch) > 1:
-        return await _upload_small(ctx, layout, backup_id, batch)
+        return await _upload_small(ctx, layout, backup_id, batch, tally)
     [file] = batch
     key = layout.file_key(backup_id, file.file_set, file.name)
     original = Digest()
@@ -434,11 +461,15 @@ async def _upload(
     async with ctx.upload_budget.reserve(ctx.io.upload_memory(file.size)):
         one_request = file.size <= ctx.io.part_size and not form.compressed
         await ctx.io.upload(key, chunks, one_request=one_request)
-    return _counted(ctx, [_stored(file, key, original, form)])
+    return _counted(tally, [_stored(file, key, original, form)])
 
 
 async def _upload_small(
-    ctx: StoreContext, layout: KeyLayout, backup_id: BackupIdentifier, batch: Sequence[FileToStore]
+    ctx: StoreContext,
+    layout: KeyLayout,
+    backup_id: BackupIdentifier,
+    batch: Sequence[FileToStore],
+    tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     keys = [layout.file_key(backup_id, f.file_set, f.name) for f in batch]
     digests = [Digest() for _ in batch]
@@ -451,15 +482,21 @@ async def _upload_small(
         await ctx.io.upload_each(uploads)
     plain = StoredForm(compressed=False)
     return _counted(
-        ctx, [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
+        tally, [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
     )
 
 
 def _counted(
-    ctx: StoreContext, uploaded: builtins.list[tuple[FileRecord, FileEntry]]
+    tally: TransferCounters, uploaded: builtins.list[tuple[FileRecord, FileEntry]]
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
-    ctx.counters.bytes_uploaded += sum(record.stored_size for record, _ in uploaded)
+    tally.bytes_uploaded += sum(record.stored_size for record, _ in uploaded)
     return uploaded
+
+
+def _add(total: TransferCounters, tally: TransferCounters) -> None:
+    total.bytes_uploaded += tally.bytes_uploaded
+    total.bytes_copied += tally.bytes_copied
+    total.files_copied += tally.files_copied
 
 
 def _stored(

@@ -29,10 +29,11 @@ from backup_store.contract.inspectable import (
     ListedManifest,
     RestoreProgress,
     StoredManifest,
+    TransferCounters,
 )
 from backup_store.engine import delete, inspect, listing, restore, save
 from backup_store.engine import manifests as manifest_steps
-from backup_store.engine.context import StoreContext, TransferCounters
+from backup_store.engine.context import StoreContext
 from backup_store.errors import BackupStoreError, ConfigurationError, StoreClosedError
 from backup_store.format.formats import StoreFormat
 from backup_store.format.integrity import IntegrityRecord

@@ -10,6 +10,7 @@ Each backup is restored and compared byte for byte. Azure declares no copies
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from backup_store.engine import ObjectBackupStore
 from backup_store.io import ObjectIO
 from backup_store.io.wrapper import HookedIO, Request, WrapperIO
+from backup_store.metrics import BackupMetrics
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -26,11 +28,13 @@ from backup_store.model import (
     BackupStatusCode,
     NamedFileSet,
 )
+from backup_store.service import BackupService, BackupState, Checkpoint, CheckpointContent
 from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.transfer.files import Chunk
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD
 from tests.emulators import AzureContainer, GcsBucket, S3Bucket
 from tests.support.cloud_stores import azure_store, gcs_store, s3_store
+from tests.support.services import MemorySource
 
 FIRST = BackupIdentifier(0, 1, 10)
 SECOND = BackupIdentifier(0, 1, 20)
@@ -274,3 +278,48 @@ async def test_a_copy_keeps_its_sources_zstd_bytes_whatever_the_setting(
         "plain.sst": None,
     }
     assert await restored(plain, SECOND, tmp_path / "r") == files
+
+
+class PartitionFiles(MemorySource):
+    """Partition 1, whose backup content is the files of a folder."""
+
+    async def backup_content(self, checkpoint: Checkpoint) -> CheckpointContent:
+        return CheckpointContent(
+            f"{checkpoint.position}-1-1-1",
+            checkpoint.position,
+            segments=NamedFileSet({name: self.files / name for name in NAMES}),
+        )
+
+
+async def test_the_service_shows_what_was_copied_in_its_metrics_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_partition(tmp_path / "partition", first_files())
+    store = FilesystemBackupStore(tmp_path / "store")
+    metrics = BackupMetrics(process=False)
+    caplog.set_level(logging.INFO)
+    async with BackupService(
+        store, [PartitionFiles(1, tmp_path / "partition")], node_id=0, metrics=metrics
+    ) as service:
+        for checkpoint in (FIRST.checkpoint_id, SECOND.checkpoint_id):
+            await service.take_backup(checkpoint)
+            await service.wait_for_backups()
+            assert (await service.get_backup(checkpoint)).state is BackupState.COMPLETED
+    value = metrics.registry.get_sample_value
+    assert value("backup_store_copied_files_total") == len(NAMES)
+    assert value("backup_store_copied_bytes_total") == len(NAMES) * SIZE
+    assert value("backup_store_uploaded_bytes_total") == len(NAMES) * SIZE
+    assert any(
+        f"backup {SECOND}: 0 files uploaded (0 bytes), {len(NAMES)} copied in the store" in line
+        for line in caplog.messages
+    ), caplog.messages
+
+
+def test_serve_can_turn_incremental_saves_off() -> None:
+    from click.testing import CliRunner
+
+    from backup_store.cli.serve import INCREMENTAL_ENV, serve
+
+    shown = CliRunner().invoke(serve, ["--help"], terminal_width=200)
+    assert "--incremental / --no-incremental" in shown.output
+    assert INCREMENTAL_ENV in shown.output
