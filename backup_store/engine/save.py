@@ -95,8 +95,8 @@ class Source:
         return self.stored.layout.file_key(self.stored.manifest.id, file.file_set, file.name)
 
 
-Reuse = dict[int, FileRecord]
-"""Files (by index) whose bytes the source holds, with the source's record of each."""
+Candidates = dict[int, FileRecord]
+"""Files (by index) whose name and size the source holds, with the source's record of each."""
 
 
 def files_of(backup: Backup) -> builtins.list[FileToStore]:
@@ -144,20 +144,15 @@ async def write_backup(
     layout = accepted.layout if accepted is not None else ctx.write_layout(broker_version)
     check_keys(ctx, layout, backup_id, files)
     await ctx.owner.check(writing=True)
-    source = await find_source(ctx, backup_id)
-    reuse = await reusable(ctx, files, source) if source is not None else {}
+    local = any(f.local_path is not None for f in files)  # only local files are copied
+    source = await find_source(ctx, backup_id) if local else None
+    candidates = copy_candidates(ctx, files, source) if source is not None else {}
     compress = {
         (f.file_set, f.name): ctx.compression is not None and f.size > COMPRESSION_THRESHOLD
         for f in files
     }
-    # Offered to zstd (a copy keeps its source's form); each file's upload or copy
-    # says how it was stored.
-    offered = [
-        FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None)
-        if i not in reuse or source is None
-        else source.entries[record_name(f.file_set, f.name)]
-        for i, f in enumerate(files)
-    ]
+    # Offered to zstd; each file's upload (or copy) says how it was stored.
+    offered = [FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None) for f in files]
     started = manifest.with_files(_by_file_set(files, offered)).as_in_progress()
     if accepted is None:
         held = await manifests.create(ctx, started)
@@ -167,7 +162,7 @@ async def write_backup(
         tally = TransferCounters()
         try:
             stored = await _store_files(
-                ctx, held.layout, backup_id, files, compress, source, reuse, tally
+                ctx, held.layout, backup_id, files, compress, source, candidates, tally
             )
         finally:
             _add(ctx.counters, tally)
@@ -267,7 +262,12 @@ async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source 
     if not (ctx.incremental and ctx.io.capabilities.server_side_copy):
         return None
     partition = BackupIdentifierWildcard(backup_id.node_id, backup_id.partition_id)
-    earlier = [i for i in await manifest_keys(ctx, partition) if i < backup_id]
+    try:
+        earlier = [i for i in await manifest_keys(ctx, partition) if i < backup_id]
+    except BackupStoreError as error:
+        # A store that lets this save write but not list (a write-only policy): send all.
+        log.info("backup %s: no earlier backup to copy from: %s", backup_id, error)
+        return None
     for candidate in sorted(earlier, reverse=True)[:SOURCE_CANDIDATES]:
         try:
             stored, found = await manifests.find_with_integrity(ctx, candidate)
@@ -285,10 +285,10 @@ async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source 
     return None
 
 
-async def reusable(ctx: StoreContext, files: Sequence[FileToStore], source: Source) -> Reuse:
-    """The local files whose name, size and SHA-256 the source's record holds, with
-    an object identity the seam can copy; each candidate hashed once."""
-    candidates: dict[int, FileRecord] = {}
+def copy_candidates(ctx: StoreContext, files: Sequence[FileToStore], source: Source) -> Candidates:
+    """The local files whose name and size the source's record holds, with an object
+    identity, at a size the seam can copy (their SHA-256 decides, when they are stored)."""
+    candidates: Candidates = {}
     for i, f in enumerate(files):
         name = record_name(f.file_set, f.name)
         recorded = source.record.get(name)
@@ -301,13 +301,7 @@ async def reusable(ctx: StoreContext, files: Sequence[FileToStore], source: Sour
             and ctx.io.capabilities.can_copy(recorded.stored_size)
         ):
             candidates[i] = recorded
-    order = list(candidates)
-    digests = await ctx.bounded([partial(_hash_local, files[i]) for i in order])
-    return {
-        i: candidates[i]
-        for i, digest in zip(order, digests, strict=True)
-        if digest.size == files[i].size and digest.sha256 == candidates[i].sha256
-    }
+    return candidates
 
 
 async def _hash_local(file: FileToStore) -> Digest:
@@ -330,7 +324,7 @@ async def _store_files(
     files: Sequence[FileToStore],
     compress: dict[FileName, bool],
     source: Source | None,
-    reuse: Reuse,
+    candidates: Candidates,
     tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     """Upload (or copy) every file, durable before anything names it (record,
@@ -338,10 +332,12 @@ async def _store_files(
     files' order."""
 
     async def store(batch: builtins.list[int]) -> builtins.list[tuple[FileRecord, FileEntry]]:
-        if source is not None and batch[0] in reuse:
+        if source is not None and batch[0] in candidates:
             [i] = batch
-            file = files[i]
-            return [await _copy(ctx, layout, backup_id, file, source, reuse[i], compress, tally)]
+            recorded = candidates[i]
+            return [
+                await _copy(ctx, layout, backup_id, files[i], source, recorded, compress, tally)
+            ]
         return await _upload(ctx, layout, backup_id, [files[i] for i in batch], compress, tally)
 
     keys = [layout.file_key(backup_id, f.file_set, f.name) for f in files]
@@ -349,7 +345,7 @@ async def _store_files(
         stored = await ctx.batched(
             len(files),
             lambda i: (
-                i not in reuse
+                i not in candidates
                 and files[i].local_path is not None
                 and files[i].size <= SMALL_FILE
                 and not compress[(files[i].file_set, files[i].name)]
@@ -394,22 +390,22 @@ async def _copy(
     compress: dict[FileName, bool],
     tally: TransferCounters,
 ) -> tuple[FileRecord, FileEntry]:
-    """The file made by copying the source's object, which holds its bytes; uploaded
-    instead when the object is not the one recorded before or after the copy, the
-    copy is not its size, or the copy fails."""
+    """The file made by copying the source's object when the file's SHA-256 is the
+    recorded one; uploaded (read again) when it is not, when the object is not the one
+    recorded before or after the copy, the copy is not its size, or the copy fails."""
     key = layout.file_key(backup_id, file.file_set, file.name)
     source_key = source.key(file)
-    if await _unchanged(ctx, source_key, recorded):
+    digest = await _hash_local(file)
+    same = digest.size == file.size and digest.sha256 == recorded.sha256
+    if same and await _unchanged(ctx, source_key, recorded):
         try:
             await ctx.io.copy(source_key, key)
-            copied = await ctx.io.head(key)
+            copied, still = await asyncio.gather(
+                ctx.io.head(key), _unchanged(ctx, source_key, recorded)
+            )
         except BackupStoreError:
-            copied = None  # the source deleted meanwhile, or a copy the service refused
-        if (
-            copied is not None
-            and copied.size == recorded.stored_size
-            and await _unchanged(ctx, source_key, recorded)
-        ):
+            copied, still = None, False  # the source deleted meanwhile, or a copy refused
+        if still and copied is not None and copied.size == recorded.stored_size:
             tally.files_copied += 1
             tally.bytes_copied += recorded.stored_size
             entry = source.entries[record_name(file.file_set, file.name)]
