@@ -57,7 +57,7 @@ from backup_store.format.integrity import (
 )
 from backup_store.format.keys import KeyLayout
 from backup_store.format.manifest import ZSTD, FileEntry, Manifest
-from backup_store.io import WriteConflict
+from backup_store.io import ObjectMeta, WriteConflict
 from backup_store.model import (
     FILE_SETS,
     Backup,
@@ -362,22 +362,23 @@ async def _with_identities(
     ctx: StoreContext, keys: Sequence[str], stored: builtins.list[tuple[FileRecord, FileEntry]]
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     """The records with their objects' identities, as the store reports them now that
-    they are durable: what a later backup checks before it copies one."""
-    found = await ctx.bounded([partial(ctx.io.head, key) for key in keys])
-    return [
-        (
-            FileRecord(
-                record.size,
-                record.sha256,
-                record.stored_size,
-                None
-                if meta is None or not meta.e_tag or meta.size != record.stored_size
-                else StoredIdentity(meta.e_tag, meta.size),
-            ),
-            entry,
-        )
-        for meta, (record, entry) in zip(found, stored, strict=True)
-    ]
+    they are durable (a copy's came with it): what a later backup checks before it
+    copies one."""
+    unknown = [i for i, (record, _) in enumerate(stored) if record.identity is None]
+    found = await ctx.bounded([partial(ctx.io.head, keys[i]) for i in unknown])
+    named = list(stored)
+    for i, meta in zip(unknown, found, strict=True):
+        record, entry = stored[i]
+        identity = _identity(meta, record.stored_size)
+        named[i] = (FileRecord(record.size, record.sha256, record.stored_size, identity), entry)
+    return named
+
+
+def _identity(meta: ObjectMeta | None, stored_size: int) -> StoredIdentity | None:
+    """An object's identity, when the store names one and the object has the size stored."""
+    if meta is None or not meta.e_tag or meta.size != stored_size:
+        return None
+    return StoredIdentity(meta.e_tag, meta.size)
 
 
 async def _copy(
@@ -395,9 +396,10 @@ async def _copy(
     recorded before or after the copy, the copy is not its size, or the copy fails."""
     key = layout.file_key(backup_id, file.file_set, file.name)
     source_key = source.key(file)
-    digest = await _hash_local(file)
-    same = digest.size == file.size and digest.sha256 == recorded.sha256
-    if same and await _unchanged(ctx, source_key, recorded):
+    digest, unchanged = await asyncio.gather(
+        _hash_local(file), _unchanged(ctx, source_key, recorded)
+    )
+    if digest.size == file.size and digest.sha256 == recorded.sha256 and unchanged:
         try:
             await ctx.io.copy(source_key, key)
             copied, still = await asyncio.gather(
@@ -409,7 +411,8 @@ async def _copy(
             tally.files_copied += 1
             tally.bytes_copied += recorded.stored_size
             entry = source.entries[record_name(file.file_set, file.name)]
-            return FileRecord(file.size, recorded.sha256, recorded.stored_size), entry
+            identity = _identity(copied, recorded.stored_size)
+            return FileRecord(file.size, recorded.sha256, recorded.stored_size, identity), entry
     [uploaded] = await _upload(ctx, layout, backup_id, [file], compress, tally)
     return uploaded
 

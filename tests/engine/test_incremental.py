@@ -10,6 +10,7 @@ Each backup is restored and compared byte for byte. Azure declares no copies
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -226,6 +227,35 @@ async def test_a_source_deleted_during_its_copy_is_uploaded_instead(
     if copies(store):
         assert deleted, "the copy of the file was never requested"
         assert counter.sent == SIZE  # only the file whose source vanished
+    assert await restored(store, SECOND, tmp_path / "r") == first
+
+
+async def test_a_backup_whose_record_names_no_identities_is_never_a_source(
+    store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    # The first backup's record as an older version wrote it: format 2, no identities.
+    stored = await store.read_manifest(FIRST)
+    assert stored is not None
+    record = await store.read_integrity(stored)
+    assert record is not None
+    older = {
+        "format": 2,
+        "backupId": {"nodeId": 0, "partitionId": 1, "checkpointId": FIRST.checkpoint_id},
+        "createdAt": stored.manifest.created_at.iso(),
+        "files": {
+            name: {"size": r.size, "sha256": r.sha256, "storedSize": r.stored_size}
+            for name, r in record.items()
+        },
+    }
+    await store.io.put(stored.layout.integrity_key(FIRST), json.dumps(older).encode())
+    counter = counting(store)
+    folder = tmp_path / "second"
+    write_partition(folder, first)
+    await store.save(backup_of(SECOND, folder, first))
+    assert counter.copies == []
+    assert counter.sent == len(NAMES) * SIZE
     assert await restored(store, SECOND, tmp_path / "r") == first
 
 
