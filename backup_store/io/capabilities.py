@@ -33,7 +33,7 @@ class Capabilities:
             blocks after a week; a kill -9 leaves parts on every service).
         server_side_copy: :meth:`ObjectIO.copy` makes a new object from a stored one
             inside the service, and the copy is complete when the request returns
-            (S3 CopyObject, GCS rewrite, a filesystem hard link). Azure's Copy Blob
+            (S3 CopyObject, GCS copy, a filesystem hard link). Azure's Copy Blob
             may answer while the copy is still pending, so Azure declares none.
     """
 
