@@ -215,6 +215,18 @@ def test_azure_does_not_declare_copies_of_customer_key_blobs() -> None:
     assert not capabilities_of(config.open_obstore("Azure", AzureStore)).copies_customer_key_objects
 
 
+def test_a_store_that_cannot_copy_customer_key_objects_is_never_asked_to() -> None:
+    # An incremental save copies only where the seam says a copy of such an object works.
+    from backup_store.io.capabilities import Capabilities
+
+    copies = Capabilities(True, True, True, True, server_side_copy=True)
+    assert copies.can_copy(10)
+    assert not copies.can_copy(10, customer_key=True)
+    assert Capabilities(
+        True, True, True, True, server_side_copy=True, copies_customer_key_objects=True
+    ).can_copy(10, customer_key=True)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -261,6 +261,14 @@ class ObstoreIO(ObjectIO):
 
         await in_transfer_thread(send, idle_seconds=self.deadlines.idle_seconds)
 
+    async def copy(self, source: str, key: str) -> None:
+        if not self.capabilities.server_side_copy:
+            await super().copy(source, key)
+        with self._translated(key):
+            # Copying is the service's work: its time grows with the size, like a transfer.
+            async with self._deadline(self.deadlines.idle_seconds, key):
+                await obstore.copy_async(self.store, source, key, overwrite=True)
+
     def upload_memory(self, size: int) -> int:
         if size <= self.part_size:
             return 2 * size  # the whole source, and obstore's copy of it

@@ -131,6 +131,7 @@ class BackupService(AsyncResource):
     ) -> None:
         self.store = store
         self.metrics = metrics if metrics is not None else BackupMetrics(process=False)
+        self.metrics.watch_transfers(store.counters)
         self.sources: dict[int, PartitionSource] = {}
         for source in sources:
             if source.partition_id in self.sources:
