@@ -64,12 +64,15 @@ $(BENCHING): pyproject.toml $(TESTING)
 	touch $@
 
 # The byte-path benchmark, then one round of the listing benchmark at 1,000 backups per
-# partition: full mode (<= 30 min) and quick mode (<= 5 min, or BENCH=quick).
+# partition, then the incremental-save benchmark (bench/incremental.py): full mode
+# (<= 30 min) and quick mode (<= 5 min, or BENCH=quick).
 bench: $(BENCHING) emulators
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.incremental
 
 bench-quick: $(BENCHING) emulators
 	$(BIN)/python -m bench --quick
+	$(BIN)/python -m bench.incremental --quick
 
 # The listing benchmark at 10,000 backups x 3 partitions, 3 rounds, before and after
 # (issue 11's figures; about an hour).

@@ -9,10 +9,13 @@ Rules (``management-api.md``, "GET /actuator/backups/{backupId}"):
 
 * The partitions are ``1..partition_count`` (the cluster's configured count, or
   the largest ``numberOfPartitions`` among the id's descriptors) plus any
-  partition a status names.
+  partition a status names. A count above :data:`MAX_PARTITIONS` is never
+  enumerated: the partitions found are shown, and the backup is INCOMPLETE
+  when fewer were found than the count says.
 * Several copies of one partition (from different nodes) count as the best one:
-  COMPLETED > IN_PROGRESS > FAILED > DOES_NOT_EXIST.
-* The overall state is evaluated in this order: any FAILED → FAILED; some
+  COMPLETED > IN_PROGRESS > FAILED > DELETED > DOES_NOT_EXIST.
+* The overall state is evaluated in this order: any DELETED → DELETED (Zeebe
+  8.9+, ``management-api.md`` "DELETED backups"); any FAILED → FAILED; some
   partition has it and some does not → INCOMPLETE; any IN_PROGRESS →
   IN_PROGRESS; none has it → DOES_NOT_EXIST; otherwise COMPLETED.
 """
@@ -26,7 +29,7 @@ from enum import Enum
 from typing import Any
 
 from backup_store.format.instant import Instant
-from backup_store.model import BackupStatus, BackupStatusCode
+from backup_store.model import MAX_PARTITIONS, BackupStatus, BackupStatusCode
 
 UNKNOWN_REASON = "Unknown reason"
 """The reason shown for a FAILED partition whose manifest records none."""
@@ -40,6 +43,8 @@ class BackupState(Enum):
     INCOMPLETE = "INCOMPLETE"
     IN_PROGRESS = "IN_PROGRESS"
     DOES_NOT_EXIST = "DOES_NOT_EXIST"
+    DELETED = "DELETED"
+    """A partition's manifest is a Zeebe 8.9+ tombstone: the backup is being deleted."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,15 @@ class PartitionBackupInfo:
     checkpoint_position: int | None = None
     broker_id: int | None = None
     broker_version: str | None = None
+    zone: str | None = None
+    """The broker's zone (Zeebe 8.10+), None without one."""
+
+    @property
+    def broker_folder(self) -> str:
+        """The broker as keys name it: ``{zone}_{brokerId}`` or the id; "" without one."""
+        if self.broker_id is None:
+            return ""
+        return f"{self.zone}_{self.broker_id}" if self.zone else str(self.broker_id)
 
     @classmethod
     def from_status(cls, status: BackupStatus) -> PartitionBackupInfo:
@@ -74,6 +88,7 @@ class PartitionBackupInfo:
             checkpoint_position=descriptor.checkpoint_position if descriptor else None,
             broker_id=status.id.node_id,
             broker_version=descriptor.broker_version if descriptor else None,
+            zone=status.id.zone,
         )
 
     def to_json(self, *, summary: bool = False) -> dict[str, Any]:
@@ -93,6 +108,7 @@ class PartitionBackupInfo:
                 ("snapshotId", self.snapshot_id),
                 ("checkpointPosition", self.checkpoint_position),
                 ("brokerId", self.broker_id),
+                ("zone", self.zone),
             ]
         fields.append(("brokerVersion", self.broker_version))
         out.update((name, value) for name, value in fields if value is not None)
@@ -160,7 +176,12 @@ def aggregate(
         if status.status_code is not BackupStatusCode.DOES_NOT_EXIST:
             by_partition[status.id.partition_id].append(status)
     count = partition_count if partition_count is not None else partition_count_of(statuses)
-    partitions = set(range(1, (count or 0) + 1)) | set(by_partition)
+    beyond = count is not None and count > MAX_PARTITIONS
+    # A count beyond what is enumerated shows the partitions found, INCOMPLETE if missing some.
+    partitions = set(by_partition)
+    if not beyond:
+        partitions |= set(range(1, (count or 0) + 1))
+    missing_beyond = beyond and len(partitions) < (count or 0)
     details = []
     for partition in sorted(partitions):
         best = best_status(by_partition.get(partition, []))
@@ -170,6 +191,8 @@ def aggregate(
             else PartitionBackupInfo(partition, BackupStatusCode.DOES_NOT_EXIST)
         )
     state = overall_state([d.state for d in details])
+    if missing_beyond and state in (BackupState.COMPLETED, BackupState.IN_PROGRESS):
+        state = BackupState.INCOMPLETE
     reason = None
     if state is BackupState.FAILED:
         reason = "".join(
@@ -185,6 +208,8 @@ def overall_state(states: Iterable[BackupStatusCode]) -> BackupState:
     """The overall state of the partitions' (best) states, in the API's evaluation order."""
     present = list(states)
     exists = [s for s in present if s is not BackupStatusCode.DOES_NOT_EXIST]
+    if BackupStatusCode.DELETED in present:
+        return BackupState.DELETED
     if BackupStatusCode.FAILED in present:
         return BackupState.FAILED
     if exists and len(exists) < len(present):

@@ -194,6 +194,12 @@ class StoreUnavailableError(BackupStoreError):
     """The storage service could not be reached or refused the credentials."""
 
 
+class CustomerKeyError(StoreUnavailableError):
+    """The service refused an object request for its customer-provided encryption key
+    (S3 SSE-C, Azure CPK): none was given for encrypted objects, a different one, or
+    one for objects stored without it. The message names the setting to give."""
+
+
 class StoreClosedError(BackupStoreError):
     """The store was closed."""
 
@@ -209,6 +215,14 @@ _SECRETS = [
         re.compile(
             r"(?i)\b(sig|signature|secret[_-]?access[_-]?key|access[_-]?key[_-]?id|account[_-]?key"
             r"|sas[_-]?token|password|token|x-amz-security-token)(\s*=\s*|:(?!\s))[^\s&,;\"']+"
+        ),
+        r"\1\2***",
+    ),
+    (
+        # Customer-provided encryption keys, as a header or an option (base64).
+        re.compile(
+            r"(?i)(server-side-encryption-customer-key|encryption[_-]key|ssec[_-]?key"
+            r"|sse[_-]customer[_-]key(?:[_-]base64)?)([\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9+/]{16,}={0,2}"
         ),
         r"\1\2***",
     ),

@@ -7,6 +7,8 @@ names the offending value, so bad input never reaches a store.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -22,11 +24,12 @@ MAX_CHECKPOINT_ID = 2**63 - 1
 MAX_INT = 2**31 - 1
 """Node and partition ids are Java ``int`` values."""
 MAX_PARTITIONS = 8192
-"""The largest ``numberOfPartitions`` a descriptor may state.
+"""The most partitions the service and the API enumerate.
 
-Zeebe clusters have a few to a few hundred partitions. A stored manifest that
-states more is damaged: the value never drives iteration or allocation
-(``docs/on-store-format.md``, "Damaged manifests")."""
+Zeebe clusters have a few to a few hundred partitions. A descriptor may state any
+``numberOfPartitions`` Zeebe reads (1 to 2^31-1): the value never drives
+iteration or allocation past this bound (``docs/on-store-format.md``)."""
+_ZONE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 DAMAGED_REASON_PREFIX = "Damaged manifest: "
 """Start of the failure reason of a partition backup whose manifest cannot be read."""
 SNAPSHOT = "snapshot"
@@ -96,37 +99,111 @@ def check_file_name(name: object) -> str:
     return name
 
 
-@dataclass(frozen=True, order=True, slots=True)
+def check_zone(value: object) -> str:
+    """Validate a zone as Zeebe 8.10 names one: ``[A-Za-z0-9][A-Za-z0-9-]*``, at most 63."""
+    if not isinstance(value, str) or not _ZONE.fullmatch(value):
+        raise InvalidInputError(
+            f"zone must be letters, digits and '-' (not first), at most 63, got {value!r}"
+        )
+    return value
+
+
+@functools.total_ordering
+@dataclass(frozen=True, slots=True)
 class BackupIdentifier:
-    """Which backup: the broker (node) that took it, its partition and checkpoint."""
+    """Which backup: the broker (node) that took it, its partition and checkpoint.
+
+    ``zone`` is the broker's zone (Zeebe 8.10+), ``None`` for a broker without one;
+    a zone-qualified node's folder in keys is ``{zone}_{nodeId}``. Checkpoint ids
+    are 1 and more (Zeebe 8.7); :meth:`newer` admits the checkpoint id 0 that
+    Zeebe 8.9+ manifests may carry.
+    """
 
     node_id: int
     partition_id: int
     checkpoint_id: int
+    zone: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("node id", self.node_id, 0, MAX_INT)
         _check_int("partition id", self.partition_id, 1, MAX_INT)
-        check_checkpoint_id(self.checkpoint_id)
+        if self.checkpoint_id != 0 or not _NEWER_ZERO.get():
+            check_checkpoint_id(self.checkpoint_id)
+        if self.zone is not None:
+            check_zone(self.zone)
+
+    @classmethod
+    def newer(
+        cls, node_id: int, partition_id: int, checkpoint_id: int, zone: str | None = None
+    ) -> BackupIdentifier:
+        """An id as a Zeebe 8.9+ manifest states it: checkpoint id 0 to 2^63-1."""
+        token = _NEWER_ZERO.set(True)
+        try:
+            return cls(node_id, partition_id, checkpoint_id, zone)
+        finally:
+            _NEWER_ZERO.reset(token)
+
+    @property
+    def node_folder(self) -> str:
+        """The node's folder in Zeebe's keys: ``{zone}_{nodeId}`` or the bare node id."""
+        return f"{self.zone}_{self.node_id}" if self.zone else str(self.node_id)
+
+    def _order(self) -> tuple[int, int, int, str]:
+        return self.node_id, self.partition_id, self.checkpoint_id, self.zone or ""
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, BackupIdentifier):
+            return NotImplemented
+        return self._order() < other._order()
 
     def __str__(self) -> str:
-        return f"node {self.node_id}/partition {self.partition_id}/checkpoint {self.checkpoint_id}"
+        return (
+            f"node {self.node_folder}/partition {self.partition_id}"
+            f"/checkpoint {self.checkpoint_id}"
+        )
+
+
+_NEWER_ZERO: contextvars.ContextVar[bool] = contextvars.ContextVar("newer_zero", default=False)
+
+
+class CheckpointType(Enum):
+    """What took a checkpoint (Zeebe 8.9+ descriptors); absent reads as ``MANUAL_BACKUP``."""
+
+    MARKER = "MARKER"
+    SCHEDULED_BACKUP = "SCHEDULED_BACKUP"
+    MANUAL_BACKUP = "MANUAL_BACKUP"
 
 
 @dataclass(frozen=True, slots=True)
 class BackupDescriptor:
-    """What the engine says about the backup's content."""
+    """What the engine says about the backup's content.
+
+    ``first_log_position``, ``checkpoint_timestamp`` and ``checkpoint_type`` are
+    Zeebe 8.9+'s; ``None`` where the manifest has none (a missing type means
+    ``MANUAL_BACKUP``: :attr:`type`). ``number_of_partitions`` is whatever Zeebe
+    wrote, 1 to 2^31-1.
+    """
 
     snapshot_id: str | None
     checkpoint_position: int
     number_of_partitions: int
     broker_version: str
+    first_log_position: int | None = None
+    checkpoint_timestamp: Instant | None = None
+    checkpoint_type: CheckpointType | None = None
+
+    @property
+    def type(self) -> CheckpointType:
+        """The checkpoint type as Zeebe reads it (absent is ``MANUAL_BACKUP``)."""
+        return self.checkpoint_type or CheckpointType.MANUAL_BACKUP
 
     def __post_init__(self) -> None:
         if self.snapshot_id is not None and not isinstance(self.snapshot_id, str):
             raise InvalidInputError(f"snapshot id must be a string, got {self.snapshot_id!r}")
         _check_int("checkpoint position", self.checkpoint_position, -(2**63), 2**63 - 1)
-        _check_int("number of partitions", self.number_of_partitions, 1, MAX_PARTITIONS)
+        _check_int("number of partitions", self.number_of_partitions, 1, MAX_INT)
+        if self.first_log_position is not None:
+            _check_int("first log position", self.first_log_position, -(2**63), 2**63 - 1)
         if not isinstance(self.broker_version, str) or not self.broker_version:
             raise InvalidInputError(
                 f"broker version must be a non-empty string, got {self.broker_version!r}"
@@ -223,13 +300,15 @@ class BackupStatusCode(Enum):
     """A backup's state; members are listed worst to best."""
 
     DOES_NOT_EXIST = "DOES_NOT_EXIST"
+    DELETED = "DELETED"
+    """A Zeebe 8.9+ tombstone: the backup is being deleted; never restored."""
     FAILED = "FAILED"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
 
     @property
     def rank(self) -> int:
-        """Position from worst (0) to best (3)."""
+        """Position from worst (0) to best (4)."""
         return list(BackupStatusCode).index(self)
 
     def __lt__(self, other: object) -> bool:

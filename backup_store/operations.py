@@ -121,6 +121,8 @@ def status_json(status: BackupStatus) -> dict[str, Any]:
         "nodeId": status.id.node_id,
         "status": status.status_code.value,
     }
+    if status.id.zone is not None:
+        out["zone"] = status.id.zone
     descriptor = status.descriptor
     optional = {
         "failureReason": status.failure_reason,

@@ -3,6 +3,7 @@
 from backup_store.tools.retention import (
     DEFAULT_CONCURRENCY,
     DELETE_ATTEMPTS,
+    RULES,
     Action,
     Outcome,
     PlannedId,
@@ -21,6 +22,7 @@ from backup_store.tools.retention import (
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DELETE_ATTEMPTS",
+    "RULES",
     "Action",
     "Outcome",
     "PlannedId",

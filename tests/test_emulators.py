@@ -398,16 +398,21 @@ async def test_adapter_multipart(
 
 
 @pytest.mark.asyncio
-async def test_adapter_refuses_server_side_copy(
+async def test_adapter_copies_with_the_json_api(
     client: httpx.AsyncClient, raw_gcs_bucket: GcsBucket
 ) -> None:
-    """Copies are not needed here: refused loudly rather than stored wrong."""
+    """obstore's copy (an XML PUT with ``x-goog-copy-source``) becomes ``copyTo``;
+    a missing source answers 404 NoSuchKey."""
     name = raw_gcs_bucket.name
-    await client.put(f"/{name}/src", content=b"data")
-    copied = await client.put(f"/{name}/dst", headers={"x-goog-copy-source": f"{name}/src"})
-    assert copied.status_code == 501
-    assert _xml(copied.text)["Code"] == "NotImplemented"
-    assert (await client.get(f"/{name}/dst")).status_code == 404
+    await client.put(f"/{name}/a%2Fsrc", content=b"data")
+    copied = await client.put(f"/{name}/b%2Fdst", headers={"x-goog-copy-source": f"{name}/a%2Fsrc"})
+    assert copied.status_code == 200
+    assert copied.headers["x-goog-generation"]
+    assert (await client.get(f"/{name}/b%2Fdst")).content == b"data"
+    missing = await client.put(f"/{name}/c", headers={"x-goog-copy-source": f"{name}/gone"})
+    assert missing.status_code == 404
+    assert _xml(missing.text)["Code"] == "NoSuchKey"
+    assert (await client.get(f"/{name}/c")).status_code == 404
 
 
 @pytest.mark.asyncio

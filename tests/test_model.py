@@ -154,12 +154,17 @@ def test_list_prefixes_are_as_narrow_as_the_wildcard() -> None:
         layout.list_prefix(BackupIdentifierWildcard(partition_id=1, checkpoint="10*"))
         == "bp/manifests/1/10"
     )
+    # Not narrowed to the node: a node in a zone has the folder {zone}_{node}.
     assert (
         layout.list_prefix(BackupIdentifierWildcard(node_id=2, partition_id=1, checkpoint=7))
-        == "bp/manifests/1/7/2/"
+        == "bp/manifests/1/7/"
     )
     parsed = layout.parse_manifest_key("bp/manifests/1/7/2/manifest.json")
     assert parsed == BackupIdentifier(2, 1, 7)
+    zoned = layout.parse_manifest_key("bp/manifests/1/7/us-east-1a_2/manifest.json")
+    assert zoned == BackupIdentifier(2, 1, 7, "us-east-1a")
+    assert layout.manifest_key(zoned) == "bp/manifests/1/7/us-east-1a_2/manifest.json"
+    assert layout.parse_manifest_key("bp/manifests/1/7/-bad_2/manifest.json") is None
     assert layout.parse_manifest_key("bp/manifests/1/7/2/other.json") is None
     classic = KeyLayout(None, manifests_apart=False)
     assert classic.parse_manifest_key("manifests/1/7/2/manifest.json") is None

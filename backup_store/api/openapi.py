@@ -96,7 +96,7 @@ _EXTRA: dict[str, dict[str, Any]] = {
     ),
 }
 
-_STATE = ["COMPLETED", "FAILED", "IN_PROGRESS", "DOES_NOT_EXIST"]
+_STATE = ["COMPLETED", "FAILED", "IN_PROGRESS", "DELETED", "DOES_NOT_EXIST"]
 
 
 def _schemas() -> dict[str, Any]:
@@ -113,6 +113,7 @@ def _schemas() -> dict[str, Any]:
                 "snapshotId": {"type": "string"},
                 "checkpointPosition": {"type": "integer", "format": "int64"},
                 "brokerId": {"type": "integer", "minimum": 0},
+                "zone": {"type": "string", "description": "The broker's zone (Zeebe 8.10+)."},
             }
         properties["brokerVersion"] = {"type": "string"}
         return {
@@ -132,8 +133,9 @@ def _schemas() -> dict[str, Any]:
                 "backupId": {"type": "integer", "format": "int64", "minimum": 1},
                 "state": {
                     "type": "string",
-                    "enum": ["COMPLETED", "FAILED", "INCOMPLETE", "IN_PROGRESS"],
-                    "description": "Over the partitions' states, in this order: any FAILED → "
+                    "enum": ["COMPLETED", "FAILED", "INCOMPLETE", "IN_PROGRESS", "DELETED"],
+                    "description": "Over the partitions' states, in this order: any DELETED → "
+                    "DELETED (only by id: the list leaves such backups out); any FAILED → "
                     "FAILED; some have it and some not → INCOMPLETE; any IN_PROGRESS → "
                     "IN_PROGRESS; otherwise COMPLETED.",
                 },

@@ -209,21 +209,23 @@ def encode_entry(entry: CatalogEntry) -> list[Any]:
         status.failure_reason,
         None if status.created is None else status.created.epoch_nanos,
         None if status.last_modified is None else status.last_modified.epoch_nanos,
-    ]
+    ] + ([status.id.zone] if status.id.zone is not None else [])
 
 
 def decode_entry(raw: list[Any], listed: BackupIdentifier | None = None) -> CatalogEntry:
     """One entry; with ``listed`` (the id of the listed manifest), only when the entry
     names that very id (ValueError otherwise), which is then not built again."""
-    token, node, partition, checkpoint, code, descriptor, reason, created, modified = raw
+    token, node, partition, checkpoint, code, descriptor, reason, created, modified, *rest = raw
     if not isinstance(token, str) or not (reason is None or isinstance(reason, str)):
         raise ValueError("a catalog entry's token and reason are strings")
+    zone = rest[0] if rest else None  # the zone, when the broker had one
     if listed is None:
-        backup_id = BackupIdentifier(node, partition, checkpoint)
+        backup_id = BackupIdentifier.newer(node, partition, checkpoint, zone)
     elif (
         node == listed.node_id
         and partition == listed.partition_id
         and checkpoint == listed.checkpoint_id
+        and zone == listed.zone
     ):
         backup_id = listed
     else:
@@ -265,6 +267,6 @@ def merge_entries(
 def _in_scope(scope: BackupIdentifierWildcard, raw: Any) -> bool:
     """Whether a stored entry is of a backup ``scope`` selects; a damaged one is."""
     try:
-        return scope.matches(BackupIdentifier(*raw[1:4]))
+        return scope.matches(BackupIdentifier.newer(*raw[1:4]))
     except (ValueError, KeyError, TypeError, BackupStoreError):
         return True

@@ -45,7 +45,7 @@ def delete_command(
                 for status in found:
                     listing.add_row(
                         str(status.id.partition_id),
-                        str(status.id.node_id),
+                        status.id.node_folder,
                         status_cell(status),
                     )
                 console.print(f"To delete: {what} in {escape(store.description)}", highlight=False)

@@ -107,7 +107,7 @@ def list_command(
                 str(info.backup_id) if first else "",
                 styled(info.state.value) if first else "",
                 str(status.id.partition_id),
-                str(status.id.node_id),
+                status.id.node_folder,  # {zone}_{node} for a broker in a zone
                 status_cell(status),
                 when(status.created),
                 when(status.last_modified),

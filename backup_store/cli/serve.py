@@ -182,6 +182,9 @@ STARTUP_RECOVERY_WAIT = 2.0
 (the recovery goes on in the background: the API answers within 5 s of start)."""
 
 
+INCREMENTAL_ENV = "BACKUP_STORE_INCREMENTAL"
+
+
 @click.command()
 @click.option(
     "--store",
@@ -278,6 +281,15 @@ STARTUP_RECOVERY_WAIT = 2.0
     f"[env: {RETENTION_SCHEDULE_ENV}]",
 )
 @click.option(
+    "--incremental/--no-incremental",
+    envvar=INCREMENTAL_ENV,
+    default=True,
+    show_default=True,
+    show_envvar=True,
+    help="Copy each file that the partition's latest earlier COMPLETED backup holds unchanged "
+    "inside the store (S3, GCS, filesystem: a hard link) instead of sending it again.",
+)
+@click.option(
     "--writer/--no-writer",
     default=True,
     show_default=True,
@@ -312,6 +324,7 @@ def serve(
     schedule: Schedule | None,
     retention: timedelta | None,
     retention_schedule: Schedule | None,
+    incremental: bool,
     writer: bool,
     writer_interval: float,
     log_level: str,
@@ -354,6 +367,9 @@ def serve(
         run_app(make_app(None), host=host, port=port, log_level=log_level, sock=sock)
         return
     log.info("backup store chosen by %s: %s", choice.source, store.description)
+    store.incremental = incremental
+    if not incremental:
+        log.info("incremental backups are off: every file of every backup is sent")
     log.info("node id %d set by %s", node_id, node_source)
     if retention is not None and retention_schedule is None:
         retention_schedule = parse_schedule(DEFAULT_RETENTION_SCHEDULE)

@@ -60,7 +60,7 @@ def status_command(store_url: str | None, backup_id: int, as_json: bool) -> None
         result.add_row(
             str(detail.partition_id),
             styled(detail.state.value),
-            "" if detail.broker_id is None else str(detail.broker_id),
+            detail.broker_folder,
             when(detail.created_at),
             when(detail.last_updated_at),
             detail.snapshot_id or "",

@@ -29,6 +29,17 @@ from backup_store.io import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 
 
+@dataclass
+class TransferCounters:
+    """What the saves of one store sent and copied since it was opened (the metrics
+    read them): bytes uploaded (as stored) and, for files made inside the store from
+    an earlier backup's objects (incremental saves), files and bytes copied."""
+
+    bytes_uploaded: int = 0
+    bytes_copied: int = 0
+    files_copied: int = 0
+
+
 @dataclass(frozen=True)
 class StoredManifest:
     """A manifest as read from the store: its content, layout, key and version."""
@@ -143,6 +154,10 @@ class InspectableStore(BackupStore):
         compression: ``"zstd"`` when the store compresses large files, else None.
         io: the location's object I/O, for tools that examine the location itself
             (``backup-store analyze``); everything else goes through the verbs.
+        incremental: whether a save copies, inside the store, each file that the
+            latest earlier COMPLETED backup of its partition holds unchanged
+            (settable; only where the I/O declares copies).
+        counters: bytes uploaded and files and bytes copied by this store's saves.
     """
 
     kind: str
@@ -152,6 +167,8 @@ class InspectableStore(BackupStore):
     max_concurrency: int
     compression: str | None
     io: ObjectIO
+    incremental: bool
+    counters: TransferCounters
 
     @abc.abstractmethod
     async def read_manifest(

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from backup_store.catalog import Catalog
 from backup_store.concurrency import ByteBudget, run_bounded
+from backup_store.contract.inspectable import TransferCounters
 from backup_store.engine.ownership import OwnershipMarker
 from backup_store.format.formats import StoreFormat
 from backup_store.format.keys import KeyLayout
@@ -41,6 +42,10 @@ class StoreContext:
     compression: str | None
     max_concurrency: int
     upload_budget: ByteBudget
+    incremental: bool = True
+    """A save copies a file inside the store from an earlier backup holding the same
+    bytes, where the seam can (:mod:`.save`)."""
+    counters: TransferCounters = field(default_factory=TransferCounters)
     owner: OwnershipMarker = field(init=False)
     catalog: Catalog = field(init=False)
 

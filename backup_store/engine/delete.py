@@ -4,12 +4,13 @@ Delete holds the manifest key from start to end (``store-format.md`` §5):
 
 1. claim: make the manifest FAILED in every layout the store reads (create-only
    where none exists, version-matched where one does), so a save starting now fails
-   as "already exists";
+   as "already exists"; a Zeebe 8.9+ DELETED tombstone is such a claim already and is
+   kept as it is;
 2. remove every other object of the backup (data, leftovers, our record), and its
    catalog entries;
-3. remove the manifests last, each only while it is still the FAILED one held.
+3. remove the manifests last, each only while it is still the FAILED (or DELETED) one held.
 
-A crash leaves a FAILED manifest or nothing; a second delete finishes.
+A crash leaves a FAILED or DELETED manifest or nothing; a second delete finishes.
 """
 
 from __future__ import annotations
@@ -28,9 +29,14 @@ from backup_store.model import BackupIdentifier, BackupStatusCode
 CONCURRENT_DELETE_REASON = "Files of the backup were removed by a concurrent delete."
 
 
+# Manifests that only ever change by being deleted: FAILED, and Zeebe 8.9+'s DELETED tombstone
+# (which a delete holds as it holds its own FAILED claim).
+_CLAIMED = (BackupStatusCode.FAILED, BackupStatusCode.DELETED)
+
+
 async def mark_failed(ctx: StoreContext, backup_id: BackupIdentifier, reason: str) -> None:
     """The backup's manifest FAILED with ``reason`` (created so when there is none);
-    one already FAILED is left as it is."""
+    one already FAILED or DELETED is left as it is."""
     key = ctx.write_layout(None).manifest_key(backup_id)
 
     async def attempt() -> None:
@@ -40,7 +46,7 @@ async def mark_failed(ctx: StoreContext, backup_id: BackupIdentifier, reason: st
             manifest = Manifest.failed_never_saved(backup_id, reason, Instant.now())
             version = await manifests.put_new(ctx, layout, manifest)
             await manifests.record(ctx, layout.manifest_key(backup_id), version, manifest)
-        elif stored.manifest.status_code is not BackupStatusCode.FAILED:
+        elif stored.manifest.status_code not in _CLAIMED:
             failed = stored.manifest.failed(reason, Instant.now())
             version = await manifests.swap(ctx, stored, failed)
             await manifests.record(ctx, stored.key, version, failed)
@@ -94,10 +100,10 @@ async def _claim(ctx: StoreContext, layout: KeyLayout, backup_id: BackupIdentifi
             await manifests.put_new(ctx, layout, claim)
             return True
         _refuse_if_in_progress(stored.manifest, stored.key)
-        if stored.manifest.status_code is not BackupStatusCode.FAILED:
+        if stored.manifest.status_code not in _CLAIMED:
             failed = stored.manifest.failed(DELETING_REASON, Instant.now())
             await manifests.swap(ctx, stored, failed)
-        return False  # a FAILED manifest only ever changes by being deleted
+        return False  # a FAILED or DELETED manifest only ever changes by being deleted
 
     return await manifests.settle(backup_id, "deleted", layout.manifest_key(backup_id), attempt)
 
@@ -114,7 +120,7 @@ async def _still_held(ctx: StoreContext, layout: KeyLayout, backup_id: BackupIde
         stored = await manifests.read_at(ctx, layout, backup_id, check_id=False)
         if stored is None:
             return False
-        if stored.manifest.status_code is BackupStatusCode.FAILED:
+        if stored.manifest.status_code in _CLAIMED:
             return True
         failed = stored.manifest.failed(CONCURRENT_DELETE_REASON, Instant.now())
         await manifests.swap(ctx, stored, failed)

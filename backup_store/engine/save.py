@@ -6,20 +6,40 @@ them durable, write the integrity record (:mod:`backup_store.format.integrity`),
 then rewrite the manifest COMPLETED version-matched; on any failure rewrite it
 FAILED, then raise. The final manifest records what was stored: a file that zstd did
 not shrink is stored plain (store-format.md §4).
+
+Incremental saves: where the seam declares server-side copies, a local file that the
+latest earlier COMPLETED backup of the partition (same node) holds with the same
+name, size and SHA-256, as its integrity record says, is made by copying that
+backup's object inside the store. Only a record that names its objects' identities
+makes a source, and the object is copied only while it still has the recorded one
+(checked before and after the copy, with the new object's size): on any doubt, or
+when the copy fails, the file is uploaded. A copied object keeps its stored bytes
+and compression; the manifest records them. Files whose name and size match are
+hashed before they are stored; one whose bytes differ is then read again to upload
+it (every other file is read once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from backup_store.contract.inspectable import BeforeComplete, FileToStore, StoredManifest
+from backup_store.contract.inspectable import (
+    BeforeComplete,
+    FileToStore,
+    StoredManifest,
+    TransferCounters,
+)
 from backup_store.engine import manifests
 from backup_store.engine.context import SMALL_FILE, StoreContext
+from backup_store.engine.inspect import integrity_of
+from backup_store.engine.listing import manifest_keys
 from backup_store.errors import (
     BackupStoreError,
     InvalidBackupStateError,
@@ -27,14 +47,22 @@ from backup_store.errors import (
     SourceFileNotFoundError,
 )
 from backup_store.format.instant import Instant
-from backup_store.format.integrity import FileRecord, IntegrityRecord, encode_record, record_name
+from backup_store.format.integrity import (
+    IDENTITY_FORMAT,
+    FileRecord,
+    IntegrityRecord,
+    StoredIdentity,
+    encode_record,
+    record_name,
+)
 from backup_store.format.keys import KeyLayout
 from backup_store.format.manifest import ZSTD, FileEntry, Manifest
-from backup_store.io import WriteConflict
+from backup_store.io import ObjectMeta, WriteConflict
 from backup_store.model import (
     FILE_SETS,
     Backup,
     BackupIdentifier,
+    BackupIdentifierWildcard,
     BackupStatusCode,
     check_file_name,
 )
@@ -42,10 +70,33 @@ from backup_store.transfer.files import Chunk, Digest, hashed, read_file, source
 from backup_store.transfer.threads import blocking, iterate_in_thread
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD, StoredForm, compress_if_smaller
 
+log = logging.getLogger(__name__)
+
 CANCELLED_REASON = "The backup was cancelled before it completed."
+
+SOURCE_CANDIDATES = 3
+"""Earlier backups (latest first) looked at for one to copy unchanged files from."""
 
 FileName = tuple[str, str]
 """(file set, name) of one file of a backup."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """An earlier COMPLETED backup of the partition whose objects a save may copy:
+    its manifest, its integrity record (naming its objects' identities) and its
+    manifest entries by record name."""
+
+    stored: StoredManifest
+    record: IntegrityRecord
+    entries: dict[str, FileEntry]
+
+    def key(self, file: FileToStore) -> str:
+        return self.stored.layout.file_key(self.stored.manifest.id, file.file_set, file.name)
+
+
+Candidates = dict[int, FileRecord]
+"""Files (by index) whose name and size the source holds, with the source's record of each."""
 
 
 def files_of(backup: Backup) -> builtins.list[FileToStore]:
@@ -93,11 +144,14 @@ async def write_backup(
     layout = accepted.layout if accepted is not None else ctx.write_layout(broker_version)
     check_keys(ctx, layout, backup_id, files)
     await ctx.owner.check(writing=True)
+    local = any(f.local_path is not None for f in files)  # only local files are copied
+    source = await find_source(ctx, backup_id) if local else None
+    candidates = copy_candidates(ctx, files, source) if source is not None else {}
     compress = {
         (f.file_set, f.name): ctx.compression is not None and f.size > COMPRESSION_THRESHOLD
         for f in files
     }
-    # Offered to zstd; each file's upload says whether it was stored compressed.
+    # Offered to zstd; each file's upload (or copy) says how it was stored.
     offered = [FileEntry(f.name, ZSTD if compress[(f.file_set, f.name)] else None) for f in files]
     started = manifest.with_files(_by_file_set(files, offered)).as_in_progress()
     if accepted is None:
@@ -105,7 +159,13 @@ async def write_backup(
     else:
         held = await manifests.adopt(ctx, accepted, started)
     try:
-        stored = await _store_files(ctx, held.layout, backup_id, files, compress)
+        tally = TransferCounters()
+        try:
+            stored = await _store_files(
+                ctx, held.layout, backup_id, files, compress, source, candidates, tally
+            )
+        finally:
+            _add(ctx.counters, tally)
         # From here on every manifest (the hook's, the final one, a FAILED one) names
         # the files as they were stored: a file that zstd did not shrink is stored
         # plain (store-format.md §4).
@@ -121,6 +181,15 @@ async def write_backup(
         if before_complete is not None:
             await before_complete(held)
         await _complete(ctx, held, final)
+        log.info(
+            "backup %s: %d files uploaded (%d bytes), %d copied in the store (%d bytes)%s",
+            backup_id,
+            len(files) - tally.files_copied,
+            tally.bytes_uploaded,
+            tally.files_copied,
+            tally.bytes_copied,
+            "" if source is None else f" from backup {source.stored.manifest.id}",
+        )
     except BaseException as error:
         await asyncio.shield(_fail_after_error(ctx, held, error))
         raise
@@ -185,27 +254,178 @@ async def _fail_after_error(ctx: StoreContext, held: StoredManifest, error: Base
         await manifests.record(ctx, held.key, version, failed)
 
 
+async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source | None:
+    """The latest earlier backup of the partition (same node) that a save may copy
+    from: COMPLETED, readable, with an integrity record of its manifest that names
+    its objects' identities. None where the seam cannot copy or incremental saves
+    are off."""
+    if not (ctx.incremental and ctx.io.capabilities.server_side_copy):
+        return None
+    partition = BackupIdentifierWildcard(backup_id.node_id, backup_id.partition_id)
+    try:
+        earlier = [i for i in await manifest_keys(ctx, partition) if i < backup_id]
+    except BackupStoreError as error:
+        # A store that lets this save write but not list (a write-only policy): send all.
+        log.info("backup %s: no earlier backup to copy from: %s", backup_id, error)
+        return None
+    for candidate in sorted(earlier, reverse=True)[:SOURCE_CANDIDATES]:
+        try:
+            stored, found = await manifests.find_with_integrity(ctx, candidate)
+            if stored is None or stored.manifest.status_code is not BackupStatusCode.COMPLETED:
+                continue
+            record = integrity_of(stored, found)
+        except BackupStoreError:
+            continue  # a damaged manifest or record is never a source
+        if record is None or record.record_format < IDENTITY_FORMAT:
+            continue
+        entries = {
+            record_name(file_set, entry.name): entry for file_set, entry in stored.manifest.files()
+        }
+        return Source(stored, record, entries)
+    return None
+
+
+def copy_candidates(ctx: StoreContext, files: Sequence[FileToStore], source: Source) -> Candidates:
+    """The local files whose name and size the source's record holds, with an object
+    identity, at a size the seam can copy (their SHA-256 decides, when they are stored)."""
+    candidates: Candidates = {}
+    for i, f in enumerate(files):
+        name = record_name(f.file_set, f.name)
+        recorded = source.record.get(name)
+        if (
+            f.local_path is not None
+            and recorded is not None
+            and recorded.size == f.size
+            and recorded.identity is not None
+            and name in source.entries
+            and ctx.io.capabilities.can_copy(recorded.stored_size, customer_key=ctx.io.customer_key)
+        ):
+            candidates[i] = recorded
+    return candidates
+
+
+async def _hash_local(file: FileToStore) -> Digest:
+    assert file.local_path is not None  # only local files are candidates
+    path = file.local_path
+
+    def digest() -> Digest:
+        found = Digest()
+        for _chunk in hashed(read_file(path, file.size), found):
+            pass
+        return found
+
+    return await asyncio.to_thread(digest)
+
+
 async def _store_files(
     ctx: StoreContext,
     layout: KeyLayout,
     backup_id: BackupIdentifier,
     files: Sequence[FileToStore],
     compress: dict[FileName, bool],
+    source: Source | None,
+    candidates: Candidates,
+    tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
-    """Upload every file, durable before anything names it (record, manifest): each
-    file's integrity record and manifest entry as stored, in the files' order."""
+    """Upload (or copy) every file, durable before anything names it (record,
+    manifest): each file's integrity record and manifest entry as stored, in the
+    files' order."""
+
+    async def store(batch: builtins.list[int]) -> builtins.list[tuple[FileRecord, FileEntry]]:
+        if source is not None and batch[0] in candidates:
+            [i] = batch
+            recorded = candidates[i]
+            return [
+                await _copy(ctx, layout, backup_id, files[i], source, recorded, compress, tally)
+            ]
+        return await _upload(ctx, layout, backup_id, [files[i] for i in batch], compress, tally)
+
+    keys = [layout.file_key(backup_id, f.file_set, f.name) for f in files]
     async with ctx.io.upload_group() as group:
-        uploaded = await ctx.batched(
+        stored = await ctx.batched(
             len(files),
             lambda i: (
-                files[i].local_path is not None
+                i not in candidates
+                and files[i].local_path is not None
                 and files[i].size <= SMALL_FILE
                 and not compress[(files[i].file_set, files[i].name)]
             ),
-            lambda batch: _upload(ctx, layout, backup_id, [files[i] for i in batch], compress),
+            store,
         )
-        await group.persist([layout.file_key(backup_id, f.file_set, f.name) for f in files])
+        await group.persist(keys)
+    if ctx.incremental and ctx.io.capabilities.server_side_copy:
+        stored = await _with_identities(ctx, keys, stored)
+    return stored
+
+
+async def _with_identities(
+    ctx: StoreContext, keys: Sequence[str], stored: builtins.list[tuple[FileRecord, FileEntry]]
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
+    """The records with their objects' identities, as the store reports them now that
+    they are durable (a copy's came with it): what a later backup checks before it
+    copies one."""
+    unknown = [i for i, (record, _) in enumerate(stored) if record.identity is None]
+    found = await ctx.bounded([partial(ctx.io.head, keys[i]) for i in unknown])
+    named = list(stored)
+    for i, meta in zip(unknown, found, strict=True):
+        record, entry = stored[i]
+        identity = _identity(meta, record.stored_size)
+        named[i] = (FileRecord(record.size, record.sha256, record.stored_size, identity), entry)
+    return named
+
+
+def _identity(meta: ObjectMeta | None, stored_size: int) -> StoredIdentity | None:
+    """An object's identity, when the store names one and the object has the size stored."""
+    if meta is None or not meta.e_tag or meta.size != stored_size:
+        return None
+    return StoredIdentity(meta.e_tag, meta.size)
+
+
+async def _copy(
+    ctx: StoreContext,
+    layout: KeyLayout,
+    backup_id: BackupIdentifier,
+    file: FileToStore,
+    source: Source,
+    recorded: FileRecord,
+    compress: dict[FileName, bool],
+    tally: TransferCounters,
+) -> tuple[FileRecord, FileEntry]:
+    """The file made by copying the source's object when the file's SHA-256 is the
+    recorded one; uploaded (read again) when it is not, when the object is not the one
+    recorded before or after the copy, the copy is not its size, or the copy fails."""
+    key = layout.file_key(backup_id, file.file_set, file.name)
+    source_key = source.key(file)
+    digest, unchanged = await asyncio.gather(
+        _hash_local(file), _unchanged(ctx, source_key, recorded)
+    )
+    if digest.size == file.size and digest.sha256 == recorded.sha256 and unchanged:
+        try:
+            await ctx.io.copy(source_key, key)
+            copied, still = await asyncio.gather(
+                ctx.io.head(key), _unchanged(ctx, source_key, recorded)
+            )
+        except BackupStoreError:
+            copied, still = None, False  # the source deleted meanwhile, or a copy refused
+        if still and copied is not None and copied.size == recorded.stored_size:
+            tally.files_copied += 1
+            tally.bytes_copied += recorded.stored_size
+            entry = source.entries[record_name(file.file_set, file.name)]
+            identity = _identity(copied, recorded.stored_size)
+            return FileRecord(file.size, recorded.sha256, recorded.stored_size, identity), entry
+    [uploaded] = await _upload(ctx, layout, backup_id, [file], compress, tally)
     return uploaded
+
+
+async def _unchanged(ctx: StoreContext, key: str, recorded: FileRecord) -> bool:
+    """Whether the object at ``key`` still has the identity its backup recorded."""
+    assert recorded.identity is not None  # only records with identities are sources
+    meta = await ctx.io.head(key)
+    return (
+        meta is not None
+        and meta.e_tag == recorded.identity.e_tag
+        and meta.size == recorded.identity.size == recorded.stored_size
+    )
 
 
 async def _upload(
@@ -214,6 +434,7 @@ async def _upload(
     backup_id: BackupIdentifier,
     batch: Sequence[FileToStore],
     compress: dict[FileName, bool],
+    tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     """Store files; their integrity records and manifest entries as stored.
 
@@ -222,7 +443,7 @@ async def _upload(
     local files goes through :meth:`ObjectIO.upload_each`.
     """
     if len(batch) > 1:
-        return await _upload_small(ctx, layout, backup_id, batch)
+        return await _upload_small(ctx, layout, backup_id, batch, tally)
     [file] = batch
     key = layout.file_key(backup_id, file.file_set, file.name)
     original = Digest()
@@ -239,11 +460,15 @@ async def _upload(
     async with ctx.upload_budget.reserve(ctx.io.upload_memory(file.size)):
         one_request = file.size <= ctx.io.part_size and not form.compressed
         await ctx.io.upload(key, chunks, one_request=one_request)
-    return [_stored(file, key, original, form)]
+    return _counted(tally, [_stored(file, key, original, form)])
 
 
 async def _upload_small(
-    ctx: StoreContext, layout: KeyLayout, backup_id: BackupIdentifier, batch: Sequence[FileToStore]
+    ctx: StoreContext,
+    layout: KeyLayout,
+    backup_id: BackupIdentifier,
+    batch: Sequence[FileToStore],
+    tally: TransferCounters,
 ) -> builtins.list[tuple[FileRecord, FileEntry]]:
     keys = [layout.file_key(backup_id, f.file_set, f.name) for f in batch]
     digests = [Digest() for _ in batch]
@@ -255,7 +480,22 @@ async def _upload_small(
     async with ctx.upload_budget.reserve(max(ctx.io.upload_memory(f.size) for f in batch)):
         await ctx.io.upload_each(uploads)
     plain = StoredForm(compressed=False)
-    return [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
+    return _counted(
+        tally, [_stored(f, k, d, plain) for f, k, d in zip(batch, keys, digests, strict=True)]
+    )
+
+
+def _counted(
+    tally: TransferCounters, uploaded: builtins.list[tuple[FileRecord, FileEntry]]
+) -> builtins.list[tuple[FileRecord, FileEntry]]:
+    tally.bytes_uploaded += sum(record.stored_size for record, _ in uploaded)
+    return uploaded
+
+
+def _add(total: TransferCounters, tally: TransferCounters) -> None:
+    total.bytes_uploaded += tally.bytes_uploaded
+    total.bytes_copied += tally.bytes_copied
+    total.files_copied += tally.files_copied
 
 
 def _stored(

@@ -29,6 +29,7 @@ from backup_store.contract.inspectable import (
     ListedManifest,
     RestoreProgress,
     StoredManifest,
+    TransferCounters,
 )
 from backup_store.engine import delete, inspect, listing, restore, save
 from backup_store.engine import manifests as manifest_steps
@@ -72,6 +73,10 @@ class ObjectBackupStore(InspectableStore):
             of files in flight (:meth:`ObjectIO.upload_memory` says what one file
             needs: for multipart uploads ``(io.part_concurrency + 1) x io.part_size``).
             Small files keep ``max_concurrency``; large files wait for room.
+        incremental: a save makes each file that an earlier COMPLETED backup of the
+            partition already holds (same name, size and SHA-256, its object
+            unchanged) by copying that object inside the store instead of sending
+            its bytes, where the seam declares copies (``False``: send every file).
 
     Every request of the store (verbs, marker, catalog) goes through :attr:`io`;
     setting it (or :meth:`wrap_io`) rebuilds everything that makes requests over the
@@ -88,6 +93,7 @@ class ObjectBackupStore(InspectableStore):
         compression: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         upload_memory: int = DEFAULT_UPLOAD_MEMORY,
+        incremental: bool = True,
     ) -> None:
         if compression not in (None, "none", ZSTD):
             raise ConfigurationError(f"unknown compression {compression!r}: use 'zstd' or 'none'")
@@ -103,6 +109,9 @@ class ObjectBackupStore(InspectableStore):
         self.compression = ZSTD if compression == ZSTD else None
         self.max_concurrency = max_concurrency
         self._upload_budget = ByteBudget(upload_memory)
+        self._incremental = incremental
+        self.counters = TransferCounters()
+        """Bytes uploaded and files and bytes copied by this store's saves."""
         self._closed = False
         self.io = io
 
@@ -121,8 +130,19 @@ class ObjectBackupStore(InspectableStore):
             self.compression,
             self.max_concurrency,
             self._upload_budget,
+            self._incremental,
+            self.counters,
         )
         self.description = io.description
+
+    @property
+    def incremental(self) -> bool:
+        """Whether saves copy unchanged files inside the store (see the class)."""
+        return self._incremental
+
+    @incremental.setter
+    def incremental(self, incremental: bool) -> None:
+        self._incremental = self._ctx.incremental = incremental
 
     def wrap_io(self, wrap: Callable[[ObjectIO], ObjectIO]) -> None:
         """Put ``wrap(io)`` (a :class:`~backup_store.io.wrapper.WrapperIO`) in front of

@@ -22,22 +22,50 @@ from backup_store.format.instant import Instant
 from backup_store.format.manifest import Manifest
 from backup_store.model import BackupIdentifier
 
-RECORD_FORMAT = 2
-"""Format 2 ties the record to its manifest; format 1 records (which did not) are
-never applied."""
+RECORD_FORMAT = 3
+"""Format 2 ties the record to its manifest (format 1 records, which did not, are
+never applied); format 3 adds each stored object's identity."""
+IDENTITY_FORMAT = 3
+"""The first format whose records name their objects' identities: only such a
+record lets a later backup copy a file from its backup."""
+
+
+@dataclass(frozen=True)
+class StoredIdentity:
+    """Which stored object a backup wrote for a file: the service's e-tag (on a
+    filesystem inode, mtime in nanoseconds and size) and its stored size. An object
+    that no longer has this identity was changed since and is never copied from."""
+
+    e_tag: str
+    size: int
 
 
 @dataclass(frozen=True)
 class FileRecord:
-    """What was saved of one file: original size and SHA-256, and stored size
-    (differs when the stored bytes are compressed)."""
+    """What was saved of one file: original size and SHA-256, stored size (differs
+    when the stored bytes are compressed) and, from format 3, the stored object's
+    identity (None where it is not known)."""
 
     size: int
     sha256: str
     stored_size: int
+    identity: StoredIdentity | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"size": self.size, "sha256": self.sha256, "storedSize": self.stored_size}
+        out: dict[str, Any] = {
+            "size": self.size,
+            "sha256": self.sha256,
+            "storedSize": self.stored_size,
+        }
+        if self.identity is not None:
+            out["object"] = {"eTag": self.identity.e_tag, "size": self.identity.size}
+        return out
+
+
+def _file_record(raw: Any, with_identity: bool) -> FileRecord:
+    found = raw.get("object") if with_identity else None
+    identity = None if found is None else StoredIdentity(str(found["eTag"]), int(found["size"]))
+    return FileRecord(int(raw["size"]), str(raw["sha256"]), int(raw["storedSize"]), identity)
 
 
 class IntegrityRecord(Mapping[str, FileRecord]):
@@ -50,10 +78,12 @@ class IntegrityRecord(Mapping[str, FileRecord]):
         files: Mapping[str, FileRecord],
         backup_id: BackupIdentifier | None,
         created_at: Instant | None,
+        record_format: int = RECORD_FORMAT,
     ) -> None:
         self.files = dict(files)
         self.backup_id = backup_id
         self.created_at = created_at
+        self.record_format = record_format
 
     def __getitem__(self, name: str) -> FileRecord:
         return self.files[name]
@@ -91,17 +121,17 @@ def encode_record(record: IntegrityRecord) -> bytes:
 
 
 def decode_record(data: bytes) -> IntegrityRecord:
-    """Parse an integrity record (of any format; only format 2 names its manifest).
+    """Parse an integrity record (of any format; from format 2 it names its manifest,
+    from format 3 its objects' identities).
 
     Raises:
         IntegrityError: the record is unreadable.
     """
     try:
         raw = json.loads(data)
-        files = {
-            str(name): FileRecord(int(r["size"]), str(r["sha256"]), int(r["storedSize"]))
-            for name, r in raw["files"].items()
-        }
+        record_format = int(raw.get("format", 1))
+        with_identity = record_format >= IDENTITY_FORMAT
+        files = {str(name): _file_record(r, with_identity) for name, r in raw["files"].items()}
         backup_id = created_at = None
         if "backupId" in raw or "createdAt" in raw:
             ids = raw["backupId"]
@@ -111,4 +141,4 @@ def decode_record(data: bytes) -> IntegrityRecord:
             created_at = Instant.parse_iso(str(raw["createdAt"]))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise IntegrityError("the integrity record is unreadable") from None
-    return IntegrityRecord(files, backup_id, created_at)
+    return IntegrityRecord(files, backup_id, created_at, record_format)

@@ -12,6 +12,8 @@ Azure      ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,seg
 filesystem ``manifests/p/c/n/manifest.json``      ``contents/p/c/n/{snapshot,segments}/<name>``
 ========== ====================================== ==========================================
 
+``n`` is the node id, or ``{zone}_{nodeId}`` for a broker in a zone (Zeebe 8.10+).
+
 Besides Zeebe's objects, our stores keep small objects of their own that Zeebe's
 readers never look at (documented in ``docs/on-store-format.md``):
 
@@ -69,7 +71,7 @@ class KeyLayout:
 
     @staticmethod
     def _folder(backup_id: BackupIdentifier) -> str:
-        return f"{backup_id.partition_id}/{backup_id.checkpoint_id}/{backup_id.node_id}/"
+        return f"{backup_id.partition_id}/{backup_id.checkpoint_id}/{backup_id.node_folder}/"
 
     def manifest_key(self, backup_id: BackupIdentifier) -> str:
         return self._manifest_root + self._folder(backup_id) + MANIFEST_NAME
@@ -91,10 +93,8 @@ class KeyLayout:
             return prefix
         prefix += f"{wildcard.partition_id}/"
         if wildcard.exact_checkpoint is not None:
-            prefix += f"{wildcard.exact_checkpoint}/"
-            if wildcard.node_id is not None:
-                prefix += f"{wildcard.node_id}/"
-            return prefix
+            # Not narrowed to the node: its folder may be zone-qualified ({zone}_{node}).
+            return prefix + f"{wildcard.exact_checkpoint}/"
         return prefix + wildcard.checkpoint_prefix
 
     @property
@@ -118,15 +118,46 @@ class KeyLayout:
         if match is None:
             return None
         try:
-            return BackupIdentifier(int(match["n"]), int(match["p"]), int(match["c"]))
+            return BackupIdentifier.newer(
+                int(match["n"]), int(match["p"]), int(match["c"]), match["z"]
+            )
         except ValueError:
             return None
 
 
 _PARTITION = re.compile(r"[1-9][0-9]{0,9}")
+# The node folder is the node id, or {zone}_{node id} for a broker in a zone (Zeebe 8.10+);
+# checkpoint 0 is Zeebe 8.9+'s.
 _MANIFEST_KEY = re.compile(
-    r"^(?P<p>[1-9][0-9]*)/(?P<c>[1-9][0-9]*)/(?P<n>0|[1-9][0-9]*)/manifest\.json$"
+    r"^(?P<p>[1-9][0-9]*)/(?P<c>0|[1-9][0-9]*)/"
+    r"(?:(?P<z>[A-Za-z0-9][A-Za-z0-9-]{0,62})_)?(?P<n>0|[1-9][0-9]*)/manifest\.json$"
 )
+
+
+METADATA_FOLDER = "metadata"
+RANGES_FOLDER = "ranges"
+RANGE_MARKER_KINDS = ("start", "end", "deletion")
+
+
+def partition_metadata_key(base_path: str | None, partition_id: int) -> str:
+    """Where Zeebe 8.9+ keeps a partition's metadata (``format.partition_metadata``)."""
+    root = f"{base_path}/" if base_path else ""
+    return f"{root}{METADATA_FOLDER}/{partition_id}/metadata.json"
+
+
+_RANGE_MARKER = re.compile(
+    r"^(?P<p>[1-9][0-9]*)/(?P<c>0|[1-9][0-9]*)\.(?P<kind>start|end|deletion)$"
+)
+
+
+def parse_range_marker_key(key: str, base_path: str | None) -> tuple[int, int, str] | None:
+    """``(partition, checkpoint, kind)`` of a range marker some Zeebe 8.9 versions left
+    (``[bp/]ranges/{p}/{c}.start|end|deletion``, empty), or None for any other key."""
+    prefix = (f"{base_path}/" if base_path else "") + f"{RANGES_FOLDER}/"
+    match = _RANGE_MARKER.match(key[len(prefix) :]) if key.startswith(prefix) else None
+    if match is None:
+        return None
+    return int(match["p"]), int(match["c"]), match["kind"]
 
 
 def owner_marker_key(base_path: str | None) -> str:

@@ -43,6 +43,21 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class JsonShape:
+    """The optional keys a manifest's JSON carried, ``null`` or not.
+
+    Zeebe's mappers differ in what they write for an absent value: the common
+    form omits it, the 8.9+ S3 form writes ``null``, 8.7 writes neither key. A
+    manifest read keeps the keys it had, so written back untouched it is the
+    same bytes. ``id_keys``: ``zone``; ``descriptor_keys``: ``firstLogPosition``,
+    ``checkpointTimestamp``, ``checkpointType``.
+    """
+
+    id_keys: frozenset[str] = frozenset()
+    descriptor_keys: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Manifest:
     """One backup's manifest.
 
@@ -59,6 +74,7 @@ class Manifest:
     created_at: Instant
     modified_at: Instant
     failure_reason: str | None = None
+    shape: JsonShape = JsonShape()
 
     @classmethod
     def in_progress(

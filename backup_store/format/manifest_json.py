@@ -22,11 +22,18 @@ from typing import Any
 
 from backup_store.errors import InvalidInputError, ManifestParseError
 from backup_store.format.instant import Instant, InstantForm
-from backup_store.format.manifest import FileEntry, Manifest, ManifestForm, WrongManifestFormError
+from backup_store.format.manifest import (
+    FileEntry,
+    JsonShape,
+    Manifest,
+    ManifestForm,
+    WrongManifestFormError,
+)
 from backup_store.model import (
     BackupDescriptor,
     BackupIdentifier,
     BackupStatusCode,
+    CheckpointType,
 )
 
 # Jackson's UTF8JsonGenerator works on Java's UTF-16 code units: it escapes '"', '\\' and
@@ -74,30 +81,62 @@ def _s3_instant(value: Instant, iso_dates: bool) -> str:
     return _string(value.iso()) if iso_dates else value.decimal_seconds()
 
 
-def _id_json(backup_id: BackupIdentifier) -> str:
+def _id_json(backup_id: BackupIdentifier, shape: JsonShape, *, s3: bool) -> str:
+    zone = ""
+    if backup_id.zone is not None:
+        zone = f'"zone":{_string(backup_id.zone)},'
+    elif s3 and "zone" in shape.id_keys:
+        zone = '"zone":null,'
     return (
-        f'{{"nodeId":{backup_id.node_id},"partitionId":{backup_id.partition_id},'
+        f'{{"nodeId":{backup_id.node_id},{zone}"partitionId":{backup_id.partition_id},'
         f'"checkpointId":{backup_id.checkpoint_id}}}'
     )
 
 
-def _descriptor_json(descriptor: BackupDescriptor, *, null_snapshot: bool) -> str:
-    parts = []
+def _descriptor_instant(value: Instant, iso_dates: bool) -> str:
+    if value.source is not None:  # as read: ISO, decimal seconds or epoch millis
+        return value.source
+    return _string(value.iso()) if iso_dates else value.decimal_seconds()
+
+
+def _descriptor_json(
+    descriptor: BackupDescriptor, shape: JsonShape, *, s3: bool, iso_dates: bool
+) -> str:
+    """Zeebe's field order. An optional field is written when it has a value; in the S3 form
+    also as ``null`` when it was read (the common form's mapper never writes ``null``)."""
+
+    def optional(key: str, token: str | None) -> None:
+        if token is not None:
+            parts.append(f'"{key}":{token}')
+        elif s3 and key in shape.descriptor_keys:
+            parts.append(f'"{key}":null')
+
+    parts: list[str] = []
     if descriptor.snapshot_id is not None:
         parts.append(f'"snapshotId":{_string(descriptor.snapshot_id)}')
-    elif null_snapshot:
+    elif s3:
         parts.append('"snapshotId":null')
+    first = descriptor.first_log_position
+    optional("firstLogPosition", None if first is None else str(first))
     parts.append(f'"checkpointPosition":{descriptor.checkpoint_position}')
     parts.append(f'"numberOfPartitions":{descriptor.number_of_partitions}')
     parts.append(f'"brokerVersion":{_string(descriptor.broker_version)}')
+    stamp = descriptor.checkpoint_timestamp
+    stamp_token = None if stamp is None else _descriptor_instant(stamp, iso_dates)
+    optional("checkpointTimestamp", stamp_token)
+    kind = descriptor.checkpoint_type
+    optional("checkpointType", None if kind is None else f'"{kind.value}"')
     return "{" + ",".join(parts) + "}"
 
 
 def encode_common(manifest: Manifest) -> bytes:
     """The GCS/Azure/filesystem form."""
-    parts = [f'"id":{_id_json(manifest.id)}']
+    parts = [f'"id":{_id_json(manifest.id, manifest.shape, s3=False)}']
     if manifest.descriptor is not None:
-        parts.append(f'"descriptor":{_descriptor_json(manifest.descriptor, null_snapshot=False)}')
+        descriptor = _descriptor_json(
+            manifest.descriptor, manifest.shape, s3=False, iso_dates=True
+        )
+        parts.append(f'"descriptor":{descriptor}')
     parts.append(f'"statusCode":"{manifest.status_code.value}"')
     for key, files in (("snapshot", manifest.snapshot_files), ("segments", manifest.segment_files)):
         if files is not None:
@@ -125,13 +164,13 @@ def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
     failed = manifest.status_code is BackupStatusCode.FAILED
     parts = [
         f'"statusCode":"{manifest.status_code.value.lower()}"',
-        f'"id":{_id_json(manifest.id)}',
+        f'"id":{_id_json(manifest.id, manifest.shape, s3=True)}',
     ]
-    descriptor = (
-        _descriptor_json(manifest.descriptor, null_snapshot=True)
-        if manifest.descriptor is not None
-        else "null"
-    )
+    descriptor = "null"
+    if manifest.descriptor is not None:
+        descriptor = _descriptor_json(
+            manifest.descriptor, manifest.shape, s3=True, iso_dates=iso_dates
+        )
     parts.append(f'"descriptor":{descriptor}')
     if failed:
         reason = manifest.failure_reason
@@ -220,16 +259,57 @@ def _optional_str(obj: dict[str, Any], name: str, where: str) -> str | None:
     return value
 
 
-def _parse_id(obj: dict[str, Any]) -> BackupIdentifier:
+_NEWER_DESCRIPTOR_KEYS = frozenset({"firstLogPosition", "checkpointTimestamp", "checkpointType"})
+
+
+def _shape(obj: dict[str, Any]) -> JsonShape:
+    raw_id, raw_descriptor = obj.get("id"), obj.get("descriptor")
+    return JsonShape(
+        id_keys=frozenset({"zone"} & raw_id.keys()) if isinstance(raw_id, dict) else frozenset(),
+        descriptor_keys=_NEWER_DESCRIPTOR_KEYS & raw_descriptor.keys()
+        if isinstance(raw_descriptor, dict)
+        else frozenset(),
+    )
+
+
+def _parse_id(obj: dict[str, Any], shape: JsonShape) -> BackupIdentifier:
     raw = _field(obj, "id", dict, "")
+    zone = _optional_str(raw, "zone", "id")
+    # Checkpoint id 0 is Zeebe 8.9+'s (its CheckpointId has minimum 0), 8.7's ids start at 1.
+    newer = bool(shape.id_keys or shape.descriptor_keys)
     try:
-        return BackupIdentifier(
+        return (BackupIdentifier.newer if newer else BackupIdentifier)(
             _int_field(raw, "nodeId", "id"),
             _int_field(raw, "partitionId", "id"),
             _int_field(raw, "checkpointId", "id"),
+            zone,
         )
     except InvalidInputError as error:
         raise ManifestParseError(f"manifest id: {error.message}") from None
+
+
+def _checkpoint_timestamp(raw: dict[str, Any]) -> Instant | None:
+    value = raw.get("checkpointTimestamp")
+    if value is None:
+        return None
+    if isinstance(value, _Integer):  # a Java long of epoch milliseconds (Instant.ofEpochMilli)
+        return Instant(int(value) * 1_000_000, value.token, InstantForm.DECIMAL)
+    return _parse_instant(raw, "checkpointTimestamp", "descriptor")
+
+
+def _checkpoint_type(raw: dict[str, Any]) -> CheckpointType | None:
+    value = raw.get("checkpointType")
+    if value is None:
+        return None
+    if value == "":  # 8.9's first reader took "" for MANUAL_BACKUP; later ones refuse it
+        return CheckpointType.MANUAL_BACKUP
+    try:
+        return CheckpointType(value)
+    except ValueError:  # Zeebe refuses these too
+        names = ", ".join(t.value for t in CheckpointType)
+        raise ManifestParseError(
+            f"manifest descriptor: 'checkpointType' must be one of {names}: {_shown(value)}"
+        ) from None
 
 
 def _parse_descriptor(raw: Any) -> BackupDescriptor | None:
@@ -237,19 +317,25 @@ def _parse_descriptor(raw: Any) -> BackupDescriptor | None:
         return None
     if not isinstance(raw, dict):
         raise ManifestParseError(f"manifest descriptor must be an object: {_shown(raw)}")
+    first = raw.get("firstLogPosition")
     try:
         return BackupDescriptor(
             snapshot_id=_optional_str(raw, "snapshotId", "descriptor"),
             checkpoint_position=_int_field(raw, "checkpointPosition", "descriptor"),
             number_of_partitions=_int_field(raw, "numberOfPartitions", "descriptor"),
             broker_version=_field(raw, "brokerVersion", str, "descriptor"),
+            first_log_position=None
+            if first is None
+            else _int_field(raw, "firstLogPosition", "descriptor"),
+            checkpoint_timestamp=_checkpoint_timestamp(raw),
+            checkpoint_type=_checkpoint_type(raw),
         )
     except InvalidInputError as error:
         raise ManifestParseError(f"manifest descriptor: {error.message}") from None
 
 
-def _parse_instant(obj: dict[str, Any], name: str) -> Instant:
-    value = _field(obj, name, (str, int, _Fraction), "")
+def _parse_instant(obj: dict[str, Any], name: str, where: str = "") -> Instant:
+    value = _field(obj, name, (str, int, _Fraction), where)
     try:
         if isinstance(value, str):
             if "T" in value:
@@ -305,8 +391,9 @@ def decode_common(data: bytes) -> Manifest:
             raise ManifestParseError(f'manifest {name!r} must be {{"files":[{{"name":...}}]}}')
         return tuple(FileEntry(_field(f, "name", str, name)) for f in files)
 
+    shape = _shape(obj)
     return Manifest(
-        id=_parse_id(obj),
+        id=_parse_id(obj, shape),
         status_code=status,
         descriptor=_parse_descriptor(obj.get("descriptor")),
         snapshot_files=file_set("snapshot"),
@@ -316,6 +403,7 @@ def decode_common(data: bytes) -> Manifest:
         failure_reason=_optional_str(obj, "failureReason", "")
         if status is BackupStatusCode.FAILED
         else None,
+        shape=shape,
     )
 
 
@@ -346,8 +434,9 @@ def decode_s3(data: bytes) -> Manifest:
             entries.append(FileEntry(file_name, _optional_str(meta, "compressionAlgorithm", name)))
         return tuple(entries)
 
+    shape = _shape(obj)
     return Manifest(
-        id=_parse_id(obj),
+        id=_parse_id(obj, shape),
         status_code=status,
         descriptor=_parse_descriptor(obj.get("descriptor")),
         snapshot_files=file_set("snapshotFiles", "snapshotFileNames"),
@@ -357,6 +446,7 @@ def decode_s3(data: bytes) -> Manifest:
         failure_reason=_optional_str(obj, "failureReason", "")
         if status is BackupStatusCode.FAILED
         else None,
+        shape=shape,
     )
 
 

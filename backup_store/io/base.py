@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from backup_store.errors import ConfigurationError
 from backup_store.io.capabilities import Capabilities
 from backup_store.transfer.files import CHUNK_SIZE, Chunk
 
@@ -129,12 +130,15 @@ class ObjectIO(abc.ABC):
         capabilities: what the service guarantees natively.
         part_size: bytes per multipart part; streamed objects are split in parts.
         part_concurrency: parts of one object in flight at once.
+        customer_key: the objects are written and read with a customer-provided
+            encryption key (S3 SSE-C, Azure CPK), sent with every object request.
     """
 
     description: str
     capabilities: Capabilities
     part_size: int
     part_concurrency: int
+    customer_key: bool = False
 
     @abc.abstractmethod
     async def put(
@@ -182,6 +186,17 @@ class ObjectIO(abc.ABC):
     def upload_memory(self, size: int) -> int:
         """At most how many bytes :meth:`upload` of a ``size``-byte source holds in memory."""
         return min(size, CHUNK_SIZE)
+
+    async def copy(self, source: str, key: str) -> None:
+        """Make the object at ``key`` (overwriting) from the one at ``source``, inside
+        the service, where :attr:`capabilities` declare ``server_side_copy``.
+
+        Like :meth:`upload`, for data files only: call it inside an
+        :meth:`upload_group` and persist ``key`` with the uploads. The copy takes no
+        precondition on the source: the caller checks both objects afterwards.
+        :class:`ObjectNotFoundError` when the source is missing.
+        """
+        raise ConfigurationError(f"{self.description} cannot copy objects inside the store")
 
     @abc.abstractmethod
     async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:

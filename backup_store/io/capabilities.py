@@ -31,17 +31,39 @@ class Capabilities:
         aborts_interrupted_uploads: a multipart upload whose source fails is
             aborted, leaving no parts behind (Azure instead discards uncommitted
             blocks after a week; a kill -9 leaves parts on every service).
+        copies_customer_key_objects: a server-side copy within the store works on
+            objects encrypted with a customer-provided key (S3 SSE-C: obstore's copy
+            sends the source's key headers). Azure's is not declared: with a key,
+            obstore copies by Put Blob From URL, which refuses sources over 5,000 MiB.
+            Where it is false and :attr:`ObjectIO.customer_key` is set, copy by
+            downloading and uploading.
+        server_side_copy: :meth:`ObjectIO.copy` makes a new object from a stored one
+            inside the service, and the copy is complete when the request returns
+            (S3 CopyObject, GCS copy, a filesystem hard link). Azure's Copy Blob
+            may answer while the copy is still pending, so Azure declares none.
     """
 
     native_compare_and_swap: bool
     ordered_listing: bool
     server_side_list_offset: bool
     aborts_interrupted_uploads: bool
+    copies_customer_key_objects: bool = False
     max_key_bytes: int | None = None
     """The longest key the service stores, in UTF-8 bytes, base path included
     (S3 and GCS: 1,024; Azure: 1,024 characters)."""
     max_segment_bytes: int | None = None
     """The longest path segment, in UTF-8 bytes (a filesystem's ``NAME_MAX``, 255)."""
+    server_side_copy: bool = False
+    max_copy_bytes: int | None = None
+    """The largest object one :meth:`ObjectIO.copy` request copies (S3 CopyObject: 5 GiB)."""
+
+    def can_copy(self, size: int, *, customer_key: bool = False) -> bool:
+        """Whether an object of ``size`` stored bytes can be copied inside the service
+        (``customer_key``: the objects are encrypted with a customer-provided key)."""
+        limit = self.max_copy_bytes
+        if customer_key and not self.copies_customer_key_objects:
+            return False
+        return self.server_side_copy and (limit is None or size <= limit)
 
     def key_problem(self, key: str) -> str | None:
         """Why ``key`` cannot be stored, listed, read and deleted here; None when it can.
@@ -73,15 +95,30 @@ class Capabilities:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 CLOUD_KEY_BYTES = 1024
 """S3, GCS and Azure keep keys of up to 1,024 bytes (Azure: characters)."""
+S3_COPY_BYTES = 5 * 1024**3
+"""S3 copies objects of up to 5 GiB in one CopyObject request."""
 NAME_MAX = 255
 """The longest file name of the filesystems a store folder lives on (Linux, macOS)."""
 
 _CAPABILITIES: dict[type[Any], Capabilities] = {
-    S3Store: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
-    GCSStore: Capabilities(True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES),
+    S3Store: Capabilities(
+        True,
+        True,
+        True,
+        True,
+        copies_customer_key_objects=True,
+        max_key_bytes=CLOUD_KEY_BYTES,
+        server_side_copy=True,
+        max_copy_bytes=S3_COPY_BYTES,
+    ),
+    GCSStore: Capabilities(
+        True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES, server_side_copy=True
+    ),
     AzureStore: Capabilities(True, True, False, False, max_key_bytes=CLOUD_KEY_BYTES),
-    MemoryStore: Capabilities(True, True, False, True),
-    LocalStore: Capabilities(False, False, False, True, max_segment_bytes=NAME_MAX),
+    MemoryStore: Capabilities(True, True, False, True, server_side_copy=True),
+    LocalStore: Capabilities(
+        False, False, False, True, max_segment_bytes=NAME_MAX, server_side_copy=True
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from obstore import exceptions as obstore_errors
 from backup_store.errors import (
     BackupStoreError,
     ConfigurationError,
+    CustomerKeyError,
     InvalidBackupStateError,
     ObjectNotFoundError,
     StoreUnavailableError,
@@ -66,6 +67,68 @@ _CAUSES = (
 )  # fmt: skip
 
 
+S3_KEY_SETTINGS = (
+    "the store variable CAMUNDA_DATA_PRIMARYSTORAGE_BACKUP_S3_SSECKEY (or "
+    "ZEEBE_BROKER_DATA_BACKUP_S3_SSECKEY), or the store option sse_customer_key"
+)
+AZURE_KEY_SETTINGS = "the store option encryption_key"
+_ENCRYPTED = "the objects are encrypted with a customer-provided key"
+_ERROR_CODE = re.compile(r"<Code>(\w+)</Code>")
+_STATUS = re.compile(r"Error performing (GET|HEAD|PUT|POST) .*?status code: (\d{3})", re.DOTALL)
+
+
+def customer_key_cause(error: BaseException, *, customer_key: bool) -> str | None:
+    """What a refused object request says about customer-provided keys, with the
+    setting to give; None when it is not about them.
+
+    Read from the service's answer: S3's 400 ``InvalidRequest`` naming server-side
+    encryption (a HEAD answers a bare 400) when no key was sent, 403 ``AccessDenied``
+    (a HEAD: a bare 403) with a key, as S3 does not tell a wrong key from a refused
+    read; Azure's 409 ``BlobUsesCustomerSpecifiedEncryption`` without a key, its other
+    customer-key codes with one.
+    """
+    text = str(error)
+    found = _ERROR_CODE.search(text)
+    code = found.group(1) if found else None
+    status = _STATUS.search(text)
+    method, http = (status.group(1), status.group(2)) if status else ("", "")
+    if code == "BlobUsesCustomerSpecifiedEncryption":
+        return f"{_ENCRYPTED} (CPK) and none was given: give it as {AZURE_KEY_SETTINGS}"
+    if (
+        customer_key
+        and code
+        and ("CustomerSpecifiedEncryption" in code or "ClientProvidedKey" in code)
+    ):
+        return (
+            f"{_ENCRYPTED} (CPK) other than the one given: give the key they were written "
+            f"with as {AZURE_KEY_SETTINGS}"
+        )
+    if "stored using a form of Server Side Encryption" in text or (
+        not customer_key and method == "HEAD" and http == "400" and code is None
+    ):
+        return f"{_ENCRYPTED} (SSE-C) and none was given: give it as {S3_KEY_SETTINGS}"
+    if customer_key and "encryption parameters are not applicable" in text:
+        return (
+            "the object is not encrypted with a customer-provided key, but one was given: "
+            "this location holds objects written without SSE-C; read them without "
+            "sse_customer_key (SSECKEY)"
+        )
+    if customer_key and "must be made over a secure connection" in text:
+        return "a customer-provided key is only sent over https: use an https endpoint"
+    if (
+        customer_key
+        and http == "403"
+        and method in ("GET", "HEAD")
+        and code in (None, "AccessDenied")
+    ):
+        return (
+            "the read was refused: the objects are encrypted with a different "
+            f"customer-provided key (SSE-C) than the one given in {S3_KEY_SETTINGS}, "
+            "or the credentials may not read them"
+        )
+    return None
+
+
 def failure_cause(error: BaseException) -> str | None:
     """What a failed request's full text (obstore keeps the cause chain in it) says
     went wrong, with the fix; None when it names no cause known here."""
@@ -78,16 +141,25 @@ def failure_cause(error: BaseException) -> str | None:
     return None
 
 
-def translate_error(error: BaseException, *, store: str, key: str | None) -> BackupStoreError:
+def translate_error(
+    error: BaseException, *, store: str, key: str | None, customer_key: bool = False
+) -> BackupStoreError:
     """Map an obstore or OS exception to :mod:`backup_store.errors`, scrubbed of
-    anything that could carry a credential, with the store and key."""
+    anything that could carry a credential, with the store and key.
+
+    ``customer_key``: the request carried a customer-provided encryption key.
+    """
     if isinstance(error, BackupStoreError):
         return error.with_context(store=store, key=key)
     detail = describe_error(error)
     error_type: type[BackupStoreError]
     missing = missing_location(error, store)
-    cause = failure_cause(error) if isinstance(error, obstore_errors.BaseError) else None
-    if missing is not None:
+    obstore_error = isinstance(error, obstore_errors.BaseError)
+    cause = failure_cause(error) if obstore_error else None
+    key_cause = customer_key_cause(error, customer_key=customer_key) if obstore_error else None
+    if key_cause is not None:
+        error_type, message = CustomerKeyError, key_cause
+    elif missing is not None:
         error_type, message = StoreUnavailableError, missing
     elif cause is not None:
         error_type, message = StoreUnavailableError, cause

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import errno
 import fcntl
 import os
 import stat
@@ -46,6 +47,8 @@ T = TypeVar("T")
 FOLDER_ATTEMPTS = 5
 """Times a write makes its folder again when a concurrent delete removes it."""
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+_NO_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
+"""Why a filesystem refuses a hard link that a copy of the bytes can replace."""
 
 
 def _create_new(path: Path, root: Path, *, replace: bool = False) -> tuple[int, list[Path]]:
@@ -199,6 +202,33 @@ class LocalFileIO(ObstoreIO):
 
     def upload_memory(self, size: int) -> int:
         return min(size, CHUNK_SIZE)  # one reused buffer
+
+    async def copy(self, source: str, key: str) -> None:
+        await in_transfer_thread(lambda _stop: self._link_or_copy(source, key))
+
+    def _link_or_copy(self, source: str, key: str) -> None:
+        """A hard link at ``key`` to ``source`` (both then name one file: damage written
+        in place into one reaches the other), else a copy of its bytes where the
+        filesystem refuses links; not yet durable (:meth:`upload_group`)."""
+        path, original = self.root / key, self.root / source
+        with self._translated(key):
+            for _attempt in range(FOLDER_ATTEMPTS):
+                try:
+                    os.link(original, path)
+                    return
+                except FileExistsError:
+                    path.unlink(missing_ok=True)  # never written through: it may be a link
+                except FileNotFoundError:
+                    if not original.is_file():
+                        raise
+                    _make_folders(path.parent, self.root)
+                except OSError as error:
+                    if error.errno not in _NO_LINKS:
+                        raise
+                    break
+            with open(original, "rb") as data:
+                chunks = iter(lambda: data.read(CHUNK_SIZE), b"")
+                self._write_in_place(key, chunks, threading.Event())
 
     def _write(
         self, key: str, chunks: Iterable[Chunk], stop: threading.Event, create_only: bool

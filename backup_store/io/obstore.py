@@ -99,6 +99,8 @@ class ObstoreIO(ObjectIO):
             without DeleteObjects).
         prepare: awaited once before the first write (e.g. create the container).
         deadlines: how long to wait on a store that stops answering.
+        customer_key: the store's obstore configuration holds a customer-provided
+            encryption key (errors then tell a wrong key from a missing one).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class ObstoreIO(ObjectIO):
         delete_concurrency: int = 8,
         prepare: Callable[[], Awaitable[None]] | None = None,
         deadlines: Deadlines | None = None,
+        customer_key: bool = False,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
@@ -125,6 +128,7 @@ class ObstoreIO(ObjectIO):
         self.part_concurrency = part_concurrency
         self.batch_delete = batch_delete
         self.deadlines = deadlines or Deadlines()
+        self.customer_key = customer_key
         self._delete_slots = asyncio.Semaphore(delete_concurrency)
         self._prepare = prepare
         self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
@@ -141,7 +145,9 @@ class ObstoreIO(ObjectIO):
         except (WriteConflict, asyncio.CancelledError, TransferCancelled):
             raise
         except Exception as error:
-            raise translate_error(error, store=self.description, key=key) from error
+            raise translate_error(
+                error, store=self.description, key=key, customer_key=self.customer_key
+            ) from error
 
     @asynccontextmanager
     async def _deadline(self, seconds: float, key: str | None) -> AsyncIterator[asyncio.Timeout]:
@@ -254,6 +260,14 @@ class ObstoreIO(ObjectIO):
                 )
 
         await in_transfer_thread(send, idle_seconds=self.deadlines.idle_seconds)
+
+    async def copy(self, source: str, key: str) -> None:
+        if not self.capabilities.server_side_copy:
+            await super().copy(source, key)
+        with self._translated(key):
+            # Copying is the service's work: its time grows with the size, like a transfer.
+            async with self._deadline(self.deadlines.idle_seconds, key):
+                await obstore.copy_async(self.store, source, key, overwrite=True)
 
     def upload_memory(self, size: int) -> int:
         if size <= self.part_size:

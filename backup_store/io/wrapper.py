@@ -38,6 +38,7 @@ class WrapperIO(ObjectIO):
         self.capabilities = inner.capabilities
         self.part_size = inner.part_size
         self.part_concurrency = inner.part_concurrency
+        self.customer_key = inner.customer_key
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"
@@ -60,6 +61,9 @@ class WrapperIO(ObjectIO):
 
     def upload_memory(self, size: int) -> int:
         return self.inner.upload_memory(size)
+
+    async def copy(self, source: str, key: str) -> None:
+        await self.inner.copy(source, key)
 
     async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
         return await self.inner.download(key, consume)
@@ -106,7 +110,7 @@ class WrapperIO(ObjectIO):
         await self.inner.check_location(key)
 
 
-WRITES = frozenset({"put", "upload", "replace", "delete"})
+WRITES = frozenset({"put", "upload", "copy", "replace", "delete"})
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,8 @@ class Request:
 
     operation: str
     """``put`` (a small object written whole), ``upload`` (a data file, also one of
-    a batch), ``replace``, ``get`` (also a location check), ``get_range``, ``stream``,
+    a batch), ``copy`` (a data file made from a stored one, at its new key),
+    ``replace``, ``get`` (also a location check), ``get_range``, ``stream``,
     ``download`` (a data file read into a consumer, also one of a batch), ``head``,
     ``list``, ``list_with_delimiter``, ``delete`` or ``persist`` (of an upload group)."""
     key: str
@@ -154,6 +159,10 @@ class HookedIO(WrapperIO):
         for key, _ in uploads:
             await self.hook(Request("upload", key))
         await super().upload_each(uploads)
+
+    async def copy(self, source: str, key: str) -> None:
+        await self.hook(Request("copy", key))
+        await super().copy(source, key)
 
     @asynccontextmanager
     async def upload_group(self) -> AsyncIterator[UploadGroup]:

@@ -47,6 +47,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from backup_store.contract.inspectable import TransferCounters
 
 TAKE: Final = "take"
 STATUS: Final = "status"
@@ -147,6 +151,8 @@ class BackupMetrics:
             ["result"],
             registry=self.registry,
         )
+        self._transfers = _TransferCollector()
+        self.registry.register(self._transfers)
         self.pruned_ids = Counter(
             "backup_store_pruned_ids",
             "Backup ids the retention policy selected: deleted, failed, or left alone",
@@ -170,11 +176,43 @@ class BackupMetrics:
             for timer in timers:
                 timer.complete(failed=failed)
 
+    def watch_transfers(self, counters: TransferCounters) -> None:
+        """Expose a store's :class:`TransferCounters`, read at each scrape:
+        ``backup_store_uploaded_bytes_total``, ``backup_store_copied_bytes_total``
+        and ``backup_store_copied_files_total`` (incremental saves)."""
+        if not any(watched is counters for watched in self._transfers.watched):
+            self._transfers.watched.append(counters)
+
     def transferred(self, operation: str, partition: int, *, size: int, files: int) -> None:
         """Record the bytes and files ``operation`` moved for ``partition``."""
         labels = (str(partition), operation)
         self.transferred_bytes.labels(*labels).inc(size)
         self.transferred_files.labels(*labels).inc(files)
+
+
+class _TransferCollector(Collector):
+    """The watched stores' transfer counters as Prometheus counters (summed)."""
+
+    def __init__(self) -> None:
+        self.watched: list[TransferCounters] = []
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for name, documentation, value in (
+            ("backup_store_uploaded_bytes", "Bytes saves sent (as stored)", "bytes_uploaded"),
+            (
+                "backup_store_copied_bytes",
+                "Bytes saves copied inside the store from earlier backups",
+                "bytes_copied",
+            ),
+            (
+                "backup_store_copied_files",
+                "Files saves copied inside the store from earlier backups",
+                "files_copied",
+            ),
+        ):
+            family = CounterMetricFamily(name, documentation)
+            family.add_metric([], sum(getattr(counters, value) for counters in self.watched))
+            yield family
 
 
 __all__ = [

@@ -131,6 +131,7 @@ class BackupService(AsyncResource):
     ) -> None:
         self.store = store
         self.metrics = metrics if metrics is not None else BackupMetrics(process=False)
+        self.metrics.watch_transfers(store.counters)
         self.sources: dict[int, PartitionSource] = {}
         for source in sources:
             if source.partition_id in self.sources:
@@ -416,6 +417,8 @@ class BackupService(AsyncResource):
     async def list_backups(self, prefix: str = "") -> list[BackupInfo]:
         """Every backup id in the store (of any node), highest first, aggregated.
 
+        A backup whose partitions are all DELETED (or missing) is left out.
+
         Args:
             prefix: only ids whose decimal form starts with these digits
                 (``"10"`` lists 10, 100, 101, ...).
@@ -452,7 +455,7 @@ class BackupService(AsyncResource):
             if r.backup_id not in found
         ]
         by_id = by_checkpoint(statuses)
-        return [
+        infos = [
             aggregate(
                 backup_id,
                 by_id[backup_id],
@@ -460,6 +463,11 @@ class BackupService(AsyncResource):
             )
             for backup_id in sorted(by_id, reverse=True)
         ]
+        if isinstance(checkpoint, int):
+            return infos
+        # A listing leaves out backups that are only tombstones (management-api.md).
+        gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
+        return [i for i in infos if not all(d.state in gone for d in i.details)]
 
     async def _statuses(self, checkpoint: int | str) -> list[BackupStatus]:
         """Statuses of every node's backups matching ``checkpoint``, partition by partition.

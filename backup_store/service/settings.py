@@ -56,7 +56,7 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "S3": (
         "BUCKETNAME", "ENDPOINT", "REGION", "ACCESSKEY", "SECRETKEY", "BASEPATH",
         "FORCEPATHSTYLEACCESS", "COMPRESSION", "MAXCONCURRENTCONNECTIONS", "APICALLTIMEOUT",
-        "CONNECTIONACQUISITIONTIMEOUT", "SUPPORTLEGACYMD5",
+        "CONNECTIONACQUISITIONTIMEOUT", "SUPPORTLEGACYMD5", "SSECKEY",
     ),
     "GCS": ("BUCKETNAME", "BASEPATH", "HOST", "AUTH", "MAXCONCURRENTTRANSFERS"),
     "AZURE": (
@@ -68,8 +68,8 @@ SETTINGS: dict[str, tuple[str, ...]] = {
 """Zeebe's settings per store, as environment-variable suffixes (``S3_BUCKETNAME``)."""
 
 SECRET_SETTINGS = frozenset(
-    {"S3_ACCESSKEY", "S3_SECRETKEY", "AZURE_ACCOUNTKEY", "AZURE_CONNECTIONSTRING",
-     "AZURE_SASTOKEN_VALUE"}
+    {"S3_ACCESSKEY", "S3_SECRETKEY", "S3_SSECKEY", "AZURE_ACCOUNTKEY",
+     "AZURE_CONNECTIONSTRING", "AZURE_SASTOKEN_VALUE"}
 )  # fmt: skip
 
 # Commons Compress's names that Zeebe can both write and read (S3 COMPRESSION).
@@ -411,6 +411,8 @@ def _s3(settings: Settings, warnings: list[str]) -> StoreConfig:
         ).total_seconds()
     if "SUPPORTLEGACYMD5" in settings:
         _boolean(settings["SUPPORTLEGACYMD5"])
+    if "SSECKEY" in settings:
+        values["sse_customer_key"] = settings["SSECKEY"].value
     config = S3Config(**values)
     return config
 

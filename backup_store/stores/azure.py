@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
 
 from obstore.store import AzureStore
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ConfigurationError, StoreUnavailableError
@@ -30,6 +30,7 @@ from backup_store.io import ObstoreIO
 from backup_store.registry import register
 from backup_store.stores.config import (
     CloudConfig,
+    check_customer_key,
     endpoint_for_display,
     url_options,
 )
@@ -82,6 +83,7 @@ class AzureConfig(CloudConfig):
             ("azure_storage_sas_key", "azure_storage_sas_token", "sas_key"), "sas_token"
         ),
         **dict.fromkeys(("azure_storage_endpoint", "azure_endpoint"), "endpoint"),
+        "azure_storage_encryption_key": "encryption_key",
     }  # fmt: skip
     OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset(
         {
@@ -99,8 +101,7 @@ class AzureConfig(CloudConfig):
             "fabric_token_service_url", "azure_fabric_workload_host", "fabric_workload_host",
             "azure_fabric_session_token", "fabric_session_token",
             "azure_fabric_cluster_identifier", "fabric_cluster_identifier",
-            "azure_credential_type", "credential_type", "azure_storage_encryption_key",
-            "encryption_key", "azure_allow_http",
+            "azure_credential_type", "credential_type", "azure_allow_http",
         }
     )  # fmt: skip
     OBSTORE_PREFIX = "azure_"
@@ -119,6 +120,11 @@ class AzureConfig(CloudConfig):
     connection_string: SecretStr | None = None
     sas_token: SecretStr | None = None
     create_container: bool = True
+    encryption_key: SecretStr | None = None
+    """A customer-provided key (CPK): base64 AES-256, sent with every blob read and
+    write; Azure keeps only its hash, so every reader needs the same key."""
+
+    _customer_key = field_validator("encryption_key")(check_customer_key)
 
     @model_validator(mode="after")
     def _from_connection_string(self) -> AzureConfig:
@@ -179,6 +185,8 @@ class AzureConfig(CloudConfig):
             config["account_key"] = self.account_key.get_secret_value()
         elif self.sas_token is not None:
             config["sas_key"] = self.sas_token.get_secret_value().lstrip("?")
+        if self.encryption_key is not None:
+            config["encryption_key"] = self.encryption_key.get_secret_value()
         return config
 
 
@@ -218,6 +226,7 @@ class AzureBackupStore(ObjectBackupStore):
             prepare=partial(asyncio.to_thread, self._create_container)
             if creates_container
             else None,
+            customer_key=config.encryption_key is not None,
             **config.io_options(),
         )
         super().__init__(

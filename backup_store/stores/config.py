@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -243,6 +245,28 @@ class BucketConfig(CloudConfig):
     @property
     def location(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.base_path or ''}"
+
+
+CUSTOMER_KEY_BYTES = 32
+"""A customer-provided key (S3 SSE-C, Azure CPK) is an AES-256 key: 32 bytes."""
+
+
+def check_customer_key(value: SecretStr | None) -> SecretStr | None:
+    """A base64 customer-provided key decoding to exactly 32 bytes, as Camunda checks
+    its S3 ``ssecKey`` (its messages); the key itself never appears in them."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError("SSE-C key must be valid base64.") from None
+    if len(raw) != CUSTOMER_KEY_BYTES:
+        raise ValueError(
+            f"SSE-C key must decode to exactly {CUSTOMER_KEY_BYTES} bytes (AES-256) "
+            f"but was {len(raw)} bytes."
+        )
+    return SecretStr(base64.b64encode(raw).decode("ascii"))
 
 
 def endpoint_for_display(endpoint: str | None) -> str:

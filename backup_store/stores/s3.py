@@ -3,7 +3,9 @@
 Zeebe's S3 format (:data:`~backup_store.formats.ZEEBE_S3`) brings the classic
 ``bp/p/c/n/...`` layout, Zeebe 8.9's ``manifests/`` + ``contents/`` layout and
 per-file zstd compression; this module only turns an :class:`S3Config` into
-an obstore ``S3Store`` (with single deletes for services without DeleteObjects).
+an obstore ``S3Store`` (with single deletes for services without DeleteObjects),
+encryption included: SSE-C with Camunda 8.9's ``ssecKey``, obstore then sending the
+key with every object request, or SSE-KMS with a key id on every write.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import SplitResult
 
 from obstore.store import S3Store
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator, model_validator
 
 from backup_store.engine import ObjectBackupStore
 from backup_store.format.formats import ZEEBE_S3
@@ -21,6 +23,7 @@ from backup_store.io import ObstoreIO
 from backup_store.registry import register
 from backup_store.stores.config import (
     BucketConfig,
+    check_customer_key,
     url_base_path,
     url_options,
 )
@@ -52,6 +55,12 @@ class S3Config(BucketConfig):
         "aws_access_key_id": "access_key_id",
         "aws_secret_access_key": "secret_access_key",
         **dict.fromkeys(("aws_session_token", "aws_token", "token"), "session_token"),
+        **dict.fromkeys(
+            ("sse_customer_key_base64", "aws_sse_customer_key_base64"), "sse_customer_key"
+        ),
+        "aws_server_side_encryption": "server_side_encryption",
+        "aws_sse_kms_key_id": "sse_kms_key_id",
+        "aws_sse_bucket_key_enabled": "sse_bucket_key_enabled",
     }
     OBSTORE_OPTIONS: ClassVar[frozenset[str]] = frozenset(
         {
@@ -67,10 +76,7 @@ class S3Config(BucketConfig):
             "endpoint_url_sts", "aws_skip_signature", "skip_signature", "aws_copy_if_not_exists",
             "copy_if_not_exists", "aws_conditional_put", "conditional_put", "aws_disable_tagging",
             "disable_tagging", "aws_disable_bulk_delete", "disable_bulk_delete",
-            "aws_request_payer", "request_payer", "aws_allow_http", "aws_server_side_encryption",
-            "server_side_encryption", "aws_sse_kms_key_id", "sse_kms_key_id",
-            "aws_sse_bucket_key_enabled", "sse_bucket_key_enabled",
-            "aws_sse_customer_key_base64", "sse_customer_key_base64",
+            "aws_request_payer", "request_payer", "aws_allow_http",
         }
     )  # fmt: skip
     OBSTORE_PREFIX = "aws_"
@@ -83,6 +89,34 @@ class S3Config(BucketConfig):
     force_path_style: bool = False
     compression: Literal["zstd", "none"] | None = None
     batch_delete: bool = True
+    sse_customer_key: SecretStr | None = None
+    """SSE-C: the base64 AES-256 key sent with every object read and write (Camunda's
+    ``ssecKey``); S3 keeps only its hash, so every reader needs the same key."""
+    server_side_encryption: Literal["AES256", "aws:kms", "aws:kms:dsse", "sse-c"] | None = None
+    """The encryption new objects ask for (default: the bucket's); ``sse-c`` with a key."""
+    sse_kms_key_id: str | None = None
+    """The KMS key of ``aws:kms`` (``aws:kms:dsse``) writes (default: the bucket's)."""
+    sse_bucket_key_enabled: bool | None = None
+    """Whether KMS writes use an S3 bucket key (default: the bucket's setting)."""
+
+    _customer_key = field_validator("sse_customer_key")(check_customer_key)
+
+    @model_validator(mode="after")
+    def _encryption(self) -> S3Config:
+        if self.sse_customer_key is not None and self.server_side_encryption is None:
+            object.__setattr__(self, "server_side_encryption", "sse-c")  # a key means SSE-C
+        if (self.server_side_encryption == "sse-c") != (self.sse_customer_key is not None):
+            raise ValueError(
+                "sse_customer_key cannot be combined with server_side_encryption="
+                f"{self.server_side_encryption}"
+                if self.sse_customer_key is not None
+                else "server_side_encryption=sse-c needs sse_customer_key"
+            )
+        kms = self.server_side_encryption in ("aws:kms", "aws:kms:dsse")
+        for name in ("sse_kms_key_id", "sse_bucket_key_enabled"):
+            if getattr(self, name) is not None and not kms:
+                raise ValueError(f"{name} needs server_side_encryption=aws:kms (or aws:kms:dsse)")
+        return self
 
     @property
     def endpoint_url(self) -> str | None:
@@ -104,6 +138,14 @@ class S3Config(BucketConfig):
                 config[name] = secret.get_secret_value()
         if self.force_path_style:
             config["virtual_hosted_style_request"] = False
+        if self.server_side_encryption is not None:
+            config["server_side_encryption"] = self.server_side_encryption
+        if self.sse_customer_key is not None:
+            config["sse_customer_key_base64"] = self.sse_customer_key.get_secret_value()
+        if self.sse_kms_key_id is not None:
+            config["sse_kms_key_id"] = self.sse_kms_key_id
+        if self.sse_bucket_key_enabled is not None:
+            config["sse_bucket_key_enabled"] = self.sse_bucket_key_enabled
         return config
 
 
@@ -116,6 +158,7 @@ class S3BackupStore(ObjectBackupStore):
             config.open_obstore("S3", S3Store) if object_store is None else object_store,
             description=config.description(),
             batch_delete=config.batch_delete,
+            customer_key=config.sse_customer_key is not None,
             **config.io_options(),
         )
         super().__init__(

@@ -28,6 +28,7 @@ FAILED       source's ``createdAt``             migration; marked failed, delete
                                                 copied again (at the target only)
 any          anything else                      CONFLICT: another backup holds the id
                                                 at the target; nothing is changed
+DELETED      any                                SKIP (a Zeebe 8.9+ tombstone)
 any          damaged manifest                   CONFLICT (nothing is changed)
 damaged      any                                SKIP_DAMAGED: reported as a failure;
                                                 never copied as a FAILED backup
@@ -209,8 +210,13 @@ def _portable(manifest: Manifest) -> Manifest:
 
     The instants keep their exact value; the target writes them in its own form.
     """
+    descriptor = manifest.descriptor
+    if descriptor is not None and descriptor.checkpoint_timestamp is not None:
+        stamp = Instant(descriptor.checkpoint_timestamp.epoch_nanos)
+        descriptor = replace(descriptor, checkpoint_timestamp=stamp)
     return replace(
         manifest,
+        descriptor=descriptor,
         created_at=Instant(manifest.created_at.epoch_nanos),
         modified_at=Instant(manifest.modified_at.epoch_nanos),
     )

@@ -150,6 +150,8 @@ def same_backup(source: Manifest, target: Manifest) -> bool:
 def decide(source: Manifest, target: Manifest | None) -> tuple[Action, str]:
     """The action for one backup given its source and target manifests (see module doc)."""
     status = source.status_code
+    if status is BackupStatusCode.DELETED:
+        return Action.SKIP, "DELETED at the source (being deleted): not migrated"
     if status is BackupStatusCode.IN_PROGRESS:
         return Action.SKIP_IN_PROGRESS, (
             "IN_PROGRESS at the source: not migrated; migrate it once it has completed or failed"

@@ -98,6 +98,8 @@ class Rule(Enum):
     """Why an id is kept or deleted (machine-readable; the plan also says it in words)."""
 
     DAMAGED = "damaged"
+    DELETED = "deleted"
+    """A Zeebe 8.9+ tombstone: skipped; ``delete`` of the id finishes it."""
     IN_PROGRESS = "in-progress"
     NEWEST_COMPLETED = "newest-completed"
     NEWER_THAN_NEWEST_COMPLETED = "newer-than-newest-completed"
@@ -116,7 +118,8 @@ class PlannedId:
     rule: Rule
     reason: str
     state: str
-    """The id's aggregated state (COMPLETED, FAILED, INCOMPLETE, IN_PROGRESS) or DAMAGED."""
+    """The id's aggregated state (COMPLETED, FAILED, INCOMPLETE, IN_PROGRESS, DELETED) or
+    DAMAGED."""
     age: Instant | None
     """The newest ``createdAt`` among the id's manifests."""
     partition_backups: tuple[BackupIdentifier, ...]
@@ -286,6 +289,12 @@ def _damaged(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
     )
 
 
+def _deleted(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
+    if store.states[backup_id] is not BackupState.DELETED:
+        return None
+    return Rule.DELETED, "skipped: DELETED (being deleted); delete the id to finish"
+
+
 def _in_progress(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decision:
     in_progress = [s for s in f.statuses if s.status_code is BackupStatusCode.IN_PROGRESS]
     if not in_progress:
@@ -344,6 +353,7 @@ def _outside_policy(store: _StoreFacts, backup_id: int, f: _IdFacts) -> _Decisio
 
 RULES: tuple[Callable[[_StoreFacts, int, _IdFacts], _Decision], ...] = (
     _damaged,
+    _deleted,
     _in_progress,
     _newest_completed,
     _newer_than_newest_completed,

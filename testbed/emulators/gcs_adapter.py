@@ -14,13 +14,15 @@ XML request from obstore                               done as
 ``PUT /<b>/<key>?partNumber=N&uploadId=U``             part written to a file
 ``POST /<b>/<key>?uploadId=U`` (part list XML)         the parts, concatenated, uploaded
 ``DELETE /<b>/<key>?uploadId=U``                       part files removed
+``PUT /<b>/<key>`` + ``x-goog-copy-source: <b>/<src>``  ``POST .../o/<src>/copyTo/b/<b>/o/<key>``
 =====================================================  ===================================
 
 Answers follow the XML API: ``ETag`` (the emulator's, as its XML ``GET`` returns it)
 and ``x-goog-generation``; ``412 PreconditionFailed`` when a generation precondition
 fails, which obstore maps to ``AlreadyExistsError`` for create-only writes (it sends
 ``x-goog-if-generation-match: 0``) and to ``PreconditionError`` for version-matched
-ones. Server-side copies are not needed by this project and are refused (501).
+ones. A server-side copy (obstore's ``copy``) becomes the JSON API's ``copyTo``: 404
+``NoSuchKey`` when the source is missing.
 
 Test infrastructure: one process per test session (``python gcs_adapter.py --upstream
 http://127.0.0.1:<emulator port> --port <port>``, served by uvicorn), localhost only.
@@ -42,7 +44,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 import aiofiles
@@ -232,14 +234,17 @@ class GcsXmlAdapter:
         is_object = not path.startswith(JSON_API_PREFIXES) and path.strip("/").count("/") >= 1
         bucket, _, key = path.lstrip("/").partition("/")
         try:
-            if method == "GET" and not is_object and bucket and not path.startswith(
-                JSON_API_PREFIXES
+            if (
+                method == "GET"
+                and not is_object
+                and bucket
+                and not path.startswith(JSON_API_PREFIXES)
             ):
                 return await self.list_bucket(request, bucket)
             if not is_object or method not in ("PUT", "POST", "DELETE"):
                 return await self.forward(request)
             if method == "PUT" and request.headers.get("x-goog-copy-source"):
-                raise XmlError(501, "NotImplemented", "server-side copy is not supported")
+                return await self.copy(request, bucket, key)
             if method == "PUT" and "uploadId" in query:
                 return await self.put_part(request, self.upload_of(request, bucket, key))
             if method == "PUT":
@@ -356,6 +361,26 @@ class GcsXmlAdapter:
             message = response.text
         code = {412: "PreconditionFailed", 404: "NoSuchKey"}.get(response.status_code, "Error")
         raise XmlError(response.status_code, code, f"{what}: {message}")
+
+    async def copy(self, request: Request, bucket: str, key: str) -> Response:
+        """An XML copy (``x-goog-copy-source: <bucket>/<percent-encoded key>``) done
+        with the JSON API's ``copyTo``."""
+        source = unquote(request.headers["x-goog-copy-source"].lstrip("/"))
+        source_bucket, _, source_key = source.partition("/")
+        params = {}
+        if (match := generation_match(request)) is not None:
+            params["ifGenerationMatch"] = match
+        response = await self.client.post(
+            f"/storage/v1/b/{quote(source_bucket, safe='')}/o/{quote(source_key, safe='')}"
+            f"/copyTo/b/{quote(bucket, safe='')}/o/{quote(key, safe='')}",
+            params=params,
+        )
+        obj = self.json_or_error(response, f"{source_bucket}/{source_key}")
+        return xml_response(
+            200,
+            f"<CopyObjectResult><ETag>{escape(obj['etag'])}</ETag></CopyObjectResult>",
+            write_headers(obj),
+        )
 
     async def initiate(self, request: Request, bucket: str, key: str) -> Response:
         await self.bucket_must_exist(bucket)

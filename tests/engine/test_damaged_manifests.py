@@ -1,4 +1,4 @@
-"""Manifests that cannot be trusted.
+"""Manifests that cannot be trusted (issue 10, items 1, 2 and 4).
 
 One damaged manifest in a shared store affects only its own entry: library,
 CLI and API list every other backup as before; the damaged entry is FAILED
@@ -26,7 +26,7 @@ from backup_store.format.instant import Instant
 from backup_store.format.keys import KeyLayout, owner_marker_key
 from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, HookedIO, Request
-from backup_store.model import MAX_PARTITIONS, BackupDescriptor
+from backup_store.model import BackupDescriptor
 from backup_store.service import BackupService, BackupState, DirectorySource
 from backup_store.stores.memory import MemoryBackupStore
 from backup_store.testing.data import make_backup
@@ -71,7 +71,7 @@ def manifest_json(backup_id: BackupIdentifier, *, partitions: int = 2) -> bytes:
 DAMAGES = {
     "not json": b"{not json",
     "another id": manifest_json(BackupIdentifier(0, 1, 99)),
-    "absurd partition count": manifest_json(DAMAGED, partitions=2**31 - 1),
+    "absurd partition count": manifest_json(DAMAGED, partitions=2**31),  # over a Java int
 }
 
 
@@ -174,10 +174,10 @@ async def test_a_manifest_naming_another_backup_is_damaged_in_listings(
         await store.list_manifests(BackupIdentifierWildcard())
 
 
-def test_number_of_partitions_is_capped() -> None:
-    BackupDescriptor("1-1-1-1", 1, MAX_PARTITIONS, "8.7.0")
+def test_number_of_partitions_is_a_java_int() -> None:
+    BackupDescriptor("1-1-1-1", 1, 2**31 - 1, "8.7.0")
     with pytest.raises(ValueError, match="number of partitions"):
-        BackupDescriptor("1-1-1-1", 1, MAX_PARTITIONS + 1, "8.7.0")
+        BackupDescriptor("1-1-1-1", 1, 2**31, "8.7.0")
 
 
 # ---------------------------------------------------------------- service and API
@@ -217,6 +217,19 @@ async def test_absurd_partition_count_never_drives_the_service(
     assert infos[10].state is BackupState.INCOMPLETE  # partitions 1 and 2 of 5
     info = await service.get_backup(11)
     assert len(info.details) == 2 and counting.requests < 50
+
+
+async def test_a_partition_count_zeebe_reads_shows_the_partitions_found_as_incomplete(
+    store: ObjectBackupStore, data: Path
+) -> None:
+    # Zeebe reads any numberOfPartitions up to 2^31-1: a readable backup, never enumerated.
+    await place(store, DAMAGED, manifest_json(DAMAGED, partitions=2**31 - 1))
+    counting = CountingIO(store)
+    store.io = counting
+    service = BackupService(store, DirectorySource.discover(data))
+    info = await service.get_backup(11)
+    assert [(d.partition_id, d.state) for d in info.details] == [(1, BackupStatusCode.COMPLETED)]
+    assert info.state is BackupState.INCOMPLETE and counting.requests < 50
 
 
 async def test_partitions_are_discovered_from_the_keys(

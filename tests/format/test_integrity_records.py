@@ -30,7 +30,13 @@ from backup_store import (
     S3Config,
     UnverifiedBackupError,
 )
-from backup_store.format.integrity import IntegrityRecord, decode_record, encode_record
+from backup_store.format.integrity import (
+    FileRecord,
+    IntegrityRecord,
+    StoredIdentity,
+    decode_record,
+    encode_record,
+)
 from backup_store.format.keys import owner_marker_key
 from backup_store.model import FILE_SETS
 from backup_store.tools.verify import ProblemKind, VerifyLevel, verify_store
@@ -221,3 +227,23 @@ async def test_stale_record_at_a_claimed_location_is_no_record(
         await fresh.restore(BACKUP_ID, tmp_path / "refused")
     await fresh.restore(BACKUP_ID, tmp_path / "restored", allow_unverified=True)
     assert_restored(again, tmp_path / "restored")
+
+
+def test_a_record_names_each_objects_identity_and_older_formats_name_none() -> None:
+    identity = StoredIdentity('"5d41402abc4b2a76b9719d911017c592"', 1203)
+    record = IntegrityRecord(
+        {"segments/1.log": FileRecord(9, "ab" * 32, 1203, identity)},
+        BACKUP_ID,
+        Instant(1_700_000_000_123_456_789),
+    )
+    decoded = decode_record(encode_record(record))
+    assert decoded.record_format == 3
+    assert decoded["segments/1.log"].identity == identity
+    # A format-2 record (written before identities) that somehow carries one names none.
+    older = decode_record(
+        b'{"format":2,"backupId":{"nodeId":1,"partitionId":2,"checkpointId":3},'
+        b'"createdAt":"2023-11-14T22:13:20.123456789Z","files":{"segments/1.log":'
+        b'{"size":9,"sha256":"ab","storedSize":9,"object":{"eTag":"x","size":9}}}}'
+    )
+    assert older.record_format == 2
+    assert older["segments/1.log"].identity is None

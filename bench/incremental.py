@@ -1,0 +1,156 @@
+"""The incremental-save benchmark: a second backup with 10 % of the bytes changed,
+side by side with a full backup of the same files in the same run.
+
+A partition of 64 files (1 GiB; 256 MiB in quick mode) is saved once; then 10 % of
+its files (7 of 64) are rewritten with other bytes and the partition is saved twice
+more: incrementally (the default), then in full
+(``incremental=False``), each as a new backup id. Per backend: bytes sent (the store's
+``counters.bytes_uploaded``, what the transfers took from the files), files and bytes
+copied inside the store, and the time of each save. The cloud stores run with 20 ms
+injected per request (``HookedIO``); on the filesystem the store's growth (each inode
+counted once: a hard link costs nothing) is reported instead of bytes sent. Azure
+declares no server-side copies (Copy Blob may answer before the copy is done), so
+there both saves send everything.
+
+Usage: ``python -m bench.incremental [--quick] [--only fs,s3,gcs,azure]``. Results go to
+the ``incremental`` section of ``bench/results/latest.json``. No test asserts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from backup_store import Backup, BackupDescriptor, BackupIdentifier, NamedFileSet
+from backup_store.engine import ObjectBackupStore
+from backup_store.io import HookedIO, Request
+from backup_store.stores.filesystem import FilesystemBackupStore
+from testbed.cloud_stores import azure_store, gcs_store, s3_store
+from testbed.emulators import AzureEmulator, GcsEmulator, S3Emulator
+
+MIB = 1024 * 1024
+FILES = 64
+CHANGED = 7
+"""Files rewritten before the second backup: 7 of 64, 10.9 % of the bytes."""
+LATENCY = 0.02
+
+
+def make_partition(folder: Path, total_mib: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    size = total_mib * MIB // FILES
+    paths = []
+    for n in range(FILES):
+        path = folder / f"{n:06d}.sst"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    return paths
+
+
+def backup_of(checkpoint: int, paths: list[Path]) -> Backup:
+    return Backup(
+        BackupIdentifier(0, 1, checkpoint),
+        BackupDescriptor(f"{checkpoint}-1-1-1", checkpoint, 1, "8.7.0"),
+        NamedFileSet({}),
+        NamedFileSet({path.name: path for path in paths}),
+    )
+
+
+def with_latency(store: ObjectBackupStore, seconds: float) -> None:
+    async def hook(_: Request) -> None:
+        await asyncio.sleep(seconds)
+
+    store.wrap_io(lambda io: HookedIO(io, hook))
+
+
+def store_bytes(root: Path) -> int:
+    """Bytes of the files under ``root``, each inode once."""
+    seen: dict[tuple[int, int], int] = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            found = path.stat()
+            seen[(found.st_dev, found.st_ino)] = found.st_size
+    return sum(seen.values())
+
+
+async def timed_save(store: ObjectBackupStore, backup: Backup, incremental: bool) -> dict[str, Any]:
+    store.incremental = incremental
+    counters = store.counters
+    before = (counters.bytes_uploaded, counters.bytes_copied, counters.files_copied)
+    started = time.perf_counter()
+    await store.save(backup)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 3),
+        "bytes_sent": counters.bytes_uploaded - before[0],
+        "bytes_copied": counters.bytes_copied - before[1],
+        "files_copied": counters.files_copied - before[2],
+    }
+
+
+async def measure(
+    name: str, store: ObjectBackupStore, paths: list[Path], root: Path | None
+) -> dict[str, Any]:
+    await store.save(backup_of(1, paths))
+    for path in paths[:CHANGED]:
+        path.write_bytes(os.urandom(path.stat().st_size))
+    grown_before = store_bytes(root) if root is not None else 0
+    # Backup 2 copies from backup 1; backup 3 sends everything.
+    incremental = await timed_save(store, backup_of(2, paths), True)
+    grown_incremental = store_bytes(root) - grown_before if root is not None else 0
+    full = await timed_save(store, backup_of(3, paths), False)
+    grown_full = store_bytes(root) - grown_before - grown_incremental if root is not None else 0
+    result: dict[str, Any] = {"incremental": incremental, "full": full}
+    result["bytes_sent_ratio"] = round(incremental["bytes_sent"] / max(full["bytes_sent"], 1), 3)
+    result["time_ratio"] = round(incremental["seconds"] / max(full["seconds"], 1e-9), 3)
+    if root is not None:
+        result["store_growth"] = {"incremental": grown_incremental, "full": grown_full}
+        result["growth_ratio"] = round(grown_incremental / max(grown_full, 1), 3)
+    print(f"  {name}: {json.dumps(result)}", flush=True)
+    return result
+
+
+async def main(quick: bool, only: set[str]) -> None:
+    total = 256 if quick else 1024
+    results: dict[str, Any] = {"mode": "quick" if quick else "full", "partition_mib": total}
+    print(f"incremental benchmark: {FILES} files, {total} MiB, {CHANGED} changed", flush=True)
+    makers: dict[str, tuple[Any, Callable[[Any], ObjectBackupStore]]] = {
+        "s3": (S3Emulator, lambda b: s3_store(b, "inc")),
+        "gcs": (GcsEmulator, gcs_store),
+        "azure": (AzureEmulator, azure_store),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp:
+        work = Path(tmp)
+        if "fs" in only:
+            paths = make_partition(work / "fs-partition", total)
+            root = work / "fs-store"
+            local = FilesystemBackupStore(root)
+            results["filesystem"] = await measure("filesystem", local, paths, root)
+        for kind, (emulator_type, make) in makers.items():
+            if kind not in only:
+                continue
+            paths = make_partition(work / f"{kind}-partition", total)
+            with emulator_type() as emulator:
+                store = make(emulator.create_bucket())
+                with_latency(store, LATENCY)
+                results[f"{kind} 20 ms"] = await measure(f"{kind} 20 ms", store, paths, None)
+                await store.close()
+    out = Path(__file__).parent / "results" / "latest.json"
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing["incremental"] = results
+    out.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB")
+    parser.add_argument("--only", default="fs,s3,gcs,azure", help="backends")
+    arguments = parser.parse_args()
+    quick = arguments.quick or os.environ.get("BENCH") == "quick"
+    asyncio.run(main(quick, set(arguments.only.split(","))))
