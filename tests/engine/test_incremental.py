@@ -364,3 +364,26 @@ async def test_on_a_filesystem_damage_to_a_shared_file_is_found_in_both_backups(
         damaged.write(b"\xff" * 16)
     report = await verify_store(store, level=VerifyLevel.CHECKSUM)
     assert {problem.backup_id for problem in report.all_problems} == {FIRST, SECOND}
+
+
+class ShortCopies(CountingIO):
+    """A service whose copies come out short (what a check after the copy must catch)."""
+
+    async def copy(self, source: str, key: str) -> None:
+        await super().copy(source, key)
+        await self.inner.upload(key, [b"short"], one_request=True)
+
+
+async def test_a_copy_that_is_not_its_sources_size_is_uploaded_instead(
+    store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    counter = ShortCopies(store.io)
+    store.io = counter
+    folder = tmp_path / "second"
+    write_partition(folder, first)
+    await store.save(backup_of(SECOND, folder, first))
+    assert counter.sent == len(NAMES) * SIZE  # every copy was replaced by an upload
+    assert store.counters.files_copied == 0
+    assert await restored(store, SECOND, tmp_path / "r") == first
