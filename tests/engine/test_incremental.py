@@ -31,6 +31,7 @@ from backup_store.model import (
 from backup_store.service import BackupService, BackupState, Checkpoint, CheckpointContent
 from backup_store.service.metrics import BackupMetrics
 from backup_store.stores.filesystem import FilesystemBackupStore
+from backup_store.tools.verify import VerifyLevel, verify_store
 from backup_store.transfer.files import Chunk
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
@@ -68,25 +69,19 @@ class CountingIO(WrapperIO):
         await super().copy(source, key)
 
 
-def open_backend(
-    request: pytest.FixtureRequest, tmp_path: Path, compression: str | None = None
-) -> ObjectBackupStore:
+@pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
     backend = request.param
     if backend == "filesystem":
         return FilesystemBackupStore(tmp_path / "store")
     if backend == "s3":
         bucket: S3Bucket = request.getfixturevalue("s3_bucket")
-        return s3_store(bucket, "bp", **({"compression": compression} if compression else {}))
+        return s3_store(bucket, "bp")
     if backend == "gcs":
         gcs: GcsBucket = request.getfixturevalue("gcs_bucket")
         return gcs_store(gcs)
     container: AzureContainer = request.getfixturevalue("azure_container")
     return azure_store(container)
-
-
-@pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
-    return open_backend(request, tmp_path)
 
 
 def copies(store: ObjectBackupStore) -> bool:
@@ -345,7 +340,7 @@ async def test_the_service_shows_what_was_copied_in_its_metrics_and_logs(
     ), caplog.messages
 
 
-def test_serve_can_turn_incremental_saves_off() -> None:
+def test_serve_offers_the_switch_and_its_variable() -> None:
     from click.testing import CliRunner
 
     from backup_store.cli.serve import INCREMENTAL_ENV, serve
@@ -353,3 +348,42 @@ def test_serve_can_turn_incremental_saves_off() -> None:
     shown = CliRunner().invoke(serve, ["--help"], terminal_width=200)
     assert "--incremental / --no-incremental" in shown.output
     assert INCREMENTAL_ENV in shown.output
+
+
+async def test_on_a_filesystem_damage_to_a_shared_file_is_found_in_both_backups(
+    tmp_path: Path,
+) -> None:
+    store = FilesystemBackupStore(tmp_path / "store")
+    await save_two(store, tmp_path, NAMES[:1])
+    stored = await store.read_manifest(FIRST)
+    assert stored is not None
+    [entry] = [e for _, e in stored.manifest.files() if e.name == NAMES[1]]
+    # Damage written in place into the first backup's file (the second links to it).
+    path = tmp_path / "store" / store.file_key(stored, "segments", entry)
+    with path.open("r+b") as damaged:
+        damaged.write(b"\xff" * 16)
+    report = await verify_store(store, level=VerifyLevel.CHECKSUM)
+    assert {problem.backup_id for problem in report.all_problems} == {FIRST, SECOND}
+
+
+class ShortCopies(CountingIO):
+    """A service whose copies come out short (what a check after the copy must catch)."""
+
+    async def copy(self, source: str, key: str) -> None:
+        await super().copy(source, key)
+        await self.inner.upload(key, [b"short"], one_request=True)
+
+
+async def test_a_copy_that_is_not_its_sources_size_is_uploaded_instead(
+    store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    counter = ShortCopies(store.io)
+    store.io = counter
+    folder = tmp_path / "second"
+    write_partition(folder, first)
+    await store.save(backup_of(SECOND, folder, first))
+    assert counter.sent == len(NAMES) * SIZE  # every copy was replaced by an upload
+    assert store.counters.files_copied == 0
+    assert await restored(store, SECOND, tmp_path / "r") == first

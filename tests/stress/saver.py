@@ -1,8 +1,10 @@
 """A process that saves, marks failed and deletes backups until it is killed (kill -9 stress).
 
 ``python -m tests.stress.saver STORE_URL WORK_DIR SEED``: saves backups of
-increasing checkpoint ids (partition 1, node 0) from random files, and now and
-then deletes or marks failed an earlier one, printing each finished step.
+increasing checkpoint ids (partition 1, node 0) of one partition folder whose files
+are rewritten with random bytes now and then (the others are copied inside the store
+from the previous backup: incremental saves are killed too), and now and then deletes
+or marks failed an earlier one, printing each finished step.
 ``STRESS_SHARD_ENTRIES`` shrinks the catalog's shards so that kills land mid-split.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import sys
 from pathlib import Path
 
@@ -35,17 +36,19 @@ async def run(url: str, work: Path, seed: int) -> None:
         while True:
             checkpoint += 1
             backup_id = BackupIdentifier(0, 1, checkpoint)
-            folder = work / f"source-{checkpoint}"
+            folder = work / "partition"
             folder.mkdir(parents=True, exist_ok=True)
             files = {}
             for index in range(rng.randint(1, 4)):
-                size = rng.choice([0, 1, 4096, 300_000, 6 * 1024 * 1024])
-                (folder / f"file-{index}").write_bytes(os.urandom(size))
-                files[f"file-{index}"] = folder / f"file-{index}"
+                path = folder / f"file-{index}"
+                if not path.exists() or rng.random() < 0.3:
+                    size = rng.choice([0, 1, 4096, 300_000, 6 * 1024 * 1024])
+                    path.write_bytes(os.urandom(size))
+                files[path.name] = path
             descriptor = BackupDescriptor(None, checkpoint, 1, "8.7.0")
             await store.save(Backup(backup_id, descriptor, NamedFileSet(), NamedFileSet(files)))
-            shutil.rmtree(folder)
-            print(f"saved {backup_id}", flush=True)
+            copied = store.counters.files_copied
+            print(f"saved {backup_id}, {copied} files copied so far", flush=True)
             if checkpoint > 1 and rng.random() < 0.4:
                 earlier = BackupIdentifier(0, 1, rng.randint(1, checkpoint - 1))
                 if rng.random() < 0.5:
