@@ -8,9 +8,8 @@ more: incrementally (the default), then in full
 ``counters.bytes_uploaded``, what the transfers took from the files), files and bytes
 copied inside the store, and the time of each save. The cloud stores run with 20 ms
 injected per request (``HookedIO``); on the filesystem the store's growth (each inode
-counted once: a hard link costs nothing) is reported instead of bytes sent. Azure
-declares no server-side copies (Copy Blob may answer before the copy is done), so
-there both saves send everything.
+counted once: a hard link costs nothing) is reported instead of bytes sent. Azure's
+copies include asking until each is done (Copy Blob may answer while it is pending).
 
 Usage: ``python -m bench.incremental [--quick] [--only fs,s3,gcs,azure]``. Results go to
 the ``incremental`` section of ``bench/results/latest.json``. No test asserts them.

@@ -38,9 +38,11 @@ class Capabilities:
             Where it is false and :attr:`ObjectIO.customer_key` is set, copy by
             downloading and uploading.
         server_side_copy: :meth:`ObjectIO.copy` makes a new object from a stored one
-            inside the service, and the copy is complete when the request returns
-            (S3 CopyObject, GCS copy, a filesystem hard link). Azure's Copy Blob
-            may answer while the copy is still pending, so Azure declares none.
+            inside the service, and the copy is complete when it returns (S3
+            CopyObject, GCS copy, a filesystem hard link). Azure's Copy Blob may
+            answer while the copy is still pending: an Azure store declares copies
+            only where it can ask for the copy's state (``ObstoreIO(copy_status=)``:
+            Shared Key or SAS credentials), and its copies wait for it.
     """
 
     native_compare_and_swap: bool

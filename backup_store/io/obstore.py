@@ -49,6 +49,10 @@ DEFAULT_METADATA_SECONDS = 30.0
 DEFAULT_IDLE_SECONDS = 120.0
 """Default idle timeout of a transfer: no byte moved for this long."""
 SMALL_BODY = 1024 * 1024
+COPY_POLL_FIRST_SECONDS = 0.05
+COPY_POLL_MAX_SECONDS = 2.0
+"""How often a pending copy is asked about: soon (most copies within an account are
+done at once), then at most every 2 s."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ class ObstoreIO(ObjectIO):
         deadlines: how long to wait on a store that stops answering.
         customer_key: the store's obstore configuration holds a customer-provided
             encryption key (errors then tell a wrong key from a missing one).
+        copy_status: for a service whose copies may still be running when the copy
+            request returns (Azure's Copy Blob): the copy state of an object
+            (``"success"``, ``"pending"``, ``"failed"``, ``"aborted"``, or None for an
+            object no copy made); :meth:`copy` returns only once it is ``"success"``.
     """
 
     def __init__(
@@ -116,6 +124,7 @@ class ObstoreIO(ObjectIO):
         prepare: Callable[[], Awaitable[None]] | None = None,
         deadlines: Deadlines | None = None,
         customer_key: bool = False,
+        copy_status: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
@@ -131,6 +140,7 @@ class ObstoreIO(ObjectIO):
         self.customer_key = customer_key
         self._delete_slots = asyncio.Semaphore(delete_concurrency)
         self._prepare = prepare
+        self._copy_status = copy_status
         self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -268,6 +278,18 @@ class ObstoreIO(ObjectIO):
             # Copying is the service's work: its time grows with the size, like a transfer.
             async with self._deadline(self.deadlines.idle_seconds, key):
                 await obstore.copy_async(self.store, source, key, overwrite=True)
+                if self._copy_status is not None:
+                    await self._until_copied(key, self._copy_status)
+
+    async def _until_copied(self, key: str, status: Callable[[str], Awaitable[str | None]]) -> None:
+        """Wait, within the copy's deadline, until the service says the copy into
+        ``key`` is complete; a copy that failed or was aborted is an error."""
+        pause = COPY_POLL_FIRST_SECONDS
+        while (state := await self._metadata(key, status(key))) == "pending":
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, COPY_POLL_MAX_SECONDS)
+        if state not in (None, "success"):
+            raise StoreUnavailableError(f"the service's copy ended {state!r}", key=key)
 
     def upload_memory(self, size: int) -> int:
         if size <= self.part_size:

@@ -15,10 +15,11 @@ import hashlib
 import hmac
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from email.utils import formatdate
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from obstore.store import AzureStore
 from pydantic import SecretStr, field_validator, model_validator
@@ -26,7 +27,7 @@ from pydantic import SecretStr, field_validator, model_validator
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ConfigurationError, StoreUnavailableError
 from backup_store.format.formats import ZEEBE_COMMON
-from backup_store.io import ObstoreIO
+from backup_store.io import ObstoreIO, capabilities_of
 from backup_store.registry import register
 from backup_store.stores.config import (
     CloudConfig,
@@ -220,38 +221,82 @@ class AzureBackupStore(ObjectBackupStore):
     def __init__(self, config: AzureConfig, *, object_store: ObjectStore | None = None) -> None:
         self.config = config
         creates_container = config.create_container and object_store is None
+        store = config.open_obstore("Azure", AzureStore) if object_store is None else object_store
+        # Copies are declared only where this store can ask whether one is done.
+        signs = config.account_key is not None or config.sas_token is not None
+        capabilities = capabilities_of(store)
         io = ObstoreIO(
-            config.open_obstore("Azure", AzureStore) if object_store is None else object_store,
+            store,
             description=config.description(),
             prepare=partial(asyncio.to_thread, self._create_container)
             if creates_container
             else None,
             customer_key=config.encryption_key is not None,
+            capabilities=replace(capabilities, server_side_copy=True) if signs else capabilities,
+            copy_status=self.copy_status if signs else None,
             **config.io_options(),
         )
         super().__init__(
             io, kind="azure", format=ZEEBE_COMMON, max_concurrency=config.max_concurrency
         )
 
-    def _create_container(self) -> None:
+    def _signed(self, method: str, path: str, query: str = "") -> urllib.request.Request:
+        """A request without body for ``{account}/{path}?{query}``, signed with the
+        store's Shared Key or SAS token (kept out of every message)."""
         config = self.config
-        url = f"{config.account_url}/{config.container}?restype=container"
+        url = f"{config.account_url}/{path}" + (f"?{query}" if query else "")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigurationError(
+                f"an Azure endpoint must be http(s), not {url.split(':')[0]!r}"
+            )
         # Content-Type set explicitly: urllib would add one after signing.
         headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": API_VERSION,
                    "Content-Length": "0", "Content-Type": "application/octet-stream"}  # fmt: skip
         if config.account_key is not None and config.account_name:
             headers["Authorization"] = shared_key_authorization(
-                config.account_name, config.account_key.get_secret_value(), "PUT", url, headers
+                config.account_name, config.account_key.get_secret_value(), method, url, headers
             )
         elif config.sas_token is not None:
-            url += "&" + config.sas_token.get_secret_value().lstrip("?")
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigurationError(
-                f"an Azure endpoint must be http(s), not {url.split(':')[0]!r}"
-            )
-        request = urllib.request.Request(url, method="PUT", headers=headers, data=b"")  # noqa: S310
+            sas = config.sas_token.get_secret_value().lstrip("?")
+            url += ("&" if query else "?") + sas
+        data = b"" if method == "PUT" else None
+        return urllib.request.Request(url, method=method, headers=headers, data=data)  # noqa: S310
+
+    async def copy_status(self, key: str) -> str | None:
+        """The state of the copy that made blob ``key`` (``x-ms-copy-status``: success,
+        pending, failed, aborted), None for a blob no copy made (Get Blob Properties)."""
+        request = self._signed("HEAD", f"{self.config.container}/{quote(key)}")
+
+        def ask() -> str | None:
+            try:
+                with urllib.request.urlopen(request, timeout=self._request_seconds()) as answer:  # noqa: S310
+                    status: str | None = answer.headers.get("x-ms-copy-status")
+                    return status
+            except urllib.error.HTTPError as error:
+                raise StoreUnavailableError(
+                    f"could not read the copy's state: HTTP {error.code}",
+                    store=self.description,
+                    key=key,
+                    operation="copy",
+                ) from None
+            except OSError as error:
+                raise StoreUnavailableError(
+                    f"could not reach {endpoint_for_display(self.config.account_url)}: {error}",
+                    store=self.description,
+                    key=key,
+                    operation="copy",
+                ) from None
+
+        return await asyncio.to_thread(ask)
+
+    def _request_seconds(self) -> float:
+        return self.config.connect_timeout_seconds + 30
+
+    def _create_container(self) -> None:
+        config = self.config
+        request = self._signed("PUT", config.container, "restype=container")
         try:
-            with urllib.request.urlopen(request, timeout=config.connect_timeout_seconds + 30):  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self._request_seconds()):  # noqa: S310
                 pass
         except urllib.error.HTTPError as error:
             if error.code != 409:  # 409 ContainerAlreadyExists

@@ -3,8 +3,8 @@ holds unchanged is copied inside the store instead of sent, on every backend.
 
 Bytes are counted at the seam (:class:`CountingIO`: every byte an upload takes from
 its source, every copy request), so a test sees whether a file was copied or sent.
-Each backup is restored and compared byte for byte. Azure declares no copies
-(Copy Blob may answer before the copy is done): there every file is sent.
+Each backup is restored and compared byte for byte. Azure's copies wait until the
+service says they are done (Copy Blob may answer while the copy is pending).
 """
 
 from __future__ import annotations
@@ -84,10 +84,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
     return azure_store(container)
 
 
-def copies(store: ObjectBackupStore) -> bool:
-    return store.io.capabilities.server_side_copy
-
-
 def counting(store: ObjectBackupStore) -> CountingIO:
     counter = CountingIO(store.io)
     store.io = counter
@@ -149,15 +145,11 @@ async def test_a_second_backup_copies_its_unchanged_files_and_restores_alone(
     counter = counting(store)
     first, second = await save_two(store, tmp_path, NAMES[:1])
     assert (await store.get_status(SECOND)).status_code is BackupStatusCode.COMPLETED
-    if copies(store):
-        # Only the changed file's bytes were sent the second time.
-        assert counter.sent == len(first) * SIZE + SIZE
-        assert sorted(source.rsplit("/", 1)[-1] for source, _ in counter.copies) == NAMES[1:]
-        assert store.counters.files_copied == len(NAMES) - 1
-        assert store.counters.bytes_copied == (len(NAMES) - 1) * SIZE
-    else:
-        assert counter.sent == 2 * len(first) * SIZE
-        assert counter.copies == []
+    # Only the changed file's bytes were sent the second time.
+    assert counter.sent == len(first) * SIZE + SIZE
+    assert sorted(source.rsplit("/", 1)[-1] for source, _ in counter.copies) == NAMES[1:]
+    assert store.counters.files_copied == len(NAMES) - 1
+    assert store.counters.bytes_copied == (len(NAMES) - 1) * SIZE
     assert store.counters.bytes_uploaded == counter.sent
     assert await restored(store, SECOND, tmp_path / "r1") == second
     # Deleting the first backup never affects the second.
@@ -219,9 +211,8 @@ async def test_a_source_deleted_during_its_copy_is_uploaded_instead(
     write_partition(folder, first)
     await store.save(backup_of(SECOND, folder, first))
     assert (await store.get_status(SECOND)).status_code is BackupStatusCode.COMPLETED
-    if copies(store):
-        assert deleted, "the copy of the file was never requested"
-        assert counter.sent == SIZE  # only the file whose source vanished
+    assert deleted, "the copy of the file was never requested"
+    assert counter.sent == SIZE  # only the file whose source vanished
     assert await restored(store, SECOND, tmp_path / "r") == first
 
 
