@@ -174,8 +174,16 @@ def _print_migrate(report: MigrationReport) -> None:
             highlight=False,
         )
     else:
+        sent = report.transfers
+        copied = (
+            f", {plural(sent.files_copied, 'file')} ({human_size(sent.bytes_copied)}) "
+            "copied inside the target"
+            if sent.files_copied
+            else ""
+        )
         console.print(
             f"{report.count(Outcome.MIGRATED)} migrated, {report.count(Outcome.SKIPPED)} "
-            f"skipped, {report.count(Outcome.FAILED)} failed.",
+            f"skipped, {report.count(Outcome.FAILED)} failed. "
+            f"Sent {human_size(sent.bytes_uploaded)}{copied}.",
             highlight=False,
         )

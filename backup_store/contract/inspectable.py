@@ -39,6 +39,14 @@ class TransferCounters:
     bytes_copied: int = 0
     files_copied: int = 0
 
+    def since(self, earlier: TransferCounters) -> TransferCounters:
+        """What was counted after ``earlier`` (a copy of these counters) was taken."""
+        return TransferCounters(
+            self.bytes_uploaded - earlier.bytes_uploaded,
+            self.bytes_copied - earlier.bytes_copied,
+            self.files_copied - earlier.files_copied,
+        )
+
 
 @dataclass(frozen=True)
 class StoredManifest:

@@ -108,6 +108,7 @@ async def migrate(
     cancels_before = this_task.cancelling() if this_task else 0
     plans = await plan_migration(source, target, wildcard)
     report = MigrationReport(source.description, target.description, dry_run)
+    before = replace(target.counters)
     if backup_id is not None and not plans:
         report.problems.append(f"no backup with id {backup_id} at the source")
     for plan in plans:
@@ -125,6 +126,7 @@ async def migrate(
             if this_task is not None and this_task.cancelling() > cancels_before:
                 raise asyncio.CancelledError
         report.results.append(result)
+        report.transfers = target.counters.since(before)
         if on_result is not None:
             on_result(result)
     return report

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from backup_store.contract.inspectable import DamagedManifest, InspectableStore, StoredManifest
+from backup_store.contract.inspectable import (
+    DamagedManifest,
+    InspectableStore,
+    StoredManifest,
+    TransferCounters,
+)
 from backup_store.errors import BackupStoreError, InvalidInputError
 from backup_store.format.manifest import Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
@@ -110,6 +115,8 @@ class MigrationReport:
     results: list[MigrationResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     """Problems outside any one backup (e.g. the requested id does not exist)."""
+    transfers: TransferCounters = field(default_factory=TransferCounters)
+    """What the target's writes sent, and made by copying inside the target."""
 
     @property
     def ok(self) -> bool:
@@ -128,6 +135,9 @@ class MigrationReport:
             "skipped": self.count(Outcome.SKIPPED),
             "failed": self.count(Outcome.FAILED),
             "problems": list(self.problems),
+            "bytesSent": self.transfers.bytes_uploaded,
+            "filesCopied": self.transfers.files_copied,
+            "bytesCopied": self.transfers.bytes_copied,
             "backups": [r.to_json() for r in self.results],
         }
 

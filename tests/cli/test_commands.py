@@ -473,9 +473,16 @@ def test_migrate_dry_run_then_all_then_rerun(store: StoreDir, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert report["migrated"] == 5 and report["failed"] == 0
     assert {b["outcome"] for b in report["backups"]} == {"migrated"}
+    # What was sent is every byte of the migrated files (all at the target now).
+    stored = sum(
+        p.stat().st_size
+        for p in (target.root / "contents").rglob("*")
+        if p.is_file() and p.parent.name in ("snapshot", "segments")
+    )
+    assert report["bytesSent"] == stored > 0
     again = invoke("migrate", store.url, target.url, "--all")
     assert again.exit_code == 0
-    assert "0 migrated, 5 skipped, 0 failed." in again.stdout
+    assert "0 migrated, 5 skipped, 0 failed. Sent 0 bytes." in again.stdout
     assert store.tree() == before
     _, source_listing = invoke_json("list", store.url)
     _, target_listing = invoke_json("list", target.url)
