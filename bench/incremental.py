@@ -1,10 +1,11 @@
 """The incremental-save benchmark: a second backup with 10 % of the bytes changed,
 side by side with a full backup of the same files in the same run.
 
-A partition of 64 files (1 GiB; 256 MiB in quick mode) is saved once; then 10 % of
-its files (7 of 64) are rewritten with other bytes and the partition is saved twice
-more: incrementally (the default), then in full
-(``incremental=False``), each as a new backup id. Per backend: bytes sent (the store's
+A partition of 64 files (1 GiB; 256 MiB in quick mode) is saved; then 10 % of its
+files (7 of 64) are rewritten with other bytes and the partition is saved twice more,
+incrementally (the default) and in full (``incremental=False``), each as a new backup
+id, in alternating order; three such repetitions, the time ratio given as median,
+min and max, with the machine's load before and after. Per backend: bytes sent (the store's
 ``counters.bytes_uploaded``, what the transfers took from the files), files and bytes
 copied inside the store, and the time of each save. The cloud stores run with 20 ms
 injected per request (``HookedIO``); on the filesystem the store's growth (each inode
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from backup_store import Backup, BackupDescriptor, BackupIdentifier, NamedFileSe
 from backup_store.engine import ObjectBackupStore
 from backup_store.io import HookedIO, Request
 from backup_store.stores.filesystem import FilesystemBackupStore
+from bench.__main__ import load
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
 from testbed.emulators import AzureEmulator, GcsEmulator, S3Emulator
 
@@ -93,32 +96,67 @@ async def timed_save(store: ObjectBackupStore, backup: Backup, incremental: bool
     }
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered), 3),
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
 async def measure(
-    name: str, store: ObjectBackupStore, paths: list[Path], root: Path | None
+    name: str, store: ObjectBackupStore, paths: list[Path], root: Path | None, repetitions: int
 ) -> dict[str, Any]:
-    await store.save(backup_of(1, paths))
-    for path in paths[:CHANGED]:
-        path.write_bytes(os.urandom(path.stat().st_size))
-    grown_before = store_bytes(root) if root is not None else 0
-    # Backup 2 copies from backup 1; backup 3 sends everything.
-    incremental = await timed_save(store, backup_of(2, paths), True)
-    grown_incremental = store_bytes(root) - grown_before if root is not None else 0
-    full = await timed_save(store, backup_of(3, paths), False)
-    grown_full = store_bytes(root) - grown_before - grown_incremental if root is not None else 0
-    result: dict[str, Any] = {"incremental": incremental, "full": full}
-    result["bytes_sent_ratio"] = round(incremental["bytes_sent"] / max(full["bytes_sent"], 1), 3)
-    result["time_ratio"] = round(incremental["seconds"] / max(full["seconds"], 1e-9), 3)
+    """Per repetition: a base backup, 10 % of the files rewritten, then the incremental
+    and the full save of the same files, their order alternating (the incremental one
+    always has the lower id, so its source is the base backup, never the full one)."""
+    runs: list[dict[str, Any]] = []
+    for repetition in range(repetitions):
+        base = 10 * (repetition + 1)
+        await store.save(backup_of(base, paths))
+        for path in paths[:CHANGED]:
+            path.write_bytes(os.urandom(path.stat().st_size))
+        order = [True, False] if repetition % 2 == 0 else [False, True]
+        run: dict[str, Any] = {}
+        for incremental in order:
+            grown = store_bytes(root) if root is not None else 0
+            checkpoint = base + (1 if incremental else 2)
+            figures = await timed_save(store, backup_of(checkpoint, paths), incremental)
+            if root is not None:
+                figures["store_growth"] = store_bytes(root) - grown
+            run["incremental" if incremental else "full"] = figures
+        runs.append(run)
+    last = runs[-1]
+    result: dict[str, Any] = {"repetitions": repetitions, "incremental": last["incremental"]}
+    result["full"] = last["full"]
+    result["bytes_sent_ratio"] = round(
+        last["incremental"]["bytes_sent"] / max(last["full"]["bytes_sent"], 1), 3
+    )
+    result["time_ratio"] = spread(
+        [r["incremental"]["seconds"] / max(r["full"]["seconds"], 1e-9) for r in runs]
+    )
     if root is not None:
-        result["store_growth"] = {"incremental": grown_incremental, "full": grown_full}
-        result["growth_ratio"] = round(grown_incremental / max(grown_full, 1), 3)
+        result["growth_ratio"] = round(
+            last["incremental"]["store_growth"] / max(last["full"]["store_growth"], 1), 3
+        )
     print(f"  {name}: {json.dumps(result)}", flush=True)
     return result
 
 
 async def main(quick: bool, only: set[str]) -> None:
     total = 256 if quick else 1024
-    results: dict[str, Any] = {"mode": "quick" if quick else "full", "partition_mib": total}
-    print(f"incremental benchmark: {FILES} files, {total} MiB, {CHANGED} changed", flush=True)
+    repetitions = 3
+    results: dict[str, Any] = {
+        "mode": "quick" if quick else "full",
+        "partition_mib": total,
+        "load_before": load(),
+    }
+    print(
+        f"incremental benchmark: {FILES} files, {total} MiB, {CHANGED} changed, "
+        f"{repetitions} interleaved repetitions; {results['load_before']}",
+        flush=True,
+    )
     makers: dict[str, tuple[Any, Callable[[Any], ObjectBackupStore]]] = {
         "s3": (S3Emulator, lambda b: s3_store(b, "inc")),
         "gcs": (GcsEmulator, gcs_store),
@@ -130,7 +168,7 @@ async def main(quick: bool, only: set[str]) -> None:
             paths = make_partition(work / "fs-partition", total)
             root = work / "fs-store"
             local = FilesystemBackupStore(root)
-            results["filesystem"] = await measure("filesystem", local, paths, root)
+            results["filesystem"] = await measure("filesystem", local, paths, root, repetitions)
         for kind, (emulator_type, make) in makers.items():
             if kind not in only:
                 continue
@@ -138,8 +176,11 @@ async def main(quick: bool, only: set[str]) -> None:
             with emulator_type() as emulator:
                 store = make(emulator.create_bucket())
                 with_latency(store, LATENCY)
-                results[f"{kind} 20 ms"] = await measure(f"{kind} 20 ms", store, paths, None)
+                results[f"{kind} 20 ms"] = await measure(
+                    f"{kind} 20 ms", store, paths, None, repetitions
+                )
                 await store.close()
+    results["load_after"] = load()
     out = Path(__file__).parent / "results" / "latest.json"
     existing = json.loads(out.read_text()) if out.exists() else {}
     existing["incremental"] = results
