@@ -379,8 +379,11 @@ class BackupService(AsyncResource):
     async def _mark_unmarked(self) -> None:
         """Mark FAILED in the store what could not be marked when it failed."""
         for backup_id, status in list(self._unmarked.items()):
-            with contextlib.suppress(Exception):  # still unwritable: kept for later
+            try:
                 await self.store.mark_failed(backup_id, status.failure_reason or "")
+            except Exception as error:  # still unwritable: kept for the next attempt
+                log.warning("backup %s: still could not be marked failed: %s", backup_id, error)
+            else:
                 del self._unmarked[backup_id]
 
     async def _mark_failed_quietly(

@@ -9,6 +9,7 @@ FAILED with its reason, never 404, also when the store could not be written to s
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -117,7 +118,7 @@ async def test_a_store_directory_that_is_gone_is_down_and_leaves_the_id_free(
 
 
 async def test_a_recorded_checkpoint_keeps_its_id_and_reads_failed_when_the_store_fails(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The store stops taking writes between the check and the manifest (it can always:
     the check only makes that unlikely); the id is used, and reads FAILED with why."""
@@ -150,14 +151,24 @@ async def test_a_recorded_checkpoint_keeps_its_id_and_reads_failed_when_the_stor
             assert [d["state"] for d in info["details"]] == ["FAILED", "FAILED"]
             assert (await take(http, 5)).status_code == 409
 
+            # Still refused: the next backup tries to record the failure, says it could
+            # not, and keeps it for later.
+            with caplog.at_level(logging.WARNING, logger="backup_store.service.service"):
+                assert (await take(http, 6)).status_code == 502
+            await service.wait_for_backups()
+            unmarked = "backup node 0/partition 1/checkpoint 5: still could not be marked failed"
+            assert unmarked in caplog.text
+
             # Once the store takes writes again, the next backup also records those failures.
             failing = False
-            assert (await take(http, 6)).status_code == 202
+            assert (await take(http, 7)).status_code == 202
             await service.wait_for_backups()
             for partition in PARTITIONS:
-                status = await base.get_status(BackupIdentifier(0, partition, 5))
-                assert status.status_code is BackupStatusCode.FAILED
-                assert status.failure_reason is not None and "disk gone" in status.failure_reason
+                for failed in (5, 6):
+                    status = await base.get_status(BackupIdentifier(0, partition, failed))
+                    assert status.status_code is BackupStatusCode.FAILED
+                    reason = status.failure_reason
+                    assert reason is not None and "disk gone" in reason
 
 
 @pytest.mark.parametrize("writing", [False, True])
