@@ -145,6 +145,12 @@ def partition_metadata_key(base_path: str | None, partition_id: int) -> str:
     return f"{root}{METADATA_FOLDER}/{partition_id}/metadata.json"
 
 
+def range_marker_prefix(base_path: str | None, partition_id: int) -> str:
+    """The folder of a partition's range markers (:func:`parse_range_marker_key`)."""
+    root = f"{base_path}/" if base_path else ""
+    return f"{root}{RANGES_FOLDER}/{partition_id}/"
+
+
 _RANGE_MARKER = re.compile(
     r"^(?P<p>[1-9][0-9]*)/(?P<c>0|[1-9][0-9]*)\.(?P<kind>start|end|deletion)$"
 )

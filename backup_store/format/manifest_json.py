@@ -24,8 +24,8 @@ from backup_store.errors import InvalidInputError, ManifestParseError
 from backup_store.format.instant import Instant, InstantForm
 from backup_store.format.java_map import hash_map_order
 from backup_store.format.manifest import (
-    FileEntry,
     NEWER_DESCRIPTOR_KEYS,
+    FileEntry,
     JsonShape,
     Manifest,
     ManifestForm,

@@ -65,10 +65,10 @@ def _compared(case: dict[str, Any]) -> bool:
         return False
     descriptor = case["values"]["descriptor"]
     if descriptor is None:  # no broker version: the 8.8 S3 store's bytes, the common form's
-        return case["variant"] == "vB" and case["form"] in ("common", "s3-decimal")
+        return bool(case["variant"] == "vB" and case["form"] in ("common", "s3-decimal"))
     if case["form"] == "s3-decimal":  # 8.8's mapper with 8.9's records: no release wrote these
         return False
-    return case["variant"] == _variant_written_by(descriptor["brokerVersion"])
+    return bool(case["variant"] == _variant_written_by(descriptor["brokerVersion"]))
 
 
 WRITTEN = [c for c in CASES if _compared(c)]
@@ -138,7 +138,9 @@ def test_a_new_manifest_is_written_as_zeebe_writes_it(case: dict[str, Any]) -> N
 
 def test_the_comparison_covers_both_versions_forms_and_statuses() -> None:
     covered = {
-        (c["variant"], c["form"], c["values"]["status"]) for c in WRITTEN if c["values"]["descriptor"]
+        (c["variant"], c["form"], c["values"]["status"])
+        for c in WRITTEN
+        if c["values"]["descriptor"]
     }
     statuses = {"IN_PROGRESS", "COMPLETED", "FAILED", "DELETED"}
     assert covered == {(v, f, s) for v in ("vB", "vZ") for f in ("common", "s3") for s in statuses}
