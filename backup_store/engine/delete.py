@@ -61,18 +61,20 @@ async def mark_failed(ctx: StoreContext, backup_id: BackupIdentifier, reason: st
 
 async def delete(ctx: StoreContext, backup_id: BackupIdentifier) -> None:
     layouts = ctx.read_layouts()
-    held_now = [
+    existing = [
         await manifests.read_at(ctx, layout, backup_id, check_id=False) for layout in layouts
     ]
     # Refuse before writing anything where the backup is IN_PROGRESS.
-    for stored in held_now:
+    for stored in existing:
         if stored is not None:
             _refuse_if_in_progress(stored.manifest, stored.key)
     # A Zeebe 8.9+ backup's manifest is claimed where it is, as that Zeebe leaves no other
     # manifest; otherwise every layout is claimed (a FAILED one created where none is).
-    newer = any(stored is not None and _of_newer_broker(stored.manifest) for stored in held_now)
+    newer = any(stored is not None and _of_newer_broker(stored.manifest) for stored in existing)
     claimed = [
-        layout for layout, stored in zip(layouts, held_now, strict=True) if stored or not newer
+        layout
+        for layout, stored in zip(layouts, existing, strict=True)
+        if stored is not None or not newer
     ]
     created: builtins.list[str] = []
     try:
