@@ -6,10 +6,10 @@ Bounded in time by ``STRESS_SECONDS`` (per test, default 30):
   whose deletes claim it as a DELETED tombstone) race with random delays injected
   into every request through :class:`~backup_store.io.HookedIO`;
 * a subprocess saving (as an 8.7 or an 8.9 broker), marking failed and
-  deleting backups is killed with SIGKILL at random moments (its catalog shards shrunk so that kills land
-  mid-split; most of its files unchanged from one backup to the next, so that
-  kills land mid-copy of incremental saves too); after each kill a list says
-  what the manifests say.
+  deleting backups is killed with SIGKILL at random moments (its catalog shards
+  shrunk so that kills land mid-split; most of its files unchanged from one
+  backup to the next, so that kills land mid-copy of incremental saves too);
+  after each kill a list says what the manifests say.
 
 After every round: no COMPLETED manifest whose files are not all there, and a
 delete of every backup finishes the job.
