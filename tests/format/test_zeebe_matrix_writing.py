@@ -14,8 +14,6 @@ write one), and in the common form as every version does.
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,14 +23,8 @@ from backup_store.format.instant import Instant
 from backup_store.format.keys import broker_release
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupDescriptor, BackupIdentifier, CheckpointType
+from tests.format.zeebe_matrix import CASES
 
-MATRIX = Path(__file__).parent / "zeebe_matrix"
-CASES = [
-    json.loads(line)
-    for path in sorted(MATRIX.glob("v*.jsonl"))
-    for line in path.read_text(encoding="utf-8").split("\n")
-    if line.strip()
-]
 FORMATS = {"common": ZEEBE_COMMON, "s3": ZEEBE_S3, "s3-decimal": ZEEBE_S3}
 
 # Read-back cases, not values a writer here starts from: a file map in the caller's order (Zeebe's
