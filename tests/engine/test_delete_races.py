@@ -202,7 +202,9 @@ async def test_delete_crashing_at_each_request_leaves_failed_or_nothing(
             # Only a crash before the claim may leave the backup as it was, whole.
             await assert_no_completed_without_data(store, BACKUP_ID, tmp_path)
         else:  # claimed: a tombstone keeps the backup's descriptor, files and creation
-            assert after.manifest.status_code is (claim if before else BackupStatusCode.FAILED)
+            assert after.manifest.status_code is (
+                claim if before is not None else BackupStatusCode.FAILED
+            )
             if before is not None and claim is BackupStatusCode.DELETED:
                 assert after.manifest.descriptor == before.manifest.descriptor, index
                 assert after.manifest.files() == before.manifest.files(), index
