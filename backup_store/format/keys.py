@@ -145,6 +145,12 @@ def partition_metadata_key(base_path: str | None, partition_id: int) -> str:
     return f"{root}{METADATA_FOLDER}/{partition_id}/metadata.json"
 
 
+def range_marker_prefix(base_path: str | None, partition_id: int) -> str:
+    """The folder of a partition's range markers (:func:`parse_range_marker_key`)."""
+    root = f"{base_path}/" if base_path else ""
+    return f"{root}{RANGES_FOLDER}/{partition_id}/"
+
+
 _RANGE_MARKER = re.compile(
     r"^(?P<p>[1-9][0-9]*)/(?P<c>0|[1-9][0-9]*)\.(?P<kind>start|end|deletion)$"
 )
@@ -164,13 +170,16 @@ def owner_marker_key(base_path: str | None) -> str:
     return (f"{base_path}/" if base_path else "") + OWNER_MARKER_NAME
 
 
+def broker_release(broker_version: str | None) -> tuple[int, int] | None:
+    """``(major, minor)`` of a broker version (``8.10.1``, ``8.9.0-SNAPSHOT``), or None."""
+    match = re.match(r"^(\d+)\.(\d+)", broker_version or "")
+    return None if match is None else (int(match[1]), int(match[2]))
+
+
 def uses_zeebe_89_layout(broker_version: str | None) -> bool:
     """True for broker versions 8.9 and later (and any later major)."""
-    match = re.match(r"^(\d+)\.(\d+)", broker_version or "")
-    if match is None:
-        return False
-    major, minor = int(match[1]), int(match[2])
-    return major > 8 or (major == 8 and minor >= 9)
+    release = broker_release(broker_version)
+    return release is not None and release >= (8, 9)
 
 
 CATALOG_FOLDER = ".backup-store-catalog"
@@ -238,6 +247,3 @@ def parse_shard_key(key: str, folder: str) -> tuple[Group, int] | None:
     if node is None or partition is None or bound is None:
         return None
     return (node, partition), bound
-    node, partition, bound = (_number(p) for p in parts)
-    if node is None or partition is None or bound is None:
-        return None

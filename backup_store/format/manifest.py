@@ -14,6 +14,7 @@ from typing import Any
 
 from backup_store.errors import InvalidBackupStateError, ManifestParseError
 from backup_store.format.instant import Instant
+from backup_store.format.keys import broker_release
 from backup_store.model import (
     SEGMENTS,
     SNAPSHOT,
@@ -55,6 +56,24 @@ class JsonShape:
 
     id_keys: frozenset[str] = frozenset()
     descriptor_keys: frozenset[str] = frozenset()
+    java_map_order: bool = False
+    """The S3 form's file maps go in the iteration order of Java's ``HashMap``, as
+    Zeebe 8.9+'s S3 store builds them; otherwise in the manifest's order (as read)."""
+
+    @classmethod
+    def written_by(cls, broker_version: str | None) -> JsonShape:
+        """The shape Zeebe of ``broker_version`` gives a new manifest: 8.9 writes the
+        three newer descriptor fields (``null`` in the S3 form when absent), 8.10 and
+        later also the id's ``zone``; earlier versions (and an unknown one) neither."""
+        release = broker_release(broker_version)
+        if release is None or release < (8, 9):
+            return cls()
+        zone = frozenset({"zone"}) if release >= (8, 10) else frozenset()
+        return cls(zone, NEWER_DESCRIPTOR_KEYS, java_map_order=True)
+
+
+NEWER_DESCRIPTOR_KEYS = frozenset({"firstLogPosition", "checkpointTimestamp", "checkpointType"})
+"""The descriptor fields Zeebe 8.9 added."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,7 @@ class Manifest:
             segment_files,
             now,
             now,
+            shape=JsonShape.written_by(descriptor.broker_version),
         )
 
     @classmethod
@@ -131,6 +151,20 @@ class Manifest:
             status_code=BackupStatusCode.FAILED,
             failure_reason=reason,
             created_at=self.created_at.canonical(),  # a rewrite uses Zeebe's own date form
+            modified_at=_after(self.modified_at, now),
+        )
+
+    def deleted(self, now: Instant) -> Manifest:
+        """This manifest as Zeebe 8.9+'s DELETED tombstone: descriptor, files and
+        ``created_at`` kept, the failure reason dropped, ``modified_at`` moved strictly
+        forward. A DELETED manifest stays as it is."""
+        if self.status_code is BackupStatusCode.DELETED:
+            return self
+        return replace(
+            self,
+            status_code=BackupStatusCode.DELETED,
+            failure_reason=None,
+            created_at=self.created_at.canonical(),
             modified_at=_after(self.modified_at, now),
         )
 

@@ -22,7 +22,9 @@ from typing import Any
 
 from backup_store.errors import InvalidInputError, ManifestParseError
 from backup_store.format.instant import Instant, InstantForm
+from backup_store.format.java_map import hash_map_order
 from backup_store.format.manifest import (
+    NEWER_DESCRIPTOR_KEYS,
     FileEntry,
     JsonShape,
     Manifest,
@@ -153,11 +155,14 @@ def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
     """The S3 form; ``iso_dates`` for the Zeebe 8.9+ layout."""
 
     def file_map(files: tuple[FileEntry, ...] | None) -> str:
+        ordered = files or ()
+        if manifest.shape.java_map_order:
+            ordered = tuple(ordered[i] for i in hash_map_order([f.name for f in ordered]))
         entries = ",".join(
             _string(f.name)
             + ":"
             + (f'{{"compressionAlgorithm":{_string(f.compression)}}}' if f.compression else "{}")
-            for f in files or ()
+            for f in ordered
         )
         return f'{{"files":{{{entries}}}}}'
 
@@ -259,14 +264,11 @@ def _optional_str(obj: dict[str, Any], name: str, where: str) -> str | None:
     return value
 
 
-_NEWER_DESCRIPTOR_KEYS = frozenset({"firstLogPosition", "checkpointTimestamp", "checkpointType"})
-
-
 def _shape(obj: dict[str, Any]) -> JsonShape:
     raw_id, raw_descriptor = obj.get("id"), obj.get("descriptor")
     return JsonShape(
         id_keys=frozenset({"zone"} & raw_id.keys()) if isinstance(raw_id, dict) else frozenset(),
-        descriptor_keys=_NEWER_DESCRIPTOR_KEYS & raw_descriptor.keys()
+        descriptor_keys=NEWER_DESCRIPTOR_KEYS & raw_descriptor.keys()
         if isinstance(raw_descriptor, dict)
         else frozenset(),
     )

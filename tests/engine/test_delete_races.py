@@ -2,10 +2,12 @@
 
 Every interleaving of one delete and one save of the same backup id that a
 pause in the seam can force, on the memory, filesystem and S3 (moto) stores,
-from three starting points (no backup, a COMPLETED one, a FAILED one with
-leftovers): no COMPLETED manifest ever lacks a file, and a later delete always
-finishes the job. Crashes at every request of a delete leave a FAILED manifest
-or nothing, and a second delete finishes.
+with backups of Zeebe 8.7 and of 8.9/8.10 (whose deletes claim the manifest
+as a DELETED tombstone, ``store-format.md`` §7.1), from three starting points
+(no backup, a COMPLETED one, a FAILED one with leftovers): no COMPLETED
+manifest ever lacks a file, and a later delete always finishes the job.
+Crashes at every request of a delete leave a FAILED manifest (an 8.9+ backup:
+DELETED) or nothing, and a second delete finishes.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from tests.support.races import (
 
 BACKUP_ID = BackupIdentifier(1, 2, 3)
 StoreFactory = Callable[[str], ObjectBackupStore]
-BACKENDS = ["memory", "filesystem", "s3-classic", "s3-8.9"]
+BACKENDS = ["memory", "memory-8.10", "filesystem", "s3-classic", "s3-8.9"]
+NEWER = {"memory-8.10": "8.10.1", "s3-8.9": "8.9.0"}
+"""Backends whose backups are of a Zeebe 8.9+ broker, by broker version."""
 START = ["missing", "completed", "failed-with-leftovers"]
 
 
@@ -53,7 +57,7 @@ START = ["missing", "completed", "failed-with-leftovers"]
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, StoreFactory]:
     """A factory of fresh locations (one per name) of the backend."""
     name: str = request.param
-    if name == "memory":
+    if name.startswith("memory"):
         return name, lambda base: MemoryBackupStore(base, object_store=MemoryStore())
     if name == "filesystem":
         return name, lambda base: FilesystemBackupStore(tmp_path / "stores" / base)
@@ -62,11 +66,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, StoreF
 
 
 def backup_for(backend_name: str, backup: Backup) -> Backup:
-    """The S3 8.9 variant writes Zeebe 8.9's ``manifests/`` + ``contents/`` layout."""
-    if backend_name != "s3-8.9":
+    """The backup of an 8.9+ broker on those backends (S3: the ``manifests/`` +
+    ``contents/`` layout; every store: the DELETED tombstone as a delete's claim)."""
+    if backend_name not in NEWER:
         return backup
     assert backup.descriptor is not None
-    descriptor = dataclasses.replace(backup.descriptor, broker_version="8.9.0")
+    descriptor = dataclasses.replace(backup.descriptor, broker_version=NEWER[backend_name])
     return Backup(backup.id, descriptor, backup.snapshot, backup.segments)
 
 
@@ -190,12 +195,20 @@ async def test_delete_crashing_at_each_request_leaves_failed_or_nothing(
         error = await outcome(actor(store, Script(crash_at=index)).delete(BACKUP_ID))
         assert isinstance(error, Crash), index
         after = await store.read_manifest(BACKUP_ID)
+        claim = BackupStatusCode.DELETED if name in NEWER else BackupStatusCode.FAILED
         if after is None:
             assert await leftover_keys(store) == [], f"crash at {index} left objects"
-        elif after.manifest.status_code is not BackupStatusCode.FAILED:
+        elif before is not None and after.manifest == before.manifest:
             # Only a crash before the claim may leave the backup as it was, whole.
-            assert before is not None and after.manifest == before.manifest, index
             await assert_no_completed_without_data(store, BACKUP_ID, tmp_path)
+        else:  # claimed: a tombstone keeps the backup's descriptor, files and creation
+            assert after.manifest.status_code is (
+                claim if before is not None else BackupStatusCode.FAILED
+            )
+            if before is not None and claim is BackupStatusCode.DELETED:
+                assert after.manifest.descriptor == before.manifest.descriptor, index
+                assert after.manifest.files() == before.manifest.files(), index
+                assert after.manifest.created_at == before.manifest.created_at, index
         await delete_finishes(store, BACKUP_ID)  # a second delete finishes the job
         assert await leftover_keys(store) == [], index
 

@@ -24,7 +24,7 @@ from backup_store.tools.migrate import migrate
 from backup_store.tools.migration_plan import Action
 from backup_store.tools.retention import RetentionPolicy, Rule, plan_retention
 from backup_store.tools.verify import verify_store
-from testbed.cloud_stores import azure_store, gcs_store, s3_store
+from tests.support.backends import BACKENDS, backend_store
 from tests.support.filesystem_stores import StoreDir, invoke, invoke_json
 from tests.support.services import serving
 
@@ -54,18 +54,9 @@ def _manifest(form: str, case: str, backup_id: BackupIdentifier) -> bytes:
     return data[:start] + new_id + data[end:]
 
 
-@pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectBackupStore]:
-    backend = request.param
-    if backend == "filesystem":
-        made: ObjectBackupStore = FilesystemBackupStore(tmp_path / "store")
-    elif backend == "s3":
-        made = s3_store(request.getfixturevalue("s3_bucket"), "bp")
-    elif backend == "gcs":
-        made = gcs_store(request.getfixturevalue("gcs_bucket"))
-    else:
-        made = azure_store(request.getfixturevalue("azure_container"))
-    async with made:
+    async with backend_store(request, request.param, tmp_path) as made:
         yield made
 
 

@@ -4,7 +4,6 @@ and, written back untouched, gives Zeebe's bytes (``zeebe_matrix/generate.py`` t
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,8 @@ import pytest
 from backup_store.errors import ManifestParseError
 from backup_store.manifest import ManifestForm, decode_manifest, encode_manifest
 from backup_store.model import BackupStatusCode
+from tests.format.zeebe_matrix import CASES
 
-MATRIX = Path(__file__).parent / "zeebe_matrix"
-CASES = [
-    json.loads(line)
-    for path in sorted(MATRIX.glob("*.jsonl"))
-    for line in path.read_text(encoding="utf-8").split("\n")
-    if line.strip()
-]
 MANIFEST_CASES = [c for c in CASES if not c["form"].startswith("metadata")]
 FORMS = {"common": ManifestForm.COMMON, "s3": ManifestForm.S3, "s3-decimal": ManifestForm.S3}
 

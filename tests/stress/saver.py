@@ -45,7 +45,9 @@ async def run(url: str, work: Path, seed: int) -> None:
                     size = rng.choice([0, 1, 4096, 300_000, 6 * 1024 * 1024])
                     path.write_bytes(os.urandom(size))
                 files[path.name] = path
-            descriptor = BackupDescriptor(None, checkpoint, 1, "8.7.0")
+            # Both life cycles: FAILED claims (8.7) and DELETED tombstones (8.9+).
+            version = rng.choice(["8.7.0", "8.9.0"])
+            descriptor = BackupDescriptor(None, checkpoint, 1, version)
             await store.save(Backup(backup_id, descriptor, NamedFileSet(), NamedFileSet(files)))
             copied = store.counters.files_copied
             print(f"saved {backup_id}, {copied} files copied so far", flush=True)

@@ -2,13 +2,14 @@
 
 Bounded in time by ``STRESS_SECONDS`` (per test, default 30):
 
-* saves and deletes of the same ids race with random delays injected into every
-  request through :class:`~backup_store.io.HookedIO`;
-* a subprocess saving, marking failed and deleting backups is killed with
-  SIGKILL at random moments (its catalog shards shrunk so that kills land
-  mid-split; most of its files unchanged from one backup to the next, so that
-  kills land mid-copy of incremental saves too); after each kill a list says
-  what the manifests say.
+* saves and deletes of the same ids (one a Zeebe 8.7 backup, one an 8.10 one,
+  whose deletes claim it as a DELETED tombstone) race with random delays injected
+  into every request through :class:`~backup_store.io.HookedIO`;
+* a subprocess saving (as an 8.7 or an 8.9 broker), marking failed and
+  deleting backups is killed with SIGKILL at random moments (its catalog shards
+  shrunk so that kills land mid-split; most of its files unchanged from one
+  backup to the next, so that kills land mid-copy of incremental saves too);
+  after each kill a list says what the manifests say.
 
 After every round: no COMPLETED manifest whose files are not all there, and a
 delete of every backup finishes the job.
@@ -17,6 +18,7 @@ delete of every backup finishes the job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import signal
@@ -55,6 +57,8 @@ from tests.support.stress import SECONDS, NewStore
 pytestmark = pytest.mark.stress
 
 IDS = [BackupIdentifier(1, 1, 7), BackupIdentifier(1, 1, 8)]
+BROKER_VERSIONS = {IDS[0]: "8.7.0", IDS[1]: "8.10.1"}
+"""One id of each life cycle: FAILED claims (8.7), DELETED tombstones (8.9+, S3: ``manifests/``)."""
 KILLED_SHARD_ENTRIES = 3
 
 
@@ -64,7 +68,10 @@ async def test_saves_and_deletes_of_the_same_ids_with_random_delays(
     rng = random.Random(os.environ.get("STRESS_SEED"))
     versions = {
         backup_id: [
-            same_files_again(backup_factory(backup_id), tmp_path / f"v{v}-{backup_id}")
+            of_version(
+                same_files_again(backup_factory(backup_id), tmp_path / f"v{v}-{backup_id}"),
+                BROKER_VERSIONS[backup_id],
+            )
             for v in range(3)
         ]
         for backup_id in IDS
@@ -90,6 +97,12 @@ async def test_saves_and_deletes_of_the_same_ids_with_random_delays(
         rounds += 1
     print(f"{rounds} rounds")
     assert rounds > 0
+
+
+def of_version(backup: Backup, broker_version: str) -> Backup:
+    assert backup.descriptor is not None
+    descriptor = dataclasses.replace(backup.descriptor, broker_version=broker_version)
+    return Backup(backup.id, descriptor, backup.snapshot, backup.segments)
 
 
 @pytest.mark.parametrize("where", ["filesystem", "s3"])
