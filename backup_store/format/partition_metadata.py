@@ -26,6 +26,7 @@ from typing import Any
 
 from backup_store.errors import ManifestParseError
 from backup_store.format.instant import Instant
+from backup_store.format.manifest_json import _string as jackson_string
 from backup_store.model import CheckpointType
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,50 @@ def decode_partition_metadata(data: bytes) -> PartitionMetadata:
         checkpoints=tuple(_checkpoint(c, i) for i, c in enumerate(_list(obj, "checkpoints"))),
         ranges=tuple(_range(r, i) for i, r in enumerate(_list(obj, "ranges"))),
     )
+
+
+def _null_or(token: str | None) -> str:
+    return "null" if token is None else token
+
+
+def _checkpoint_json(checkpoint: MetadataCheckpoint) -> str:
+    timestamp = checkpoint.checkpoint_timestamp
+    kind = checkpoint.checkpoint_type
+    version = checkpoint.broker_version
+    fields = (
+        ("checkpointId", str(checkpoint.checkpoint_id)),
+        ("checkpointPosition", str(checkpoint.checkpoint_position)),
+        ("checkpointTimestamp", None if timestamp is None else jackson_string(timestamp.iso())),
+        ("checkpointType", None if kind is None else jackson_string(kind.value)),
+        ("firstLogPosition", _optional_number(checkpoint.first_log_position)),
+        ("numberOfPartitions", _optional_number(checkpoint.number_of_partitions)),
+        ("brokerVersion", None if version is None else jackson_string(version)),
+    )
+    return "{" + ",".join(f'"{name}":{_null_or(token)}' for name, token in fields) + "}"
+
+
+def _optional_number(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def encode_partition_metadata(metadata: PartitionMetadata) -> bytes:
+    """The file as Zeebe's ``BackupMetadataCodec`` mapper writes it, byte for byte.
+
+    Field order is the record's; absent checkpoint values are written ``null``, as
+    Zeebe writes them. ``sequenceNumber`` (after ``partitionId``) is written when
+    :attr:`PartitionMetadata.sequence_number` is set (the two-slot version), left out
+    otherwise (the one-file version).
+    """
+    head = f'"partitionId":{metadata.partition_id}'
+    if metadata.sequence_number is not None:
+        head += f',"sequenceNumber":{metadata.sequence_number}'
+    checkpoints = ",".join(_checkpoint_json(c) for c in metadata.checkpoints)
+    ranges = ",".join(f'{{"start":{r.start},"end":{r.end}}}' for r in metadata.ranges)
+    text = (
+        f'{{{head},"lastUpdated":{jackson_string(metadata.last_updated.iso())},'
+        f'"checkpoints":[{checkpoints}],"ranges":[{ranges}]}}'
+    )
+    return text.encode()
 
 
 def read_partition_metadata(data: bytes | None, key: str) -> PartitionMetadata | None:
