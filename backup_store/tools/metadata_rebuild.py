@@ -26,6 +26,7 @@ it could not recover.
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from backup_store.format.instant import Instant
 from backup_store.format.keys import partition_metadata_key
 from backup_store.format.manifest import Manifest
 from backup_store.format.partition_metadata import (
+    RECORD_VERSION,
     BackupRange,
     MetadataCheckpoint,
     PartitionMetadata,
@@ -139,7 +141,8 @@ async def plan_partition(
             broken.add(checkpoint_id)
     broken -= set(completed)
     not_recovered += [f"checkpoint {c} (no COMPLETED backup)" for c in sorted(broken)]
-    refusals += await _recent_metadata(store, partition_id, since)
+    current, recent = await _current_metadata(store, partition_id, since)
+    refusals += recent
     if refusals:
         return None, refusals
     checkpoints = tuple(_checkpoint(completed[c]) for c in sorted(completed))
@@ -149,19 +152,35 @@ async def plan_partition(
         last_updated=now,
         checkpoints=checkpoints,
         ranges=backup_ranges(checkpoints, broken),
+        record_version=RECORD_VERSION,
     )
-    return MetadataPlan(partition_id, metadata, tuple(not_recovered)), []
+    return MetadataPlan(partition_id, _in_the_shape_of(metadata, current), tuple(not_recovered)), []
 
 
-async def _recent_metadata(store: InspectableStore, partition_id: int, since: Instant) -> list[str]:
+def _in_the_shape_of(
+    metadata: PartitionMetadata, current: PartitionMetadata | None
+) -> PartitionMetadata:
+    """In the version of the file already there (a readable one), so that the brokers
+    that wrote it read it; else the newest version found (the versioned record)."""
+    if current is None or current.record_version is not None:
+        return metadata
+    following = None if current.sequence_number is None else current.sequence_number + 1
+    return dataclasses.replace(metadata, record_version=None, sequence_number=following)
+
+
+async def _current_metadata(
+    store: InspectableStore, partition_id: int, since: Instant
+) -> tuple[PartitionMetadata | None, list[str]]:
+    """The readable metadata there, and why it shows a broker writing, if it does."""
     key = partition_metadata_key(store.base_path, partition_id)
     found = await store.stat(key)
-    if found is not None and Instant.from_datetime(found.last_modified) >= since:
-        return [f"its metadata was written at {Instant.from_datetime(found.last_modified)}"]
     current = read_partition_metadata(await store.load_backup_metadata(partition_id), key)
+    written = None if found is None else Instant.from_datetime(found.last_modified)
+    if written is not None and written >= since:
+        return current, [f"its metadata was written at {written}"]
     if current is not None and current.last_updated >= since:
-        return [f"its metadata says it was updated at {current.last_updated}"]
-    return []
+        return current, [f"its metadata says it was updated at {current.last_updated}"]
+    return current, []
 
 
 async def rebuild_metadata(

@@ -53,13 +53,10 @@ def test_every_metadata_file_zeebe_writes_reads(case: dict[str, Any]) -> None:
     ]
 
 
-ENCODED = [c for c in WRITTEN if c["form"] == "metadata"]
-
-
-@pytest.mark.parametrize("case", ENCODED, ids=[c["case"] for c in ENCODED])
+@pytest.mark.parametrize("case", WRITTEN, ids=[c["case"] for c in WRITTEN])
 def test_metadata_is_written_byte_for_byte_as_zeebe_writes_it(case: dict[str, Any]) -> None:
-    """Both versions (one file; two slots with sequenceNumber): the values Zeebe's
-    classes wrote, encoded here, are Zeebe's bytes."""
+    """Every version (one file; two slots with sequenceNumber; the versioned record):
+    the values Zeebe's classes wrote, encoded here, are Zeebe's bytes."""
     written = base64.b64decode(case["bytes"])
     metadata = decode_partition_metadata(written)
 

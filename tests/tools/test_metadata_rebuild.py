@@ -90,14 +90,49 @@ async def test_rebuild_writes_what_the_manifests_prove(
     metadata = decode_partition_metadata(stored)
     assert stored == encode_partition_metadata(metadata)
     assert metadata.partition_id == 2 and metadata.sequence_number is None
+    assert metadata.record_version == 1  # no file there: the newest version found
     assert metadata.last_updated == now
     assert [c.checkpoint_id for c in metadata.checkpoints] == [1, 2, 3, 6, 8]
     assert metadata.checkpoints[2].first_log_position == 150
-    assert metadata.checkpoints[2].broker_version == "8.9.0"
+    assert metadata.checkpoints[2].checkpoint_timestamp == Instant.parse_iso("2026-03-01T00:00:00Z")
     assert metadata.checkpoints[2].checkpoint_type is CheckpointType.SCHEDULED_BACKUP
     assert metadata.ranges == (BackupRange(1, 3), BackupRange(6, 6), BackupRange(8, 8))
     assert "checkpoint 5 (no COMPLETED backup)" in plan.not_recovered
     assert any("MARKER" in lost for lost in plan.not_recovered)
+
+
+@pytest.mark.parametrize(
+    ("existing", "sequence_number", "record_version"),
+    [
+        ({"sequence_number": 7, "record_version": None}, 8, None),
+        ({"sequence_number": None, "record_version": None}, None, None),
+        ({"sequence_number": None, "record_version": 1}, None, 1),
+    ],
+    ids=["two-slot", "one-file", "versioned"],
+)
+async def test_the_rebuilt_file_keeps_the_version_of_the_file_there(
+    store: ObjectBackupStore,
+    tmp_path: Path,
+    existing: dict[str, int | None],
+    sequence_number: int | None,
+    record_version: int | None,
+) -> None:
+    """A file a broker left (two slots: the next sequence number), one file, or the
+    versioned record: the rebuilt file is of the same version, so that broker reads it."""
+    async with store:
+        await store.save(backup_89(tmp_path, 1, 100, 1))
+        zeebes = decode_partition_metadata((FIXTURES_DIR / "zeebe89-metadata.json").read_bytes())
+        left = dataclasses.replace(zeebes, partition_id=2, **existing)  # type: ignore[arg-type]
+        await store.store_backup_metadata(2, encode_partition_metadata(left))
+
+        await rebuild_metadata(store, now=later())
+
+        stored = await store.load_backup_metadata(2)
+    assert stored is not None
+    rebuilt = decode_partition_metadata(stored)
+    assert (rebuilt.sequence_number, rebuilt.record_version) == (sequence_number, record_version)
+    assert [c.checkpoint_id for c in rebuilt.checkpoints] == [1]
+    assert stored == encode_partition_metadata(rebuilt)
 
 
 async def test_a_backup_in_progress_refuses_the_rebuild_and_nothing_is_written(
