@@ -308,6 +308,9 @@ class ObjectBackupStore(InspectableStore):
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return inspect.file_key(stored, file_set, entry)
 
+    def metadata_key(self, partition_id: int) -> str:
+        return metadata.metadata_key(self._ctx, partition_id)
+
     async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
         with self._verb("list", stored.manifest.id):
             return await inspect.backup_keys(self._ctx, stored)

@@ -35,7 +35,6 @@ from datetime import timedelta
 from backup_store.contract.inspectable import DamagedManifest, InspectableStore
 from backup_store.errors import InvalidBackupStateError
 from backup_store.format.instant import Instant
-from backup_store.format.keys import partition_metadata_key
 from backup_store.format.manifest import Manifest
 from backup_store.format.partition_metadata import (
     RECORD_VERSION,
@@ -172,7 +171,7 @@ async def _current_metadata(
     store: InspectableStore, partition_id: int, since: Instant
 ) -> tuple[PartitionMetadata | None, list[str]]:
     """The readable metadata there, and why it shows a broker writing, if it does."""
-    key = partition_metadata_key(store.base_path, partition_id)
+    key = store.metadata_key(partition_id)
     found = await store.stat(key)
     current = read_partition_metadata(await store.load_backup_metadata(partition_id), key)
     written = None if found is None else Instant.from_datetime(found.last_modified)
