@@ -118,28 +118,27 @@ async def plan_partition(
     store: InspectableStore, partition_id: int, *, now: Instant, quiet: timedelta
 ) -> tuple[MetadataPlan | None, list[str]]:
     """The partition's plan, or the reasons a broker may be writing there."""
-    since = Instant(now.epoch_nanos - int(quiet.total_seconds() * 1e9))
+    since = Instant(now.epoch_nanos - quiet // timedelta(microseconds=1) * 1000)
     refusals: list[str] = []
     not_recovered = list(ALWAYS_LOST)
     completed: dict[int, Manifest] = {}
-    broken: set[int] = set()
+    # checkpoints with a backup that is not COMPLETED: why, by id
+    lost: dict[int, str] = {}
     for entry in await store.scan_manifests(BackupIdentifierWildcard(partition_id=partition_id)):
         if isinstance(entry, DamagedManifest):
-            not_recovered.append(f"checkpoint {entry.backup_id.checkpoint_id} (damaged manifest)")
-            broken.add(entry.backup_id.checkpoint_id)
+            lost.setdefault(entry.backup_id.checkpoint_id, "a damaged manifest")
             continue
         manifest = entry.manifest
-        checkpoint_id = manifest.id.checkpoint_id
         if manifest.status_code is BackupStatusCode.IN_PROGRESS:
             refusals.append(f"backup {manifest.id} is IN_PROGRESS")
         if manifest.modified_at >= since:
             refusals.append(f"backup {manifest.id} was written at {manifest.modified_at}")
         if manifest.status_code is BackupStatusCode.COMPLETED:
-            completed.setdefault(checkpoint_id, manifest)
+            completed.setdefault(manifest.id.checkpoint_id, manifest)
         else:
-            broken.add(checkpoint_id)
-    broken -= set(completed)
-    not_recovered += [f"checkpoint {c} (no COMPLETED backup)" for c in sorted(broken)]
+            lost.setdefault(manifest.id.checkpoint_id, "no COMPLETED backup")
+    broken = set(lost) - set(completed)
+    not_recovered += [f"checkpoint {c} ({lost[c]})" for c in sorted(broken)]
     current, recent = await _current_metadata(store, partition_id, since)
     refusals += recent
     if refusals:

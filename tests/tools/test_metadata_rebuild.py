@@ -254,3 +254,20 @@ def test_partition_without_metadata_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "--partition only applies with --metadata" in result.stderr
+
+
+async def test_a_damaged_manifest_breaks_the_range_and_is_named(tmp_path: Path) -> None:
+    """Checkpoints 1 and 3 join by their logs, but 2's manifest is damaged: two ranges,
+    and checkpoint 2 is named as lost."""
+    store = FilesystemBackupStore(tmp_path / "store")
+    async with store:
+        for checkpoint, position, first in ((1, 100, 1), (2, 200, 101), (3, 300, 150)):
+            await store.save(backup_89(tmp_path, checkpoint, position, first))
+        damaged = await store.read_manifest(BackupIdentifier(1, 2, 2))
+        assert damaged is not None
+        await store.io.put(damaged.key, b"{s")
+
+        [plan] = await rebuild_metadata(store, now=later())
+
+    assert plan.metadata.ranges == (BackupRange(1, 1), BackupRange(3, 3))
+    assert "checkpoint 2 (a damaged manifest)" in plan.not_recovered
