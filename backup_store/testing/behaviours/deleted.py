@@ -51,18 +51,15 @@ async def objects_besides_ours(harness: StoreHarness) -> dict[str, bytes]:
     return {k: v for k, v in (await objects_at_location(harness)).items() if k not in ours}
 
 
-async def plant_zeebes_tombstone(harness: StoreHarness) -> set[str]:
+async def plant_zeebes_tombstone(harness: StoreHarness) -> None:
     """Zeebe's DELETED manifest of (1, 2, 139) at its key, with the backup's files still
-    there (a delete of Zeebe's that stopped after its claim); returns the keys planted."""
+    there (a delete of Zeebe's that stopped after its claim)."""
     form = "s3" if harness.manifest_form is ManifestForm.S3 else "common"
-    keys = {harness.manifest_key(TOMBSTONE_ID, TOMBSTONE_VERSION)}
     manifest = (FIXTURES_DIR / f"zeebe810-deleted.{form}.json").read_bytes()
-    await harness.put_object(next(iter(keys)), manifest)
+    await harness.put_object(harness.manifest_key(TOMBSTONE_ID, TOMBSTONE_VERSION), manifest)
     for file_set, name in TOMBSTONE_FILES:
         key = harness.file_key(TOMBSTONE_ID, file_set, name, TOMBSTONE_VERSION)
         await harness.put_object(key, b"bytes of " + name.encode())
-        keys.add(key)
-    return keys
 
 
 def of_broker(backup: Backup, version: str) -> Backup:
