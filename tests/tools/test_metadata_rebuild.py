@@ -25,7 +25,7 @@ from backup_store.model import Backup, BackupStatusCode, CheckpointType
 from backup_store.testing.data import FIXTURES_DIR, make_backup
 from backup_store.tools.metadata_rebuild import BrokerMayBeWritingError, rebuild_metadata
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
-from tests.support.filesystem_stores import invoke
+from tests.support.filesystem_stores import invoke, invoke_json
 
 DAY = timedelta(days=1)
 LATER = timedelta(days=2)
@@ -228,6 +228,22 @@ def test_the_command_rebuilds_zeebes_location_and_says_what_it_lost(tmp_path: Pa
     assert checkpoint.checkpoint_position == zeebes.descriptor.checkpoint_position
     assert checkpoint.first_log_position == 1013
     assert checkpoint.checkpoint_timestamp == zeebes.descriptor.checkpoint_timestamp
+
+
+def test_the_command_reports_the_metadata_in_json(tmp_path: Path) -> None:
+    root = tmp_path / "zeebe"
+    key = root / "manifests" / "2" / "15" / "1" / "manifest.json"
+    key.parent.mkdir(parents=True)
+    key.write_bytes((FIXTURES_DIR / "zeebe89-completed.common.json").read_bytes())
+
+    result, document = invoke_json("catalog", "rebuild", root.as_uri(), "--metadata")
+
+    assert result.exit_code == 0, result.stderr
+    [partition] = document["metadata"]
+    assert partition["partition"] == 2
+    assert partition["checkpoints"] == [15] and partition["ranges"] == [[15, 15]]
+    assert any("MARKER" in lost for lost in partition["notRecovered"])
+    assert document["manifests"] == 1
 
 
 def test_the_command_refuses_a_location_just_written_and_exits_1(tmp_path: Path) -> None:
