@@ -46,6 +46,11 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
+def check_partition_id(value: object) -> int:
+    """Validate a partition id: 1 to 2^31-1."""
+    return _check_int("partition id", value, 1, MAX_INT)
+
+
 def check_checkpoint_id(value: object) -> int:
     """Validate a checkpoint (backup) id: an int64 greater than zero."""
     return _check_int("checkpoint id", value, 1, MAX_CHECKPOINT_ID)

@@ -294,6 +294,15 @@ class InspectableStore(BackupStore):
         """The object key of one file of the backup."""
 
     @abc.abstractmethod
+    def metadata_key(self, partition_id: int) -> str:
+        """The object key of the partition's backup metadata
+        (:meth:`~backup_store.contract.store.BackupStore.store_backup_metadata`).
+
+        Raises:
+            InvalidInputError: ``partition_id`` is not 1 to 2^31-1.
+        """
+
+    @abc.abstractmethod
     async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
         """Every object key under the backup's folder but its manifest: its files,
         its integrity record, and anything else left there."""

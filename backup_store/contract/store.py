@@ -10,6 +10,10 @@ Life cycle of one backup (``store-format.md`` §5)::
     save ─▶ IN_PROGRESS ─▶ COMPLETED ─▶ (mark_failed) FAILED
                   └──────(error / mark_failed)──────▶ FAILED
 
+Besides the backups, a store keeps what Zeebe 8.9+ brokers store per partition
+(:meth:`BackupStore.store_backup_metadata`): the broker's own record of its
+checkpoints and backup ranges, opaque bytes to the store.
+
 Implementations must be safe to use from concurrent tasks of one event loop.
 """
 
@@ -105,6 +109,37 @@ class BackupStore(AsyncResource):
         """Mark the backup FAILED with ``reason``; returns the resulting status code.
 
         A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
+        """
+
+    @abc.abstractmethod
+    async def store_backup_metadata(self, partition_id: int, content: bytes) -> None:
+        """Store a partition's backup metadata, replacing what is there (Zeebe 8.9+'s
+        ``storeBackupMetadata``).
+
+        ``content`` is opaque to the store (a broker writes the JSON of
+        :mod:`backup_store.format.partition_metadata`); it is stored as given, at
+        ``[base path/]metadata/{partition_id}/metadata.json`` as Zeebe's stores keep
+        it, and a reader sees either the earlier bytes or these, never a mix. Only the
+        broker leading the partition writes it, from its runtime state: tools and
+        services never call this where a broker writes (``backup-store catalog
+        rebuild --metadata`` is the one exception, for locations no broker writes).
+
+        Raises:
+            InvalidInputError: ``partition_id`` is not 1 to 2^31-1, or ``content``
+                is not bytes (nothing is written).
+            BackupStoreError: the write failed; the earlier content is unchanged.
+        """
+
+    @abc.abstractmethod
+    async def load_backup_metadata(self, partition_id: int) -> bytes | None:
+        """The partition's backup metadata as stored, or None when there is none (a
+        fresh location, or a broker before 8.9); Zeebe 8.9+'s ``loadBackupMetadata``.
+
+        The bytes are returned as stored, unchecked: decode them with
+        :func:`~backup_store.format.partition_metadata.read_partition_metadata`.
+
+        Raises:
+            InvalidInputError: ``partition_id`` is not 1 to 2^31-1.
         """
 
     async def probe(self, *, writing: bool = False) -> None:

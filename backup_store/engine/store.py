@@ -7,7 +7,7 @@ implements :class:`~backup_store.contract.store.BackupStore` and the tools contr
 :class:`~backup_store.contract.inspectable.InspectableStore`.
 
 This class only wires: each verb lives in its own module (:mod:`.save`,
-:mod:`.restore`, :mod:`.delete`, :mod:`.listing`, :mod:`.inspect`) over one
+:mod:`.restore`, :mod:`.delete`, :mod:`.listing`, :mod:`.inspect`, :mod:`.metadata`) over one
 :class:`~.context.StoreContext`, and every verb stamps its errors with the store, the
 operation and the backup once (:meth:`ObjectBackupStore._verb`); the seam has
 already named the key.
@@ -31,7 +31,7 @@ from backup_store.contract.inspectable import (
     StoredManifest,
     TransferCounters,
 )
-from backup_store.engine import delete, inspect, listing, restore, save
+from backup_store.engine import delete, inspect, listing, metadata, restore, save
 from backup_store.engine import manifests as manifest_steps
 from backup_store.engine.context import StoreContext
 from backup_store.errors import BackupStoreError, ConfigurationError, StoreClosedError
@@ -215,6 +215,14 @@ class ObjectBackupStore(InspectableStore):
             await delete.mark_failed(self._ctx, backup_id, reason)
             return BackupStatusCode.FAILED
 
+    async def store_backup_metadata(self, partition_id: int, content: bytes) -> None:
+        with self._verb("store backup metadata"):
+            await metadata.store(self._ctx, partition_id, content)
+
+    async def load_backup_metadata(self, partition_id: int) -> bytes | None:
+        with self._verb("load backup metadata"):
+            return await metadata.load(self._ctx, partition_id)
+
     async def probe(self, *, writing: bool = False) -> None:
         # The store-kind marker: a small object; writing claims the location with it,
         # as the first write does anyway.
@@ -299,6 +307,9 @@ class ObjectBackupStore(InspectableStore):
 
     def file_key(self, stored: StoredManifest, file_set: str, entry: FileEntry) -> str:
         return inspect.file_key(stored, file_set, entry)
+
+    def metadata_key(self, partition_id: int) -> str:
+        return metadata.metadata_key(self._ctx, partition_id)
 
     async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
         with self._verb("list", stored.manifest.id):

@@ -7,7 +7,9 @@ restore), at ``[bp/]metadata/{p}/metadata.json``
 (``docs/on-store-format.md``): one file without ``sequenceNumber``
 (camunda/camunda 6c9881d0), or two slots each with a ``sequenceNumber``, of which
 the higher wins and a tie goes to slot ``a`` (822d2cf4, 47e386a2; read by
-``BackupMetadataCodec`` at 1e913b79). One 8.9 version wrote a ``version`` field.
+``BackupMetadataCodec`` at 1e913b79), or one file whose record starts with a
+``version`` and whose checkpoints lack ``numberOfPartitions`` and ``brokerVersion``
+(``BackupMetadata`` at 36ca526c, which the newest syncer found writes).
 
 The metadata is a hint, never the truth: the manifests are. A tool may use it to
 show checkpoint types and ranges; a damaged or unknown-shaped file is ignored
@@ -26,11 +28,15 @@ from typing import Any
 
 from backup_store.errors import ManifestParseError
 from backup_store.format.instant import Instant
+from backup_store.format.manifest_json import _string as jackson_string
 from backup_store.model import CheckpointType
 
 log = logging.getLogger(__name__)
 
 _LONG = (-(2**63), 2**63 - 1)
+
+RECORD_VERSION = 1
+"""The ``version`` the versioned record (``BackupMetadata`` at 36ca526c) writes."""
 
 
 class PartitionMetadataError(ManifestParseError):
@@ -62,8 +68,9 @@ class BackupRange:
 class PartitionMetadata:
     """One partition's metadata file.
 
-    ``sequence_number`` is ``None`` for the one-file version; of two slots, the one
-    with the higher number is current (:func:`current_slot`).
+    ``sequence_number`` is ``None`` for the one-file versions; of two slots, the one
+    with the higher number is current (:func:`current_slot`). ``record_version`` is
+    the ``version`` field of the versioned record, ``None`` for the others.
     """
 
     partition_id: int
@@ -71,6 +78,7 @@ class PartitionMetadata:
     last_updated: Instant
     checkpoints: tuple[MetadataCheckpoint, ...]
     ranges: tuple[BackupRange, ...]
+    record_version: int | None = None
 
 
 _TOP_KEYS = {"partitionId", "sequenceNumber", "version", "lastUpdated", "checkpoints", "ranges"}
@@ -176,10 +184,63 @@ def decode_partition_metadata(data: bytes) -> PartitionMetadata:
     return PartitionMetadata(
         partition_id=_required_int(obj, "partitionId", "the file"),
         sequence_number=_int(obj, "sequenceNumber", "the file", optional=True),
+        record_version=_int(obj, "version", "the file", optional=True),
         last_updated=last_updated,
         checkpoints=tuple(_checkpoint(c, i) for i, c in enumerate(_list(obj, "checkpoints"))),
         ranges=tuple(_range(r, i) for i, r in enumerate(_list(obj, "ranges"))),
     )
+
+
+def _null_or(token: str | None) -> str:
+    return "null" if token is None else token
+
+
+def _checkpoint_json(checkpoint: MetadataCheckpoint, *, versioned: bool) -> str:
+    timestamp = checkpoint.checkpoint_timestamp
+    kind = checkpoint.checkpoint_type
+    version = checkpoint.broker_version
+    fields = [
+        ("checkpointId", str(checkpoint.checkpoint_id)),
+        ("checkpointPosition", str(checkpoint.checkpoint_position)),
+        ("checkpointTimestamp", None if timestamp is None else jackson_string(timestamp.iso())),
+        ("checkpointType", None if kind is None else jackson_string(kind.value)),
+        ("firstLogPosition", _optional_number(checkpoint.first_log_position)),
+    ]
+    if not versioned:  # the versioned record's checkpoints end here
+        fields += [
+            ("numberOfPartitions", _optional_number(checkpoint.number_of_partitions)),
+            ("brokerVersion", None if version is None else jackson_string(version)),
+        ]
+    return "{" + ",".join(f'"{name}":{_null_or(token)}' for name, token in fields) + "}"
+
+
+def _optional_number(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def encode_partition_metadata(metadata: PartitionMetadata) -> bytes:
+    """The file as Zeebe's mapper writes it, byte for byte, in the version the value
+    has: with :attr:`~PartitionMetadata.record_version`, the versioned record
+    (``version`` first, checkpoints of five fields); else ``BackupMetadataManifest``,
+    with ``sequenceNumber`` after ``partitionId`` when
+    :attr:`~PartitionMetadata.sequence_number` is set (the two-slot version).
+
+    Field order is each record's; absent checkpoint values are written ``null``, as
+    Zeebe's mapper writes them.
+    """
+    versioned = metadata.record_version is not None
+    head = f'"partitionId":{metadata.partition_id}'
+    if versioned:
+        head = f'"version":{metadata.record_version},{head}'
+    elif metadata.sequence_number is not None:
+        head += f',"sequenceNumber":{metadata.sequence_number}'
+    checkpoints = ",".join(_checkpoint_json(c, versioned=versioned) for c in metadata.checkpoints)
+    ranges = ",".join(f'{{"start":{r.start},"end":{r.end}}}' for r in metadata.ranges)
+    text = (
+        f'{{{head},"lastUpdated":{jackson_string(metadata.last_updated.iso())},'
+        f'"checkpoints":[{checkpoints}],"ranges":[{ranges}]}}'
+    )
+    return text.encode()
 
 
 def read_partition_metadata(data: bytes | None, key: str) -> PartitionMetadata | None:

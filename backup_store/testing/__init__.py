@@ -14,7 +14,8 @@ project that installs ``backup-store[testing]`` can run it against its own store
             return ObjectStoreHarness(lambda: MyBackupStore(tmp_path / "store"))
 
 :class:`BackupStoreConformance` composes one mixin per behaviour (saving, status,
-listing, deleting, restoring, durability, reading Zeebe's manifests), as Zeebe's
+listing, deleting, restoring, durability, reading Zeebe's manifests, Zeebe 8.9+'s
+partition metadata and DELETED backups), as Zeebe's
 ``BackupStoreTestKit`` composes its behaviour interfaces; subclass only the mixins
 you want to run part of it. :class:`CompressionBehaviour` is for stores configured
 to compress (S3 with zstd).
@@ -41,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from backup_store.testing.behaviours import (
         CompressionBehaviour,
+        DeletedBehaviour,
         DeletingBehaviour,
         DurabilityBehaviour,
         ListingBehaviour,
+        MetadataBehaviour,
         RestoringBehaviour,
         SavingBehaviour,
         StatusBehaviour,
@@ -55,9 +58,11 @@ if TYPE_CHECKING:
 _MODULES = {
     "backup_store.testing.behaviours": (
         "CompressionBehaviour",
+        "DeletedBehaviour",
         "DeletingBehaviour",
         "DurabilityBehaviour",
         "ListingBehaviour",
+        "MetadataBehaviour",
         "RestoringBehaviour",
         "SavingBehaviour",
         "StatusBehaviour",
@@ -98,9 +103,11 @@ __all__ = [
     "BackupStoreConformance",
     "CompressionBehaviour",
     "CompressionConformance",
+    "DeletedBehaviour",
     "DeletingBehaviour",
     "DurabilityBehaviour",
     "ListingBehaviour",
+    "MetadataBehaviour",
     "ObjectStoreHarness",
     "RestoringBehaviour",
     "SavingBehaviour",

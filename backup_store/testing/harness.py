@@ -9,7 +9,7 @@ from backup_store.contract.store import BackupStore
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ObjectNotFoundError
 from backup_store.format.formats import StoreFormat
-from backup_store.format.keys import owner_marker_key, shard_key
+from backup_store.format.keys import owner_marker_key, partition_metadata_key, shard_key
 from backup_store.format.manifest import ManifestForm
 from backup_store.io import HookedIO, Request
 from backup_store.model import BackupIdentifier
@@ -86,6 +86,10 @@ class StoreHarness(abc.ABC):
         return self.format.write_layout(self.base_path, broker_version).file_key(
             backup_id, file_set, name
         )
+
+    def metadata_key(self, partition_id: int) -> str:
+        """Where Zeebe 8.9+'s stores keep a partition's backup metadata."""
+        return partition_metadata_key(self.base_path, partition_id)
 
     def extra_keys(self, backup_id: BackupIdentifier) -> set[str]:
         """This project's own objects besides Zeebe's (marker, integrity record, catalog)."""

@@ -19,6 +19,8 @@ class BackupStoreConformance(
     b.RestoringBehaviour,
     b.DurabilityBehaviour,
     b.ZeebeManifestsBehaviour,
+    b.MetadataBehaviour,
+    b.DeletedBehaviour,
 ):
     """Every scenario of ``conformance.md`` that applies to all stores.
 

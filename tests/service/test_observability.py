@@ -220,6 +220,12 @@ class CountingStore(BackupStore):
     async def mark_failed(self, backup_id: BackupIdentifier, reason: str) -> BackupStatusCode:
         return await self.inner.mark_failed(backup_id, reason)
 
+    async def store_backup_metadata(self, partition_id: int, content: bytes) -> None:
+        await self.inner.store_backup_metadata(partition_id, content)
+
+    async def load_backup_metadata(self, partition_id: int) -> bytes | None:
+        return await self.inner.load_backup_metadata(partition_id)
+
     async def close(self) -> None:
         await self.inner.close()
 

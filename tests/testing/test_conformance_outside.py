@@ -9,6 +9,7 @@ resolves every requirement without an index and builds only the two packages.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -124,4 +125,4 @@ def test_an_outside_package_installs_the_testing_extra_and_runs_the_kit(tmp_path
     kit = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=author)
 
     assert kit.returncode == 0, kit.stdout + kit.stderr
-    assert " passed" in kit.stdout and "failed" not in kit.stdout, kit.stdout
+    assert " passed" in kit.stdout and not re.search(r"\b\d+ failed\b", kit.stdout), kit.stdout
