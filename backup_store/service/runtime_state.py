@@ -26,6 +26,7 @@ backup starts when its checkpoint is taken) or the metadata's ``lastUpdated``.
 from __future__ import annotations
 
 import functools
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from backup_store.model import (
     BackupStatusCode,
     CheckpointType,
 )
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_POSITION = -1
 """The first log position of a backup that does not record one (Zeebe's own value)."""
@@ -175,6 +178,11 @@ async def _read_partition(store: InspectableStore, partition_id: int) -> Partiti
     key = partition_metadata_key(store.base_path, partition_id)
     stored = await store.io.get(key)
     metadata = read_partition_metadata(stored.data if stored is not None else None, key)
+    if metadata is not None and metadata.partition_id != partition_id:
+        log.warning(
+            "ignoring partition metadata %s: it describes partition %d", key, metadata.partition_id
+        )
+        metadata = None
     return partition_runtime_state(partition_id, statuses, metadata)
 
 
