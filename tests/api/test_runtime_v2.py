@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from backup_store import FilesystemBackupStore
-from backup_store.api import create_app
+from backup_store.api import create_app, openapi_document
 from backup_store.cli.sample import generate_sample_data
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import StoreUnavailableError
@@ -250,3 +250,22 @@ async def test_an_810_store_shows_deleted_first_log_positions_and_partition_meta
     # its manifests (its metadata file names partition 3: ignored).
     assert ranges == {(1, None, 15), (2, 15, 15)}
     assert all(r["end"] is None or r["end"]["partitionId"] is None for r in state["ranges"])
+
+
+def test_the_served_document_has_camundas_operations_and_codes(camunda: CamundaV2) -> None:
+    """Every ``/v2/backups`` operation of ``backups.yaml`` is in the served document, at
+    its path, with its status codes; the one addition is 400 for a malformed path id."""
+    for token in (False, True):
+        served = openapi_document(token=token)["paths"]
+        for operation_id, (method, path) in camunda.operations("/backups").items():
+            ours = served["/v2" + path][method.lower()]
+            assert ours["operationId"] == operation_id
+            theirs = camunda.backups["paths"][path][method.lower()]["responses"]
+            added = set(ours["responses"]) - set(theirs)
+            assert added <= ({"400"} if "{backupId}" in path else set()), (operation_id, added)
+            assert ("401" in ours["responses"]) == token
+        v2_operations = {
+            op["operationId"] for path, item in served.items() if path.startswith("/v2/")
+            for op in item.values()
+        }  # fmt: skip
+        assert v2_operations == set(camunda.operations("/backups"))
