@@ -407,7 +407,9 @@ def create_app(
     app.state.list_bodies = _ListBodies()
     app.state.backup_schedule = backup_schedule
     app.state.clock = clock if clock is not None else SystemClock()
-    app.state.openapi = openapi_document(token=token is not None)
+    app.state.openapi = openapi_document(
+        token=token is not None, scheduled=backup_schedule is not None
+    )
     return app
 
 

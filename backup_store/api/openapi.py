@@ -213,8 +213,9 @@ def _example_details(summary: bool) -> list[dict[str, Any]]:
     return out
 
 
-def openapi_document(*, token: bool = False) -> dict[str, Any]:
-    """The OpenAPI 3.0 document; ``token`` adds the bearer scheme and 401 responses."""
+def openapi_document(*, token: bool = False, scheduled: bool = False) -> dict[str, Any]:
+    """The OpenAPI 3.0 document; ``token`` adds the bearer scheme and 401 responses;
+    ``scheduled`` (a backup schedule is configured) makes ``/v2`` generate backup ids."""
     try:
         version = metadata.version("backup-store")
     except metadata.PackageNotFoundError:  # pragma: no cover (source checkout)
@@ -338,9 +339,9 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
                     ),
                 },
             },
-            **openapi_v2.paths(token=token),
+            **openapi_v2.paths(token=token, scheduled=scheduled),
         },
-        "components": {"schemas": {**_schemas(), **openapi_v2.schemas()}},
+        "components": {"schemas": {**_schemas(), **openapi_v2.schemas(scheduled=scheduled)}},
     }
     if token:
         document["components"]["securitySchemes"] = {

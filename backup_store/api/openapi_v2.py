@@ -81,9 +81,17 @@ def _backup_state(partition: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def schemas() -> dict[str, Any]:
+def _take_request(scheduled: bool) -> dict[str, Any]:
+    """The id is required without a schedule, and must be omitted (or null) with one."""
+    if scheduled:
+        omitted = {"type": "integer", "nullable": True, "enum": [None]}
+        return _object({"backupId": omitted}, optional=("backupId",))
+    return _object({"backupId": _BACKUP_ID})
+
+
+def schemas(*, scheduled: bool) -> dict[str, Any]:
     """The ``/v2`` component schemas (names as Camunda's, ``Runtime``-prefixed where the
-    actuator has one of the same name)."""
+    actuator has one of the same name); ``scheduled``: a backup schedule is configured."""
     partition = {"type": "integer", "format": "int32", "minimum": 1}
     return {
         "ProblemDetail": _object(
@@ -95,10 +103,7 @@ def schemas() -> dict[str, Any]:
                 "instance": {"type": "string"},
             }
         ),
-        "TakeRuntimeBackupRequest": _object(
-            {"backupId": _nullable({**_BACKUP_ID, "description": "Omit with a schedule."})},
-            optional=("backupId",),
-        ),
+        "TakeRuntimeBackupRequest": _take_request(scheduled),
         "TakeRuntimeBackupResponse": _object({"backupId": _BACKUP_ID}),
         "RuntimePartitionBackupInfo": _object(
             {
@@ -159,8 +164,9 @@ def schemas() -> dict[str, Any]:
     }
 
 
-def paths(*, token: bool) -> dict[str, Any]:
-    """The ``/v2/backups`` paths; ``token`` adds 401 to every operation."""
+def paths(*, token: bool, scheduled: bool) -> dict[str, Any]:
+    """The ``/v2/backups`` paths; ``token`` adds 401 to every operation; ``scheduled``
+    (a backup schedule is configured) makes the body of a take optional."""
     info = {"$ref": _REF + "RuntimeBackupInfo"}
     state = _json("The state, read from the store.", {"$ref": _REF + "RuntimeBackupState"})
     backup_id = {
@@ -178,7 +184,7 @@ def paths(*, token: bool) -> dict[str, Any]:
         "400 409 500 503 504", token,
     )  # fmt: skip
     take["requestBody"] = {
-        "required": False,
+        "required": not scheduled,
         "content": {"application/json": {"schema": {"$ref": _REF + "TakeRuntimeBackupRequest"}}},
     }
     listed = _operation(
