@@ -23,12 +23,11 @@ Every error body is ``{"message": ...}``; no response ever carries a stack trace
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from starlette.applications import Starlette
@@ -59,10 +58,12 @@ from backup_store.api.shared import (
     INVALID_BACKUP_ID,
     NOT_ENABLED,
     UNAUTHORIZED,
+    Action,
     Refused,
     error_status,
     is_json,
     parse_backup_id,
+    run_action,
 )
 from backup_store.errors import InvalidInputError
 from backup_store.model import parse_checkpoint_id, parse_checkpoint_pattern
@@ -140,23 +141,12 @@ def _path_id_or_prefix(text: str) -> int | str:
     return target.removesuffix("*") if isinstance(target, str) else target
 
 
-def _error_response(error: BaseException, timeout: float) -> Response:
-    return message(*error_status(error, timeout))
-
-
-async def _serve(
-    request: Request, action: Callable[[BackupService], Awaitable[Response]]
-) -> Response:
+async def _serve(request: Request, action: Action) -> Response:
     """Run ``action`` on the service under the request timeout; map errors to responses."""
-    timeout: float = request.app.state.request_timeout
-    service: BackupService | None = request.app.state.service
     try:
-        if service is None:
-            raise Refused(400, NOT_ENABLED)
-        async with asyncio.timeout(timeout):
-            return await action(service)
+        return await run_action(request, action, disabled_status=400)
     except Exception as error:
-        return _error_response(error, timeout)
+        return message(*error_status(error, request.app.state.request_timeout))
 
 
 # ---------------------------------------------------------------- endpoints

@@ -25,10 +25,8 @@ A path id that is not 1..2^63-1 is 400, as Camunda's gateway answers it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -40,11 +38,12 @@ from starlette.routing import Route
 from backup_store.aggregate import BackupInfo, BackupState, PartitionBackupInfo
 from backup_store.api.shared import (
     INVALID_BACKUP_ID,
-    NOT_ENABLED,
+    Action,
     Refused,
     error_status,
     is_json,
     parse_backup_id,
+    run_action,
 )
 from backup_store.errors import InvalidInputError
 from backup_store.format.instant import Instant
@@ -93,25 +92,15 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-async def _serve(
-    request: Request,
-    action: Callable[[BackupService], Awaitable[Response]],
-    *,
-    timeout_status: int = 503,
-) -> Response:
+async def _serve(request: Request, action: Action, *, timeout_status: int = 503) -> Response:
     """Run ``action`` on the service under the request timeout; errors become problems.
 
     No store configured is 503: every operation of the schema has it, none has 400.
     """
-    timeout: float = request.app.state.request_timeout
-    service: BackupService | None = request.app.state.service
     try:
-        if service is None:
-            raise Refused(503, NOT_ENABLED)
-        async with asyncio.timeout(timeout):
-            return await action(service)
+        return await run_action(request, action, disabled_status=503)
     except Exception as error:
-        status, detail = error_status(error, timeout)
+        status, detail = error_status(error, request.app.state.request_timeout)
         if status in (502, 504):
             status = 503 if status == 502 else timeout_status
         return problem(status, detail, request.url.path)

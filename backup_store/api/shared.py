@@ -8,11 +8,17 @@ id parser (:func:`~backup_store.model.parse_checkpoint_id`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from backup_store.errors import BackupStoreError, InvalidInputError, StoreUnavailableError
 from backup_store.model import check_checkpoint_id, parse_checkpoint_id
 from backup_store.service.errors import BackupIdConflictError, SourceUnavailableError
+from backup_store.service.service import BackupService
 
 log = logging.getLogger("backup_store.api")
 
@@ -79,3 +85,22 @@ def error_status(error: BaseException, timeout: float) -> tuple[int, str]:
         return 500, f"Backup request failed: {error}"
     log.error("request failed", exc_info=error)
     return 500, f"Internal server error: {type(error).__name__}: {error}"
+
+
+Action = Callable[[BackupService], Awaitable[Response]]
+"""What a request does with the service."""
+
+
+async def run_action(request: Request, action: Action, *, disabled_status: int) -> Response:
+    """Run ``action`` on the app's service under the request timeout.
+
+    Raises:
+        Refused: no service (backup not enabled), with ``disabled_status``.
+        TimeoutError: the request timeout passed.
+        Exception: what ``action`` raised, for :func:`error_status`.
+    """
+    service: BackupService | None = request.app.state.service
+    if service is None:
+        raise Refused(disabled_status, NOT_ENABLED)
+    async with asyncio.timeout(request.app.state.request_timeout):
+        return await action(service)

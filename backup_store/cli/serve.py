@@ -338,12 +338,9 @@ def serve(
     if protect_metrics and token is None:
         raise click.UsageError("--protect-metrics needs --token (or BACKUP_STORE_TOKEN)")
     make_app = functools.partial(
-        create_app,
-        token=token,
-        request_timeout=request_timeout,
-        protect_metrics=protect_metrics,
-        backup_schedule=schedule,
-    )
+        create_app, token=token, request_timeout=request_timeout,
+        protect_metrics=protect_metrics, backup_schedule=schedule,
+    )  # fmt: skip
     choice = choose(store_url, "--store", default_directory=Path(DEFAULT_STORE_DIR))
     try:
         node_id, node_source = choose_node_id(node_id)

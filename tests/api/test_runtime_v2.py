@@ -20,9 +20,9 @@ from backup_store.io import HookedIO, Request
 from backup_store.service import BackupService, DirectorySource
 from backup_store.service.clock import ManualClock
 from backup_store.service.schedules import parse_schedule
-from tests.engine.test_zeebe_810_store import COMPLETED, DELETED, place_810_store
 from tests.support.camunda_v2 import CamundaV2
 from tests.support.services import serving
+from tests.support.zeebe_810 import COMPLETED, DELETED, place_810_store
 
 RUNTIME = "/v2/backups/runtime"
 
