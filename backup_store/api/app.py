@@ -241,11 +241,12 @@ def _list_bodies(request: Request) -> _ListBodies:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if error.status_code == 404:
-        text = (
-            f"No such resource: {request.method} {request.url.path}. "
-            "The Backup Management API is at /actuator/backups, the runtime backup API at "
-            "/v2/backups/runtime."
+        where = (
+            "The runtime backup API is at /v2/backups/runtime."
+            if is_v2(request.url.path)
+            else "The Backup Management API is at /actuator/backups."
         )
+        text = f"No such resource: {request.method} {request.url.path}. {where}"
     elif error.status_code == 405:
         allowed = (error.headers or {}).get("Allow", "")
         text = f"Method {request.method} is not allowed on {request.url.path}; use {allowed}."

@@ -363,7 +363,8 @@ def serve(
     store = open_choice(choice, create=True)
     if store is None:
         log.warning(
-            "backup is not enabled (store chosen by %s): every backup request gets 400",
+            "backup is not enabled (store chosen by %s): every backup request gets 400 "
+            "(503 under /v2)",
             choice.source,
         )
         run_app(make_app(None), host=host, port=port, log_level=log_level, sock=sock)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from backup_store.aggregate import best_status
 from backup_store.concurrency import run_bounded
 from backup_store.contract.inspectable import InspectableStore, StoredManifest
+from backup_store.errors import ObjectTooLargeError
 from backup_store.format.instant import Instant
 from backup_store.format.keys import partition_metadata_key
 from backup_store.format.partition_metadata import PartitionMetadata, read_partition_metadata
@@ -176,7 +177,11 @@ async def _read_partition(store: InspectableStore, partition_id: int) -> Partiti
     listed = await store.scan_manifests(BackupIdentifierWildcard(partition_id=partition_id))
     statuses = [entry.to_status() for entry in listed if isinstance(entry, StoredManifest)]
     key = partition_metadata_key(store.base_path, partition_id)
-    stored = await store.io.get(key)
+    try:
+        stored = await store.io.get(key)
+    except ObjectTooLargeError as error:  # not a file Zeebe writes: a hint to ignore
+        log.warning("ignoring partition metadata %s: %s", key, error.message)
+        stored = None
     metadata = read_partition_metadata(stored.data if stored is not None else None, key)
     if metadata is not None and metadata.partition_id != partition_id:
         log.warning(

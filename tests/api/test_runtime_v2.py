@@ -269,3 +269,36 @@ def test_the_served_document_has_camundas_operations_and_codes(camunda: CamundaV
             for op in item.values()
         }  # fmt: skip
         assert v2_operations == set(camunda.operations("/backups"))
+
+
+async def test_unknown_v2_routes_and_methods_are_problems_too(
+    camunda: CamundaV2, tmp_path: Path, data: Path
+) -> None:
+    async with serving(create_app(local_service(tmp_path, data))) as http:
+        unknown = await http.get("/v2/backups/runtime/5/details")
+        wrong = await http.put(RUNTIME)
+        actuator = await http.get("/actuator/nothing")
+    for response, status in ((unknown, 404), (wrong, 405)):
+        assert response.headers["content-type"] == "application/problem+json"
+        camunda.validate(response.json(), camunda.schema("ProblemDetail", "problem-detail.yaml"))
+        assert response.json()["status"] == status
+    assert "/v2/backups/runtime" in unknown.json()["detail"]
+    assert actuator.json() == {
+        "message": "No such resource: GET /actuator/nothing. "
+        "The Backup Management API is at /actuator/backups."
+    }
+
+
+@pytest.mark.parametrize("metadata", [b"{not json", b'{"partitionId": 1, "other": 2}'])
+async def test_damaged_partition_metadata_is_ignored(
+    camunda: CamundaV2, tmp_path: Path, data: Path, metadata: bytes
+) -> None:
+    service = local_service(tmp_path, data)
+    await service.store.io.put("metadata/1/metadata.json", metadata)
+    async with serving(create_app(service)) as http:
+        assert (await http.post(RUNTIME, json={"backupId": 3})).status_code == 202
+        await service.wait_for_backups()
+        state = camunda.check(await http.get(f"{RUNTIME}/state"), "getRuntimeBackupState")
+    assert [(r["partitionId"], r["start"]["checkpointId"]) for r in state["ranges"]] == [
+        (1, 3), (2, 3)
+    ]  # fmt: skip
