@@ -19,6 +19,9 @@ anything else                                   500
 =============================================  =====
 
 Every error body is ``{"message": ...}``; no response ever carries a stack trace.
+The app also serves Camunda 8.10's ``/v2/backups`` routes of
+:mod:`backup_store.api.runtime_v2` over the same service (their errors, 401, 404
+and 405 included, are problem+json).
 """
 
 from __future__ import annotations
@@ -76,7 +79,6 @@ log = logging.getLogger("backup_store.api")
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
 """Seconds a request may take before the API answers 504."""
-
 
 COLLECTION_PATHS = ("/actuator/backups", "/actuator/backups/")
 

@@ -95,7 +95,7 @@ def problem(
 async def _serve(request: Request, action: Action, *, timeout_status: int = 503) -> Response:
     """Run ``action`` on the service under the request timeout; errors become problems.
 
-    No store configured is 503: every operation of the schema has it, none has 400.
+    No store configured is 503: every operation of the schema has 503, not all have 400.
     """
     try:
         return await run_action(request, action, disabled_status=503)

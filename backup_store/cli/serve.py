@@ -149,7 +149,7 @@ async def _announce(
     if is_sample_data(data_dir):
         sample = " (sample data, background writer appending)" if writer else " (sample data)"
     log.info("Backup Management API of node %d: %s/actuator/backups", service.node_id, base)
-    log.info("  runtime backup API (Camunda 8.10): %s/v2/backups/runtime", base)
+    log.info("  /v2:        %s/v2/backups/runtime (Camunda 8.10's runtime API)", base)
     log.info("  store:      %s", getattr(service.store, "description", repr(service.store)))
     log.info("  data:       %s%s", data_dir.absolute(), sample)  # noqa: ASYNC240
     log.info("  partitions: %s of %d", partitions, service.partition_count)

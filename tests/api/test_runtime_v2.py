@@ -21,7 +21,7 @@ from backup_store.service import BackupService, DirectorySource
 from backup_store.service.clock import ManualClock
 from backup_store.service.schedules import parse_schedule
 from tests.support.camunda_v2 import CamundaV2
-from tests.support.services import serving
+from tests.support.services import MemorySource, serving
 from tests.support.zeebe_810 import COMPLETED, DELETED, place_810_store
 
 RUNTIME = "/v2/backups/runtime"
@@ -302,3 +302,19 @@ async def test_damaged_partition_metadata_is_ignored(
     assert [(r["partitionId"], r["start"]["checkpointId"]) for r in state["ranges"]] == [
         (1, 3), (2, 3)
     ]  # fmt: skip
+
+
+async def test_a_take_past_the_request_timeout_is_504(camunda: CamundaV2, tmp_path: Path) -> None:
+    source = MemorySource(1, tmp_path)
+    source.record_gate.clear()  # the checkpoint is recorded only once the test says so
+    service = BackupService(FilesystemBackupStore(tmp_path / "store"), [source])
+    async with serving(create_app(service, request_timeout=1.0)) as http:
+        late = camunda.check(await http.post(RUNTIME, json={"backupId": 4}), "takeRuntimeBackup")
+        assert late["status"] == 504 and "timeout" in late["detail"]
+        source.record_gate.set()
+        # The take went on once the partition answered, as on the actuator: the same id
+        # again waits for it (one take at a time) and finds the id used.
+        again = camunda.check(await http.post(RUNTIME, json={"backupId": 4}), "takeRuntimeBackup")
+        assert again["status"] == 409
+        info = camunda.check(await http.get(f"{RUNTIME}/4"), "getRuntimeBackup")
+        assert info["state"] in ("IN_PROGRESS", "COMPLETED")
