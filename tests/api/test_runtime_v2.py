@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from jsonschema import ValidationError
 
 from backup_store import FilesystemBackupStore
 from backup_store.api import create_app, openapi_document
@@ -36,6 +38,30 @@ def camunda() -> CamundaV2:
 def data(tmp_path: Path) -> Path:
     generate_sample_data(tmp_path / "data", 2, seed=3)
     return tmp_path / "data"
+
+
+def test_the_schema_check_refuses_what_backups_yaml_forbids(camunda: CamundaV2) -> None:
+    """The checker itself: a missing required field, a bad date, a null where none is
+    allowed, an unknown state and an undocumented status all fail."""
+    detail = {
+        "partitionId": 1, "state": "COMPLETED", "failureReason": None,
+        "createdAt": "2026-03-01T10:00:00Z", "lastUpdatedAt": None, "snapshotId": None,
+        "firstLogPosition": None, "checkpointPosition": None, "brokerId": None,
+        "brokerVersion": None,
+    }  # fmt: skip
+    info = {"backupId": 1, "state": "COMPLETED", "failureReason": None, "details": [detail]}
+    camunda.validate(info, camunda.schema("BackupInfo"))
+    for broken in (
+        {k: v for k, v in info.items() if k != "failureReason"},
+        {**info, "details": [{**detail, "createdAt": "yesterday"}]},
+        {**info, "backupId": None},
+        {**info, "state": "LOST"},
+        {**info, "details": [{**detail, "checkpointPosition": 2**63}]},
+    ):
+        with pytest.raises(ValidationError):
+            camunda.validate(broken, camunda.schema("BackupInfo"))
+    with pytest.raises(AssertionError, match="not documented"):
+        camunda.check(httpx.Response(418, json={}), "getRuntimeBackup")
 
 
 def local_service(tmp_path: Path, data: Path) -> BackupService:
