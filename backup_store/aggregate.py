@@ -61,6 +61,8 @@ class PartitionBackupInfo:
     last_updated_at: Instant | None = None
     snapshot_id: str | None = None
     checkpoint_position: int | None = None
+    first_log_position: int | None = None
+    """Zeebe 8.9+'s; shown by the ``/v2`` API only."""
     broker_id: int | None = None
     broker_version: str | None = None
     zone: str | None = None
@@ -86,6 +88,7 @@ class PartitionBackupInfo:
             last_updated_at=status.last_modified,
             snapshot_id=descriptor.snapshot_id if descriptor else None,
             checkpoint_position=descriptor.checkpoint_position if descriptor else None,
+            first_log_position=descriptor.first_log_position if descriptor else None,
             broker_id=status.id.node_id,
             broker_version=descriptor.broker_version if descriptor else None,
             zone=status.id.zone,

@@ -61,3 +61,25 @@ def test_serve_configured_by_zeebe_variables_as_written(
         f"backup store chosen by {prefix}*: s3://{s3_bucket.name}/{base} at {s3_bucket.endpoint}"
         in server.log()
     )
+
+
+def test_the_runtime_v2_calls_run_as_written(tmp_path: Path) -> None:
+    """The README's ``/v2/backups/runtime`` curl block, against ``serve``: only the port
+    differs. Each call gets the status the README's order implies."""
+    match = re.search(r"runtime backup API has them.*?```sh\n(.*?)```", README.read_text(), re.S)
+    assert match is not None, "README has no /v2 example"
+    calls = match.group(1).replace("\\\n", " ").strip().splitlines()
+    server = cli_server(tmp_path, "--store", (tmp_path / "store").as_uri(), "--data-dir",
+                        str(tmp_path / "data"), "--no-writer")
+    statuses = []
+    with server, client(server) as api:
+        for call in calls:
+            command = call.replace("http://localhost:9600", server.url)
+            if "DELETE" in command:  # a backup still running is marked FAILED, then deleted
+                wait_for_state(api, 101, "COMPLETED")
+            result = subprocess.run(
+                ["bash", "-c", f"{command} -s -o /dev/null -w '%{{http_code}}'"],
+                capture_output=True, text=True, timeout=60, check=False,
+            )
+            statuses.append(result.stdout)
+    assert statuses == ["202", "200", "200", "200", "204"]

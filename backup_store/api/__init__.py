@@ -1,4 +1,5 @@
-"""The Backup Management API over HTTP: ``/actuator/backups`` as in Zeebe 8.7.
+"""The Backup Management API over HTTP: ``/actuator/backups`` as in Zeebe 8.7, and
+Camunda 8.10's ``/v2/backups/runtime`` beside it (:mod:`backup_store.api.runtime_v2`).
 
 :func:`create_app` builds the ASGI app over a
 :class:`~backup_store.service.BackupService`; ``backup-store serve`` runs it

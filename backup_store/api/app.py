@@ -19,16 +19,18 @@ anything else                                   500
 =============================================  =====
 
 Every error body is ``{"message": ...}``; no response ever carries a stack trace.
+The app also serves Camunda 8.10's ``/v2/backups`` routes of
+:mod:`backup_store.api.runtime_v2` over the same service (their errors, 401, 404
+and 405 included, are problem+json).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from starlette.applications import Starlette
@@ -53,23 +55,30 @@ from backup_store.api.health import (
 )
 from backup_store.api.openapi import OPENAPI_PATH, openapi_document
 from backup_store.api.prometheus import PROMETHEUS_PATH, prometheus
-from backup_store.errors import BackupStoreError, InvalidInputError, StoreUnavailableError
-from backup_store.model import check_checkpoint_id, parse_checkpoint_id, parse_checkpoint_pattern
-from backup_store.service.errors import BackupIdConflictError, SourceUnavailableError
+from backup_store.api.runtime_v2 import ROUTES as V2_ROUTES
+from backup_store.api.runtime_v2 import is_v2, problem
+from backup_store.api.shared import (
+    INVALID_BACKUP_ID,
+    NOT_ENABLED,
+    UNAUTHORIZED,
+    Action,
+    Refused,
+    error_status,
+    is_json,
+    parse_backup_id,
+    run_action,
+)
+from backup_store.errors import InvalidInputError
+from backup_store.model import parse_checkpoint_id, parse_checkpoint_pattern
+from backup_store.service.clock import Clock, SystemClock
 from backup_store.service.metrics import BackupMetrics
+from backup_store.service.schedules import Schedule
 from backup_store.service.service import BackupService
 
 log = logging.getLogger("backup_store.api")
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
 """Seconds a request may take before the API answers 504."""
-
-INVALID_BACKUP_ID = "A backupId must be provided and it must be > 0"
-NOT_ENABLED = (
-    "Backup is not enabled on this server: no backup store is configured "
-    "(start it with --store URL)."
-)
-UNAUTHORIZED = "A valid bearer token is required."
 
 COLLECTION_PATHS = ("/actuator/backups", "/actuator/backups/")
 
@@ -86,37 +95,9 @@ class _AnyText(PathConvertor):
 register_url_convertor("backup_store_any", _AnyText())
 
 
-class _Refused(Exception):
-    """A request answered with an error status before reaching the service."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def message(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """An error (or 202) response: ``{"message": text}``."""
     return JSONResponse({"message": text}, status_code=status, headers=headers)
-
-
-def parse_backup_id(value: object) -> int:
-    """A backup id from a JSON body value: an integer or a string of decimal digits.
-
-    Strings are read by the one id parser of the library and the CLI
-    (:func:`~backup_store.model.parse_checkpoint_id`).
-
-    Raises:
-        InvalidInputError: anything else, or out of 1..2^63-1.
-    """
-    try:
-        if isinstance(value, str):
-            return parse_checkpoint_id(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return check_checkpoint_id(value)
-    except InvalidInputError:
-        pass
-    raise InvalidInputError(INVALID_BACKUP_ID)
 
 
 def parse_take_backup_body(body: bytes) -> int:
@@ -137,16 +118,9 @@ def parse_take_backup_body(body: bytes) -> int:
     return parse_backup_id(document.get("backupId"))
 
 
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
-
-
-def _bad_path_id(text: str, allowed: str = "") -> _Refused:
+def _bad_path_id(text: str, allowed: str = "") -> Refused:
     shown = text if len(text) <= 40 else f"{text[:12]}...{text[-12:]}"
-    return _Refused(
+    return Refused(
         400,
         f"{INVALID_BACKUP_ID}: {shown!r} is not a backup id (an integer from 1 to "
         f"9223372036854775807{allowed})",
@@ -169,43 +143,12 @@ def _path_id_or_prefix(text: str) -> int | str:
     return target.removesuffix("*") if isinstance(target, str) else target
 
 
-def _error_response(error: BaseException, timeout: float) -> Response:
-    if isinstance(error, _Refused):
-        return message(error.status, error.message)
-    if isinstance(error, TimeoutError):
-        return message(
-            504,
-            f"The request could not be handled within the configured timeout of {timeout:g} "
-            "seconds.",
-        )
-    if isinstance(error, BackupIdConflictError):
-        return message(409, error.message)
-    if isinstance(error, InvalidInputError):
-        return message(400, error.message)
-    if isinstance(error, StoreUnavailableError):
-        return message(502, f"The backup store could not be reached: {error}")
-    if isinstance(error, SourceUnavailableError):
-        return message(502, f"A partition could not be reached: {error}")
-    if isinstance(error, BackupStoreError):
-        log.error("request failed: %s", error)
-        return message(500, f"Backup request failed: {error}")
-    log.error("request failed", exc_info=error)
-    return message(500, f"Internal server error: {type(error).__name__}: {error}")
-
-
-async def _serve(
-    request: Request, action: Callable[[BackupService], Awaitable[Response]]
-) -> Response:
+async def _serve(request: Request, action: Action) -> Response:
     """Run ``action`` on the service under the request timeout; map errors to responses."""
-    timeout: float = request.app.state.request_timeout
-    service: BackupService | None = request.app.state.service
     try:
-        if service is None:
-            raise _Refused(400, NOT_ENABLED)
-        async with asyncio.timeout(timeout):
-            return await action(service)
+        return await run_action(request, action, disabled_status=400)
     except Exception as error:
-        return _error_response(error, timeout)
+        return message(*error_status(error, request.app.state.request_timeout))
 
 
 # ---------------------------------------------------------------- endpoints
@@ -219,7 +162,7 @@ async def backups(request: Request) -> Response:
         # newline: "/actuator/backups/\n" is a bad id, not the list.
         return message(400, _bad_path_id(path.removeprefix(COLLECTION_PATHS[1])).message)
     if request.method == "POST":
-        if not _is_json(request.headers.get("content-type", "")):
+        if not is_json(request.headers.get("content-type", "")):
             return message(
                 400,
                 f"{INVALID_BACKUP_ID}: the request body must be JSON (Content-Type: "
@@ -300,16 +243,25 @@ def _list_bodies(request: Request) -> _ListBodies:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if error.status_code == 404:
-        text = (
-            f"No such resource: {request.method} {request.url.path}. "
-            "The Backup Management API is at /actuator/backups."
+        where = (
+            "The runtime backup API is at /v2/backups/runtime."
+            if is_v2(request.url.path)
+            else "The Backup Management API is at /actuator/backups."
         )
+        text = f"No such resource: {request.method} {request.url.path}. {where}"
     elif error.status_code == 405:
         allowed = (error.headers or {}).get("Allow", "")
         text = f"Method {request.method} is not allowed on {request.url.path}; use {allowed}."
     else:
         text = error.detail
-    return message(error.status_code, text, headers=dict(error.headers or {}))
+    return _error(request.url.path, error.status_code, text, dict(error.headers or {}))
+
+
+def _error(path: str, status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    """An error in the body format of the API ``path`` belongs to."""
+    if is_v2(path):
+        return problem(status, text, path, headers)
+    return message(status, text, headers)
 
 
 class _CatchAll:
@@ -335,7 +287,8 @@ class _CatchAll:
             log.error("unhandled error", exc_info=error)
             if started:
                 raise
-            response = message(500, f"Internal server error: {type(error).__name__}: {error}")
+            text = f"Internal server error: {type(error).__name__}: {error}"
+            response = _error(scope["path"], 500, text)
             await response(scope, receive, send)
 
 
@@ -359,7 +312,8 @@ class _BearerToken:
                 credentials.strip(), self.expected
             )
             if not valid:
-                response = message(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+                headers = {"WWW-Authenticate": "Bearer"}
+                response = _error(scope["path"], 401, UNAUTHORIZED, headers)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -374,6 +328,8 @@ def create_app(
     token: str | None = None,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     protect_metrics: bool = False,
+    backup_schedule: Schedule | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
     """The ASGI app of the Backup Management API.
 
@@ -387,6 +343,9 @@ def create_app(
             ``.../readiness``) and ``/actuator/prometheus``.
         request_timeout: seconds before a request is answered 504.
         protect_metrics: ``/actuator/prometheus`` needs the token too.
+        backup_schedule: the schedule backups are taken on, if any: then
+            ``POST /v2/backups/runtime`` takes no id and generates one.
+        clock: what generated ids are read from (the system clock by default).
     """
     if request_timeout <= 0:
         raise InvalidInputError(f"request timeout must be positive, got {request_timeout}")
@@ -426,6 +385,7 @@ def create_app(
                 backup,
                 methods=["GET", "DELETE"],
             ),
+            *V2_ROUTES,
         ],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
@@ -438,7 +398,11 @@ def create_app(
     app.state.metrics = BackupMetrics()  # process metrics, when no service has its own
     app.state.request_timeout = request_timeout
     app.state.list_bodies = _ListBodies()
-    app.state.openapi = openapi_document(token=token is not None)
+    app.state.backup_schedule = backup_schedule
+    app.state.clock = clock if clock is not None else SystemClock()
+    app.state.openapi = openapi_document(
+        token=token is not None, scheduled=backup_schedule is not None
+    )
     return app
 
 

@@ -1,5 +1,8 @@
 """The OpenAPI document of the Backup Management API, written out to match the server exactly.
 
+It covers both APIs ``serve`` answers: Zeebe 8.7's ``/actuator/backups`` (here) and
+Camunda 8.10's ``/v2/backups`` (:mod:`backup_store.api.openapi_v2`).
+
 Written by hand rather than generated so that it states exactly what the
 server does: ids as JSON integers or digit strings, optional fields omitted
 (never ``null``), every error a ``{"message": ...}`` body.
@@ -10,6 +13,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from backup_store.api import openapi_v2
 from backup_store.model import MAX_CHECKPOINT_ID
 
 OPENAPI_PATH = "/actuator/backups/openapi.json"
@@ -209,8 +213,9 @@ def _example_details(summary: bool) -> list[dict[str, Any]]:
     return out
 
 
-def openapi_document(*, token: bool = False) -> dict[str, Any]:
-    """The OpenAPI 3.0 document; ``token`` adds the bearer scheme and 401 responses."""
+def openapi_document(*, token: bool = False, scheduled: bool = False) -> dict[str, Any]:
+    """The OpenAPI 3.0 document; ``token`` adds the bearer scheme and 401 responses;
+    ``scheduled`` (a backup schedule is configured) makes ``/v2`` generate backup ids."""
     try:
         version = metadata.version("backup-store")
     except metadata.PackageNotFoundError:  # pragma: no cover (source checkout)
@@ -254,7 +259,9 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
             "title": "Backup Management API",
             "version": version,
             "description": "Zeebe 8.7's Backup Management API, served by `backup-store serve`. "
-            'Every error body is {"message": ...}. Optional fields are omitted, never null.',
+            'Every error body is {"message": ...}. Optional fields are omitted, never null. '
+            "Beside it, Camunda 8.10's runtime backup API under /v2/backups: errors are "
+            "application/problem+json, absent values null.",
         },
         "paths": {
             "/actuator/backups": {
@@ -332,8 +339,9 @@ def openapi_document(*, token: bool = False) -> dict[str, Any]:
                     ),
                 },
             },
+            **openapi_v2.paths(token=token, scheduled=scheduled),
         },
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": {**_schemas(), **openapi_v2.schemas(scheduled=scheduled)}},
     }
     if token:
         document["components"]["securitySchemes"] = {

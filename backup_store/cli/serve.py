@@ -149,6 +149,7 @@ async def _announce(
     if is_sample_data(data_dir):
         sample = " (sample data, background writer appending)" if writer else " (sample data)"
     log.info("Backup Management API of node %d: %s/actuator/backups", service.node_id, base)
+    log.info("  /v2:        %s/v2/backups/runtime (Camunda 8.10's runtime API)", base)
     log.info("  store:      %s", getattr(service.store, "description", repr(service.store)))
     log.info("  data:       %s%s", data_dir.absolute(), sample)  # noqa: ASYNC240
     log.info("  partitions: %s of %d", partitions, service.partition_count)
@@ -337,8 +338,9 @@ def serve(
     if protect_metrics and token is None:
         raise click.UsageError("--protect-metrics needs --token (or BACKUP_STORE_TOKEN)")
     make_app = functools.partial(
-        create_app, token=token, request_timeout=request_timeout, protect_metrics=protect_metrics
-    )
+        create_app, token=token, request_timeout=request_timeout,
+        protect_metrics=protect_metrics, backup_schedule=schedule,
+    )  # fmt: skip
     choice = choose(store_url, "--store", default_directory=Path(DEFAULT_STORE_DIR))
     try:
         node_id, node_source = choose_node_id(node_id)
@@ -361,7 +363,8 @@ def serve(
     store = open_choice(choice, create=True)
     if store is None:
         log.warning(
-            "backup is not enabled (store chosen by %s): every backup request gets 400",
+            "backup is not enabled (store chosen by %s): every backup request gets 400 "
+            "(503 under /v2)",
             choice.source,
         )
         run_app(make_app(None), host=host, port=port, log_level=log_level, sock=sock)

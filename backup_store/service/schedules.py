@@ -185,6 +185,21 @@ async def read_scheduled_backup_id(
     return scheduled_backup_id(slot, found)
 
 
+async def take_backup_at(service: BackupService, slot: Instant) -> int:
+    """Take a backup with the id :func:`read_scheduled_backup_id` gives ``slot``.
+
+    The scheduler passes each slot; a backup asked for while a schedule is
+    configured (``POST /v2/backups/runtime`` without an id) passes the current
+    instant, as Camunda names such a backup by the moment it is asked for.
+
+    Raises:
+        BackupIdConflictError: that id is not above the latest one taken.
+    """
+    backup_id = await read_scheduled_backup_id(service.store, slot)
+    await service.take_backup(backup_id)
+    return backup_id
+
+
 class _SlotRunner(AsyncResource):
     """Runs :meth:`run_slot` once per slot of a schedule until closed.
 
@@ -269,8 +284,7 @@ class BackupScheduler(_SlotRunner):
             )
             return
         try:
-            backup_id = await read_scheduled_backup_id(self.service.store, slot)
-            await self.service.take_backup(backup_id)
+            backup_id = await take_backup_at(self.service, slot)
         except BackupIdConflictError as conflict:
             self.skipped += 1
             self._count("skipped")

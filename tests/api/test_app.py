@@ -166,6 +166,7 @@ def test_the_document_declares_every_code() -> None:
     codes = {
         (path, method): set(operation["responses"])
         for path, item in paths.items()
+        if path.startswith("/actuator/")
         for method, operation in item.items()
     }
     assert codes == {
