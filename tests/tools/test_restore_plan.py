@@ -4,6 +4,7 @@ describe (said here in our words)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -29,7 +30,6 @@ from backup_store.tools.ranges import (
     PartitionRanges,
     from_metadata,
     from_statuses,
-    joins,
 )
 from backup_store.tools.restore_plan import (
     NoRestorePlanError,
@@ -114,9 +114,7 @@ def generate_partition(rng: random.Random, partition_id: int, ids: int) -> Gener
         if rng.random() < 0.05:
             statuses.append(BackupStatus.of_damaged(backup_id, "truncated"))
         else:
-            statuses.append(
-                BackupStatus(backup_id, state, descriptor, None, time, time)
-            )
+            statuses.append(BackupStatus(backup_id, state, descriptor, None, time, time))
         if rng.random() < 0.2:  # another node's failed copy: the best copy counts
             statuses.append(
                 BackupStatus(
@@ -132,7 +130,12 @@ def generate_partition(rng: random.Random, partition_id: int, ids: int) -> Gener
             last_backup_position = position
             entries.append(
                 MetadataCheckpoint(
-                    checkpoint_id, position, time, CheckpointType.SCHEDULED_BACKUP, first, 3,
+                    checkpoint_id,
+                    position,
+                    time,
+                    CheckpointType.SCHEDULED_BACKUP,
+                    first,
+                    3,
                     "8.10.0",
                 )
             )
@@ -169,6 +172,11 @@ def generate(rng: random.Random) -> list[PartitionRanges]:
 # ------------------------------------------------------------- the brute force
 
 
+def joins(earlier: Checkpoint, later: Checkpoint) -> bool:
+    """Zeebe's chain check, written again here so the search does not share the code."""
+    return later.first_log_position is None or later.first_log_position - 1 <= earlier.position
+
+
 def _usable(partition: PartitionRanges) -> tuple[list[Checkpoint], dict[int, Checkpoint]]:
     backups = [c for c in partition.checkpoints if c.is_backup]
     return backups, {c.checkpoint_id: c for c in partition.checkpoints}
@@ -187,7 +195,7 @@ def brute_chain(
             continue  # not where a range starts
         for k in range(i, len(backups)):
             chain = backups[i : k + 1]
-            if any(not joins(a, b) for a, b in zip(chain, chain[1:], strict=False)):
+            if any(not joins(a, b) for a, b in itertools.pairwise(chain)):
                 break
             if chain[-1].checkpoint_id < checkpoint_id:
                 continue
@@ -249,7 +257,7 @@ def check_invariants(plan: RestorePlan, partitions: list[PartitionRanges]) -> No
         assert partition.checkpoint(plan.checkpoint_id) is not None  # on every partition
         assert chain and chain[-1].checkpoint_id >= plan.checkpoint_id
         assert all(c.is_backup for c in chain)
-        assert all(joins(a, b) for a, b in zip(chain, chain[1:], strict=False))  # no gap
+        assert all(joins(a, b) for a, b in itertools.pairwise(chain))  # no gap
     if plan.request.to is not None and not plan.request.nearest:
         assert plan.time is not None and plan.time <= plan.request.to  # nothing after --to
     rejected = {r.checkpoint_id for r in plan.rejected}
@@ -279,3 +287,154 @@ def test_plans_equal_a_brute_force_search_on_generated_histories(seed: int) -> N
         assert plan.checkpoint_id == checkpoint_id
         assert {p: list(c) for p, c in plan.chains.items()} == chains
     assert planned > 100  # the generator makes plans, not only failures
+
+
+# ------------------------------------------------------------- Zeebe's cases, our words
+
+
+def backup(
+    checkpoint_id: int, position: int, first: int, hours: float, marker: bool = False
+) -> Checkpoint:
+    kind = CheckpointType.MARKER if marker else CheckpointType.SCHEDULED_BACKUP
+    return Checkpoint(checkpoint_id, position, first, at(hours), kind)
+
+
+def metadata_partition(partition_id: int, *checkpoints: Checkpoint) -> PartitionRanges:
+    entries = tuple(
+        MetadataCheckpoint(
+            c.checkpoint_id, c.position, c.time, c.type, c.first_log_position, 1, "8.10.0"
+        )
+        for c in checkpoints
+    )
+    backups = [e for e in entries if e.checkpoint_type is not CheckpointType.MARKER]
+    return from_metadata(
+        PartitionMetadata(partition_id, 1, at(100), entries, tuple(_metadata_ranges(backups)))
+    )
+
+
+def ids(plan: RestorePlan, partition_id: int) -> list[int]:
+    return [c.checkpoint_id for c in plan.chains[partition_id]]
+
+
+def test_without_a_time_the_latest_common_checkpoint_is_chosen_with_every_backup_of_its_range() -> (
+    None
+):
+    partitions = [
+        metadata_partition(p, backup(1, 100, 50, 1), backup(2, 200, 100, 2)) for p in (1, 2)
+    ]
+    plan = plan_restore(partitions, PlanRequest())
+    assert (plan.checkpoint_id, ids(plan, 1), ids(plan, 2)) == (2, [1, 2], [1, 2])
+
+
+def test_nearest_picks_the_checkpoint_closest_to_the_time_even_before_it() -> None:
+    partitions = [metadata_partition(1, backup(1, 100, 50, 1), backup(2, 200, 100, 200))]
+    nearest = plan_restore(partitions, PlanRequest(to=at(150), nearest=True))
+    assert (nearest.checkpoint_id, ids(nearest, 1)) == (2, [1, 2])
+    nearest = plan_restore(partitions, PlanRequest(to=at(20), nearest=True))
+    assert (nearest.checkpoint_id, ids(nearest, 1)) == (1, [1])
+    latest_before = plan_restore(partitions, PlanRequest(to=at(150)))
+    assert latest_before.checkpoint_id == 1  # by default never after the time asked for
+
+
+def test_markers_are_restore_points_but_never_backups_of_a_chain() -> None:
+    partition = metadata_partition(
+        1,
+        backup(1, 100, 50, 1, marker=True),
+        backup(2, 200, 60, 2),
+        backup(3, 300, 150, 3, marker=True),
+        backup(4, 400, 201, 4),
+        backup(5, 500, 0, 5, marker=True),
+    )
+    plan = plan_restore([partition], PlanRequest(to=at(3.5)))
+    # The marker at 3 is restored from the backup after it, whose log holds it.
+    assert (plan.checkpoint_id, ids(plan, 1)) == (3, [2, 4])
+    assert plan_restore([partition], PlanRequest(to=at(4))).checkpoint_id == 4
+    # The last marker lies after every backup: nothing holds its log.
+    assert plan_restore([partition], PlanRequest()).checkpoint_id == 4
+    rejected = {
+        r.checkpoint_id: r.reason for r in plan_restore([partition], PlanRequest()).rejected
+    }
+    assert rejected[5] == "partition 1: in a gap between ranges"
+
+
+def test_the_chain_stops_at_the_chosen_checkpoint() -> None:
+    partition = metadata_partition(
+        1, backup(1, 100, 50, 1), backup(2, 200, 100, 2), backup(3, 300, 200, 3)
+    )
+    plan = plan_restore([partition], PlanRequest(to=at(2)))
+    assert (plan.checkpoint_id, ids(plan, 1)) == (2, [1, 2])
+
+
+def test_from_keeps_only_ranges_that_began_by_then() -> None:
+    partition = metadata_partition(
+        1,
+        backup(1, 100, 50, 1),
+        backup(2, 200, 100, 2),
+        backup(3, 300, 250, 60),  # a gap: its log starts after 201
+        backup(4, 400, 300, 90),
+    )
+    plan = plan_restore([partition], PlanRequest(from_=at(2)))
+    assert (plan.checkpoint_id, ids(plan, 1)) == (2, [1, 2])
+    reasons = {r.checkpoint_id: r.reason for r in plan.rejected}
+    assert "after --from" in reasons[4]
+    with pytest.raises(NoRestorePlanError):
+        plan_restore([partition], PlanRequest(from_=at(0.5)))
+
+
+def test_no_plan_when_the_partitions_share_no_checkpoint() -> None:
+    partitions = [
+        metadata_partition(1, backup(1, 100, 50, 1)),
+        metadata_partition(2, backup(2, 200, 150, 2)),
+    ]
+    with pytest.raises(NoRestorePlanError) as raised:
+        plan_restore(partitions, PlanRequest())
+    assert {r.checkpoint_id: r.reason for r in raised.value.rejected} == {
+        1: "not on partition 2",
+        2: "not on partition 1",
+    }
+
+
+def test_partitions_with_different_checkpoints_meet_at_their_latest_common_one() -> None:
+    first = metadata_partition(
+        1, backup(1, 100, 50, 1), backup(2, 200, 100, 2), backup(3, 300, 200, 3)
+    )
+    second = metadata_partition(
+        2, backup(2, 200, 150, 2), backup(3, 300, 200, 3), backup(4, 400, 300, 4)
+    )
+    plan = plan_restore([first, second], PlanRequest())
+    assert (plan.checkpoint_id, ids(plan, 1), ids(plan, 2)) == (3, [1, 2, 3], [2, 3])
+
+
+def test_explicit_backup_ids_are_one_chain_on_every_partition_or_no_plan() -> None:
+    partition = metadata_partition(
+        1, backup(1, 100, 50, 1), backup(2, 200, 100, 2), backup(3, 300, 250, 3)
+    )
+    plan = plan_restore([partition], PlanRequest(backup_ids=(1, 2)))
+    assert (plan.checkpoint_id, ids(plan, 1)) == (2, [1, 2])
+    with pytest.raises(NoRestorePlanError, match="a gap"):
+        plan_restore([partition], PlanRequest(backup_ids=(2, 3)))
+    with pytest.raises(NoRestorePlanError, match="no backup"):
+        plan_restore([partition], PlanRequest(backup_ids=(7,)))
+
+
+def test_failed_deleted_and_damaged_backups_are_rejected_with_their_state() -> None:
+    def status(checkpoint_id: int, code: BackupStatusCode, hours: float) -> BackupStatus:
+        descriptor = BackupDescriptor(
+            "s", checkpoint_id * 100, 1, "8.9.0", checkpoint_id * 100 - 99, at(hours)
+        )
+        return BackupStatus(
+            BackupIdentifier(0, 1, checkpoint_id), code, descriptor, "disk full", at(hours)
+        )
+
+    statuses = [
+        status(1, BackupStatusCode.COMPLETED, 1),
+        status(2, BackupStatusCode.FAILED, 2),
+        status(3, BackupStatusCode.DELETED, 3),
+        BackupStatus.of_damaged(BackupIdentifier(0, 1, 4), "truncated"),
+    ]
+    plan = plan_restore([from_statuses(1, statuses)], PlanRequest())
+    reasons = {r.checkpoint_id: r.reason for r in plan.rejected}
+    assert plan.checkpoint_id == 1
+    assert reasons[2] == "partition 1: FAILED: disk full"
+    assert reasons[3].startswith("partition 1: DELETED")
+    assert reasons[4] == "partition 1: damaged manifest (truncated)"
