@@ -90,8 +90,9 @@ def decode_catalog(data: bytes) -> Entries:
 
 def checkpoint_of(raw: Any) -> int | None:
     """The checkpoint id of an entry as stored, or None when it is not shaped like one
-    (a cheap check; readers refuse any other damage entry by entry)."""
-    if not isinstance(raw, list) or len(raw) != ENTRY_FIELDS or not isinstance(raw[0], str):
+    (a cheap check; readers refuse any other damage entry by entry). Fields after
+    the nine (the zone, 8.9+ descriptor fields) are kept as they are."""
+    if not isinstance(raw, list) or len(raw) < ENTRY_FIELDS or not isinstance(raw[0], str):
         return None
     checkpoint = raw[3]
     return checkpoint if type(checkpoint) is int else None
