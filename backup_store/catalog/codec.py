@@ -211,7 +211,8 @@ def encode_entry(entry: CatalogEntry) -> list[Any]:
         status.failure_reason,
         None if status.created is None else status.created.epoch_nanos,
         None if status.last_modified is None else status.last_modified.epoch_nanos,
-    ] + _trailing(status)
+        *_trailing(status),
+    ]
 
 
 def _trailing(status: BackupStatus) -> list[Any]:
