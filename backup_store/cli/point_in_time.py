@@ -3,8 +3,9 @@ time needs, and restoring exactly those (:mod:`backup_store.tools.point_in_time`
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.markup import escape
@@ -12,8 +13,9 @@ from rich.markup import escape
 from backup_store.cli.opening import open_url
 from backup_store.cli.output import RichProgress, emit_json, plural, stdout_console
 from backup_store.cli.params import STORE_URL_HELP, json_option, store_url_argument
-from backup_store.cli.running import fail, run
+from backup_store.cli.running import run
 from backup_store.contract.inspectable import RestoreProgress
+from backup_store.errors import scrub
 from backup_store.format.instant import Instant
 from backup_store.operations import id_json
 from backup_store.tools.point_in_time import RestoredBackup, plan, restore_plan
@@ -121,7 +123,9 @@ def print_plan(planned: RestorePlan) -> None:
         console.print(f"  {rejected.checkpoint_id}: {escape(rejected.reason)}", highlight=False)
 
 
-def no_plan(error: NoRestorePlanError, as_json: bool) -> None:
+def no_plan(error: NoRestorePlanError, as_json: bool) -> NoReturn:
+    """Exit 1: the reason on stderr (then each rejected checkpoint's), or with --json
+    the same as a document on stdout."""
     if as_json:
         emit_json(
             {
@@ -131,10 +135,11 @@ def no_plan(error: NoRestorePlanError, as_json: bool) -> None:
                 ],
             }
         )
-    else:
-        for rejected in error.rejected:
-            click.echo(f"  {rejected.checkpoint_id}: {rejected.reason}", err=True)
-    fail(error.message)
+        sys.exit(1)
+    click.echo(f"error: {scrub(error.message)}", err=True)
+    for rejected in error.rejected:
+        click.echo(f"  {rejected.checkpoint_id}: {scrub(rejected.reason)}", err=True)
+    sys.exit(1)
 
 
 def planned_or_exit(store_url: str | None, request: PlanRequest, as_json: bool) -> RestorePlan:
@@ -151,7 +156,6 @@ def planned_or_exit(store_url: str | None, request: PlanRequest, as_json: bool) 
     planned = run(work())
     if isinstance(planned, NoRestorePlanError):
         no_plan(planned, as_json)
-    assert isinstance(planned, RestorePlan)
     return planned
 
 
