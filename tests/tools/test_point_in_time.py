@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from backup_store import (
     Backup,
     BackupDescriptor,
@@ -18,8 +20,9 @@ from backup_store import (
 from backup_store.format.instant import Instant
 from backup_store.format.keys import partition_metadata_key
 from backup_store.format.manifest import Manifest
+from backup_store.io import Request
 from backup_store.model import CheckpointType
-from backup_store.tools.point_in_time import chain_folder, plan
+from backup_store.tools.point_in_time import chain_folder, plan, restore_plan
 from backup_store.tools.restore_plan import PlanRequest
 from tests.support.catalog import Counted, hooked, place
 from tests.support.filesystem_stores import invoke
@@ -211,3 +214,29 @@ def test_planning_reads_no_manifest_where_the_catalog_or_a_metadata_file_is_curr
     assert asyncio.run(manifest_reads(tmp_path / "zeebe")) == (4, 0)
     asyncio.run(zeebe_store(tmp_path / "bare", with_metadata=False))
     assert asyncio.run(manifest_reads(tmp_path / "bare")) == (4, 8)  # every manifest, once
+
+
+def test_a_restore_cancelled_at_the_last_backup_removes_every_folder_it_made(
+    tmp_path: Path,
+) -> None:
+    save_history(tmp_path / "store", tmp_path / "work")
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / "lost+found").mkdir()  # (what was there stays)
+
+    async def cancel_at_the_last_backup(request: Request) -> None:
+        if request.operation.startswith("download") and "contents/2/4/" in request.key:
+            raise asyncio.CancelledError  # as Ctrl-C cancels the command's task
+
+    async def restore() -> None:
+        async with FilesystemBackupStore(tmp_path / "store") as base:
+            counted = Counted()
+            counted.also = cancel_at_the_last_backup
+            store = hooked(base, counted)
+            planned = await plan(store, PlanRequest())
+            assert sum(len(c) for c in planned.chains.values()) == 6
+            await restore_plan(store, planned, target)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(restore())
+    assert sorted(p.name for p in target.rglob("*")) == ["lost+found"]
