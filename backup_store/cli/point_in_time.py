@@ -19,6 +19,7 @@ from backup_store.errors import scrub
 from backup_store.format.instant import Instant
 from backup_store.operations import id_json
 from backup_store.tools.point_in_time import RestoredBackup, plan, restore_plan
+from backup_store.tools.ranges import MANIFESTS, METADATA
 from backup_store.tools.restore_plan import (
     EXPLICIT,
     NEAREST,
@@ -32,6 +33,9 @@ CHOICE_HELP = (
     "before --to (never after the time asked for); --nearest takes Zeebe's choice, "
     "the one closest to --to before or after it."
 )
+
+
+SOURCES = {METADATA: "the metadata file", MANIFESTS: "the manifests"}
 
 
 class Time(click.ParamType):  # type: ignore[type-arg]
@@ -113,7 +117,7 @@ def print_plan(planned: RestorePlan) -> None:
             for c in chain
         )
         console.print(
-            f"  partition {partition} (from the {planned.sources[partition]}): "
+            f"  partition {partition} (from {SOURCES[planned.sources[partition]]}): "
             f"{plural(len(chain), 'backup')}: {backups}",
             highlight=False,
         )

@@ -134,7 +134,7 @@ class WithPlan(click.Command):
         super().format_usage(ctx, formatter)
         formatter.write_usage(ctx.command_path, "plan [STORE_URL] [--to TIME] [OPTIONS]", "   or: ")
         formatter.write_usage(
-            ctx.command_path, "[STORE_URL] --to TIME --into DIR [OPTIONS]", "   or: "
+            ctx.command_path, "[STORE_URL] [--to TIME] --into DIR [OPTIONS]", "   or: "
         )
 
 
@@ -152,11 +152,11 @@ _PLAN = "backup_store.restore.plan"
 @click.option(
     "--to",
     "target",
-    required=True,
     metavar="DIR|TIME",
     help="With BACKUP_ID: the folder to restore into; must be empty or absent (Zeebe "
     "needs an empty data folder) unless --allow-non-empty. Without: the time to restore "
-    "every partition to (ISO-8601, 2026-12-01T10:00:00Z), into --into.",
+    "every partition to (ISO-8601, 2026-12-01T10:00:00Z; left out: the latest), "
+    "into --into.",
 )
 @click.option(
     "--into",
@@ -184,7 +184,7 @@ def restore_command(
     backup_id: int | None,
     partition: int | None,
     node: int | None,
-    target: str,
+    target: str | None,
     into: Path | None,
     from_: Instant | None,
     backup_ids: str | None,
@@ -220,17 +220,19 @@ def restore_command(
         return
     if backup_id is None:
         raise click.MissingParameter(
-            ctx=click.get_current_context(), param_hint="BACKUP_ID", param_type="argument"
+            ctx=click.get_current_context(), param_hint="'BACKUP_ID'", param_type="argument"
         )
     if into is not None or from_ is not None or backup_ids or nearest:
         raise click.UsageError(
             "--into, --from, --backup-ids and --nearest are for a restore "
             "to a time: leave out BACKUP_ID"
         )
-    if partition is None:
-        raise click.MissingParameter(
-            ctx=click.get_current_context(), param_hint="'--partition'", param_type="option"
-        )
+    for value, hint in ((partition, "'--partition'"), (target, "'--to'")):
+        if value is None:
+            raise click.MissingParameter(
+                ctx=click.get_current_context(), param_hint=hint, param_type="option"
+            )
+    assert partition is not None and target is not None
     _restore_one(
         store_url,
         backup_id,
@@ -245,7 +247,7 @@ def restore_command(
 
 def _restore_to_time(
     store_url: str | None,
-    to: str,
+    to: str | None,
     into: Path,
     choice: tuple[Instant | None, str | None, bool],
     allow_non_empty: bool,
@@ -253,8 +255,8 @@ def _restore_to_time(
     as_json: bool,
 ) -> None:
     from_, backup_ids, nearest = choice
-    time = Time().convert(to, None, click.get_current_context())
-    request = plan_request(None if backup_ids else time, from_, backup_ids, nearest)
+    time = None if to is None else Time().convert(to, None, click.get_current_context())
+    request = plan_request(time, from_, backup_ids, nearest)
     destination = RestoreTarget(into, allow_non_empty=allow_non_empty)
     progress = RichProgress(enabled=not as_json)
     try:

@@ -240,3 +240,30 @@ def test_a_restore_cancelled_at_the_last_backup_removes_every_folder_it_made(
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(restore())
     assert sorted(p.name for p in target.rglob("*")) == ["lost+found"]
+
+
+def test_restore_to_a_time_as_json_by_ids_and_its_usage_errors(tmp_path: Path) -> None:
+    save_history(tmp_path / "store", tmp_path / "work")
+    url = (tmp_path / "store").as_uri()
+    into = tmp_path / "by-ids"
+    result = invoke("restore", url, "--backup-ids", "3,4", "--into", str(into), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["plan"]["request"]["mode"] == "backup-ids"
+    assert [
+        (r["backupId"]["partitionId"], r["backupId"]["checkpointId"]) for r in document["restored"]
+    ] == [(1, 3), (1, 4), (2, 3), (2, 4)]
+    gap = invoke("restore", url, "--backup-ids", "2,3", "--into", str(tmp_path / "gap"))
+    assert gap.exit_code == 1
+    assert "error: partition 2: backup 3's log does not continue backup 2's (a gap)" in gap.stderr
+    assert not (tmp_path / "gap").exists()
+    mixed = invoke(
+        "restore", url, "2", "--partition", "1", "--to", str(tmp_path / "x"), "--nearest"
+    )
+    assert mixed.exit_code == 2 and "leave out BACKUP_ID" in mixed.stderr
+    no_folder = invoke("restore", url, "--to", "2026-12-01T04:30:00Z")
+    assert no_folder.exit_code == 2 and "Missing argument 'BACKUP_ID'" in no_folder.stderr
+    both = invoke("restore", "plan", url, "--to", "2026-12-01T04:30:00Z", "--backup-ids", "1")
+    assert both.exit_code == 2 and "--backup-ids names the backups" in both.stderr
+    bad_time = invoke("restore", "plan", url, "--to", "yesterday")
+    assert bad_time.exit_code == 2 and "not an ISO-8601 time" in bad_time.stderr
