@@ -165,7 +165,12 @@ def planned_or_exit(store_url: str | None, request: PlanRequest, as_json: bool) 
 
 @click.command("plan", epilog=STORE_URL_HELP)
 @store_url_argument
-@click.option("--to", "to", type=Time(), help="Restore to this time.")
+@click.option(
+    "--to",
+    "to",
+    type=Time(),
+    help="Restore to this time (ISO-8601 with its zone); left out: the latest checkpoint.",
+)
 @plan_options
 @json_option
 def plan_command(

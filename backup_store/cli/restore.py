@@ -119,7 +119,10 @@ class WithPlan(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args[:1] == ["plan"]:
-            ctx.meta[_PLAN] = plan_command.make_context("plan", args[1:], parent=ctx)
+            # (named from the top: `restore`'s own arguments are not the plan's)
+            ctx.meta[_PLAN] = plan_command.make_context(
+                f"{ctx.info_name} plan", args[1:], parent=ctx.parent
+            )
             return []
         return super().parse_args(ctx, args)
 

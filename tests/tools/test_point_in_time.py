@@ -267,3 +267,6 @@ def test_restore_to_a_time_as_json_by_ids_and_its_usage_errors(tmp_path: Path) -
     assert both.exit_code == 2 and "--backup-ids names the backups" in both.stderr
     bad_time = invoke("restore", "plan", url, "--to", "yesterday")
     assert bad_time.exit_code == 2 and "not an ISO-8601 time" in bad_time.stderr
+    helped = invoke("restore", "plan", "--help")
+    assert helped.stdout.startswith("Usage: main restore plan [OPTIONS] [STORE_URL]")
+    assert "--nearest takes Zeebe's choice" in " ".join(helped.stdout.split())
