@@ -219,27 +219,15 @@ def _trailing(status: BackupStatus) -> list[Any]:
     """The zone, then Zeebe 8.9+'s descriptor fields (first log position, checkpoint
     time in nanoseconds, checkpoint type), each only when there is something to keep:
     readers that know only the zone ignore the rest."""
-    descriptor = status.descriptor
-    newer = (
-        None
-        if descriptor is None
-        or (
-            descriptor.first_log_position,
-            descriptor.checkpoint_timestamp,
-            descriptor.checkpoint_type,
-        )
-        == (None, None, None)
-        else [
-            descriptor.first_log_position,
-            None
-            if descriptor.checkpoint_timestamp is None
-            else descriptor.checkpoint_timestamp.epoch_nanos,
-            None if descriptor.checkpoint_type is None else descriptor.checkpoint_type.value,
-        ]
-    )
-    if newer is None:
-        return [status.id.zone] if status.id.zone is not None else []
-    return [status.id.zone, newer]
+    zone = [status.id.zone] if status.id.zone is not None else []
+    d = status.descriptor
+    newer = (d.first_log_position, d.checkpoint_timestamp, d.checkpoint_type) if d else ()
+    if all(value is None for value in newer):
+        return zone
+    assert d is not None
+    timestamp = None if d.checkpoint_timestamp is None else d.checkpoint_timestamp.epoch_nanos
+    kind = None if d.checkpoint_type is None else d.checkpoint_type.value
+    return [status.id.zone, [d.first_log_position, timestamp, kind]]
 
 
 def _descriptor(stored: list[Any], newer: list[Any] | None) -> BackupDescriptor:

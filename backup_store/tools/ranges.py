@@ -22,7 +22,9 @@ derived here from the backups themselves by Zeebe's own chain check
 Everything here is pure (no I/O): :func:`from_statuses` and :func:`from_metadata`
 build a :class:`PartitionRanges`; :meth:`PartitionRanges.chain_to` gives the
 backups a restore to one checkpoint needs. The planner
-(:mod:`backup_store.tools.restore_plan`), retention and the API's state use them.
+(:mod:`backup_store.tools.restore_plan`) and retention
+(:mod:`backup_store.tools.retention_ranges`) use them; so may any front end that shows
+a partition's ranges.
 """
 
 from __future__ import annotations
