@@ -48,13 +48,15 @@ def descriptor(position: int, first: int, checkpoint_id: int) -> BackupDescripto
     )
 
 
-def save_history(root: Path, work: Path) -> dict[tuple[int, int], dict[str, bytes]]:
-    """Every backup of HISTORY with its own random files; their bytes by (p, c)."""
+def save_history(
+    root: Path, work: Path, history: dict[int, dict[int, tuple[int, int]]] = HISTORY
+) -> dict[tuple[int, int], dict[str, bytes]]:
+    """Every backup of the history with its own random files; their bytes by (p, c)."""
     saved: dict[tuple[int, int], dict[str, bytes]] = {}
 
     async def save() -> None:
         async with FilesystemBackupStore(root) as store:
-            for partition, checkpoints in HISTORY.items():
+            for partition, checkpoints in history.items():
                 for checkpoint_id, (position, first) in checkpoints.items():
                     folder = work / f"{partition}-{checkpoint_id}"
                     folder.mkdir(parents=True)
@@ -270,3 +272,63 @@ def test_restore_to_a_time_as_json_by_ids_and_its_usage_errors(tmp_path: Path) -
     helped = invoke("restore", "plan", "--help")
     assert helped.stdout.startswith("Usage: main restore plan [OPTIONS] [STORE_URL]")
     assert "--nearest takes Zeebe's choice" in " ".join(helped.stdout.split())
+
+
+def test_a_marker_from_the_metadata_file_is_restored_from_the_backup_after_it(
+    tmp_path: Path,
+) -> None:
+    """Markers exist only in the broker's metadata file: checkpoint 3 (03:00) has no
+    backup; the backup after it (4, whose log holds it) completes the chain."""
+    history = {p: {1: (100, 1), 2: (200, 90), 4: (400, 190)} for p in (1, 2)}
+    saved = save_history(tmp_path / "store", tmp_path / "work", history)
+
+    async def write_metadata() -> None:
+        async with FilesystemBackupStore(tmp_path / "store") as store:
+            for partition in (1, 2):
+                entries = [
+                    {
+                        "checkpointId": c,
+                        "checkpointPosition": position,
+                        "checkpointTimestamp": T[c - 1],
+                        "checkpointType": "SCHEDULED_BACKUP",
+                        "firstLogPosition": first,
+                    }
+                    for c, (position, first) in history[partition].items()
+                ]
+                entries.insert(
+                    2,
+                    {
+                        "checkpointId": 3,
+                        "checkpointPosition": 300,
+                        "checkpointTimestamp": T[2],
+                        "checkpointType": "MARKER",
+                    },
+                )
+                document = {
+                    "partitionId": partition,
+                    "sequenceNumber": 7,
+                    "lastUpdated": T[4],
+                    "checkpoints": entries,
+                    "ranges": [{"start": 1, "end": 4}],
+                }
+                key = partition_metadata_key(store.base_path, partition)
+                await store.io.put(key, json.dumps(document).encode())
+
+    asyncio.run(write_metadata())
+    url = (tmp_path / "store").as_uri()
+    text = invoke("restore", "plan", url, "--to", "2026-12-01T03:10:00Z")
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.splitlines()[:2] == [
+        "Checkpoint 3 (2026-12-01T03:00:00Z): the latest common checkpoint at or before "
+        "2026-12-01T03:10:00Z.",
+        "  partition 1 (from the metadata file): 3 backups: 1, 2, 4",
+    ]
+    into = tmp_path / "data"
+    restored = invoke("restore", url, "--to", "2026-12-01T03:10:00Z", "--into", str(into))
+    assert restored.exit_code == 0, restored.stderr
+    for partition in (1, 2):
+        for checkpoint in (1, 2, 4):
+            folder = chain_folder(into, partition, checkpoint)
+            assert {f.name: f.read_bytes() for f in folder.iterdir()} == saved[
+                (partition, checkpoint)
+            ]

@@ -9,6 +9,8 @@ import random
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backup_store.format.instant import Instant
 from backup_store.format.partition_metadata import (
@@ -438,3 +440,45 @@ def test_failed_deleted_and_damaged_backups_are_rejected_with_their_state() -> N
     assert reasons[2] == "partition 1: FAILED: disk full"
     assert reasons[3].startswith("partition 1: DELETED")
     assert reasons[4] == "partition 1: damaged manifest (truncated)"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False))
+def test_plans_equal_the_brute_force_search_with_shrinking(rng: random.Random) -> None:
+    """The same generator driven by hypothesis, so a failure shrinks to a small history."""
+    partitions = generate(rng)
+    request = random_request(rng)
+    expected = brute_force(partitions, request)
+    try:
+        plan = plan_restore(partitions, request)
+    except NoRestorePlanError:
+        assert expected is None
+        return
+    assert expected is not None
+    check_invariants(plan, partitions)
+    assert (plan.checkpoint_id, {p: list(c) for p, c in plan.chains.items()}) == expected
+
+
+def test_zeebes_chain_check_at_its_boundary() -> None:
+    """A log starting right after the previous checkpoint joins; one position later is a
+    gap; a backup that records no first log position (before 8.9) never makes one."""
+
+    def statuses(*firsts: int | None) -> list[BackupStatus]:
+        return [
+            BackupStatus(
+                BackupIdentifier(0, 1, i),
+                BackupStatusCode.COMPLETED,
+                BackupDescriptor("s", 100 * i, 1, "8.9.0", first, at(i)),
+                None,
+                at(i),
+            )
+            for i, first in enumerate(firsts, start=1)
+        ]
+
+    def spans(*firsts: int | None) -> list[tuple[int, int]]:
+        ranges = from_statuses(1, statuses(*firsts)).ranges
+        return [(r.start.checkpoint_id, r.end.checkpoint_id) for r in ranges]
+
+    assert spans(1, 101, 201) == [(1, 3)]
+    assert spans(1, 102, 201) == [(1, 1), (2, 3)]
+    assert spans(1, None, 250) == [(1, 2), (3, 3)]
