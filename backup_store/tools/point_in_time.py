@@ -23,7 +23,7 @@ from pathlib import Path
 from backup_store.aggregate import best_status
 from backup_store.concurrency import run_bounded
 from backup_store.contract.inspectable import NO_PROGRESS, InspectableStore, RestoreProgress
-from backup_store.errors import InvalidBackupStateError
+from backup_store.errors import InvalidBackupStateError, InvalidInputError
 from backup_store.format.keys import partition_metadata_key
 from backup_store.format.partition_metadata import read_partition_metadata
 from backup_store.model import (
@@ -143,6 +143,9 @@ def _new_folder(folder: Path, target: Path, made: list[Path]) -> None:
     topmost one made (what an undo removes)."""
     missing = [p for p in (folder, *folder.parents) if not p.exists() and p != target]
     missing = [p for p in missing if target in p.parents]
-    folder.mkdir(parents=True, exist_ok=False)
+    try:
+        folder.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise InvalidInputError(f"refusing to restore into {folder}: it exists already") from None
     if missing:
         made.append(missing[-1])

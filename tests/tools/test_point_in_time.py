@@ -332,3 +332,20 @@ def test_a_marker_from_the_metadata_file_is_restored_from_the_backup_after_it(
             assert {f.name: f.read_bytes() for f in folder.iterdir()} == saved[
                 (partition, checkpoint)
             ]
+
+
+def test_a_chain_folder_that_exists_is_refused_and_nothing_else_is_written(
+    tmp_path: Path,
+) -> None:
+    save_history(tmp_path / "store", tmp_path / "work")
+    url = (tmp_path / "store").as_uri()
+    into = tmp_path / "data"
+    taken = chain_folder(into, 2, 3)
+    taken.mkdir(parents=True)
+    refused = invoke("restore", url, "--into", str(into))
+    assert refused.exit_code == 1 and "refusing to restore into" in refused.stderr
+    allowed = invoke("restore", url, "--into", str(into), "--allow-non-empty")
+    assert allowed.exit_code == 1
+    assert f"refusing to restore into {taken}: it exists already" in allowed.stderr
+    assert [p for p in into.rglob("*") if p.is_file()] == []
+    assert taken.is_dir()  # (what was there stays)
