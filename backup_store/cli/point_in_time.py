@@ -207,22 +207,29 @@ def restore_to_time(
 ) -> None:
     """Plan, then restore every partition's chain under ``into`` (a folder per backup),
     drawing each backup's progress on ``progress`` (the bar, and what feeds it)."""
-    planned = planned_or_exit(store_url, request, as_json)
     store = open_url(store_url, "STORE_URL")
     bar, shown = progress
 
-    async def work() -> list[RestoredBackup]:
+    async def work() -> tuple[RestorePlan, list[RestoredBackup]] | NoRestorePlanError:
         async with store:
+            try:
+                planned = await plan(store, request)
+            except NoRestorePlanError as error:
+                return error
             with bar.shown():
                 restored = await restore_plan(
                     store, planned, into, allow_unverified=allow_unverified, progress=shown
                 )
                 bar.finish()
-            return restored
+            return planned, restored
 
+    outcome = run(work())
+    if isinstance(outcome, NoRestorePlanError):
+        no_plan(outcome, as_json)
+    planned = outcome[0]
     restored = [
         (r.partition_id, r.backup.id, r.folder, len(r.backup.snapshot) + len(r.backup.segments))
-        for r in run(work())
+        for r in outcome[1]
     ]
     if as_json:
         emit_json(
