@@ -25,6 +25,9 @@ Under ROOT, all as filesystem stores:
 * ``history`` and its copy ``history-copy``: backup ids 1 to 9 of two partitions,
   30 days to one day old, id 4 left IN_PROGRESS by a dead node, id 5 with a torn
   manifest (``testbed.histories``), for ``prune``.
+* ``timeline``: Camunda 8.9 backups 1 to 4 of two partitions, taken at 01:00 to
+  04:00 on 2026-12-01, each log continuing the one before but partition 2's backup
+  3 (a gap: its log starts later), for ``restore plan`` and a restore to a time.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from backup_store import (
     NamedFileSet,
 )
 from backup_store.format.instant import Instant
+from backup_store.model import CheckpointType
 from backup_store.service import CANCELLED_REASON
 from backup_store.testing.data import FIXTURES_DIR
 from backup_store.tools.migrate import migrate
@@ -83,7 +87,8 @@ def _partition_backup(work: Path, checkpoint: int, partition: int, partitions: i
         f"{checkpoint}/{partition}",
     )
     segments = _write(
-        folder / "segments", {f"raft-partition-partition-{partition}-1.log": 4 * MIB},
+        folder / "segments",
+        {f"raft-partition-partition-{partition}-1.log": 4 * MIB},
         f"{checkpoint}/{partition}",
     )
     position = checkpoint + partition
@@ -98,9 +103,7 @@ async def _cluster(root: Path, work: Path) -> None:
         for checkpoint in (100, 200):
             for partition in (1, 2, 3):
                 if (checkpoint, partition) == (200, 3):
-                    await store.mark_failed(
-                        BackupIdentifier(2, 3, 200), "No space left on device"
-                    )
+                    await store.mark_failed(BackupIdentifier(2, 3, 200), "No space left on device")
                 else:
                     await store.save(_partition_backup(work, checkpoint, partition, 3))
     shutil.copytree(root / "backups", root / "scratch")
@@ -133,6 +136,38 @@ async def _large(root: Path, work: Path) -> None:
             await copy.mark_failed(BackupIdentifier(0, 3, 7), CANCELLED_REASON)
 
 
+# Per partition: checkpoint -> (checkpoint position, first log position).
+TIMELINE = {
+    1: {1: (100, 1), 2: (200, 90), 3: (300, 180), 4: (400, 290)},
+    2: {1: (110, 1), 2: (210, 100), 3: (310, 260), 4: (410, 300)},
+}
+
+
+async def _timeline(root: Path, work: Path) -> None:
+    async with FilesystemBackupStore(root / "timeline") as store:
+        for partition, checkpoints in TIMELINE.items():
+            for checkpoint, (position, first) in checkpoints.items():
+                folder, seed = (
+                    work / f"timeline-{partition}-{checkpoint}",
+                    f"t/{partition}/{checkpoint}",
+                )
+                snapshot = _write(folder / "snapshot", {"000001.sst": 20_000, "CURRENT": 16}, seed)
+                segment = f"raft-partition-partition-{partition}-{checkpoint}.log"
+                segments = _write(folder / "segments", {segment: 50_000}, seed)
+                taken = Instant.parse_iso(f"2026-12-01T0{checkpoint}:00:00Z")
+                descriptor = BackupDescriptor(
+                    f"{checkpoint}-1-{position}-{position}",
+                    position,
+                    2,
+                    "8.9.0",
+                    first,
+                    taken,
+                    CheckpointType.SCHEDULED_BACKUP,
+                )
+                backup_id = BackupIdentifier(partition - 1, partition, checkpoint)
+                await store.save(Backup(backup_id, descriptor, snapshot, segments))
+
+
 def _zeebe(root: Path) -> None:
     base = root / "zeebe"
     manifest = base / "manifests/2/43/1/manifest.json"
@@ -154,6 +189,7 @@ async def create(root: Path) -> None:
     work = root / ".work"
     await _cluster(root, work)
     await _large(root, work)
+    await _timeline(root, work)
     _zeebe(root)
     _foreign(root)
     async with FilesystemBackupStore(root / "history") as store:

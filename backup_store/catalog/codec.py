@@ -22,6 +22,7 @@ from backup_store.model import (
     BackupIdentifierWildcard,
     BackupStatus,
     BackupStatusCode,
+    CheckpointType,
 )
 
 CATALOG_VERSION = 2
@@ -89,8 +90,9 @@ def decode_catalog(data: bytes) -> Entries:
 
 def checkpoint_of(raw: Any) -> int | None:
     """The checkpoint id of an entry as stored, or None when it is not shaped like one
-    (a cheap check; readers refuse any other damage entry by entry)."""
-    if not isinstance(raw, list) or len(raw) != ENTRY_FIELDS or not isinstance(raw[0], str):
+    (a cheap check; readers refuse any other damage entry by entry). Fields after
+    the nine (the zone, 8.9+ descriptor fields) are kept as they are."""
+    if not isinstance(raw, list) or len(raw) < ENTRY_FIELDS or not isinstance(raw[0], str):
         return None
     checkpoint = raw[3]
     return checkpoint if type(checkpoint) is int else None
@@ -209,7 +211,39 @@ def encode_entry(entry: CatalogEntry) -> list[Any]:
         status.failure_reason,
         None if status.created is None else status.created.epoch_nanos,
         None if status.last_modified is None else status.last_modified.epoch_nanos,
-    ] + ([status.id.zone] if status.id.zone is not None else [])
+        *_trailing(status),
+    ]
+
+
+def _trailing(status: BackupStatus) -> list[Any]:
+    """The zone, then Zeebe 8.9+'s descriptor fields (first log position, checkpoint
+    time in nanoseconds, checkpoint type), each only when there is something to keep:
+    readers that know only the zone ignore the rest."""
+    zone = [status.id.zone] if status.id.zone is not None else []
+    d = status.descriptor
+    newer = (d.first_log_position, d.checkpoint_timestamp, d.checkpoint_type) if d else ()
+    if all(value is None for value in newer):
+        return zone
+    assert d is not None
+    timestamp = None if d.checkpoint_timestamp is None else d.checkpoint_timestamp.epoch_nanos
+    kind = None if d.checkpoint_type is None else d.checkpoint_type.value
+    return [status.id.zone, [d.first_log_position, timestamp, kind]]
+
+
+def _descriptor(stored: list[Any], newer: list[Any] | None) -> BackupDescriptor:
+    if newer is None:
+        return BackupDescriptor(*stored)
+    first, timestamp, kind = newer
+    snapshot_id, position, partitions, version = stored
+    return BackupDescriptor(
+        snapshot_id,
+        position,
+        partitions,
+        version,
+        first_log_position=first,
+        checkpoint_timestamp=_instant(timestamp),
+        checkpoint_type=None if kind is None else CheckpointType(kind),
+    )
 
 
 def decode_entry(raw: list[Any], listed: BackupIdentifier | None = None) -> CatalogEntry:
@@ -219,6 +253,7 @@ def decode_entry(raw: list[Any], listed: BackupIdentifier | None = None) -> Cata
     if not isinstance(token, str) or not (reason is None or isinstance(reason, str)):
         raise ValueError("a catalog entry's token and reason are strings")
     zone = rest[0] if rest else None  # the zone, when the broker had one
+    newer = rest[1] if len(rest) > 1 else None
     if listed is None:
         backup_id = BackupIdentifier.newer(node, partition, checkpoint, zone)
     elif (
@@ -233,7 +268,7 @@ def decode_entry(raw: list[Any], listed: BackupIdentifier | None = None) -> Cata
     status = BackupStatus(
         backup_id,
         _STATUS_CODES[code],  # (a KeyError for an unknown code: a damaged entry)
-        None if descriptor is None else BackupDescriptor(*descriptor),
+        None if descriptor is None else _descriptor(descriptor, newer),
         reason,
         _instant(created),
         _instant(modified),

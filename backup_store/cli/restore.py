@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -18,8 +19,16 @@ from backup_store.cli.params import (
     json_option,
     store_and_backup_id,
 )
+from backup_store.cli.point_in_time import (
+    Time,
+    plan_command,
+    plan_options,
+    plan_request,
+    restore_to_time,
+)
 from backup_store.cli.running import CommandFailed, fail, run, warn
 from backup_store.contract.inspectable import InspectableStore, RestoreProgress, Verification
+from backup_store.format.instant import Instant
 from backup_store.model import (
     FILE_SETS,
     BackupIdentifier,
@@ -104,9 +113,40 @@ async def _restorable_copy(
     return best.id
 
 
-@click.command("restore", epilog=STORE_URL_HELP)
-@store_and_backup_id(required=True)
-@click.option("--partition", type=PARTITION_ID, required=True, help="The partition to restore.")
+class WithPlan(click.Command):
+    """``restore`` with ``restore plan`` beside it: a first argument ``plan`` runs the
+    plan command; anything else is ``restore`` as always."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args[:1] == ["plan"]:
+            # (named from the top: `restore`'s own arguments are not the plan's)
+            ctx.meta[_PLAN] = plan_command.make_context(
+                f"{ctx.info_name} plan", args[1:], parent=ctx.parent
+            )
+            return []
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        sub = ctx.meta.pop(_PLAN, None)
+        if sub is not None:
+            with sub:
+                return plan_command.invoke(sub)
+        return super().invoke(ctx)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_usage(ctx, formatter)
+        formatter.write_usage(ctx.command_path, "plan [STORE_URL] [--to TIME] [OPTIONS]", "   or: ")
+        formatter.write_usage(
+            ctx.command_path, "[STORE_URL] [--to TIME] --into DIR [OPTIONS]", "   or: "
+        )
+
+
+_PLAN = "backup_store.restore.plan"
+
+
+@click.command("restore", cls=WithPlan, epilog=STORE_URL_HELP)
+@store_and_backup_id(required=False)
+@click.option("--partition", type=PARTITION_ID, help="The partition to restore (with BACKUP_ID).")
 @click.option(
     "--node",
     type=NODE_ID,
@@ -115,11 +155,20 @@ async def _restorable_copy(
 @click.option(
     "--to",
     "target",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to restore into; must be empty or absent (Zeebe needs an empty data "
-    "folder) unless --allow-non-empty.",
+    metavar="DIR|TIME",
+    help="With BACKUP_ID: the folder to restore into; must be empty or absent (Zeebe "
+    "needs an empty data folder) unless --allow-non-empty. Without: the time to restore "
+    "every partition to (ISO-8601, 2026-12-01T10:00:00Z; left out: the latest), "
+    "into --into.",
 )
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Restore to a time: the empty folder that receives each partition's chain of "
+    "backups (raft-partition/partitions/P/restoring-partitionP-backup-C/, as Zeebe's "
+    "restore downloads them). See `restore plan --help`.",
+)
+@plan_options
 @click.option(
     "--allow-non-empty",
     is_flag=True,
@@ -135,15 +184,19 @@ async def _restorable_copy(
 @json_option
 def restore_command(
     store_url: str | None,
-    backup_id: int,
-    partition: int,
+    backup_id: int | None,
+    partition: int | None,
     node: int | None,
-    target: Path,
+    target: str | None,
+    into: Path | None,
+    from_: Instant | None,
+    backup_ids: str | None,
+    nearest: bool,
     allow_non_empty: bool,
     allow_unverified: bool,
     as_json: bool,
 ) -> None:
-    """Restore one partition's backup into an empty folder.
+    """Restore one partition's backup into an empty folder, or every partition to a time.
 
     Every snapshot and segment file is written flat into the folder. Sizes and
     SHA-256 are checked against the integrity record written with the backup;
@@ -152,7 +205,87 @@ def restore_command(
     whose record is missing or stale is refused unless --allow-unverified is given.
     Files are written under temporary names and renamed when all are there and
     checked: on failure or Ctrl-C the folder is left as it was.
+
+    Without BACKUP_ID, --to TIME --into DIR restores each partition's planned chain
+    (`restore plan` shows it) with the same checks, one folder per backup; on failure
+    or Ctrl-C every folder made for it is removed.
     """
+    if backup_id is None and into is not None:
+        _restore_to_time(
+            store_url,
+            target,
+            into,
+            (from_, backup_ids, nearest),
+            allow_non_empty,
+            allow_unverified,
+            as_json,
+        )
+        return
+    if backup_id is None:
+        raise click.MissingParameter(
+            ctx=click.get_current_context(), param_hint="'BACKUP_ID'", param_type="argument"
+        )
+    if into is not None or from_ is not None or backup_ids or nearest:
+        raise click.UsageError(
+            "--into, --from, --backup-ids and --nearest are for a restore "
+            "to a time: leave out BACKUP_ID"
+        )
+    for value, hint in ((partition, "'--partition'"), (target, "'--to'")):
+        if value is None:
+            raise click.MissingParameter(
+                ctx=click.get_current_context(), param_hint=hint, param_type="option"
+            )
+    assert partition is not None and target is not None
+    _restore_one(
+        store_url,
+        backup_id,
+        partition,
+        node,
+        Path(target),
+        allow_non_empty,
+        allow_unverified,
+        as_json,
+    )
+
+
+def _restore_to_time(
+    store_url: str | None,
+    to: str | None,
+    into: Path,
+    choice: tuple[Instant | None, str | None, bool],
+    allow_non_empty: bool,
+    allow_unverified: bool,
+    as_json: bool,
+) -> None:
+    from_, backup_ids, nearest = choice
+    time = None if to is None else Time().convert(to, None, click.get_current_context())
+    request = plan_request(time, from_, backup_ids, nearest)
+    destination = RestoreTarget(into, allow_non_empty=allow_non_empty)
+    progress = RichProgress(enabled=not as_json)
+    try:
+        restore_to_time(
+            store_url,
+            request,
+            into,
+            (progress, RestoreBar(progress)),
+            allow_unverified=allow_unverified,
+            as_json=as_json,
+        )
+    except BaseException:
+        destination.undo()
+        raise
+
+
+def _restore_one(
+    store_url: str | None,
+    backup_id: int,
+    partition: int,
+    node: int | None,
+    target: Path,
+    allow_non_empty: bool,
+    allow_unverified: bool,
+    as_json: bool,
+) -> None:
     destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
     store = open_url(store_url, "STORE_URL")
     progress = RichProgress(enabled=not as_json)

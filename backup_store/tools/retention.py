@@ -14,7 +14,10 @@ manifests.
   (shown with its age: a backup left IN_PROGRESS by a dead node stays visible);
   any id newer than the newest COMPLETED one; and any id with a manifest that
   cannot be read (shown, never touched).
-* Everything else outside the policy goes, FAILED and incomplete ids included.
+* Everything else outside the policy goes, FAILED and incomplete ids included, but
+  for an id a kept range still needs (Zeebe 8.9's rule: retention shortens a
+  partition's range from its old end, never cuts a hole into it;
+  :mod:`backup_store.tools.retention_ranges`).
 
 :func:`plan_retention` is the policy as a pure function of what the store holds
 and the time (read with the store's own ``list``, where a damaged manifest is a
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
@@ -43,6 +46,7 @@ from backup_store.model import (
     BackupStatus,
     BackupStatusCode,
 )
+from backup_store.tools.retention_ranges import needed_by_ranges
 from backup_store.units import format_age, format_duration
 
 DEFAULT_CONCURRENCY = 4
@@ -105,6 +109,8 @@ class Rule(Enum):
     NEWER_THAN_NEWEST_COMPLETED = "newer-than-newest-completed"
     KEEP_LAST = "keep-last"
     MAX_AGE = "max-age"
+    RANGE = "range"
+    """Zeebe 8.9's rule: a kept range of a partition still needs it (no hole in a range)."""
     NO_AGE = "no-age"
     OUTSIDE_POLICY = "outside-policy"
 
@@ -196,6 +202,7 @@ def plan_retention(
         contents, never on their order.
     """
     facts: dict[int, _IdFacts] = {}
+    statuses = list(statuses)
     for status in statuses:
         if status.status_code is not BackupStatusCode.DOES_NOT_EXIST:
             found = facts.setdefault(status.id.checkpoint_id, _IdFacts())
@@ -223,7 +230,28 @@ def plan_retention(
                 ),
             )
         )
-    return RetentionPlan(policy, now, tuple(entries))
+    return RetentionPlan(policy, now, tuple(_keep_what_ranges_need(entries, statuses)))
+
+
+def _keep_what_ranges_need(
+    entries: list[PlannedId], statuses: Sequence[BackupStatus]
+) -> list[PlannedId]:
+    kept = [e.backup_id for e in entries if e.action is Action.KEEP]
+    # Zeebe before 8.9 kept no ranges: its backups (no first log position) stand alone.
+    ranged = [
+        s
+        for s in statuses
+        if not s.damaged
+        and s.descriptor is not None
+        and s.descriptor.first_log_position is not None
+    ]
+    needed = needed_by_ranges(ranged, kept)
+    return [
+        replace(e, action=Action.KEEP, rule=Rule.RANGE, reason=needed[e.backup_id])
+        if e.backup_id in needed
+        else e
+        for e in entries
+    ]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from backup_store import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
+from backup_store import (
+    BackupDescriptor,
+    BackupIdentifier,
+    BackupIdentifierWildcard,
+    BackupStatusCode,
+)
 from backup_store import catalog as catalog_module
 from backup_store.catalog import codec as catalog_codec
 from backup_store.catalog import reader as catalog_reader
@@ -24,8 +29,11 @@ from backup_store.catalog.codec import decode_catalog, normal_token
 from backup_store.concurrency import FreshShared
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import StoreUnavailableError
+from backup_store.format.instant import Instant
 from backup_store.format.keys import owner_marker_key, shard_key
+from backup_store.format.manifest import Manifest
 from backup_store.io import READ_WHOLE_LIMIT, Request
+from backup_store.model import CheckpointType
 from backup_store.service import (
     RESTART_REASON,
     BackupIdConflictError,
@@ -432,6 +440,7 @@ async def test_status_of_one_id_reads_no_catalog(base_store: ObjectBackupStore) 
 
 # ------------------------------------------------------------------ catalog shards
 
+
 @pytest.fixture
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_codec, "SHARD_ENTRIES", SHARD)
@@ -809,3 +818,28 @@ async def test_a_catalog_rebuild_records_the_highest_ids_it_found(
     # Only ever raised: a lower id accepted later leaves it as it is.
     await base_store.accept(manifest(BackupIdentifier(1, 2, 1), completed=False))
     assert await base_store.highest_taken(2) == {0: MANY, 1: MANY + 1}
+
+
+async def test_entries_of_zone_and_89_backups_outlive_later_writes_and_serve_lists(
+    tmp_path: Path,
+) -> None:
+    """A zone, and Zeebe 8.9's first log position, checkpoint time and type, are kept
+    in the catalog: the next save in the same shard keeps those entries, and a list
+    from the catalog gives what the manifests say, reading none of them."""
+    base = FilesystemBackupStore(tmp_path / "store")
+    taken = Instant.parse_iso("2026-12-01T01:00:00Z")
+    newer = BackupDescriptor("s", 200, 1, "8.10.0", 101, taken, CheckpointType.MARKER)
+    zoned = BackupIdentifier.newer(0, 1, 1, "eu-1")
+    plain = BackupIdentifier(0, 1, 2)
+    for backup_id, descriptor in ((zoned, BackupDescriptor("s", 100, 1, "8.10.0")), (plain, newer)):
+        started = Manifest.in_progress(backup_id, descriptor, (), (), taken)
+        await save(base, started.completed(taken))
+    await save(base, manifest(BackupIdentifier(0, 1, 3)))  # rewrites the shard
+    expected = {s.id: s for s in [await base.get_status(zoned), await base.get_status(plain)]}
+    counted = Counted()
+    listed = await hooked(base, counted).list()
+    assert {s.id: s for s in listed if s.id in expected} == expected
+    assert expected[plain].descriptor == newer
+    assert not [
+        r for r in counted.requests if r.key.endswith("manifest.json") and r.operation == "get"
+    ]

@@ -129,6 +129,52 @@ def test_the_policy_by_example() -> None:
     ]
 
 
+def ranged(checkpoint: int, partition: int, code: BackupStatusCode, first: int) -> BackupStatus:
+    """A Zeebe 8.9 partition backup: checkpoint at 100 x id, its log from ``first``."""
+    created = ago(NOW, (10 - checkpoint) * DAY)
+    descriptor = BackupDescriptor("1-1-1-1", 100 * checkpoint, 2, "8.9.0", first, created)
+    return BackupStatus(
+        BackupIdentifier(0, partition, checkpoint), code, descriptor, None, created, created
+    )
+
+
+def test_an_id_a_kept_range_still_needs_is_kept_as_zeebe_89_keeps_ranges_whole() -> None:
+    c, f = BackupStatusCode.COMPLETED, BackupStatusCode.FAILED
+    # Partition 1: one range 1..4 (each log starts where the last checkpoint was).
+    # Partition 2: backup 2 failed; backup 3's log starts after 1's: its own range.
+    statuses = [
+        *(ranged(i, 1, c, 100 * (i - 1) + 1) for i in (1, 2, 3, 4)),
+        ranged(1, 2, c, 1),
+        ranged(2, 2, f, 101),
+        ranged(3, 2, c, 201),
+        ranged(4, 2, c, 301),
+    ]
+    plan = plan_retention(statuses, RetentionPolicy(keep_last=3), NOW)
+    assert decisions(plan) == {
+        1: (Action.KEEP, Rule.KEEP_LAST),
+        2: (Action.KEEP, Rule.RANGE),  # INCOMPLETE, but partition 1's range runs through it
+        3: (Action.KEEP, Rule.KEEP_LAST),
+        4: (Action.KEEP, Rule.NEWEST_COMPLETED),
+    }
+    assert plan.entries[1].reason == (
+        "kept: partition 1's range 1..4 needs it between kept backups 1 and 3"
+    )
+    # The oldest end of a range may go (Zeebe moves the range's start up): no hole.
+    shorter = plan_retention(statuses, RetentionPolicy(keep_last=2), NOW)
+    assert [e.backup_id for e in shorter.to_delete] == [1, 2]
+    # An id FAILED on one partition is kept for another partition's range.
+    chained = [
+        *(ranged(i, 1, c, 100 * (i - 1) + 1) for i in (1, 2, 3)),
+        ranged(4, 1, f, 301),
+        ranged(1, 2, f, 1),
+        *(ranged(i, 2, c, 100 * (i - 1) + 1) for i in (2, 3, 4, 5)),
+        ranged(5, 1, c, 301),
+    ]
+    kept = plan_retention(chained, RetentionPolicy(keep_last=3), NOW)
+    assert [e.backup_id for e in kept.to_delete] == [1]  # the oldest end of both ranges
+    assert {e.backup_id: e.rule for e in kept.entries}[4] is Rule.RANGE
+
+
 def test_either_rule_keeps() -> None:
     statuses = [
         *completed(1, 10 * DAY),
