@@ -37,11 +37,6 @@ TOMBSTONE_ID = ID(1, 2, 139)
 """The backup of Zeebe's tombstones (``zeebe810-deleted.*.json``, broker 8.10.1)."""
 TOMBSTONE_VERSION = "8.10.1"
 TOMBSTONE_FILES = (("snapshot", "CURRENT"), ("snapshot", "000042.sst"), ("segments", "1.log"))
-CLAIM_WRITES_TOMBSTONE = pytest.mark.xfail(
-    reason="store-format.md §7.1 tombstone-write: the delete of an 8.9+ backup claims it by "
-    "rewriting its manifest as DELETED (this store still claims with FAILED)",
-    strict=True,
-)
 
 
 async def objects_besides_ours(harness: StoreHarness) -> dict[str, bytes]:
@@ -143,7 +138,6 @@ class DeletedBehaviour(StoreScenarios):
         after = set(await store_harness.list_objects())
         assert after == before, describe_difference(before, after)
 
-    @CLAIM_WRITES_TOMBSTONE
     async def test_deleting_an_89_backup_claims_it_with_a_deleted_tombstone(
         self, store_harness: StoreHarness, backup_factory: BackupFactory
     ) -> None:
@@ -167,7 +161,6 @@ class DeletedBehaviour(StoreScenarios):
 
         assert seen == [(BackupStatusCode.DELETED, backup.descriptor)]
 
-    @CLAIM_WRITES_TOMBSTONE
     async def test_a_delete_stopped_after_its_claim_leaves_a_tombstone_that_a_delete_finishes(
         self, store_harness: StoreHarness, backup_factory: BackupFactory
     ) -> None:
