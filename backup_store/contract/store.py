@@ -108,7 +108,8 @@ class BackupStore(AsyncResource):
     async def mark_failed(self, backup_id: BackupIdentifier, reason: str) -> BackupStatusCode:
         """Mark the backup FAILED with ``reason``; returns the resulting status code.
 
-        A FAILED backup is left unchanged; a missing one gets a FAILED manifest.
+        A FAILED backup is left unchanged; a missing one gets a FAILED manifest; a
+        DELETED one (Zeebe 8.9+'s tombstone) is left unchanged and DELETED is returned.
         """
 
     @abc.abstractmethod

@@ -39,24 +39,29 @@ CONCURRENT_DELETE_REASON = "Files of the backup were removed by a concurrent del
 _CLAIMED = (BackupStatusCode.FAILED, BackupStatusCode.DELETED)
 
 
-async def mark_failed(ctx: StoreContext, backup_id: BackupIdentifier, reason: str) -> None:
+async def mark_failed(
+    ctx: StoreContext, backup_id: BackupIdentifier, reason: str
+) -> BackupStatusCode:
     """The backup's manifest FAILED with ``reason`` (created so when there is none);
-    one already FAILED or DELETED is left as it is."""
+    one already FAILED or DELETED is left as it is. Returns the status it has now."""
     key = ctx.write_layout(None).manifest_key(backup_id)
 
-    async def attempt() -> None:
+    async def attempt() -> BackupStatusCode:
         stored = await manifests.find(ctx, backup_id)
         if stored is None:
             layout = ctx.write_layout(None)
             manifest = Manifest.failed_never_saved(backup_id, reason, Instant.now())
             version = await manifests.put_new(ctx, layout, manifest)
             await manifests.record(ctx, layout.manifest_key(backup_id), version, manifest)
-        elif stored.manifest.status_code not in _CLAIMED:
+        elif stored.manifest.status_code in _CLAIMED:
+            return stored.manifest.status_code
+        else:
             failed = stored.manifest.failed(reason, Instant.now())
             version = await manifests.swap(ctx, stored, failed)
             await manifests.record(ctx, stored.key, version, failed)
+        return BackupStatusCode.FAILED
 
-    await manifests.settle(backup_id, "marked failed", key, attempt)
+    return await manifests.settle(backup_id, "marked failed", key, attempt)
 
 
 async def delete(ctx: StoreContext, backup_id: BackupIdentifier) -> None:

@@ -212,8 +212,7 @@ class ObjectBackupStore(InspectableStore):
     async def mark_failed(self, backup_id: BackupIdentifier, reason: str) -> BackupStatusCode:
         with self._verb("mark failed", backup_id):
             await self._checked(writing=True)
-            await delete.mark_failed(self._ctx, backup_id, reason)
-            return BackupStatusCode.FAILED
+            return await delete.mark_failed(self._ctx, backup_id, reason)
 
     async def store_backup_metadata(self, partition_id: int, content: bytes) -> None:
         with self._verb("store backup metadata"):

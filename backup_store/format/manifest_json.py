@@ -65,7 +65,7 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{code:04X}"
 
 
-def _string(value: str) -> str:
+def jackson_string(value: str) -> str:
     """A JSON string literal exactly as Zeebe's Jackson writes it (never a lone surrogate)."""
     return '"' + _NEEDS_ESCAPE.sub(_escape, value) + '"'
 
@@ -73,20 +73,20 @@ def _string(value: str) -> str:
 def _common_instant(value: Instant) -> str:
     if value.source is not None and value.form is InstantForm.ISO:
         return value.source
-    return _string(value.iso())
+    return jackson_string(value.iso())
 
 
 def _s3_instant(value: Instant, iso_dates: bool) -> str:
     # Keep the token read (byte-exact round trips) only if it has the form to write.
     if value.source is not None and (value.form is InstantForm.ISO) == iso_dates:
         return value.source
-    return _string(value.iso()) if iso_dates else value.decimal_seconds()
+    return jackson_string(value.iso()) if iso_dates else value.decimal_seconds()
 
 
 def _id_json(backup_id: BackupIdentifier, shape: JsonShape, *, s3: bool) -> str:
     zone = ""
     if backup_id.zone is not None:
-        zone = f'"zone":{_string(backup_id.zone)},'
+        zone = f'"zone":{jackson_string(backup_id.zone)},'
     elif s3 and "zone" in shape.id_keys:
         zone = '"zone":null,'
     return (
@@ -98,7 +98,7 @@ def _id_json(backup_id: BackupIdentifier, shape: JsonShape, *, s3: bool) -> str:
 def _descriptor_instant(value: Instant, iso_dates: bool) -> str:
     if value.source is not None:  # as read: ISO, decimal seconds or epoch millis
         return value.source
-    return _string(value.iso()) if iso_dates else value.decimal_seconds()
+    return jackson_string(value.iso()) if iso_dates else value.decimal_seconds()
 
 
 def _descriptor_json(
@@ -115,14 +115,14 @@ def _descriptor_json(
 
     parts: list[str] = []
     if descriptor.snapshot_id is not None:
-        parts.append(f'"snapshotId":{_string(descriptor.snapshot_id)}')
+        parts.append(f'"snapshotId":{jackson_string(descriptor.snapshot_id)}')
     elif s3:
         parts.append('"snapshotId":null')
     first = descriptor.first_log_position
     optional("firstLogPosition", None if first is None else str(first))
     parts.append(f'"checkpointPosition":{descriptor.checkpoint_position}')
     parts.append(f'"numberOfPartitions":{descriptor.number_of_partitions}')
-    parts.append(f'"brokerVersion":{_string(descriptor.broker_version)}')
+    parts.append(f'"brokerVersion":{jackson_string(descriptor.broker_version)}')
     stamp = descriptor.checkpoint_timestamp
     stamp_token = None if stamp is None else _descriptor_instant(stamp, iso_dates)
     optional("checkpointTimestamp", stamp_token)
@@ -142,12 +142,12 @@ def encode_common(manifest: Manifest) -> bytes:
     parts.append(f'"statusCode":"{manifest.status_code.value}"')
     for key, files in (("snapshot", manifest.snapshot_files), ("segments", manifest.segment_files)):
         if files is not None:
-            names = ",".join(f'{{"name":{_string(f.name)}}}' for f in files)
+            names = ",".join(f'{{"name":{jackson_string(f.name)}}}' for f in files)
             parts.append(f'"{key}":{{"files":[{names}]}}')
     parts.append(f'"createdAt":{_common_instant(manifest.created_at)}')
     parts.append(f'"modifiedAt":{_common_instant(manifest.modified_at)}')
     if manifest.status_code is BackupStatusCode.FAILED and manifest.failure_reason is not None:
-        parts.append(f'"failureReason":{_string(manifest.failure_reason)}')
+        parts.append(f'"failureReason":{jackson_string(manifest.failure_reason)}')
     return ("{" + ",".join(parts) + "}").encode()
 
 
@@ -159,9 +159,13 @@ def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
         if manifest.shape.java_map_order:
             ordered = tuple(ordered[i] for i in hash_map_order([f.name for f in ordered]))
         entries = ",".join(
-            _string(f.name)
+            jackson_string(f.name)
             + ":"
-            + (f'{{"compressionAlgorithm":{_string(f.compression)}}}' if f.compression else "{}")
+            + (
+                f'{{"compressionAlgorithm":{jackson_string(f.compression)}}}'
+                if f.compression
+                else "{}"
+            )
             for f in ordered
         )
         return f'{{"files":{{{entries}}}}}'
@@ -179,7 +183,7 @@ def encode_s3(manifest: Manifest, *, iso_dates: bool = False) -> bytes:
     parts.append(f'"descriptor":{descriptor}')
     if failed:
         reason = manifest.failure_reason
-        parts.append(f'"failureReason":{_string(reason) if reason is not None else "null"}')
+        parts.append(f'"failureReason":{jackson_string(reason) if reason is not None else "null"}')
     parts.append(f'"snapshotFiles":{file_map(manifest.snapshot_files)}')
     parts.append(f'"segmentFiles":{file_map(manifest.segment_files)}')
     parts.append(f'"createdAt":{_s3_instant(manifest.created_at, iso_dates)}')
@@ -342,10 +346,10 @@ def _parse_instant(obj: dict[str, Any], name: str, where: str = "") -> Instant:
         if isinstance(value, str):
             if "T" in value:
                 return Instant(
-                    Instant.parse_iso(value).epoch_nanos, _string(value), InstantForm.ISO
+                    Instant.parse_iso(value).epoch_nanos, jackson_string(value), InstantForm.ISO
                 )
             parsed = Instant.parse_decimal_seconds(value)
-            return Instant(parsed.epoch_nanos, _string(value), InstantForm.DECIMAL_STRING)
+            return Instant(parsed.epoch_nanos, jackson_string(value), InstantForm.DECIMAL_STRING)
         token = value.token if isinstance(value, _Fraction | _Integer) else str(value)
         return Instant(Instant.parse_decimal_seconds(token).epoch_nanos, token, InstantForm.DECIMAL)
     except ValueError as error:

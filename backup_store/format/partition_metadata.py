@@ -28,7 +28,7 @@ from typing import Any
 
 from backup_store.errors import ManifestParseError
 from backup_store.format.instant import Instant
-from backup_store.format.manifest_json import _string as jackson_string
+from backup_store.format.manifest_json import jackson_string
 from backup_store.model import CheckpointType
 
 log = logging.getLogger(__name__)

@@ -112,11 +112,11 @@ class DeletedBehaviour(StoreScenarios):
         self, store: BackupStore, store_harness: StoreHarness
     ) -> None:
         """Given Zeebe's DELETED backup, when it is marked failed, then it stays DELETED
-        and no object changes."""
+        (the status mark-failed returns too) and no object changes."""
         await plant_zeebes_tombstone(store_harness)
         before = await objects_besides_ours(store_harness)
 
-        await store.mark_failed(TOMBSTONE_ID, "error")
+        assert await store.mark_failed(TOMBSTONE_ID, "error") is BackupStatusCode.DELETED
 
         assert (await store.get_status(TOMBSTONE_ID)).status_code is BackupStatusCode.DELETED
         assert await objects_besides_ours(store_harness) == before
