@@ -17,17 +17,16 @@ If any partition is refused, nothing is written (:class:`BrokerMayBeWritingError
 
 What the manifests prove: each checkpoint with a COMPLETED backup (on any node), its
 descriptor's position, timestamp, type, first log position, partition count and
-broker version; and the ranges: consecutive such checkpoints (by id) form one range
-while each one's log starts at or before the previous one's position + 1, as
-Zeebe's ``DbBackupRangeState`` defines it; a checkpoint whose backup is FAILED or
-DELETED, or without a first log position, starts a new range. Each plan says what
-it could not recover.
+broker version; and the ranges, by the chain rule every tool here shares
+(:func:`backup_store.tools.ranges.joins`: consecutive COMPLETED backups, by id, form
+one range while each one's log starts at or before the previous one's checkpoint
+position + 1; a backup in between that is not COMPLETED is no part of the chain and
+does not break it). Each plan says what it could not recover.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,6 +44,7 @@ from backup_store.format.partition_metadata import (
     read_partition_metadata,
 )
 from backup_store.model import BackupIdentifierWildcard, BackupStatusCode
+from backup_store.tools import ranges
 from backup_store.units import format_duration
 
 DEFAULT_QUIET = timedelta(hours=24)
@@ -88,30 +88,13 @@ def _checkpoint(manifest: Manifest) -> MetadataCheckpoint:
     )
 
 
-def backup_ranges(
-    checkpoints: Sequence[MetadataCheckpoint], broken: set[int]
-) -> tuple[BackupRange, ...]:
-    """Ranges of consecutive checkpoints whose logs join, none of the ``broken``
-    checkpoints (backups not COMPLETED) between them (see the module)."""
-    ranges: list[BackupRange] = []
-    breaks = sorted(broken)
-    previous: MetadataCheckpoint | None = None
-    for checkpoint in sorted(checkpoints, key=lambda c: c.checkpoint_id):
-        first = checkpoint.first_log_position
-        joins = (
-            previous is not None
-            and first is not None
-            and first <= previous.checkpoint_position + 1
-            # no broken checkpoint lies between the two
-            and bisect_left(breaks, checkpoint.checkpoint_id)
-            == bisect_right(breaks, previous.checkpoint_id)
-        )
-        if joins:
-            ranges[-1] = BackupRange(ranges[-1].start, checkpoint.checkpoint_id)
-        else:
-            ranges.append(BackupRange(checkpoint.checkpoint_id, checkpoint.checkpoint_id))
-        previous = checkpoint
-    return tuple(ranges)
+def backup_ranges(partition_id: int, completed: Sequence[Manifest]) -> tuple[BackupRange, ...]:
+    """The ranges of the COMPLETED backups, by the one chain rule of
+    :func:`backup_store.tools.ranges.joins`."""
+    found = ranges.from_statuses(partition_id, [m.to_status() for m in completed])
+    return tuple(
+        BackupRange(r.start.checkpoint_id, r.end.checkpoint_id) for r in found.ranges
+    )
 
 
 async def plan_partition(
@@ -149,7 +132,7 @@ async def plan_partition(
         sequence_number=None,
         last_updated=now,
         checkpoints=checkpoints,
-        ranges=backup_ranges(checkpoints, broken),
+        ranges=backup_ranges(partition_id, [completed[c] for c in sorted(completed)]),
         record_version=RECORD_VERSION,
     )
     return MetadataPlan(partition_id, _in_the_shape_of(metadata, current), tuple(not_recovered)), []

@@ -71,8 +71,9 @@ def later(days: timedelta = LATER) -> Instant:
 async def test_rebuild_writes_what_the_manifests_prove(
     store: ObjectBackupStore, tmp_path: Path
 ) -> None:
-    """Checkpoints 1-3 join, 5 failed, 6 follows 3's log but 5 lies between, 8 leaves a
-    gap: ranges 1..3, 6..6, 8..8; checkpoint 5 is said to be lost, as are markers."""
+    """Checkpoints 1-3 join, 5 failed, 6's log follows 3's (the failed backup between
+    is no part of the chain), 8 leaves a gap: ranges 1..6 and 8..8; checkpoint 5 is
+    said to be lost, as are markers."""
     async with store:
         for checkpoint, position, first in ((1, 100, 1), (2, 200, 101), (3, 300, 150)):
             await store.save(backup_89(tmp_path, checkpoint, position, first))
@@ -96,7 +97,7 @@ async def test_rebuild_writes_what_the_manifests_prove(
     assert metadata.checkpoints[2].first_log_position == 150
     assert metadata.checkpoints[2].checkpoint_timestamp == Instant.parse_iso("2026-03-01T00:00:00Z")
     assert metadata.checkpoints[2].checkpoint_type is CheckpointType.SCHEDULED_BACKUP
-    assert metadata.ranges == (BackupRange(1, 3), BackupRange(6, 6), BackupRange(8, 8))
+    assert metadata.ranges == (BackupRange(1, 6), BackupRange(8, 8))
     assert "checkpoint 5 (no COMPLETED backup)" in plan.not_recovered
     assert any("MARKER" in lost for lost in plan.not_recovered)
 
@@ -272,9 +273,9 @@ def test_partition_without_metadata_is_a_usage_error(tmp_path: Path) -> None:
     assert "--partition only applies with --metadata" in result.stderr
 
 
-async def test_a_damaged_manifest_breaks_the_range_and_is_named(tmp_path: Path) -> None:
-    """Checkpoints 1 and 3 join by their logs, but 2's manifest is damaged: two ranges,
-    and checkpoint 2 is named as lost."""
+async def test_a_damaged_manifest_in_a_chain_breaks_it_and_is_named(tmp_path: Path) -> None:
+    """2 joins 1 and 3 joins 2, but 3's log does not follow 1's: with 2's manifest
+    damaged there are two ranges, and checkpoint 2 is named as lost."""
     store = FilesystemBackupStore(tmp_path / "store")
     async with store:
         for checkpoint, position, first in ((1, 100, 1), (2, 200, 101), (3, 300, 150)):
