@@ -86,20 +86,16 @@ class PartitionRuntimeState:
 def contiguous_ranges(backups: Iterable[CheckpointInfo]) -> list[tuple[int, int]]:
     """``(start, end)`` checkpoint ids of each run of backups whose logs join up.
 
-    In id order, a backup continues the run of the one before when its first log
-    position is known and at most one past that backup's checkpoint position (its
-    log starts where the earlier one's ends, or before); any other backup starts a
-    new run. Pure: the backups are COMPLETED ones of one partition.
+    Zeebe's chain check: in id order, a backup continues the run of the one before
+    unless its first log position is more than one past that backup's checkpoint
+    position (a gap); a backup that records none (Zeebe before 8.9) never starts a
+    gap. Pure: the backups are COMPLETED ones of one partition.
     """
     ranges: list[tuple[int, int]] = []
     previous: CheckpointInfo | None = None
     for backup in sorted(backups, key=lambda b: b.checkpoint_id):
-        joins = (
-            previous is not None
-            and backup.first_log_position != UNKNOWN_POSITION
-            and backup.first_log_position <= previous.checkpoint_position + 1
-        )
-        if joins:
+        # UNKNOWN_POSITION (-1) is never more than one past a position: it joins.
+        if previous is not None and backup.first_log_position <= previous.checkpoint_position + 1:
             ranges[-1] = (ranges[-1][0], backup.checkpoint_id)
         else:
             ranges.append((backup.checkpoint_id, backup.checkpoint_id))
