@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import abc
 import builtins
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from backup_store.contract.store import BackupStore
-from backup_store.errors import ManifestParseError
+from backup_store.errors import ManifestParseError, ObjectTooLargeError
 from backup_store.format.formats import StoreFormat
 from backup_store.format.integrity import FileRecord, IntegrityRecord
-from backup_store.format.keys import KeyLayout, owner_marker_key
+from backup_store.format.keys import KeyLayout, owner_marker_key, partition_metadata_key
 from backup_store.format.manifest import FileEntry, Manifest
+from backup_store.format.partition_metadata import PartitionMetadata, read_partition_metadata
 from backup_store.io import ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard, BackupStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -253,6 +257,28 @@ class InspectableStore(BackupStore):
             node = backup_id.node_id
             highest[node] = max(highest.get(node, 0), backup_id.checkpoint_id)
         return highest
+
+    async def read_partition_metadata(self, partition_id: int) -> PartitionMetadata | None:
+        """Zeebe 8.9+'s metadata file of the partition
+        (:mod:`backup_store.format.partition_metadata`), or None when there is none or it
+        cannot be used: damaged, of an unknown shape, larger than any Zeebe writes, or
+        naming another partition (logged: the metadata is a hint, the manifests the truth).
+        """
+        key = partition_metadata_key(self.base_path, partition_id)
+        try:
+            stored = await self.io.get(key)
+        except ObjectTooLargeError as error:
+            log.warning("ignoring partition metadata %s: %s", key, error.message)
+            return None
+        metadata = read_partition_metadata(stored.data if stored is not None else None, key)
+        if metadata is not None and metadata.partition_id != partition_id:
+            log.warning(
+                "ignoring partition metadata %s: it describes partition %d",
+                key,
+                metadata.partition_id,
+            )
+            return None
+        return metadata
 
     async def has_manifest(self, backup_id: BackupIdentifier) -> bool:
         """Whether a manifest exists for the id in any layout the store reads (one

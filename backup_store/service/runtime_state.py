@@ -26,7 +26,6 @@ backup starts when its checkpoint is taken) or the metadata's ``lastUpdated``.
 from __future__ import annotations
 
 import functools
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,18 +33,14 @@ from dataclasses import dataclass
 from backup_store.aggregate import best_status
 from backup_store.concurrency import run_bounded
 from backup_store.contract.inspectable import InspectableStore, StoredManifest
-from backup_store.errors import ObjectTooLargeError
 from backup_store.format.instant import Instant
-from backup_store.format.keys import partition_metadata_key
-from backup_store.format.partition_metadata import PartitionMetadata, read_partition_metadata
+from backup_store.format.partition_metadata import PartitionMetadata
 from backup_store.model import (
     BackupIdentifierWildcard,
     BackupStatus,
     BackupStatusCode,
     CheckpointType,
 )
-
-log = logging.getLogger(__name__)
 
 UNKNOWN_POSITION = -1
 """The first log position of a backup that does not record one (Zeebe's own value)."""
@@ -86,20 +81,16 @@ class PartitionRuntimeState:
 def contiguous_ranges(backups: Iterable[CheckpointInfo]) -> list[tuple[int, int]]:
     """``(start, end)`` checkpoint ids of each run of backups whose logs join up.
 
-    In id order, a backup continues the run of the one before when its first log
-    position is known and at most one past that backup's checkpoint position (its
-    log starts where the earlier one's ends, or before); any other backup starts a
-    new run. Pure: the backups are COMPLETED ones of one partition.
+    Zeebe's chain check: in id order, a backup continues the run of the one before
+    unless its first log position is more than one past that backup's checkpoint
+    position (a gap); a backup that records none (Zeebe before 8.9) never starts a
+    gap. Pure: the backups are COMPLETED ones of one partition.
     """
     ranges: list[tuple[int, int]] = []
     previous: CheckpointInfo | None = None
     for backup in sorted(backups, key=lambda b: b.checkpoint_id):
-        joins = (
-            previous is not None
-            and backup.first_log_position != UNKNOWN_POSITION
-            and backup.first_log_position <= previous.checkpoint_position + 1
-        )
-        if joins:
+        # UNKNOWN_POSITION (-1) is never more than one past a position: it joins.
+        if previous is not None and backup.first_log_position <= previous.checkpoint_position + 1:
             ranges[-1] = (ranges[-1][0], backup.checkpoint_id)
         else:
             ranges.append((backup.checkpoint_id, backup.checkpoint_id))
@@ -176,18 +167,7 @@ def partition_runtime_state(
 async def _read_partition(store: InspectableStore, partition_id: int) -> PartitionRuntimeState:
     listed = await store.scan_manifests(BackupIdentifierWildcard(partition_id=partition_id))
     statuses = [entry.to_status() for entry in listed if isinstance(entry, StoredManifest)]
-    key = partition_metadata_key(store.base_path, partition_id)
-    try:
-        stored = await store.io.get(key)
-    except ObjectTooLargeError as error:  # not a file Zeebe writes: a hint to ignore
-        log.warning("ignoring partition metadata %s: %s", key, error.message)
-        stored = None
-    metadata = read_partition_metadata(stored.data if stored is not None else None, key)
-    if metadata is not None and metadata.partition_id != partition_id:
-        log.warning(
-            "ignoring partition metadata %s: it describes partition %d", key, metadata.partition_id
-        )
-        metadata = None
+    metadata = await store.read_partition_metadata(partition_id)
     return partition_runtime_state(partition_id, statuses, metadata)
 
 

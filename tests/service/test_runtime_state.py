@@ -47,10 +47,11 @@ def test_backups_whose_logs_join_up_form_one_range() -> None:
         backup(1, 100, 1),
         backup(2, 200, 90),  # overlaps 1: joins
         backup(4, 400, 302),  # a gap after 300: a new range
-        backup(5, 500, None),  # unknown: a new range
-        backup(6, 600, 501),
+        backup(5, 500, None),  # unknown (Zeebe before 8.9): never a gap
+        backup(6, 600, 502),  # a gap after 500
+        backup(7, 700, 601),
     ]
-    assert contiguous_ranges(backups) == [(1, 3), (4, 4), (5, 6)]
+    assert contiguous_ranges(backups) == [(1, 3), (4, 5), (6, 7)]
     assert contiguous_ranges([]) == []
 
 
