@@ -15,8 +15,8 @@ log positions, the broker's own ranges).
 * ``backup``: the highest COMPLETED backup, as a broker's latest backup is its
   latest confirmed one (a deleted backup hands the place back to its predecessor).
 * ``ranges``: the metadata's ranges where the file exists (an end point no
-  checkpoint describes is ``None``); otherwise :func:`contiguous_ranges` over the
-  COMPLETED backups.
+  checkpoint describes is ``None``); otherwise the runs of COMPLETED backups whose
+  logs join, by the one chain rule of :func:`backup_store.tools.ranges.joins`.
 
 A value neither source holds is filled as Zeebe fills it: a first log position
 of ``-1`` (unknown), a checkpoint timestamp of the manifest's ``createdAt`` (the
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from backup_store.aggregate import best_status
@@ -41,6 +41,7 @@ from backup_store.model import (
     BackupStatusCode,
     CheckpointType,
 )
+from backup_store.tools import ranges
 
 UNKNOWN_POSITION = -1
 """The first log position of a backup that does not record one (Zeebe's own value)."""
@@ -76,26 +77,6 @@ class PartitionRuntimeState:
     checkpoint: CheckpointInfo | None
     backup: CheckpointInfo | None
     ranges: tuple[BackupRange, ...]
-
-
-def contiguous_ranges(backups: Iterable[CheckpointInfo]) -> list[tuple[int, int]]:
-    """``(start, end)`` checkpoint ids of each run of backups whose logs join up.
-
-    Zeebe's chain check: in id order, a backup continues the run of the one before
-    unless its first log position is more than one past that backup's checkpoint
-    position (a gap); a backup that records none (Zeebe before 8.9) never starts a
-    gap. Pure: the backups are COMPLETED ones of one partition.
-    """
-    ranges: list[tuple[int, int]] = []
-    previous: CheckpointInfo | None = None
-    for backup in sorted(backups, key=lambda b: b.checkpoint_id):
-        # UNKNOWN_POSITION (-1) is never more than one past a position: it joins.
-        if previous is not None and backup.first_log_position <= previous.checkpoint_position + 1:
-            ranges[-1] = (ranges[-1][0], backup.checkpoint_id)
-        else:
-            ranges.append((backup.checkpoint_id, backup.checkpoint_id))
-        previous = backup
-    return ranges
 
 
 def _from_metadata(metadata: PartitionMetadata | None) -> dict[int, CheckpointInfo]:
@@ -154,7 +135,8 @@ def partition_runtime_state(
     if metadata is not None:
         ids = [(r.start, r.end) for r in metadata.ranges]
     else:
-        ids = contiguous_ranges(completed.values())
+        derived = ranges.from_statuses(partition_id, statuses).ranges
+        ids = [(r.start.checkpoint_id, r.end.checkpoint_id) for r in derived]
     known = {**described, **completed}
     return PartitionRuntimeState(
         partition_id,

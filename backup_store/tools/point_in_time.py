@@ -24,8 +24,6 @@ from backup_store.aggregate import best_status
 from backup_store.concurrency import run_bounded
 from backup_store.contract.inspectable import NO_PROGRESS, InspectableStore, RestoreProgress
 from backup_store.errors import InvalidBackupStateError, InvalidInputError
-from backup_store.format.keys import partition_metadata_key
-from backup_store.format.partition_metadata import read_partition_metadata
 from backup_store.model import (
     Backup,
     BackupIdentifier,
@@ -38,11 +36,9 @@ from backup_store.tools.restore_plan import PlanRequest, RestorePlan, plan_resto
 
 async def read_partition_ranges(store: InspectableStore, partition_id: int) -> PartitionRanges:
     """One partition's ranges: from its metadata file, else from its backups' statuses."""
-    key = partition_metadata_key(store.base_path, partition_id)
-    stored = await store.io.get(key)
-    metadata = read_partition_metadata(None if stored is None else stored.data, key)
+    metadata = await store.read_partition_metadata(partition_id)
     wildcard = BackupIdentifierWildcard(partition_id=partition_id)
-    if metadata is not None and metadata.partition_id == partition_id:
+    if metadata is not None:
         present = {i.checkpoint_id for i in await store.list_ids(wildcard)}
         return from_metadata(metadata, present)
     return from_statuses(partition_id, await store.list(wildcard))

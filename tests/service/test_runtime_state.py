@@ -20,7 +20,6 @@ from backup_store.model import (
 from backup_store.service.runtime_state import (
     UNKNOWN_POSITION,
     CheckpointInfo,
-    contiguous_ranges,
     partition_runtime_state,
 )
 
@@ -42,17 +41,23 @@ def status(
 
 
 def test_backups_whose_logs_join_up_form_one_range() -> None:
-    backups = [
-        backup(3, 300, 201),  # 2 ends at 200: joins
-        backup(1, 100, 1),
-        backup(2, 200, 90),  # overlaps 1: joins
-        backup(4, 400, 302),  # a gap after 300: a new range
-        backup(5, 500, None),  # unknown (Zeebe before 8.9): never a gap
-        backup(6, 600, 502),  # a gap after 500
-        backup(7, 700, 601),
+    done = BackupStatusCode.COMPLETED
+    statuses = [
+        status(3, done, 300, 201),  # 2 ends at 200: joins
+        status(1, done, 100, 1),
+        status(2, done, 200, 90),  # overlaps 1: joins
+        status(4, done, 400, 302),  # a gap after 300: a new range
+        status(5, done, 500, None),  # unknown (Zeebe before 8.9): never a gap
+        status(6, BackupStatusCode.FAILED, 550, 501),  # no part of any range
+        status(7, done, 700, 502),  # a gap after 500
+        status(8, done, 800, 701),
     ]
-    assert contiguous_ranges(backups) == [(1, 3), (4, 5), (6, 7)]
-    assert contiguous_ranges([]) == []
+    state = partition_runtime_state(1, statuses, None)
+    spans = [(r.start, r.end) for r in state.ranges]
+    assert [(a and a.checkpoint_id, b and b.checkpoint_id) for a, b in spans] == [
+        (1, 3), (4, 5), (7, 8)
+    ]
+    assert partition_runtime_state(1, [], None).ranges == ()
 
 
 def test_the_manifests_decide_without_metadata() -> None:
