@@ -1,5 +1,5 @@
 """The parameters commands share: backup, partition and node ids, the store URL
-argument, ``--json``, sizes and durations."""
+argument, ``--json``, sizes and durations, the transfer limits."""
 
 from __future__ import annotations
 
@@ -110,6 +110,36 @@ class Size(click.ParamType):  # type: ignore[type-arg]
             return parse_size(str(value), what=_named(param))
         except InvalidInputError as error:
             self.fail(error.message, param, ctx)
+
+
+def transfer_limit_options(
+    *, bandwidth_variable: str | None = None, priority_variable: str | None = None
+) -> Callable[[F], F]:
+    """``--max-bandwidth`` and ``--low-disk-priority`` (read from the variables when given)."""
+
+    def decorate(function: F) -> F:
+        bandwidth = click.option(
+            "--max-bandwidth",
+            type=Size(),
+            envvar=bandwidth_variable,
+            show_envvar=bandwidth_variable is not None,
+            default=None,
+            metavar="BYTES",
+            help="Bytes per second that this process's transfers (save, restore, migrate) "
+            "send and receive together, at most (20MB, 50MiB; copies made inside the store "
+            "do not count). Default: no limit.",
+        )
+        priority = click.option(
+            "--low-disk-priority",
+            is_flag=True,
+            envvar=priority_variable,
+            show_envvar=priority_variable is not None,
+            help="Read and write local files in Linux's idle I/O class (check with "
+            "'ionice -p <thread id>'); elsewhere a logged no-op.",
+        )
+        return bandwidth(priority(function))
+
+    return decorate
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from backup_store.aggregate import best_status
-from backup_store.cli.opening import open_url
+from backup_store.cli.opening import limit_transfers, open_url
 from backup_store.cli.output import RichProgress, emit_json, human_size, plural, stdout_console
 from backup_store.cli.params import (
     NODE_ID,
@@ -17,6 +17,7 @@ from backup_store.cli.params import (
     STORE_URL_HELP,
     json_option,
     store_and_backup_id,
+    transfer_limit_options,
 )
 from backup_store.cli.running import CommandFailed, fail, run, warn
 from backup_store.contract.inspectable import InspectableStore, RestoreProgress, Verification
@@ -132,6 +133,7 @@ async def _restorable_copy(
     help="Restore even if the backup's integrity record is missing or stale in a location "
     "our stores wrote to (then only presence is checked, with a warning).",
 )
+@transfer_limit_options()
 @json_option
 def restore_command(
     store_url: str | None,
@@ -141,6 +143,8 @@ def restore_command(
     target: Path,
     allow_non_empty: bool,
     allow_unverified: bool,
+    max_bandwidth: int | None,
+    low_disk_priority: bool,
     as_json: bool,
 ) -> None:
     """Restore one partition's backup into an empty folder.
@@ -155,6 +159,7 @@ def restore_command(
     """
     destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
     store = open_url(store_url, "STORE_URL")
+    limit_transfers([store], max_bandwidth=max_bandwidth, low_disk_priority=low_disk_priority)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], Verification]:
