@@ -20,7 +20,7 @@ the time taken, and every 10-second window of the bytes the limit let through
 (sampled every 0.25 s), as a fraction of the limit.
 
 ``python -m bench.transfers [--quick] [--only s3,azure,gcs,limit]`` (quick: S3 and the
-limit only, 3 pairs); results go to the ``transfers`` section of
+limit only, 3 pairs); results go to the ``transfers (SECTIONS)`` section of
 ``bench/results/latest.json``.
 """
 
@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 from backup_store import ObjectBackupStore
 from backup_store.cli.opening import limit_transfers
+from backup_store.cli.params import TransferLimits
 from backup_store.transfer.bandwidth import TokenBucket
 from bench.__main__ import (
     MIB,
@@ -61,17 +62,8 @@ from bench.__main__ import (
     rclone_remote,
     run_command,
 )
+from testbed import emulators as emulated
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
-from testbed.emulators import (
-    AZURITE_ACCOUNT,
-    AZURITE_KEY,
-    S3_ACCESS_KEY_ID,
-    S3_REGION,
-    S3_SECRET_ACCESS_KEY,
-    AzureEmulator,
-    GcsEmulator,
-    S3Emulator,
-)
 
 MB = 1_000_000
 LIMITS_MB_S = (20, 50, 100)
@@ -155,8 +147,9 @@ class Boto3(Sdk):
 
         super().__init__(bucket, concurrency)
         self.client = boto3.client(
-            "s3", endpoint_url=bucket.endpoint, region_name=S3_REGION,
-            aws_access_key_id=S3_ACCESS_KEY_ID, aws_secret_access_key=S3_SECRET_ACCESS_KEY,
+            "s3", endpoint_url=bucket.endpoint, region_name=emulated.S3_REGION,
+            aws_access_key_id=emulated.S3_ACCESS_KEY_ID,
+            aws_secret_access_key=emulated.S3_SECRET_ACCESS_KEY,
             config=Config(max_pool_connections=10 * concurrency),
         )  # fmt: skip
         self.config = TransferConfig()  # its defaults: 8 MiB parts, 10 threads per file
@@ -177,7 +170,9 @@ class AzureSdk(Sdk):
         super().__init__(bucket, concurrency)
         self.client = ContainerClient(
             bucket.account_url, bucket.name,
-            credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+            credential={
+                "account_name": emulated.AZURITE_ACCOUNT, "account_key": emulated.AZURITE_KEY
+            },
         )  # fmt: skip
 
     def upload(self, path: Path, key: str) -> None:
@@ -260,10 +255,8 @@ async def side_by_side(
         scenario.results["sdk"] = f"not installed: {error}"
         print(f"  {name}: SDK not installed ({error})", flush=True)
 
-    async def cleanup() -> None:
-        await backups.drop_last()
-        await asyncio.to_thread(shutil.rmtree, out, True)
-        await asyncio.to_thread(shutil.rmtree, work / "restored", True)
+    def cleanup() -> Awaitable[None]:
+        return backups.reset(out, work / "restored")
 
     await backups.save()
     await raw.put(raw_store, "raw", paths, sha=False)
@@ -290,7 +283,7 @@ async def limited(bucket: Any, paths: list[Path], work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"load_before": load()}
     for limit in LIMITS_MB_S:
         store = s3_store(bucket, f"limit-{limit}")
-        meter = limit_transfers([store], max_bandwidth=limit * MB, low_disk_priority=False)
+        meter = limit_transfers([store], TransferLimits(max_bandwidth=limit * MB))
         assert meter is not None
         backups = Backups(store, paths, work)
         figures: dict[str, Any] = {}
@@ -337,14 +330,18 @@ async def main(quick: bool, only: set[str]) -> dict[str, Any]:
     pairs = 3 if quick else 5
     results: dict[str, Any] = {"mode": "quick" if quick else "full", "load_start": load()}
     print(f"transfers benchmark, {results['mode']} mode, {pairs} pairs; {load()}", flush=True)
-    emulators: dict[str, Any] = {"s3": S3Emulator, "azure": AzureEmulator, "gcs": GcsEmulator}
+    emulator_types: dict[str, Any] = {
+        "s3": emulated.S3Emulator,
+        "azure": emulated.AzureEmulator,
+        "gcs": emulated.GcsEmulator,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp:
         work = Path(tmp)
         workloads = {
             "2 x 128 MiB": make_files(work / "big", (128, 128)),
             "2,000 x 64 KiB": make_small_files(work / "small", 2000),
         }
-        for kind, emulator_type in emulators.items():
+        for kind, emulator_type in emulator_types.items():
             if kind not in only and not (kind == "s3" and "limit" in only):
                 continue
             with emulator_type() as emulator:
@@ -371,8 +368,9 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     quick = arguments.quick or os.environ.get("BENCH") == "quick"
     default = "s3,limit" if quick else "s3,azure,gcs,limit"
-    found = asyncio.run(main(quick, set((arguments.only or default).split(","))))
+    sections = (arguments.only or default).split(",")
+    found = asyncio.run(main(quick, set(sections)))
     out = Path(__file__).parent / "results" / "latest.json"
     existing = json.loads(out.read_text()) if out.exists() else {}
-    existing["transfers"] = found
+    existing[f"transfers ({','.join(sections)})"] = found
     out.write_text(json.dumps(existing, indent=2) + "\n")

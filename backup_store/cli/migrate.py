@@ -19,7 +19,13 @@ from backup_store.cli.output import (
     stdout_console,
     table,
 )
-from backup_store.cli.params import DIGITS, json_option, parse_backup_id, transfer_limit_options
+from backup_store.cli.params import (
+    DIGITS,
+    TransferLimits,
+    json_option,
+    parse_backup_id,
+    transfer_limit_options,
+)
 from backup_store.cli.running import run, warn
 from backup_store.cli.states import styled
 from backup_store.contract.inspectable import InspectableStore
@@ -45,8 +51,7 @@ def migrate_command(
     backup_id: str | None,
     migrate_all: bool,
     dry_run: bool,
-    max_bandwidth: int | None,
-    low_disk_priority: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     """Copy backups from one store to another, possibly of another kind.
@@ -83,9 +88,7 @@ def migrate_command(
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")
     target = _open_migration_target(target_url, dry_run=dry_run)
-    limit_transfers(
-        [source, target], max_bandwidth=max_bandwidth, low_disk_priority=low_disk_priority
-    )
+    limit_transfers([source, target], limits)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> MigrationReport:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from backup_store.cli.params import TransferLimits
 from backup_store.cli.running import USAGE, fail, warn
 from backup_store.contract.inspectable import InspectableStore
 from backup_store.errors import BackupStoreError, ConfigurationError, scrub
@@ -14,6 +16,8 @@ from backup_store.io import ThrottledIO
 from backup_store.service.settings import CommandLineStoreError, StoreChoice, choose_store
 from backup_store.transfer.bandwidth import TokenBucket
 from backup_store.transfer.priority import lower_disk_priority
+
+log = logging.getLogger(__name__)
 
 
 def choose(url: str | None, given_as: str, *, default_directory: Path | None = None) -> StoreChoice:
@@ -73,16 +77,17 @@ def open_url(url: str | None, param: str, *, create: bool = False) -> Inspectabl
 
 
 def limit_transfers(
-    stores: Sequence[InspectableStore], *, max_bandwidth: int | None, low_disk_priority: bool
+    stores: Sequence[InspectableStore], limits: TransferLimits
 ) -> TokenBucket | None:
     """Draw every body the ``stores`` send and receive from one bucket of
-    ``max_bandwidth`` bytes per second (the process's limit), and lower the transfer
-    threads' disk priority when asked; the bucket, if any."""
-    if low_disk_priority:
+    ``limits.max_bandwidth`` bytes per second (the process's limit), and lower the
+    transfer threads' disk priority when asked; the bucket, if any."""
+    if limits.low_disk_priority:
         lower_disk_priority()
-    if max_bandwidth is None:
+    if limits.max_bandwidth is None:
         return None
-    bucket = TokenBucket(max_bandwidth)
+    bucket = TokenBucket(limits.max_bandwidth)
     for store in stores:
         store.io = ThrottledIO(store.io, bucket)
+    log.info("transfers limited to %d bytes per second", limits.max_bandwidth)
     return bucket

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ import click
 
 from backup_store.errors import InvalidInputError
 from backup_store.model import MAX_CHECKPOINT_ID, MAX_INT, parse_decimal_id
+from backup_store.service.settings import LOW_DISK_PRIORITY_VARIABLE, MAX_BANDWIDTH_VARIABLE
 from backup_store.units import parse_duration, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,17 +114,29 @@ class Size(click.ParamType):  # type: ignore[type-arg]
             self.fail(error.message, param, ctx)
 
 
-def transfer_limit_options(
-    *, bandwidth_variable: str | None = None, priority_variable: str | None = None
-) -> Callable[[F], F]:
-    """``--max-bandwidth`` and ``--low-disk-priority`` (read from the variables when given)."""
+@dataclass(frozen=True)
+class TransferLimits:
+    """``--max-bandwidth`` (bytes per second, None: no limit) and ``--low-disk-priority``."""
+
+    max_bandwidth: int | None = None
+    low_disk_priority: bool = False
+
+
+def transfer_limit_options(*, from_environment: bool = False) -> Callable[[F], F]:
+    """``--max-bandwidth`` and ``--low-disk-priority``, given to the command as one
+    ``limits`` (:class:`TransferLimits`); ``from_environment``: also read from
+    ``BACKUP_STORE_MAX_BANDWIDTH`` and ``BACKUP_STORE_LOW_DISK_PRIORITY``."""
 
     def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(max_bandwidth: int | None, low_disk_priority: bool, **options: Any) -> Any:
+            return function(limits=TransferLimits(max_bandwidth, low_disk_priority), **options)
+
         bandwidth = click.option(
             "--max-bandwidth",
             type=Size(),
-            envvar=bandwidth_variable,
-            show_envvar=bandwidth_variable is not None,
+            envvar=MAX_BANDWIDTH_VARIABLE if from_environment else None,
+            show_envvar=from_environment,
             default=None,
             metavar="BYTES",
             help="Bytes per second that this process's transfers (save, restore, migrate) "
@@ -132,12 +146,12 @@ def transfer_limit_options(
         priority = click.option(
             "--low-disk-priority",
             is_flag=True,
-            envvar=priority_variable,
-            show_envvar=priority_variable is not None,
+            envvar=LOW_DISK_PRIORITY_VARIABLE if from_environment else None,
+            show_envvar=from_environment,
             help="Read and write local files in Linux's idle I/O class (check with "
             "'ionice -p <thread id>'); elsewhere a logged no-op.",
         )
-        return bandwidth(priority(function))
+        return bandwidth(priority(wrapper))  # type: ignore[return-value]
 
     return decorate
 

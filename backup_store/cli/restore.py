@@ -15,6 +15,7 @@ from backup_store.cli.params import (
     NODE_ID,
     PARTITION_ID,
     STORE_URL_HELP,
+    TransferLimits,
     json_option,
     store_and_backup_id,
     transfer_limit_options,
@@ -143,8 +144,7 @@ def restore_command(
     target: Path,
     allow_non_empty: bool,
     allow_unverified: bool,
-    max_bandwidth: int | None,
-    low_disk_priority: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     """Restore one partition's backup into an empty folder.
@@ -159,7 +159,7 @@ def restore_command(
     """
     destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
     store = open_url(store_url, "STORE_URL")
-    limit_transfers([store], max_bandwidth=max_bandwidth, low_disk_priority=low_disk_priority)
+    limit_transfers([store], limits)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], Verification]:

@@ -26,7 +26,7 @@ from backup_store.api.health import HEALTH_PATH
 from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
 from backup_store.cli.opening import choose, limit_transfers, open_choice
-from backup_store.cli.params import NODE_ID, transfer_limit_options
+from backup_store.cli.params import NODE_ID, TransferLimits, transfer_limit_options
 from backup_store.cli.running import USAGE, fail
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.contract.inspectable import InspectableStore
@@ -42,11 +42,7 @@ from backup_store.service.schedules import (
     parse_schedule,
 )
 from backup_store.service.service import BackupService
-from backup_store.service.settings import (
-    LOW_DISK_PRIORITY_VARIABLE,
-    MAX_BANDWIDTH_VARIABLE,
-    choose_node_id,
-)
+from backup_store.service.settings import choose_node_id
 from backup_store.tools.retention import RetentionPolicy
 from backup_store.units import parse_duration
 
@@ -293,9 +289,7 @@ INCREMENTAL_ENV = "BACKUP_STORE_INCREMENTAL"
     help="Copy each file that the partition's latest earlier COMPLETED backup holds unchanged "
     "inside the store (S3, GCS, filesystem: a hard link) instead of sending it again.",
 )
-@transfer_limit_options(
-    bandwidth_variable=MAX_BANDWIDTH_VARIABLE, priority_variable=LOW_DISK_PRIORITY_VARIABLE
-)
+@transfer_limit_options(from_environment=True)
 @click.option(
     "--writer/--no-writer",
     default=True,
@@ -332,8 +326,7 @@ def serve(
     retention: timedelta | None,
     retention_schedule: Schedule | None,
     incremental: bool,
-    max_bandwidth: int | None,
-    low_disk_priority: bool,
+    limits: TransferLimits,
     writer: bool,
     writer_interval: float,
     log_level: str,
@@ -380,8 +373,7 @@ def serve(
     if not incremental:
         log.info("incremental backups are off: every file of every backup is sent")
     log.info("node id %d set by %s", node_id, node_source)
-    if limit_transfers([store], max_bandwidth=max_bandwidth, low_disk_priority=low_disk_priority):
-        log.info("transfers limited to %d bytes per second", max_bandwidth)
+    limit_transfers([store], limits)
     if retention is not None and retention_schedule is None:
         retention_schedule = parse_schedule(DEFAULT_RETENTION_SCHEDULE)
     sources = _sources(data_dir, partitions)

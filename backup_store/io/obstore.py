@@ -112,6 +112,8 @@ class ObstoreIO(ObjectIO):
             request returns (Azure's Copy Blob): the copy state of an object
             (``"success"``, ``"pending"``, ``"failed"``, ``"aborted"``, or None for an
             object no copy made); :meth:`copy` returns only once it is ``"success"``.
+        ranged_reads: a :meth:`download` given the size of an object over two parts
+            reads it in ``part_concurrency`` parallel ranges of ``part_size``.
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class ObstoreIO(ObjectIO):
         deadlines: Deadlines | None = None,
         customer_key: bool = False,
         copy_status: Callable[[str], Awaitable[str | None]] | None = None,
+        ranged_reads: bool = True,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
@@ -138,6 +141,7 @@ class ObstoreIO(ObjectIO):
         self.capabilities = capabilities or capabilities_of(store)
         self.part_size = part_size
         self.part_concurrency = part_concurrency
+        self.ranged_reads = ranged_reads
         self.batch_delete = batch_delete
         self.deadlines = deadlines or Deadlines()
         self.customer_key = customer_key
@@ -309,9 +313,6 @@ class ObstoreIO(ObjectIO):
         """Whether an object of ``size`` bytes is read in parallel ranges: one
         connection tops out below the link, and past two parts the ranges pay."""
         return self.ranged_reads and self.part_concurrency > 1 and size > 2 * self.part_size
-
-    ranged_reads = True
-    """Large objects of a known size are read in parallel ranges (:meth:`download`)."""
 
     async def download(
         self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None

@@ -19,6 +19,7 @@ from backup_store import (
 )
 from backup_store.aggregate import aggregate
 from backup_store.cli.opening import limit_transfers
+from backup_store.cli.params import TransferLimits
 from backup_store.format.manifest_json import encode_manifest
 from backup_store.io import ThrottledIO
 from backup_store.transfer.priority import lower_disk_priority
@@ -280,7 +281,7 @@ def test_restore_with_transfer_limits(store: StoreDir, tmp_path: Path) -> None:
 
 async def test_limited_stores_share_one_bucket(store: StoreDir, tmp_path: Path) -> None:
     source, target = FilesystemBackupStore(store.root), FilesystemBackupStore(tmp_path / "t")
-    bucket = limit_transfers([source, target], max_bandwidth=10**9, low_disk_priority=False)
+    bucket = limit_transfers([source, target], TransferLimits(max_bandwidth=10**9))
     assert bucket is not None
     assert all(isinstance(s.io, ThrottledIO) and s.io.bucket is bucket for s in (source, target))
     await source.restore(A, tmp_path / "restored")

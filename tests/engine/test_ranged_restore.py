@@ -33,7 +33,7 @@ BACKUP_ID = BackupIdentifier(1, 2, 3)
 
 def small_parts(bucket: EmulatedBucket) -> str:
     url = url_of(bucket)
-    return f"{url}{'&' if '?' in url else '?'}part_size={PART}&part_concurrency=3"
+    return f"{url}{'&' if '?' in url else '?'}part_size={PART}&part_concurrency=3&ranged_reads=true"
 
 
 async def saved(
