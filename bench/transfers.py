@@ -222,6 +222,7 @@ async def side_by_side(
     work.mkdir(parents=True)
     mib = sum(p.stat().st_size for p in paths) / MIB
     store = STORES[kind](bucket)
+    store.incremental = False  # every save sends every byte, as the baselines do
     settings = Settings.of(store)
     raw, raw_store = Raw(settings), bucket.store()
     backups = Backups(store, paths, work)
@@ -283,6 +284,7 @@ async def limited(bucket: Any, paths: list[Path], work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"load_before": load()}
     for limit in LIMITS_MB_S:
         store = s3_store(bucket, f"limit-{limit}")
+        store.incremental = False  # every save sends every byte
         meter = limit_transfers([store], TransferLimits(max_bandwidth=limit * MB))
         assert meter is not None
         backups = Backups(store, paths, work)
