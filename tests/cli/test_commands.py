@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from backup_store import (
     BackupIdentifier,
@@ -18,6 +19,7 @@ from backup_store import (
     FilesystemBackupStore,
 )
 from backup_store.aggregate import aggregate
+from backup_store.cli import main
 from backup_store.cli.opening import limit_transfers
 from backup_store.cli.params import TransferLimits
 from backup_store.format.manifest_json import encode_manifest
@@ -277,6 +279,12 @@ def test_restore_with_transfer_limits(store: StoreDir, tmp_path: Path) -> None:
                    "--max-bandwidth", "fast")  # fmt: skip
     assert wrong.exit_code == 2
     assert "--max-bandwidth 'fast' is not a size" in wrong.stderr
+
+
+def test_serve_reads_the_bandwidth_limit_from_its_variable() -> None:
+    result = CliRunner().invoke(main, ["serve"], env={"BACKUP_STORE_MAX_BANDWIDTH": "fast"})
+    assert result.exit_code == 2
+    assert "'fast' is not a size" in result.stderr
 
 
 async def test_limited_stores_share_one_bucket(store: StoreDir, tmp_path: Path) -> None:
