@@ -328,7 +328,13 @@ async def limited(bucket: Any, paths: list[Path], work: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ main
 
 
-async def main(quick: bool, only: list[str], save: Callable[[dict[str, Any]], None]) -> None:
+async def main(
+    quick: bool,
+    only: list[str],
+    save: Callable[[dict[str, Any]], None],
+    *,
+    sizes: str = "large,small",
+) -> None:
     """Every figure, the bandwidth limit first, then the large files, then the small
     ones; ``save(results)`` after each (a run cut short keeps what it measured)."""
     pairs = 3 if quick else 5
@@ -348,6 +354,8 @@ async def main(quick: bool, only: list[str], save: Callable[[dict[str, Any]], No
             "2 x 128 MiB": make_files(work / "big", (128, 128)),
             "2,000 x 64 KiB": make_small_files(work / "small", 2000),
         }
+        if "small" not in sizes:
+            del workloads["2,000 x 64 KiB"]
         if "limit" in only:
             s3 = running.get("s3") or up.enter_context(emulated.S3Emulator())
             results["s3 bandwidth limit"] = await limited(
@@ -355,6 +363,8 @@ async def main(quick: bool, only: list[str], save: Callable[[dict[str, Any]], No
             )
             save(results)
         for workload, paths in workloads.items():
+            if workload.startswith("2 x") and "large" not in sizes:
+                continue
             for kind in kinds:
                 for delay in (0, 20):
                     name = f"{kind} {workload} {delay} ms"
@@ -371,6 +381,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=None, help="s3,azure,gcs,limit")
+    parser.add_argument("--sizes", default="large,small", help="large (2 x 128 MiB), small")
     arguments = parser.parse_args()
     quick = arguments.quick or os.environ.get("BENCH") == "quick"
     default = "limit,s3" if quick else "limit,s3,azure,gcs"
@@ -379,7 +390,7 @@ if __name__ == "__main__":
 
     def save(found: dict[str, Any]) -> None:
         existing = json.loads(out.read_text()) if out.exists() else {}
-        existing[f"transfers ({','.join(sections)})"] = found
+        existing[f"transfers ({','.join(sections)}; {arguments.sizes})"] = found
         out.write_text(json.dumps(existing, indent=2) + "\n")
 
-    asyncio.run(main(quick, sections, save))
+    asyncio.run(main(quick, sections, save, sizes=arguments.sizes))
