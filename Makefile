@@ -64,19 +64,22 @@ $(BENCHING): pyproject.toml $(TESTING)
 	touch $@
 
 # The byte-path benchmark, then one round of the listing benchmark at 1,000 backups per
-# partition, then the incremental-save benchmark (bench/incremental.py): full mode
-# (<= 30 min) and quick mode (<= 5 min, or BENCH=quick); then restore planning of 32
-# partitions x 10,000 checkpoints against listing them (bench/restore_plan.py: about
-# 15 min; 1 min in quick mode).
+# partition, then the incremental-save benchmark (bench/incremental.py), then restore
+# planning of 32 partitions x 10,000 checkpoints against listing them
+# (bench/restore_plan.py: about 15 min; 1 min in quick mode), then transfers side by
+# side with rclone, raw obstore and the SDKs, and the bandwidth limit
+# (bench/transfers.py): full mode and quick mode (or BENCH=quick).
 bench: $(BENCHING) emulators
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.incremental
 	$(BIN)/python -m bench.restore_plan
+	$(BIN)/python -m bench.transfers
 
 bench-quick: $(BENCHING) emulators
 	$(BIN)/python -m bench --quick
 	$(BIN)/python -m bench.incremental --quick
 	$(BIN)/python -m bench.restore_plan --quick
+	$(BIN)/python -m bench.transfers --quick
 
 # The listing benchmark at 10,000 backups x 3 partitions, 3 rounds, before and after
 # (issue 11's figures; about an hour).

@@ -458,6 +458,12 @@ class Backups:
             await self.store.delete(self.last)
         self.last = None
 
+    async def reset(self, *folders: Path) -> None:
+        """Drop the last backup (never the kept one) and remove ``folders``."""
+        await self.drop_last()
+        for folder in folders:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
     async def restore(self) -> None:
         assert self.kept is not None
         await self.store.restore(self.kept, self.work / "restored")
@@ -599,10 +605,8 @@ async def cloud(
             *flags, env=env,
         )
 
-    async def cleanup() -> None:
-        await backups.drop_last()
-        await asyncio.to_thread(shutil.rmtree, out, True)
-        await asyncio.to_thread(shutil.rmtree, work / "restored", True)
+    def cleanup() -> Awaitable[None]:
+        return backups.reset(out, work / "restored")
 
     await backups.save()
     await raw.put(raw_store, "raw", paths, sha=False)

@@ -10,7 +10,7 @@ from obstore.store import MemoryStore
 from rich.markup import escape
 from rich.text import Text
 
-from backup_store.cli.opening import open_url
+from backup_store.cli.opening import limit_transfers, open_url
 from backup_store.cli.output import (
     RichProgress,
     emit_json,
@@ -19,7 +19,13 @@ from backup_store.cli.output import (
     stdout_console,
     table,
 )
-from backup_store.cli.params import DIGITS, json_option, parse_backup_id
+from backup_store.cli.params import (
+    DIGITS,
+    TransferLimits,
+    json_option,
+    parse_backup_id,
+    transfer_limit_options,
+)
 from backup_store.cli.running import run, warn
 from backup_store.cli.states import styled
 from backup_store.contract.inspectable import InspectableStore
@@ -37,6 +43,7 @@ from backup_store.tools.migration_plan import Action, MigrationReport, Outcome
 @click.argument("backup_id", metavar="[BACKUP_ID]", required=False)
 @click.option("--all", "migrate_all", is_flag=True, help="Migrate every backup of the source.")
 @click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
+@transfer_limit_options()
 @json_option
 def migrate_command(
     source_url: str | None,
@@ -44,6 +51,7 @@ def migrate_command(
     backup_id: str | None,
     migrate_all: bool,
     dry_run: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     """Copy backups from one store to another, possibly of another kind.
@@ -80,6 +88,7 @@ def migrate_command(
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")
     target = _open_migration_target(target_url, dry_run=dry_run)
+    limit_transfers([source, target], limits)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> MigrationReport:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from backup_store.cli.params import TransferLimits
 from backup_store.cli.running import USAGE, fail, warn
 from backup_store.contract.inspectable import InspectableStore
 from backup_store.errors import BackupStoreError, ConfigurationError, scrub
+from backup_store.io import ThrottledIO
 from backup_store.service.settings import CommandLineStoreError, StoreChoice, choose_store
+from backup_store.transfer.bandwidth import TokenBucket
+from backup_store.transfer.priority import lower_disk_priority
+
+log = logging.getLogger(__name__)
 
 
 def choose(url: str | None, given_as: str, *, default_directory: Path | None = None) -> StoreChoice:
@@ -66,3 +74,20 @@ def open_url(url: str | None, param: str, *, create: bool = False) -> Inspectabl
     if store is None:
         fail("backup is disabled (the store variable says NONE): there is no store to use", USAGE)
     return store
+
+
+def limit_transfers(
+    stores: Sequence[InspectableStore], limits: TransferLimits
+) -> TokenBucket | None:
+    """Draw every body the ``stores`` send and receive from one bucket of
+    ``limits.max_bandwidth`` bytes per second (the process's limit), and lower the
+    transfer threads' disk priority when asked; the bucket, if any."""
+    if limits.low_disk_priority:
+        lower_disk_priority()
+    if limits.max_bandwidth is None:
+        return None
+    bucket = TokenBucket(limits.max_bandwidth)
+    for store in stores:
+        store.io = ThrottledIO(store.io, bucket)
+    log.info("transfers limited to %d bytes per second", limits.max_bandwidth)
+    return bucket

@@ -1,11 +1,12 @@
 """The parameters commands share: backup, partition and node ids, the store URL
-argument, ``--json``, sizes and durations."""
+argument, ``--json``, sizes and durations, the transfer limits."""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ import click
 
 from backup_store.errors import InvalidInputError
 from backup_store.model import MAX_CHECKPOINT_ID, MAX_INT, parse_decimal_id
+from backup_store.service.settings import LOW_DISK_PRIORITY_VARIABLE, MAX_BANDWIDTH_VARIABLE
 from backup_store.units import parse_duration, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -110,6 +112,48 @@ class Size(click.ParamType):  # type: ignore[type-arg]
             return parse_size(str(value), what=_named(param))
         except InvalidInputError as error:
             self.fail(error.message, param, ctx)
+
+
+@dataclass(frozen=True)
+class TransferLimits:
+    """``--max-bandwidth`` (bytes per second, None: no limit) and ``--low-disk-priority``."""
+
+    max_bandwidth: int | None = None
+    low_disk_priority: bool = False
+
+
+def transfer_limit_options(*, from_environment: bool = False) -> Callable[[F], F]:
+    """``--max-bandwidth`` and ``--low-disk-priority``, given to the command as one
+    ``limits`` (:class:`TransferLimits`); ``from_environment``: also read from
+    ``BACKUP_STORE_MAX_BANDWIDTH`` and ``BACKUP_STORE_LOW_DISK_PRIORITY``."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(max_bandwidth: int | None, low_disk_priority: bool, **options: Any) -> Any:
+            return function(limits=TransferLimits(max_bandwidth, low_disk_priority), **options)
+
+        bandwidth = click.option(
+            "--max-bandwidth",
+            type=Size(),
+            envvar=MAX_BANDWIDTH_VARIABLE if from_environment else None,
+            show_envvar=from_environment,
+            default=None,
+            metavar="BYTES",
+            help="Bytes per second that this process's transfers (save, restore, migrate) "
+            "send and receive together, at most (20MB, 50MiB; copies made inside the store "
+            "do not count). Default: no limit.",
+        )
+        priority = click.option(
+            "--low-disk-priority",
+            is_flag=True,
+            envvar=LOW_DISK_PRIORITY_VARIABLE if from_environment else None,
+            show_envvar=from_environment,
+            help="Read and write local files in Linux's idle I/O class (check with "
+            "'ionice -p <thread id>'); elsewhere a logged no-op.",
+        )
+        return bandwidth(priority(wrapper))  # type: ignore[return-value]
+
+    return decorate
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]

@@ -10,14 +10,16 @@ import click
 from rich.markup import escape
 
 from backup_store.aggregate import best_status
-from backup_store.cli.opening import open_url
+from backup_store.cli.opening import limit_transfers, open_url
 from backup_store.cli.output import RichProgress, emit_json, human_size, plural, stdout_console
 from backup_store.cli.params import (
     NODE_ID,
     PARTITION_ID,
     STORE_URL_HELP,
+    TransferLimits,
     json_option,
     store_and_backup_id,
+    transfer_limit_options,
 )
 from backup_store.cli.point_in_time import (
     Time,
@@ -181,6 +183,7 @@ _PLAN = "backup_store.restore.plan"
     help="Restore even if the backup's integrity record is missing or stale in a location "
     "our stores wrote to (then only presence is checked, with a warning).",
 )
+@transfer_limit_options()
 @json_option
 def restore_command(
     store_url: str | None,
@@ -194,6 +197,7 @@ def restore_command(
     nearest: bool,
     allow_non_empty: bool,
     allow_unverified: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     """Restore one partition's backup into an empty folder, or every partition to a time.
@@ -288,6 +292,7 @@ def _restore_one(
 ) -> None:
     destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
     store = open_url(store_url, "STORE_URL")
+    limit_transfers([store], limits)
     progress = RichProgress(enabled=not as_json)
 
     async def work() -> tuple[BackupIdentifier, list[tuple[str, str, int]], Verification]:

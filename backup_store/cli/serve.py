@@ -25,8 +25,8 @@ from backup_store.api.app import DEFAULT_REQUEST_TIMEOUT, create_app
 from backup_store.api.health import HEALTH_PATH
 from backup_store.api.openapi import OPENAPI_PATH
 from backup_store.api.prometheus import PROMETHEUS_PATH
-from backup_store.cli.opening import choose, open_choice
-from backup_store.cli.params import NODE_ID
+from backup_store.cli.opening import choose, limit_transfers, open_choice
+from backup_store.cli.params import NODE_ID, TransferLimits, transfer_limit_options
 from backup_store.cli.running import USAGE, fail
 from backup_store.cli.sample import SampleWriter, generate_sample_data, is_sample_data
 from backup_store.contract.inspectable import InspectableStore
@@ -290,6 +290,7 @@ INCREMENTAL_ENV = "BACKUP_STORE_INCREMENTAL"
     help="Copy each file that the partition's latest earlier COMPLETED backup holds unchanged "
     "inside the store (S3, GCS, filesystem: a hard link) instead of sending it again.",
 )
+@transfer_limit_options(from_environment=True)
 @click.option(
     "--writer/--no-writer",
     default=True,
@@ -326,6 +327,7 @@ def serve(
     retention: timedelta | None,
     retention_schedule: Schedule | None,
     incremental: bool,
+    limits: TransferLimits,
     writer: bool,
     writer_interval: float,
     log_level: str,
@@ -374,6 +376,7 @@ def serve(
     if not incremental:
         log.info("incremental backups are off: every file of every backup is sent")
     log.info("node id %d set by %s", node_id, node_source)
+    limit_transfers([store], limits)
     if retention is not None and retention_schedule is None:
         retention_schedule = parse_schedule(DEFAULT_RETENTION_SCHEDULE)
     sources = _sources(data_dir, partitions)

@@ -41,7 +41,7 @@ class StoreContext:
     base_path: str | None
     compression: str | None
     max_concurrency: int
-    upload_budget: ByteBudget
+    memory_budget: ByteBudget
     incremental: bool = True
     """A save copies a file inside the store from an earlier backup holding the same
     bytes, where the seam can (:mod:`.save`)."""

@@ -194,7 +194,12 @@ async def _download(
     receivers = [_receiver(stored, *item, advanced) for item in batch]
     if len(receivers) == 1:
         [(key, write, _)] = receivers
-        await ctx.io.download(key, write)
+        size = _plain_size(records, *batch[0][:2])
+        if size is None:
+            await ctx.io.download(key, write)
+        else:  # the store may read it in parallel ranges, within the memory budget
+            async with ctx.memory_budget.reserve(ctx.io.download_memory(size)):
+                await ctx.io.download(key, write, size=size)
     else:
         await ctx.io.download_each([(key, write) for key, write, _ in receivers])
     if records is not None:
@@ -254,8 +259,15 @@ def check_restorable_names(target_dir: Path, names: Sequence[str]) -> None:
 def _small_stored(records: IntegrityRecord | None, file_set: str, entry: FileEntry) -> bool:
     """Whether the record says the file is stored in at most :data:`SMALL_FILE` bytes
     (without a record, sizes are unknown: every file alone)."""
+    size = _plain_size(records, file_set, entry)
+    return size is not None and size <= SMALL_FILE
+
+
+def _plain_size(records: IntegrityRecord | None, file_set: str, entry: FileEntry) -> int | None:
+    """The stored size of a file stored plain, as its record says; None for a
+    compressed file or one without a record."""
     record = None if records is None else records.get(record_name(file_set, entry.name))
-    return record is not None and entry.compression is None and record.stored_size <= SMALL_FILE
+    return record.stored_size if record is not None and entry.compression is None else None
 
 
 def _check_restored(

@@ -457,7 +457,7 @@ async def _upload(
     if form.compressed:
         chunks = compress_if_smaller(chunks, form)
     # Small files: one request instead of a multipart upload.
-    async with ctx.upload_budget.reserve(ctx.io.upload_memory(file.size)):
+    async with ctx.memory_budget.reserve(ctx.io.upload_memory(file.size)):
         one_request = file.size <= ctx.io.part_size and not form.compressed
         await ctx.io.upload(key, chunks, one_request=one_request)
     return _counted(tally, [_stored(file, key, original, form)])
@@ -477,7 +477,7 @@ async def _upload_small(
         assert file.local_path is not None  # only local files are batched
         uploads.append((key, hashed(read_file(file.local_path, file.size), digest)))
     # One file of the batch is in flight at a time.
-    async with ctx.upload_budget.reserve(max(ctx.io.upload_memory(f.size) for f in batch)):
+    async with ctx.memory_budget.reserve(max(ctx.io.upload_memory(f.size) for f in batch)):
         await ctx.io.upload_each(uploads)
     plain = StoredForm(compressed=False)
     return _counted(

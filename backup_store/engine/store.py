@@ -69,10 +69,12 @@ class ObjectBackupStore(InspectableStore):
         compression: ``"zstd"`` to compress files over 8 MiB (only where the
             format records it).
         max_concurrency: files transferred at once.
-        upload_memory: bytes that uploads may buffer at once, whatever the number
-            of files in flight (:meth:`ObjectIO.upload_memory` says what one file
-            needs: for multipart uploads ``(io.part_concurrency + 1) x io.part_size``).
-            Small files keep ``max_concurrency``; large files wait for room.
+        upload_memory: bytes that uploads and ranged downloads may buffer at once,
+            whatever the number of files in flight (:meth:`ObjectIO.upload_memory`
+            and :meth:`ObjectIO.download_memory` say what one file needs: for
+            multipart uploads and ranged reads ``(io.part_concurrency + 1) x
+            io.part_size``). Small files keep ``max_concurrency``; large files wait
+            for room.
         incremental: a save makes each file that an earlier COMPLETED backup of the
             partition already holds (same name, size and SHA-256, its object
             unchanged) by copying that object inside the store instead of sending
@@ -108,7 +110,7 @@ class ObjectBackupStore(InspectableStore):
         self.base_path = check_base_path(base_path)
         self.compression = ZSTD if compression == ZSTD else None
         self.max_concurrency = max_concurrency
-        self._upload_budget = ByteBudget(upload_memory)
+        self._memory_budget = ByteBudget(upload_memory)
         self._incremental = incremental
         self.counters = TransferCounters()
         """Bytes uploaded and files and bytes copied by this store's saves."""
@@ -129,7 +131,7 @@ class ObjectBackupStore(InspectableStore):
             self.base_path,
             self.compression,
             self.max_concurrency,
-            self._upload_budget,
+            self._memory_budget,
             self._incremental,
             self.counters,
         )

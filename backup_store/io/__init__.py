@@ -12,7 +12,9 @@ Implementations:
 * :class:`LocalFileIO`, its filesystem variant (:mod:`.local`);
 * :class:`HookedIO` (:mod:`.wrapper`), which forwards every request to another
   ``ObjectIO`` after an awaited hook: where tests count requests, inject latency, or
-  pause one chosen request to force an interleaving.
+  pause one chosen request to force an interleaving;
+* :class:`ThrottledIO` (:mod:`.throttle`), which draws every body's bytes from a
+  bandwidth limit (:class:`~backup_store.transfer.bandwidth.TokenBucket`).
 
 What a backend can and cannot do is declared, not guessed: see :class:`Capabilities`
 and :func:`capabilities_of` (:mod:`.capabilities`).
@@ -44,6 +46,7 @@ from backup_store.io.obstore import (
     ObstoreIO,
     UploadCancelled,
 )
+from backup_store.io.throttle import ThrottledIO
 from backup_store.io.wrapper import HookedIO, Request
 
 __all__ = [
@@ -71,6 +74,7 @@ __all__ = [
     "ObstoreIO",
     "Request",
     "StoredObject",
+    "ThrottledIO",
     "UploadCancelled",
     "UploadGroup",
     "WrapperIO",

@@ -199,10 +199,22 @@ class ObjectIO(abc.ABC):
         raise ConfigurationError(f"{self.description} cannot copy objects inside the store")
 
     @abc.abstractmethod
-    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+    async def download(
+        self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
+    ) -> T:
         """``consume(chunks)`` of an object's bytes, run in one transfer thread; its
         result. A chunk is valid only until the next one is requested.
-        :class:`ObjectNotFoundError` when the object is missing."""
+        :class:`ObjectNotFoundError` when the object is missing.
+
+        ``size``: the object's size, when the caller knows it (and reserved
+        :meth:`download_memory` of it): a store may then read a large object in
+        parallel ranges, still handed to ``consume`` in order, all of one version;
+        an object of another size is an :class:`IntegrityError`."""
+
+    def download_memory(self, size: int) -> int:
+        """At most how many bytes :meth:`download` of a ``size``-byte object (its
+        size given) holds in memory."""
+        return min(size, CHUNK_SIZE)
 
     async def download_each(
         self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]

@@ -8,7 +8,9 @@ import asyncio
 import hashlib
 import threading
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from obstore.store import ObjectStore
 
 from backup_store.errors import (
     ConfigurationError,
+    IntegrityError,
     ObjectTooLargeError,
     StoreUnavailableError,
 )
@@ -109,6 +112,8 @@ class ObstoreIO(ObjectIO):
             request returns (Azure's Copy Blob): the copy state of an object
             (``"success"``, ``"pending"``, ``"failed"``, ``"aborted"``, or None for an
             object no copy made); :meth:`copy` returns only once it is ``"success"``.
+        ranged_reads: a :meth:`download` given the size of an object over two parts
+            reads it in ``part_concurrency`` parallel ranges of ``part_size``.
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class ObstoreIO(ObjectIO):
         deadlines: Deadlines | None = None,
         customer_key: bool = False,
         copy_status: Callable[[str], Awaitable[str | None]] | None = None,
+        ranged_reads: bool = True,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
@@ -135,6 +141,7 @@ class ObstoreIO(ObjectIO):
         self.capabilities = capabilities or capabilities_of(store)
         self.part_size = part_size
         self.part_concurrency = part_concurrency
+        self.ranged_reads = ranged_reads
         self.batch_delete = batch_delete
         self.deadlines = deadlines or Deadlines()
         self.customer_key = customer_key
@@ -297,10 +304,75 @@ class ObstoreIO(ObjectIO):
         # the part being filled and the parts in flight
         return (self.part_concurrency + 1) * self.part_size
 
-    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+    def download_memory(self, size: int) -> int:
+        if self._ranged(size):
+            return (self.part_concurrency + 1) * self.part_size  # ranges in flight, one consumed
+        return 2 * DOWNLOAD_CHUNK_SIZE
+
+    def _ranged(self, size: int) -> bool:
+        """Whether an object of ``size`` bytes is read in parallel ranges: one
+        connection tops out below the link, and past two parts the ranges pay."""
+        return self.ranged_reads and self.part_concurrency > 1 and size > 2 * self.part_size
+
+    async def download(
+        self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
+    ) -> T:
+        if size is not None and self._ranged(size):
+            loop = asyncio.get_running_loop()
+
+            def ranged(stop: threading.Event) -> T:
+                return consume(self._ranges(key, size, stop, loop))
+
+            return await in_transfer_thread(ranged, idle_seconds=self.deadlines.idle_seconds)
         return await in_transfer_thread(
             lambda stop: consume(self._chunks(key, stop)), idle_seconds=self.deadlines.idle_seconds
         )
+
+    def _ranges(
+        self, key: str, size: int, stop: threading.Event, loop: asyncio.AbstractEventLoop
+    ) -> Iterator[Chunk]:
+        """An object's bytes, in order, read as ranges of ``part_size`` with
+        ``part_concurrency`` in flight (in the calling transfer thread; the requests
+        run on ``loop``). Every range after the first is asked of the same version
+        (its ETag); an object of another size is an :class:`IntegrityError`."""
+        starts = deque(range(self.part_size, size, self.part_size))
+        in_flight: deque[Future[memoryview]] = deque()
+        with self._translated(key):
+            try:
+                first = obstore.get(self.store, key, options={"range": (0, self.part_size)})
+                if first.meta["size"] != size:
+                    raise IntegrityError(
+                        f"the object's size is {first.meta['size']} bytes, not the {size} recorded",
+                        key=key,
+                    )
+                e_tag = first.meta.get("e_tag")
+
+                def request_more(limit: int) -> None:
+                    while starts and len(in_flight) < limit:
+                        start = starts.popleft()
+                        in_flight.append(self._range_request(key, start, size, e_tag, loop))
+
+                request_more(self.part_concurrency - 1)  # the first range is one
+                yield from until_stopped(first.stream(min_chunk_size=DOWNLOAD_CHUNK_SIZE), stop)
+                while in_flight:
+                    data = _awaited(in_flight.popleft(), stop)
+                    request_more(self.part_concurrency)
+                    yield from until_stopped((data,), stop)
+            finally:
+                for request in in_flight:
+                    request.cancel()
+
+    def _range_request(
+        self, key: str, start: int, size: int, e_tag: str | None, loop: asyncio.AbstractEventLoop
+    ) -> Future[memoryview]:
+        end = min(start + self.part_size, size)
+        options: Any = {"range": (start, end)} | ({"if_match": e_tag} if e_tag else {})
+
+        async def request() -> memoryview:
+            result = await obstore.get_async(self.store, key, options=options)
+            return memoryview(await result.bytes_async())
+
+        return asyncio.run_coroutine_threadsafe(request(), loop)
 
     def _chunks(self, key: str, stop: threading.Event) -> Iterator[Chunk]:
         """An object's chunks, read in the calling (transfer) thread."""
@@ -438,3 +510,14 @@ async def _moving(
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+def _awaited(request: Future[T], stop: threading.Event) -> T:
+    """The result of a request running on the event loop, waited for in a transfer
+    thread; :class:`TransferCancelled` once ``stop`` is set."""
+    while True:
+        try:
+            return request.result(timeout=0.25)
+        except TimeoutError:
+            if stop.is_set():
+                raise TransferCancelled from None

@@ -65,8 +65,13 @@ class WrapperIO(ObjectIO):
     async def copy(self, source: str, key: str) -> None:
         await self.inner.copy(source, key)
 
-    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
-        return await self.inner.download(key, consume)
+    async def download(
+        self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
+    ) -> T:
+        return await self.inner.download(key, consume, size=size)
+
+    def download_memory(self, size: int) -> int:
+        return self.inner.download_memory(size)
 
     async def download_each(
         self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]
@@ -174,9 +179,11 @@ class HookedIO(WrapperIO):
 
             yield UploadGroup(persist)
 
-    async def download(self, key: str, consume: Callable[[Iterator[Chunk]], T]) -> T:
+    async def download(
+        self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
+    ) -> T:
         await self.hook(Request("download", key))
-        return await super().download(key, consume)
+        return await super().download(key, consume, size=size)
 
     async def download_each(
         self, downloads: Sequence[tuple[str, Callable[[Iterator[Chunk]], T]]]

@@ -91,6 +91,10 @@ class ServeEnvironment(BaseSettings):
 
 
 URL_VARIABLE = "BACKUP_STORE_URL"
+MAX_BANDWIDTH_VARIABLE = "BACKUP_STORE_MAX_BANDWIDTH"
+"""``serve --max-bandwidth``: bytes per second of every transfer together (``50MB``)."""
+LOW_DISK_PRIORITY_VARIABLE = "BACKUP_STORE_LOW_DISK_PRIORITY"
+"""``serve --low-disk-priority``: transfer threads in Linux's idle I/O class (``true``)."""
 NODE_ID_VARIABLES = ("CAMUNDA_CLUSTER_NODEID", "ZEEBE_BROKER_CLUSTER_NODEID")
 """Where a broker's node id is set, Camunda 8.8+'s name first."""
 

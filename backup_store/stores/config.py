@@ -135,6 +135,9 @@ class TransferSettings(StoreConfig):
     max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1, le=256)
     part_size: int = Field(default=DEFAULT_PART_SIZE, ge=5 * 1024 * 1024)
     part_concurrency: int = Field(default=DEFAULT_PART_CONCURRENCY, ge=1, le=64)
+    ranged_reads: bool = True
+    """A restore reads a plain file over two parts in ``part_concurrency`` parallel
+    ranges (off where measurement said one stream is faster: see the S3 store)."""
     max_retries: int = Field(default=3, ge=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     request_timeout_seconds: float = Field(default=300.0, gt=0)
@@ -160,6 +163,7 @@ class TransferSettings(StoreConfig):
         return {
             "part_size": self.part_size,
             "part_concurrency": self.part_concurrency,
+            "ranged_reads": self.ranged_reads,
             "deadlines": Deadlines(self.metadata_timeout_seconds, self.idle_timeout_seconds),
         }
 

@@ -7,9 +7,11 @@ size. hashlib and zstd release the GIL on large buffers, so files progress in
 parallel while the event loop stays responsive.
 
 :mod:`.files` reads and writes local files, :mod:`.zstd` compresses,
-:mod:`.threads` runs transfer threads, :mod:`.durability` makes files durable.
+:mod:`.threads` runs transfer threads, :mod:`.durability` makes files durable,
+:mod:`.bandwidth` limits the bytes per second of a process.
 """
 
+from backup_store.transfer.bandwidth import TokenBucket
 from backup_store.transfer.durability import (
     SYNCFS,
     FolderSync,
@@ -59,6 +61,7 @@ __all__ = [
     "Digest",
     "FolderSync",
     "StoredForm",
+    "TokenBucket",
     "TransferCancelled",
     "TransferControl",
     "ZstdFrameTracker",

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from backup_store.errors import StoreUnavailableError
 from backup_store.transfer.files import Chunk
+from backup_store.transfer.priority import apply_disk_priority
 
 T = TypeVar("T")
 
@@ -70,7 +71,7 @@ async def in_transfer_thread(
     on its own (its source refuses any further chunk).
     """
     stop = TransferControl()
-    future = asyncio.get_running_loop().run_in_executor(_TRANSFER_THREADS, work, stop)
+    future = asyncio.get_running_loop().run_in_executor(_TRANSFER_THREADS, _prioritized, work, stop)
     try:
         if not await _ended_while_moving(future, stop, idle_seconds):
             _abandon(future, stop)
@@ -84,6 +85,11 @@ async def in_transfer_thread(
         # past the idle timeout either (it ends on its own; nothing moves meanwhile).
         await _ended_while_moving(future, stop, idle_seconds)
         raise
+
+
+def _prioritized(work: Callable[[threading.Event], T], stop: threading.Event) -> T:
+    apply_disk_priority()
+    return work(stop)
 
 
 def _abandon(future: asyncio.Future[T], stop: threading.Event) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from backup_store import (
     BackupIdentifier,
@@ -18,7 +19,12 @@ from backup_store import (
     FilesystemBackupStore,
 )
 from backup_store.aggregate import aggregate
+from backup_store.cli import main
+from backup_store.cli.opening import limit_transfers
+from backup_store.cli.params import TransferLimits
 from backup_store.format.manifest_json import encode_manifest
+from backup_store.io import ThrottledIO
+from backup_store.transfer.priority import lower_disk_priority
 from tests.support.filesystem_stores import (
     ZEEBE_COMPLETED,
     ZEEBE_FILES,
@@ -256,6 +262,38 @@ def test_restore_into_an_absent_folder(store: StoreDir, tmp_path: Path) -> None:
         store.root, A, "segments/segment-file-1"
     ).read_bytes()
     assert "Sizes and SHA-256 checked against the integrity record." in result.stdout
+
+
+def test_restore_with_transfer_limits(store: StoreDir, tmp_path: Path) -> None:
+    target = tmp_path / "limited"
+    try:
+        result = invoke(
+            "restore", store.url, "10", "--partition", "1", "--to", str(target),
+            "--max-bandwidth", "1MB", "--low-disk-priority",
+        )  # fmt: skip
+    finally:
+        lower_disk_priority(False)
+    assert result.exit_code == 0, result.output
+    assert len(list(target.iterdir())) == 4
+    wrong = invoke("restore", store.url, "10", "--partition", "1", "--to", str(target),
+                   "--max-bandwidth", "fast")  # fmt: skip
+    assert wrong.exit_code == 2
+    assert "--max-bandwidth 'fast' is not a size" in wrong.stderr
+
+
+def test_serve_reads_the_bandwidth_limit_from_its_variable() -> None:
+    result = CliRunner().invoke(main, ["serve"], env={"BACKUP_STORE_MAX_BANDWIDTH": "fast"})
+    assert result.exit_code == 2
+    assert "'fast' is not a size" in result.stderr
+
+
+async def test_limited_stores_share_one_bucket(store: StoreDir, tmp_path: Path) -> None:
+    source, target = FilesystemBackupStore(store.root), FilesystemBackupStore(tmp_path / "t")
+    bucket = limit_transfers([source, target], TransferLimits(max_bandwidth=10**9))
+    assert bucket is not None
+    assert all(isinstance(s.io, ThrottledIO) and s.io.bucket is bucket for s in (source, target))
+    await source.restore(A, tmp_path / "restored")
+    assert bucket.taken >= sum(p.stat().st_size for p in (tmp_path / "restored").iterdir())
 
 
 def test_restore_json_and_best_copy_of_any_node(store: StoreDir, tmp_path: Path) -> None:
