@@ -10,9 +10,9 @@ from typing import Any, NoReturn
 import click
 from rich.markup import escape
 
-from backup_store.cli.opening import open_url
+from backup_store.cli.opening import limit_transfers, open_url
 from backup_store.cli.output import RichProgress, emit_json, plural, stdout_console
-from backup_store.cli.params import STORE_URL_HELP, json_option, store_url_argument
+from backup_store.cli.params import STORE_URL_HELP, TransferLimits, json_option, store_url_argument
 from backup_store.cli.running import run
 from backup_store.contract.inspectable import RestoreProgress
 from backup_store.errors import scrub
@@ -203,11 +203,13 @@ def restore_to_time(
     progress: tuple[RichProgress, RestoreProgress],
     *,
     allow_unverified: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     """Plan, then restore every partition's chain under ``into`` (a folder per backup),
     drawing each backup's progress on ``progress`` (the bar, and what feeds it)."""
     store = open_url(store_url, "STORE_URL")
+    limit_transfers([store], limits)
     bar, shown = progress
 
     async def work() -> tuple[RestorePlan, list[RestoredBackup]] | NoRestorePlanError:

@@ -222,6 +222,7 @@ def restore_command(
             (from_, backup_ids, nearest),
             allow_non_empty,
             allow_unverified,
+            limits,
             as_json,
         )
         return
@@ -248,6 +249,7 @@ def restore_command(
         Path(target),
         allow_non_empty,
         allow_unverified,
+        limits,
         as_json,
     )
 
@@ -259,6 +261,7 @@ def _restore_to_time(
     choice: tuple[Instant | None, str | None, bool],
     allow_non_empty: bool,
     allow_unverified: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     from_, backup_ids, nearest = choice
@@ -273,6 +276,7 @@ def _restore_to_time(
             into,
             (progress, RestoreBar(progress)),
             allow_unverified=allow_unverified,
+            limits=limits,
             as_json=as_json,
         )
     except BaseException:
@@ -288,6 +292,7 @@ def _restore_one(
     target: Path,
     allow_non_empty: bool,
     allow_unverified: bool,
+    limits: TransferLimits,
     as_json: bool,
 ) -> None:
     destination = RestoreTarget(target, allow_non_empty=allow_non_empty)
