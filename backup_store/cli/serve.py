@@ -384,20 +384,12 @@ def serve(
     writing = writer and is_sample_data(data_dir)
 
     runtime = functools.partial(
-        _runtime,
-        store,
-        sources,
-        node_id=node_id,
-        partition_count=count,
-        request_timeout=request_timeout,
-        data_dir=data_dir,
-        writer_interval=writer_interval if writing else None,
-        address=(host, port),
-        token=token is not None,
-        schedule=schedule,
-        retention=retention,
+        _runtime, store, sources, node_id=node_id, partition_count=count,
+        request_timeout=request_timeout, data_dir=data_dir,
+        writer_interval=writer_interval if writing else None, address=(host, port),
+        token=token is not None, schedule=schedule, retention=retention,
         retention_schedule=retention_schedule,
-    )
+    )  # fmt: skip
     run_app(make_app(runtime), host=host, port=port, log_level=log_level, sock=sock)
 
 
