@@ -16,6 +16,7 @@ import hmac
 import urllib.error
 import urllib.request
 from dataclasses import replace
+from email.message import Message
 from email.utils import formatdate
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -266,52 +267,42 @@ class AzureBackupStore(ObjectBackupStore):
         """The state of the copy that made blob ``key`` (``x-ms-copy-status``: success,
         pending, failed, aborted), None for a blob no copy made (Get Blob Properties)."""
         request = self._signed("HEAD", f"{self.config.container}/{quote(key)}")
+        headers = await asyncio.to_thread(self._send, request, "read the copy's state", key)
+        return None if headers is None else headers.get("x-ms-copy-status")
 
-        def ask() -> str | None:
-            try:
-                with urllib.request.urlopen(request, timeout=self._request_seconds()) as answer:  # noqa: S310
-                    status: str | None = answer.headers.get("x-ms-copy-status")
-                    return status
-            except urllib.error.HTTPError as error:
-                raise StoreUnavailableError(
-                    f"could not read the copy's state: HTTP {error.code}",
-                    store=self.description,
-                    key=key,
-                    operation="copy",
-                ) from None
-            except OSError as error:
-                raise StoreUnavailableError(
-                    f"could not reach {endpoint_for_display(self.config.account_url)}: {error}",
-                    store=self.description,
-                    key=key,
-                    operation="copy",
-                ) from None
-
-        return await asyncio.to_thread(ask)
-
-    def _request_seconds(self) -> float:
-        return self.config.connect_timeout_seconds + 30
+    def _send(
+        self,
+        request: urllib.request.Request,
+        operation: str,
+        key: str | None = None,
+        *,
+        conflict_ok: bool = False,
+    ) -> Message | None:
+        """The answer's headers; None for 409 Conflict where ``conflict_ok`` (the
+        container exists already). Any other failure is a :class:`StoreUnavailableError`
+        that names no credential."""
+        config = self.config
+        seconds = config.connect_timeout_seconds + 30
+        try:
+            with urllib.request.urlopen(request, timeout=seconds) as answer:  # noqa: S310
+                headers: Message = answer.headers
+                return headers
+        except urllib.error.HTTPError as error:
+            if error.code == 409 and conflict_ok:
+                return None
+            problem = f"HTTP {error.code}"
+        except OSError as error:
+            problem = f"{endpoint_for_display(config.account_url)} unreachable: {error}"
+        raise StoreUnavailableError(
+            f"could not {operation}: {problem}",
+            store=self.description,
+            key=key,
+            operation=operation,
+        )
 
     def _create_container(self) -> None:
-        config = self.config
-        request = self._signed("PUT", config.container, "restype=container")
-        try:
-            with urllib.request.urlopen(request, timeout=self._request_seconds()):  # noqa: S310
-                pass
-        except urllib.error.HTTPError as error:
-            if error.code != 409:  # 409 ContainerAlreadyExists
-                raise StoreUnavailableError(
-                    f"could not create container {config.container!r}: HTTP {error.code}",
-                    store=self.description,
-                    operation="create container",
-                ) from None
-        except OSError as error:
-            raise StoreUnavailableError(
-                f"could not reach {endpoint_for_display(config.account_url)}: {error}",
-                store=self.description,
-                operation="create container",
-            ) from None
-
+        request = self._signed("PUT", self.config.container, "restype=container")
+        self._send(request, "create container", conflict_ok=True)
 
 def from_url(url: SplitResult) -> AzureBackupStore:
     """``az://container?endpoint=...&account_name=...&account_key=...`` (or

@@ -132,3 +132,16 @@ def test_without_signing_credentials_nothing_is_copied(azure_container: AzureCon
     config = azure_config(azure_container, account_key=None, bearer_token="token")
     store = AzureBackupStore(config)
     assert not store.io.capabilities.server_side_copy
+
+
+async def test_an_unanswered_question_about_a_copy_is_an_error_without_credentials(
+    azure_container: AzureContainer,
+) -> None:
+    config = azure_config(azure_container, endpoint="http://127.0.0.1:9/devstoreaccount1")
+    store = AzureBackupStore(config)
+    with pytest.raises(StoreUnavailableError, match="could not read the copy's state") as raised:
+        await store.copy_status("a")
+    message = str(raised.value)
+    assert "127.0.0.1:9" in message and raised.value.key == "a"
+    assert config.account_key is not None
+    assert config.account_key.get_secret_value() not in message
