@@ -175,6 +175,26 @@ def test_an_id_a_kept_range_still_needs_is_kept_as_zeebe_89_keeps_ranges_whole()
     assert {e.backup_id: e.rule for e in kept.entries}[4] is Rule.RANGE
 
 
+def test_backups_that_record_no_first_log_position_form_no_ranges() -> None:
+    """Zeebe before 8.9 records no first log position and keeps no ranges: the same
+    history without it is pruned by the policy alone (2 is INCOMPLETE and goes)."""
+    c, f = BackupStatusCode.COMPLETED, BackupStatusCode.FAILED
+    older = [
+        replace(s, descriptor=replace(s.descriptor, first_log_position=None))
+        for s in (
+            *(ranged(i, 1, c, 100 * (i - 1) + 1) for i in (1, 2, 3, 4)),
+            ranged(1, 2, c, 1),
+            ranged(2, 2, f, 101),
+            ranged(3, 2, c, 201),
+            ranged(4, 2, c, 301),
+        )
+        if s.descriptor is not None
+    ]
+    plan = plan_retention(older, RetentionPolicy(keep_last=3), NOW)
+    assert decisions(plan)[2][0] is Action.DELETE
+    assert [e.backup_id for e in plan.to_delete] == [2]
+
+
 def test_either_rule_keeps() -> None:
     statuses = [
         *completed(1, 10 * DAY),
