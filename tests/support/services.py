@@ -61,7 +61,11 @@ class MemorySource(PartitionSource):
     async def backup_content(self, checkpoint: Checkpoint) -> CheckpointContent:
         await self.content_gate.wait()
         segment = self.files / f"{self._partition_id}.log"
-        segment.write_bytes(b"x" * 100)
+        # Replaced whole, never rewritten in place: a save of an earlier checkpoint may
+        # be reading it (truncating it first would show that save a missing file).
+        fresh = segment.with_name(f"{segment.name}.{checkpoint.checkpoint_id}")
+        fresh.write_bytes(b"x" * 100)
+        fresh.replace(segment)
         return CheckpointContent(
             snapshot_id=f"{checkpoint.position}-1-1-1",
             checkpoint_position=checkpoint.position,
