@@ -126,6 +126,13 @@ async def restored(
     return read_folder(to)
 
 
+async def save_again(store: ObjectBackupStore, tmp_path: Path, files: dict[str, bytes]) -> None:
+    """The second backup of the partition, with ``files`` as they are now."""
+    folder = tmp_path / "second"
+    write_partition(folder, files)
+    await store.save(backup_of(SECOND, folder, files))
+
+
 async def save_two(
     store: ObjectBackupStore, tmp_path: Path, names_changed: Iterable[str]
 ) -> tuple[dict[str, bytes], dict[str, bytes]]:
@@ -179,9 +186,7 @@ async def test_a_source_rewritten_in_the_store_is_not_copied(
     raw = store.io
     await raw.upload(store.file_key(stored, "segments", entry), [os.urandom(SIZE)])
     counter = counting(store)
-    folder = tmp_path / "second"
-    write_partition(folder, first)
-    await store.save(backup_of(SECOND, folder, first))
+    await save_again(store, tmp_path, first)
     copied = {source.rsplit("/", 1)[-1] for source, _ in counter.copies}
     assert NAMES[0] not in copied
     assert counter.sent >= SIZE
@@ -207,9 +212,7 @@ async def test_a_source_deleted_during_its_copy_is_uploaded_instead(
 
     counter = CountingIO(raw)
     store.io = HookedIO(counter, delete_the_source)
-    folder = tmp_path / "second"
-    write_partition(folder, first)
-    await store.save(backup_of(SECOND, folder, first))
+    await save_again(store, tmp_path, first)
     assert (await store.get_status(SECOND)).status_code is BackupStatusCode.COMPLETED
     assert deleted, "the copy of the file was never requested"
     assert counter.sent == SIZE  # only the file whose source vanished
@@ -237,9 +240,7 @@ async def test_a_backup_whose_record_names_no_identities_is_never_a_source(
     }
     await store.io.put(stored.layout.integrity_key(FIRST), json.dumps(older).encode())
     counter = counting(store)
-    folder = tmp_path / "second"
-    write_partition(folder, first)
-    await store.save(backup_of(SECOND, folder, first))
+    await save_again(store, tmp_path, first)
     assert counter.copies == []
     assert counter.sent == len(NAMES) * SIZE
     assert await restored(store, SECOND, tmp_path / "r") == first
@@ -263,9 +264,7 @@ async def test_a_failed_backup_is_never_a_source(store: ObjectBackupStore, tmp_p
     assert (await store.get_status(FIRST)).status_code is BackupStatusCode.FAILED
     store.io = raw
     counter = counting(store)
-    folder = tmp_path / "second"
-    write_partition(folder, first)
-    await store.save(backup_of(SECOND, folder, first))
+    await save_again(store, tmp_path, first)
     assert counter.copies == []
     assert counter.sent == len(NAMES) * SIZE
     assert await restored(store, SECOND, tmp_path / "r") == first
@@ -372,9 +371,7 @@ async def test_a_copy_that_is_not_its_sources_size_is_uploaded_instead(
     await store.save(write_partition(tmp_path / "first", first))
     counter = ShortCopies(store.io)
     store.io = counter
-    folder = tmp_path / "second"
-    write_partition(folder, first)
-    await store.save(backup_of(SECOND, folder, first))
+    await save_again(store, tmp_path, first)
     assert counter.sent == len(NAMES) * SIZE  # every copy was replaced by an upload
     assert store.counters.files_copied == 0
     assert await restored(store, SECOND, tmp_path / "r") == first
