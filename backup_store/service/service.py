@@ -66,6 +66,7 @@ from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.logs import log_context
 from backup_store.service.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
+from backup_store.service.reads import Aggregates
 from backup_store.service.source import Checkpoint, PartitionSource
 from backup_store.transfer.files import source_size
 
@@ -165,6 +166,7 @@ class BackupService(AsyncResource):
         self._first_recovery_attempt = asyncio.Event()
         self._store_floor = 0
         self._shared_reads = FreshShared(self._read)
+        self._aggregates = Aggregates()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -430,11 +432,12 @@ class BackupService(AsyncResource):
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
         with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
-            return await self._shared_reads(pattern)
+            # (The store joins concurrent lists: each request reads for itself.)
+            return await self._read(pattern)
 
     async def _read(self, checkpoint: int | str) -> list[BackupInfo]:
-        """Aggregated backups of an id or a ``digits*`` pattern (identical concurrent
-        reads share one run of this, started after they arrived: ``_shared_reads``)."""
+        """Aggregated backups of an id or a ``digits*`` pattern (requests answered by
+        the same lists share one aggregation: ``_aggregates``)."""
         if isinstance(checkpoint, int):
             selects: Callable[[int], bool] = checkpoint.__eq__
         else:
@@ -443,7 +446,22 @@ class BackupService(AsyncResource):
         # was running then and had no manifest yet when read is IN_PROGRESS.
         running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
         unmarked = [s for s in self._unmarked.values() if selects(s.id.checkpoint_id)]
-        statuses = await self._statuses(checkpoint)
+        listed = await self._listed(checkpoint)
+        own = (checkpoint, tuple((r.backup_id, r.descriptor, r.started) for r in running))
+        return self._aggregates.get(
+            (*own, tuple(unmarked)),
+            listed,
+            functools.partial(self._aggregate, checkpoint, listed, running, unmarked),
+        )
+
+    def _aggregate(
+        self,
+        checkpoint: int | str,
+        listed: Sequence[list[BackupStatus]],
+        running: list[_Running],
+        unmarked: list[BackupStatus],
+    ) -> list[BackupInfo]:
+        statuses = _found(listed)
         stored = {s.id for s in statuses}
         statuses += [s for s in unmarked if s.id not in stored]
         found = stored | {s.id for s in unmarked}
@@ -470,6 +488,9 @@ class BackupService(AsyncResource):
         return [i for i in infos if not all(d.state in gone for d in i.details)]
 
     async def _statuses(self, checkpoint: int | str) -> list[BackupStatus]:
+        return _found(await self._listed(checkpoint))
+
+    async def _listed(self, checkpoint: int | str) -> list[list[BackupStatus]]:
         """Statuses of every node's backups matching ``checkpoint``, partition by partition.
 
         Listing per partition keeps each listing under the narrowest key prefix.
@@ -478,7 +499,7 @@ class BackupService(AsyncResource):
         """
         partitions = set(range(1, self.partition_count + 1))
         partitions.update(await self.store.list_partitions())
-        results = await self._gather(
+        return await self._gather(
             [
                 functools.partial(
                     self.store.list,
@@ -487,12 +508,6 @@ class BackupService(AsyncResource):
                 for p in sorted(partitions)
             ]
         )
-        return [
-            s
-            for result in results
-            for s in result
-            if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
-        ]
 
     # ------------------------------------------------------------ delete
 
@@ -617,6 +632,15 @@ class BackupService(AsyncResource):
     async def _gather(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run jobs with bounded concurrency; the first error cancels the rest."""
         return await run_bounded(jobs, STORE_CONCURRENCY)
+
+
+def _found(listed: Sequence[list[BackupStatus]]) -> list[BackupStatus]:
+    return [
+        s
+        for result in listed
+        for s in result
+        if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
+    ]
 
 
 def _starts_with(prefix: str) -> Callable[[int], bool]:
