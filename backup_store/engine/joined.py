@@ -112,12 +112,13 @@ class JoinedLists:
 async def _relist(
     ctx: StoreContext, prefix: str, chunks: ListedChunks, passed: int
 ) -> builtins.list[ObjectMeta]:
-    """One listing of the run listed again now, at least up to the last key of its
-    first ``passed`` chunks (once the run has told where that is)."""
+    """One listing of the run listed again now, up to the last key of its first
+    ``passed`` chunks."""
 
-    def reached(last_key: str) -> bool:
-        known, boundary = chunks.boundary(passed)
-        return known and boundary is not None and last_key >= boundary
+    async def reached(last_key: str) -> bool:
+        # (Waits for the run only for chunks it had asked for when this list was asked.)
+        boundary = await chunks.boundary_when_known(passed)
+        return boundary is not None and last_key >= boundary
 
     return await listing.ordered_objects(ctx, prefix, reached=reached)
 

@@ -6,7 +6,7 @@ rebuild."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from functools import partial
 
 from backup_store.catalog import NO_SHARDS, CatalogEntry, Entries, normal_token
@@ -117,7 +117,7 @@ async def ordered_objects(
     ctx: StoreContext,
     prefix: str,
     chunks: ListedChunks | None = None,
-    reached: Callable[[str], bool] | None = None,
+    reached: Callable[[str], Awaitable[bool]] | None = None,
 ) -> builtins.list[ObjectMeta]:
     """Objects whose keys start with ``prefix`` from one ordered listing, which stops
     at the first key past the prefix, or once ``reached(last key listed)``.
@@ -142,11 +142,13 @@ async def ordered_objects(
             last = chunk[-1].key
             if chunks is not None:
                 chunks.delivered(last, matching)
-            if (last > prefix and not last.startswith(prefix)) or (reached and reached(last)):
+            if (last > prefix and not last.startswith(prefix)) or (
+                reached is not None and await reached(last)
+            ):
                 return objects  # no further page is requested
     finally:
         if chunks is not None:
-            chunks.ended = True
+            chunks.end()
         await listing.aclose()  # type: ignore[attr-defined]
 
 

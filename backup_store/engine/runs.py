@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from dataclasses import dataclass, field
 
@@ -30,9 +31,21 @@ class ListedChunks:
     objects: builtins.list[builtins.list[ObjectMeta]] = field(default_factory=list)
     ended: bool = False
 
+    def __post_init__(self) -> None:
+        self._progressed = asyncio.Event()
+
     def delivered(self, last_key: str, matching: builtins.list[ObjectMeta]) -> None:
         self.last_keys.append(last_key)
         self.objects.append(matching)
+        self._progress()
+
+    def end(self) -> None:
+        self.ended = True
+        self._progress()
+
+    def _progress(self) -> None:
+        self._progressed.set()
+        self._progressed = asyncio.Event()
 
     def passed(self) -> int:
         """How many first chunks may hold keys listed before now (at most all)."""
@@ -48,6 +61,14 @@ class ListedChunks:
         if passed <= len(self.last_keys):
             return True, self.last_keys[passed - 1]
         return self.ended, None
+
+    async def boundary_when_known(self, passed: int) -> str | None:
+        """:meth:`boundary`, once known (the run delivers those chunks, or ends)."""
+        while True:
+            known, key = self.boundary(passed)
+            if known:
+                return key
+            await self._progressed.wait()
 
     def after(self, passed: int) -> builtins.list[ObjectMeta]:
         """The objects of every chunk after the first ``passed``."""

@@ -434,6 +434,7 @@ async def test_status_of_one_id_reads_no_catalog(base_store: ObjectBackupStore) 
 
 # ------------------------------------------------------------------ catalog shards
 
+
 @pytest.fixture
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_codec, "SHARD_ENTRIES", SHARD)
