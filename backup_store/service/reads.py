@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from backup_store.aggregate import BackupInfo
-from backup_store.model import BackupStatus
+from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
+from backup_store.model import BackupStatus, BackupStatusCode
+from backup_store.operations import by_checkpoint
 
 
 class Aggregates:
@@ -43,3 +44,41 @@ class Aggregates:
         infos = make()
         self._recent.append((own, tuple(listed), infos))
         return infos
+
+
+def found_statuses(listed: Sequence[list[BackupStatus]]) -> list[BackupStatus]:
+    """The statuses of the store's lists, without ``DOES_NOT_EXIST`` ones."""
+    gone = BackupStatusCode.DOES_NOT_EXIST
+    return [s for result in listed for s in result if s.status_code is not gone]
+
+
+def aggregated(
+    checkpoint: int | str,
+    listed: Sequence[list[BackupStatus]],
+    running: list[BackupStatus],
+    unmarked: list[BackupStatus],
+    partition_count: int,
+) -> list[BackupInfo]:
+    """Backups of an id or a ``digits*`` pattern, highest first: the store's lists,
+    then what this process knows of ids the store does not hold yet (``unmarked``:
+    failed here, not yet marked; ``running``: IN_PROGRESS, taken before reading, so
+    that a backup running then with no manifest yet when read is there)."""
+    statuses = found_statuses(listed)
+    stored = {s.id for s in statuses}
+    statuses += [s for s in unmarked if s.id not in stored]
+    found = stored | {s.id for s in unmarked}
+    statuses += [r for r in running if r.id not in found]
+    by_id = by_checkpoint(statuses)
+    infos = [
+        aggregate(
+            backup_id,
+            by_id[backup_id],
+            max(partition_count, partition_count_of(by_id[backup_id]) or 0),
+        )
+        for backup_id in sorted(by_id, reverse=True)
+    ]
+    if isinstance(checkpoint, int):
+        return infos
+    # A listing leaves out backups that are only tombstones (management-api.md).
+    gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
+    return [i for i in infos if not all(d.state in gone for d in i.details)]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from backup_store import ZEEBE_VERSION
-from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
+from backup_store.aggregate import BackupInfo, aggregate
 from backup_store.concurrency import FreshShared, run_bounded
 from backup_store.contract.inspectable import InspectableStore, StoredManifest
 from backup_store.errors import (
@@ -57,7 +57,6 @@ from backup_store.model import (
     check_checkpoint_id,
 )
 from backup_store.operations import (
-    by_checkpoint,
     damaged_left_error,
     delete_partition_backups,
     split_damaged,
@@ -66,7 +65,7 @@ from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.logs import log_context
 from backup_store.service.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
-from backup_store.service.reads import Aggregates
+from backup_store.service.reads import Aggregates, aggregated, found_statuses
 from backup_store.service.source import Checkpoint, PartitionSource
 from backup_store.transfer.files import source_size
 
@@ -444,51 +443,25 @@ class BackupService(AsyncResource):
             selects = _starts_with(checkpoint.removesuffix("*"))
         # What this process runs, taken before reading: a partition backup that
         # was running then and had no manifest yet when read is IN_PROGRESS.
-        running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
-        unmarked = [s for s in self._unmarked.values() if selects(s.id.checkpoint_id)]
-        listed = await self._listed(checkpoint)
-        own = (checkpoint, tuple((r.backup_id, r.descriptor, r.started) for r in running))
-        return self._aggregates.get(
-            (*own, tuple(unmarked)),
-            listed,
-            functools.partial(self._aggregate, checkpoint, listed, running, unmarked),
-        )
-
-    def _aggregate(
-        self,
-        checkpoint: int | str,
-        listed: Sequence[list[BackupStatus]],
-        running: list[_Running],
-        unmarked: list[BackupStatus],
-    ) -> list[BackupInfo]:
-        statuses = _found(listed)
-        stored = {s.id for s in statuses}
-        statuses += [s for s in unmarked if s.id not in stored]
-        found = stored | {s.id for s in unmarked}
-        statuses += [
+        running = [
             BackupStatus(
                 r.backup_id, BackupStatusCode.IN_PROGRESS, r.descriptor, None, r.started, r.started
             )
-            for r in running
-            if r.backup_id not in found
+            for r in self._running.values()
+            if selects(r.backup_id.checkpoint_id)
         ]
-        by_id = by_checkpoint(statuses)
-        infos = [
-            aggregate(
-                backup_id,
-                by_id[backup_id],
-                max(self.partition_count, partition_count_of(by_id[backup_id]) or 0),
-            )
-            for backup_id in sorted(by_id, reverse=True)
-        ]
-        if isinstance(checkpoint, int):
-            return infos
-        # A listing leaves out backups that are only tombstones (management-api.md).
-        gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
-        return [i for i in infos if not all(d.state in gone for d in i.details)]
+        unmarked = [s for s in self._unmarked.values() if selects(s.id.checkpoint_id)]
+        listed = await self._listed(checkpoint)
+        return self._aggregates.get(
+            (checkpoint, tuple(running), tuple(unmarked)),
+            listed,
+            functools.partial(
+                aggregated, checkpoint, listed, running, unmarked, self.partition_count
+            ),
+        )
 
     async def _statuses(self, checkpoint: int | str) -> list[BackupStatus]:
-        return _found(await self._listed(checkpoint))
+        return found_statuses(await self._listed(checkpoint))
 
     async def _listed(self, checkpoint: int | str) -> list[list[BackupStatus]]:
         """Statuses of every node's backups matching ``checkpoint``, partition by partition.
@@ -632,15 +605,6 @@ class BackupService(AsyncResource):
     async def _gather(self, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         """Run jobs with bounded concurrency; the first error cancels the rest."""
         return await run_bounded(jobs, STORE_CONCURRENCY)
-
-
-def _found(listed: Sequence[list[BackupStatus]]) -> list[BackupStatus]:
-    return [
-        s
-        for result in listed
-        for s in result
-        if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
-    ]
 
 
 def _starts_with(prefix: str) -> Callable[[int], bool]:
