@@ -3,11 +3,13 @@ its question.
 
 Where listings are ordered (S3, GCS, Azure), a list asked while a run of the same
 wildcard is in flight joins it: it takes what the run lists from then on and lists
-again only the part the run had already passed, at once, from the start up to
-where the run was. So no list waits for much more than one listing, and each
+again only the part the run had already passed, from the start up to where the
+run was, while the run goes on. So no list waits for much more than one listing, and each
 answer holds every change that finished before it was asked (the run's statuses
-are reused only for the very version of a manifest listed again). Lists that join
-at the same point share one re-listing and one answer (the same list object).
+are reused only for the very version of a manifest listed again). The lists that
+join a run at one point (until it moves on: a chunk listed, a listing ended, or
+the run done) share one listing again, started once they were all asked, and one
+answer (the same list object).
 
 Where listings are not ordered (the filesystem) a list shares only a run that
 started after it was asked (:class:`~backup_store.concurrency.FreshShared`).
@@ -79,6 +81,13 @@ class JoinedLists:
 
     async def _join(self, wildcard: BackupIdentifierWildcard, run: _Run, marks: Marks) -> Answer:
         """The run's objects listed after ``marks``, the part before listed again."""
+        # Lists asked until the run moves on join this one (they share the listing
+        # again); then it is closed and lists again, after every one of them was asked.
+        if run.progress.marks() == marks:
+            waiting = asyncio.ensure_future(run.progress.progressed())
+            run.listed.add_done_callback(lambda _: waiting.cancel())
+            await asyncio.wait([waiting])  # (ended by the run's progress or its end)
+        del run.joined[marks]
         passed = [(p, n) for p, n in marks if n > 0]
         relisted, listed = await both(
             partial(

@@ -38,7 +38,8 @@ async def manifest_keys(
     ordered listing's chunks for the lists that join it (:mod:`.joined`)."""
     listed = listed_prefixes(ctx, wildcard)
     if run is not None:
-        run.streams.update((p, ListedChunks(ctx.io.capabilities.list_spill)) for p in listed)
+        for prefix in listed:
+            run.stream(prefix, ctx.io.capabilities.list_spill)
     listings = await run_bounded(
         [
             partial(objects_with_prefix, ctx, p, None if run is None else run.streams[p])

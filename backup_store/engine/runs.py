@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backup_store.io import ObjectMeta
@@ -26,6 +27,7 @@ class ListedChunks:
     """
 
     spill: int | None
+    on_progress: Callable[[], None] | None = None
     started: int = 0
     last_keys: builtins.list[str] = field(default_factory=list)
     objects: builtins.list[builtins.list[ObjectMeta]] = field(default_factory=list)
@@ -46,6 +48,8 @@ class ListedChunks:
     def _progress(self) -> None:
         self._progressed.set()
         self._progressed = asyncio.Event()
+        if self.on_progress is not None:
+            self.on_progress()
 
     def passed(self) -> int:
         """How many first chunks may hold keys listed before now (at most all)."""
@@ -80,6 +84,22 @@ class ListingRun:
     """The ordered listings of one run of a list, by prefix, as they progress."""
 
     streams: dict[str, ListedChunks] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._progressed = asyncio.Event()
+
+    def stream(self, prefix: str, spill: int | None) -> ListedChunks:
+        """Record the listing of ``prefix`` (not started yet)."""
+        self.streams[prefix] = ListedChunks(spill, self._progress)
+        return self.streams[prefix]
+
+    def _progress(self) -> None:
+        self._progressed.set()
+        self._progressed = asyncio.Event()
+
+    async def progressed(self) -> None:
+        """Wait until one of the listings delivers a chunk or ends."""
+        await self._progressed.wait()
 
     def marks(self) -> Marks:
         """Where a list asked now joins this run (a listing not started: nothing passed)."""

@@ -33,7 +33,6 @@ class HeldListing(WrapperIO):
         self.prefix = prefix
         self.held = asyncio.Event()
         self.release = asyncio.Event()
-        self.listed_again = asyncio.Event()
         self.later: builtins.list[int] = []
         """Objects listed by each listing of ``prefix`` after the held one."""
 
@@ -46,7 +45,6 @@ class HeldListing(WrapperIO):
             return
         if self.held.is_set():
             self.later.append(0)
-            self.listed_again.set()
             async for page in self.inner.list(prefix, offset=offset):
                 self.later[-1] += len(page)
                 yield page
@@ -86,7 +84,8 @@ async def test_a_late_list_takes_the_rest_of_the_run_and_lists_again_only_what_i
     # (The owner known: a list then asks the store nothing before it joins.)
     assert await store.is_claimed()
     late = [asyncio.ensure_future(store.list(wildcard)) for _ in range(3)]
-    await held.listed_again.wait()  # the late lists were asked, the run still held
+    # Released in this same step: the late lists are asked (their first steps come
+    # first) before the run goes on.
     held.release.set()
     first, answers = await run, await asyncio.gather(*late)
     # The run's own answer: its first response predates the new backup (whose key
