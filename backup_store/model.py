@@ -158,7 +158,8 @@ class BackupIdentifier:
 
     def __str__(self) -> str:
         return (
-            f"node {self.node_folder}/partition {self.partition_id}/checkpoint {self.checkpoint_id}"
+            f"node {self.node_folder}/partition {self.partition_id}"
+            f"/checkpoint {self.checkpoint_id}"
         )
 
 
@@ -356,9 +357,7 @@ class BackupStatus:
     def of_damaged(cls, backup_id: BackupIdentifier, damage: str) -> BackupStatus:
         """The status of a partition backup whose manifest at its key is damaged."""
         return cls(
-            backup_id,
-            BackupStatusCode.FAILED,
-            failure_reason=DAMAGED_REASON_PREFIX + damage,
+            backup_id, BackupStatusCode.FAILED, failure_reason=DAMAGED_REASON_PREFIX + damage,
             damage=damage,
         )
 

@@ -1,5 +1,6 @@
 """Deprecated: re-exports :mod:`backup_store.io`, where the object I/O seam lives."""
 
+
 from backup_store.io.base import (
     DEFAULT_PART_CONCURRENCY,
     DEFAULT_PART_SIZE,

@@ -136,9 +136,7 @@ MODES = {
         latency_small=200,
         cloud_backends=("s3", "azure", "gcs"),
         rss_mib={
-            "filesystem": (256, 4096),
-            "s3": (256, 4096),
-            "azure": (256, 4096),
+            "filesystem": (256, 4096), "s3": (256, 4096), "azure": (256, 4096),
             "gcs": (256, 4096),
         },
     ),
@@ -274,11 +272,8 @@ class Raw:
                 else b"".join(chunks_of(path, hashlib.sha256() if sha else None))
             )
             obstore.put(
-                store,
-                f"{prefix}/{path.name}",
-                source,
-                chunk_size=s.part_size,
-                max_concurrency=s.part_concurrency,
+                store, f"{prefix}/{path.name}", source,
+                chunk_size=s.part_size, max_concurrency=s.part_concurrency,
             )
 
         await self.each(one, paths)
@@ -303,10 +298,8 @@ class Raw:
 
 async def run_command(*argv: str, env: dict[str, str] | None = None) -> None:
     process = await asyncio.create_subprocess_exec(
-        *argv,
-        env={**os.environ, **(env or {})},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        *argv, env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
     _, err = await process.communicate()
     if process.returncode != 0:
@@ -388,12 +381,8 @@ class Scenario:
         self.cpu: dict[str, list[float]] = {}
 
     async def compare(
-        self,
-        op: str,
-        ours: Action,
-        baselines: dict[str, Action],
-        cleanup: Action | None = None,
-        child_cpu: frozenset[str] = frozenset(),
+        self, op: str, ours: Action, baselines: dict[str, Action],
+        cleanup: Action | None = None, child_cpu: frozenset[str] = frozenset(),
     ) -> None:
         figures = {name: Figure(name) for name in baselines}
         for i in range(self.pairs):
@@ -512,15 +501,13 @@ async def filesystem(name: str, paths: list[Path], work: Path, pairs: int) -> di
     print(f"  {name}: {DURABILITY}", flush=True)
     await backups.save()  # the backup every restore reads
     await scenario.compare(
-        "save",
-        backups.save,
+        "save", backups.save,
         {
             "raw": lambda: raw.copy(paths, out, sha=True),
             "raw-nohash": lambda: raw.copy(paths, out, sha=False),
             "cp": lambda: cp(source),
         },
-        cleanup,
-        child_cpu=frozenset({"cp"}),
+        cleanup, child_cpu=frozenset({"cp"}),
     )
     assert backups.kept is not None
     # Only the kept backup is left in the store.
@@ -528,15 +515,13 @@ async def filesystem(name: str, paths: list[Path], work: Path, pairs: int) -> di
         p for p in (work / "store").rglob("*") if p.is_file() and p.parent.name == "segments"
     )
     await scenario.compare(
-        "restore",
-        backups.restore,
+        "restore", backups.restore,
         {
             "raw": lambda: raw.copy(stored, out, sha=True),
             "raw-nohash": lambda: raw.copy(stored, out, sha=False),
             "cp": lambda: cp(stored[0].parent),
         },
-        cleanup,
-        child_cpu=frozenset({"cp"}),
+        cleanup, child_cpu=frozenset({"cp"}),
     )
     return scenario.results
 
@@ -545,8 +530,7 @@ def rclone_remote(kind: str, bucket: Any) -> tuple[str, dict[str, str]]:
     """An rclone remote for the emulator bucket, configured through the environment."""
     if kind == "s3":
         env = {
-            "RCLONE_CONFIG_BENCH_TYPE": "s3",
-            "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+            "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
             "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": S3_ACCESS_KEY_ID,
             "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": S3_SECRET_ACCESS_KEY,
             "RCLONE_CONFIG_BENCH_ENDPOINT": bucket.endpoint,
@@ -573,12 +557,8 @@ def rclone_flags(kind: str, s: Settings) -> list[str]:
     size = f"{s.part_size // MIB}M"
     per_kind = {
         "s3": ["--s3-chunk-size", size, "--s3-upload-concurrency", str(s.part_concurrency)],
-        "azure": [
-            "--azureblob-chunk-size",
-            size,
-            "--azureblob-upload-concurrency",
-            str(s.part_concurrency),
-        ],
+        "azure": ["--azureblob-chunk-size", size,
+                  "--azureblob-upload-concurrency", str(s.part_concurrency)],
         "gcs": [],
     }
     return ["--transfers", str(s.concurrency), "--checkers", str(s.concurrency), *per_kind[kind]]
@@ -615,13 +595,8 @@ async def cloud(
 
     if rclone_ok:
         baselines_save["rclone"] = lambda: run_command(
-            rclone,
-            "copy",
-            "--ignore-times",
-            str(paths[0].parent),
-            f"{remote}/rclone",
-            *flags,
-            env=env,
+            rclone, "copy", "--ignore-times", str(paths[0].parent), f"{remote}/rclone",
+            *flags, env=env,
         )
 
     async def cleanup() -> None:
@@ -631,18 +606,16 @@ async def cloud(
 
     await backups.save()
     await raw.put(raw_store, "raw", paths, sha=False)
-    await scenario.compare(
-        "save", backups.save, baselines_save, cleanup, child_cpu=frozenset({"rclone"})
-    )
+    await scenario.compare("save", backups.save, baselines_save, cleanup,
+                           child_cpu=frozenset({"rclone"}))
     baselines_restore: dict[str, Action] = {
         "raw": lambda: raw.get(raw_store, "raw", paths, out, sha=True),
         "raw-nohash": lambda: raw.get(raw_store, "raw", paths, out, sha=False),
     }
     if rclone_ok:
         baselines_restore["rclone"] = rclone_restore
-    await scenario.compare(
-        "restore", backups.restore, baselines_restore, cleanup, child_cpu=frozenset({"rclone"})
-    )
+    await scenario.compare("restore", backups.restore, baselines_restore, cleanup,
+                           child_cpu=frozenset({"rclone"}))
     if rclone_ok:
         for op in ("save", "restore"):
             rclone_goal(kind, op, scenario.results[op])
@@ -682,9 +655,7 @@ async def zstd_cost(bucket: Any, work: Path, sizes: tuple[int, ...], pairs: int)
         await scenario.compare("save", on.save, {"zstd off": off.save}, cleanup)
         await scenario.compare("restore", on.restore, {"zstd off": off.restore}, cleanup)
         stored = sum(  # only the kept backup is left
-            m["size"]
-            for page in obstore.list(bucket.store(), f"zstd-{kind}")
-            for m in page
+            m["size"] for page in obstore.list(bucket.store(), f"zstd-{kind}") for m in page
             if "/segments/" in m["path"]
         )
         scenario.results["stored_fraction"] = round(stored / (mib * MIB), 3)
@@ -714,9 +685,7 @@ async def latency(bucket: Any, work: Path, mode: Mode, pairs: int) -> dict[str, 
     def hooked(delay: float, prefix: str, *, old: bool = False) -> ObjectBackupStore:
         if old:
             inner = s3_store(
-                bucket,
-                prefix,
-                part_size=LOW_CONCURRENCY["part_size"],
+                bucket, prefix, part_size=LOW_CONCURRENCY["part_size"],
                 part_concurrency=LOW_CONCURRENCY["part_concurrency"],
             )
             limits = {
@@ -731,10 +700,7 @@ async def latency(bucket: Any, work: Path, mode: Mode, pairs: int) -> dict[str, 
             await asyncio.sleep(delay)
 
         return ObjectBackupStore(
-            HookedIO(inner.io, hook),
-            kind=inner.kind,
-            format=inner.format,
-            base_path=prefix,
+            HookedIO(inner.io, hook), kind=inner.kind, format=inner.format, base_path=prefix,
             **limits,
         )
 
@@ -812,9 +778,7 @@ def rss(url: str, source: Path, work: Path) -> dict[str, float]:
     shutil.rmtree(target, ignore_errors=True)
     result = subprocess.run(
         [sys.executable, str(script), url, str(source), str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
+        capture_output=True, text=True, check=False,
         # the library next to this benchmark (also when run from another checkout)
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )
@@ -849,9 +813,7 @@ async def main(mode_name: str, only: set[str] | None, label: str) -> None:
             )
         emulators: dict[str, Any] = {"s3": S3Emulator, "azure": AzureEmulator, "gcs": GcsEmulator}
         makers: dict[str, Callable[[Any], ObjectBackupStore]] = {
-            "s3": s3_store,
-            "azure": azure_store,
-            "gcs": gcs_store,
+            "s3": s3_store, "azure": azure_store, "gcs": gcs_store,
         }
         urls: dict[str, Callable[[Any], str]] = {"s3": s3_url, "azure": azure_url, "gcs": gcs_url}
         for kind, emulator_type in emulators.items():

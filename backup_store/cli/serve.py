@@ -162,7 +162,7 @@ async def _announce(
         latest = 0
     auth = ' -H "Authorization: Bearer $BACKUP_STORE_TOKEN"' if token else ""
     backup_id = 100 if latest < 100 else latest + 1
-    body = f'\'{{ "backupId": "{backup_id}" }}\''
+    body = f"'{{ \"backupId\": \"{backup_id}\" }}'"
     if scheduled and latest < time.time() * 1000:
         # Scheduled ids are their slot's epoch milliseconds and keep growing: an id
         # fixed now would be below them by the time it is tried; the shell's clock

@@ -133,7 +133,9 @@ def encode_common(manifest: Manifest) -> bytes:
     """The GCS/Azure/filesystem form."""
     parts = [f'"id":{_id_json(manifest.id, manifest.shape, s3=False)}']
     if manifest.descriptor is not None:
-        descriptor = _descriptor_json(manifest.descriptor, manifest.shape, s3=False, iso_dates=True)
+        descriptor = _descriptor_json(
+            manifest.descriptor, manifest.shape, s3=False, iso_dates=True
+        )
         parts.append(f'"descriptor":{descriptor}')
     parts.append(f'"statusCode":"{manifest.status_code.value}"')
     for key, files in (("snapshot", manifest.snapshot_files), ("segments", manifest.segment_files)):
