@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from backup_store import ZEEBE_VERSION
 from backup_store.aggregate import BackupInfo, aggregate
-from backup_store.concurrency import FreshShared, run_bounded
+from backup_store.concurrency import FreshShared, both, run_bounded
 from backup_store.contract.inspectable import InspectableStore, StoredManifest
 from backup_store.errors import (
     BackupStoreError,
@@ -470,17 +470,21 @@ class BackupService(AsyncResource):
         The partitions are ``1..partition_count`` and those whose keys exist in the
         store; a descriptor's ``numberOfPartitions`` never drives the listing.
         """
-        partitions = set(range(1, self.partition_count + 1))
-        partitions.update(await self.store.list_partitions())
-        return await self._gather(
-            [
-                functools.partial(
-                    self.store.list,
-                    BackupIdentifierWildcard(partition_id=p, checkpoint=checkpoint),
-                )
-                for p in sorted(partitions)
-            ]
+        # The known partitions are listed at once, while the store is asked for others
+        # (a list asked during another's run then joins it from its start).
+        known = range(1, self.partition_count + 1)
+        found, listed = await both(
+            self.store.list_partitions,
+            functools.partial(self._gather, [self._listing(p, checkpoint) for p in known]),
         )
+        others = sorted(set(found) - set(known))
+        return listed + await self._gather([self._listing(p, checkpoint) for p in others])
+
+    def _listing(
+        self, partition: int, checkpoint: int | str
+    ) -> Callable[[], Awaitable[list[BackupStatus]]]:
+        wildcard = BackupIdentifierWildcard(partition_id=partition, checkpoint=checkpoint)
+        return functools.partial(self.store.list, wildcard)
 
     # ------------------------------------------------------------ delete
 
