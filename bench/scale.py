@@ -22,9 +22,9 @@ load at each sample. A figure that takes longer than ``--timeout`` is recorded a
   ``GET /actuator/backups/{id}`` answers and a POST right after, on a store without
   catalogs (cold: the first start after an upgrade) and, for this tree, with them
   (warm); then 200 concurrent ``GET /actuator/backups`` (counted 200 / 504 / other,
-  with the first and last answer's time) against the warm server (this tree) and the
-  old one, both with a request timeout of at least four raw listings
-  (:data:`LISTS_TIMEOUT_RAW_LISTINGS`).
+  with the first and last answer's time, the last over one fresh list-all of the same
+  round) against the warm server (this tree) and the old one, at the default request
+  timeout.
 
 Usage: ``python -m bench.scale [--backups 10000] [--rounds 3] [--skip-latency]
 [--skip-before] [--stores filesystem,s3]`` (``make bench-scale``: about an hour on 2
@@ -76,13 +76,6 @@ TIMEOUT_S = 300.0
 CONCURRENT_GETS = 200
 REQUEST_TIMEOUT_S = 30.0
 """The servers' request timeout (their default): a list slower than this is a 504."""
-LISTS_TIMEOUT_RAW_LISTINGS = 4.0
-"""The concurrent lists run on a server whose request timeout is at least this many
-raw listings of the manifest keys (measured in the same round), and at least the
-default: a list arriving just after a run started waits for that run and the next
-one (the freshness rule), one run is about 1.3 raw listings, and on moto one run of
-10,000 x 3 backups is 23 s of listing alone, so the default 30 s would measure the
-emulator, not the sharing. (3 raw listings leave 4 s to spare.)"""
 STORES = frozenset({"filesystem", "s3"})
 STORE_SECTIONS = ("filesystem", "s3_moto")
 BEFORE = "e57c8c8"
@@ -218,7 +211,10 @@ class Catalogs:
         }
 
     async def drop(self) -> None:
-        await self.store.io.delete(list(self.saved))
+        """Remove the catalog (also what a cold list wrote since), not the taken-ids records."""
+        taken = f"{self.folder}{catalog.TAKEN_FOLDER}/"
+        keys = await self.store.io.list_keys(self.folder)
+        await self.store.io.delete([k for k in keys if not k.startswith(taken)])
 
     async def restore(self) -> None:
         for key, data in self.saved.items():
@@ -253,9 +249,13 @@ async def measure_round(
     io = hooked(store, latency).io
     await figures.time("raw_list_manifest_keys_s", lambda: raw_list(io, manifests_root))
     await figures.time("raw_list_prefix_s", lambda: raw_prefix(io, start_after))
+    # A cold list of our location writes the catalog: the next list is warm.
     await catalogs.drop()
     await figures.time("cold_list_all_s", lambda: hooked(store, latency).list(everything))
+    await figures.time("list_all_after_cold_s", lambda: hooked(store, latency).list(everything))
+    await catalogs.drop()
     await figures.time("cold_prefix_s", lambda: hooked(store, latency).list(prefix))
+    await catalogs.drop()
     await catalogs.restore()
     await figures.time("warm_list_all_s", lambda: hooked(store, latency).list(everything))
     await figures.time("warm_prefix_s", lambda: hooked(store, latency).list(prefix))
@@ -281,6 +281,8 @@ def ratios(summary: dict[str, Any]) -> dict[str, Any]:
     """Warm figures over their raw baselines (medians)."""
     out: dict[str, Any] = {}
     for warm, raw in (
+        ("cold_list_all_s", "raw_list_manifest_keys_s"),
+        ("list_all_after_cold_s", "raw_list_manifest_keys_s"),
         ("warm_list_all_s", "raw_list_manifest_keys_s"),
         ("warm_prefix_s", "raw_list_prefix_s"),
         ("warm_prefix_cached_s", "raw_list_prefix_s"),
@@ -413,10 +415,12 @@ async def service_round(
     *,
     state: str,
     lists: bool,
-    request_timeout: float = REQUEST_TIMEOUT_S,
+    fresh_list_s: float | None = None,
 ) -> None:
     """Start-up until GET {id} answers, a POST right after, then (``lists``) 200
-    concurrent lists. ``state`` names the store's state in the figures."""
+    concurrent lists, each answer's time compared with ``fresh_list_s`` (one fresh
+    list-all of the round). ``state`` names the store's state in the figures."""
+    request_timeout = REQUEST_TIMEOUT_S
     async with served(url, folder, checkout, request_timeout) as (http, started):
         load = load_1min()
         answered = await until_answers(
@@ -463,6 +467,10 @@ async def service_round(
                 "request_timeout_s": round(request_timeout, 1),
                 "first_answer_s": round(min(answered_after, default=0.0), 2),
                 "last_answer_s": round(max(answered_after, default=0.0), 2),
+                "fresh_list_all_s": round(fresh_list_s or 0.0, 2),
+                "last_answer_over_fresh_list_all": round(
+                    max(answered_after, default=0.0) / (fresh_list_s or float("inf")), 2
+                ),
             }
         )
         print(f"[scale] {figures.label} 200 concurrent lists: {dict(codes)}, {correct} correct")
@@ -530,10 +538,7 @@ async def run_store(
             # an upgrade: its recovery goes on in the background, where it is stopped),
             # then with them (a store its writers keep): concurrent lists there.
             # The old code never reads catalogs.
-            raw_listing = after["hooked_0ms"].samples["raw_list_manifest_keys_s"][-1]
-            lists_timeout = max(
-                REQUEST_TIMEOUT_S, LISTS_TIMEOUT_RAW_LISTINGS * (raw_listing or limit_s)
-            )
+            fresh_list = after["hooked_0ms"].samples["warm_list_all_s"][-1]
             runs: list[tuple[str, Path | None, str, bool]] = [
                 ("after", None, "cold", False),
                 ("after", None, "warm", True),
@@ -549,7 +554,7 @@ async def run_store(
                 await service_round(
                     services[side], url, Path(folder), code, backups, new_id,
                     state=state, lists=lists,
-                    request_timeout=lists_timeout if lists else REQUEST_TIMEOUT_S,
+                    fresh_list_s=fresh_list,
                 )  # fmt: skip
                 await settle(store)
             await catalogs.drop()

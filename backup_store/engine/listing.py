@@ -6,6 +6,7 @@ rebuild."""
 from __future__ import annotations
 
 import builtins
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from functools import partial
 
 from backup_store.catalog import NO_SHARDS, CatalogEntry, Entries, normal_token
@@ -13,6 +14,7 @@ from backup_store.concurrency import both, run_bounded
 from backup_store.contract.inspectable import DamagedManifest, ListedManifest, StoredManifest
 from backup_store.engine import manifests
 from backup_store.engine.context import StoreContext
+from backup_store.engine.runs import ListedChunks, ListingRun
 from backup_store.errors import ManifestParseError
 from backup_store.format.keys import Group, KeyLayout
 from backup_store.io import ObjectMeta
@@ -29,24 +31,47 @@ Listed = tuple[BackupStatus, tuple[str, CatalogEntry] | None]
 
 
 async def manifest_keys(
-    ctx: StoreContext, wildcard: BackupIdentifierWildcard
+    ctx: StoreContext, wildcard: BackupIdentifierWildcard, run: ListingRun | None = None
 ) -> dict[BackupIdentifier, tuple[KeyLayout, ObjectMeta]]:
     """The manifests ``wildcard`` selects, by id, from the keys alone; where a backup
-    has a manifest in two layouts, the one of the lookup order."""
-    layouts = ctx.read_layouts()
-    prefixes = [layout.list_prefix(wildcard) for layout in layouts]
-    # A prefix inside another one's listing (the S3 classic layout's ``bp/``
-    # holds ``bp/manifests/``) is not listed twice; the others are listed at once.
-    listed = [
+    has a manifest in two layouts, the one of the lookup order. ``run`` records each
+    ordered listing's chunks for the lists that join it (:mod:`.joined`)."""
+    listed = listed_prefixes(ctx, wildcard)
+    if run is not None:
+        for prefix in listed:
+            run.stream(prefix, ctx.io.capabilities.list_spill)
+    listings = await run_bounded(
+        [
+            partial(objects_with_prefix, ctx, p, None if run is None else run.streams[p])
+            for p in listed
+        ],
+        len(listed),
+    )
+    return select_manifests(ctx, wildcard, dict(zip(listed, listings, strict=True)))
+
+
+def listed_prefixes(ctx: StoreContext, wildcard: BackupIdentifierWildcard) -> builtins.list[str]:
+    """The key prefixes listed to find what ``wildcard`` selects, one per layout; a
+    prefix inside another one's listing (the S3 classic layout's ``bp/`` holds
+    ``bp/manifests/``) is not listed twice."""
+    prefixes = [layout.list_prefix(wildcard) for layout in ctx.read_layouts()]
+    return [
         p
         for p in dict.fromkeys(prefixes)
         if not any(o != p and p.startswith(o) and o.endswith("/") for o in prefixes)
     ]
-    listings = await run_bounded(
-        [partial(objects_with_prefix, ctx, p) for p in listed], len(listed)
-    )
+
+
+def select_manifests(
+    ctx: StoreContext,
+    wildcard: BackupIdentifierWildcard,
+    listings: Mapping[str, builtins.list[ObjectMeta]],
+) -> dict[BackupIdentifier, tuple[KeyLayout, ObjectMeta]]:
+    """The manifests among the objects listed (by prefix) that ``wildcard`` selects."""
+    layouts = ctx.read_layouts()
+    prefixes = [layout.list_prefix(wildcard) for layout in layouts]
     by_layout: dict[BackupIdentifier, tuple[int, KeyLayout, ObjectMeta]] = {}
-    for objects in listings:
+    for objects in listings.values():
         for meta in objects:
             for rank, (layout, prefix) in enumerate(zip(layouts, prefixes, strict=True)):
                 if not meta.key.startswith(prefix):
@@ -60,21 +85,23 @@ async def manifest_keys(
     return {i: (layout, meta) for i, (_, layout, meta) in by_layout.items()}
 
 
-async def objects_with_prefix(ctx: StoreContext, prefix: str) -> builtins.list[ObjectMeta]:
+async def objects_with_prefix(
+    ctx: StoreContext, prefix: str, chunks: ListedChunks | None = None
+) -> builtins.list[ObjectMeta]:
     """Objects whose keys start with ``prefix``, which may end inside a path segment.
 
     Listings take whole path segments, so a checkpoint prefix such as
     ``.../1/10`` cannot be listed as such. Where listings are ordered, one
     listing of the folder starting after ``prefix`` (server-side where the
     service supports it: S3 ``start-after``) ends as soon as keys leave the
-    prefix. Elsewhere the folder's sub-folders are listed first and then only
-    the matching ones (never every object of the partition).
+    prefix (``chunks`` records it). Elsewhere the folder's sub-folders are listed
+    first and then only the matching ones (never every object of the partition).
     """
+    if ctx.io.capabilities.ordered_listing:
+        return await ordered_objects(ctx, prefix, chunks)
     if prefix == "" or prefix.endswith("/"):
         return await _list_all(ctx, prefix)
     folder, _, _ = prefix.rpartition("/")
-    if ctx.io.capabilities.ordered_listing:
-        return await _ordered_objects_with_prefix(ctx, folder, prefix)
     listing = await ctx.io.list_with_delimiter(folder)
     objects = [m for m in listing.objects if m.key.startswith(prefix)]
     matching = [p for p in listing.prefixes if p.startswith(prefix)]
@@ -87,19 +114,43 @@ async def _list_all(ctx: StoreContext, prefix: str) -> builtins.list[ObjectMeta]
     return [meta async for page in ctx.io.list(prefix) for meta in page]
 
 
-async def _ordered_objects_with_prefix(
-    ctx: StoreContext, folder: str, prefix: str
+async def ordered_objects(
+    ctx: StoreContext,
+    prefix: str,
+    chunks: ListedChunks | None = None,
+    reached: Callable[[str], Awaitable[bool]] | None = None,
 ) -> builtins.list[ObjectMeta]:
+    """Objects whose keys start with ``prefix`` from one ordered listing, which stops
+    at the first key past the prefix, or once ``reached(last key listed)``.
+
+    Every key starting with ``prefix`` sorts after it (a key equal to it is no
+    manifest), so a prefix that ends inside a segment is listed from there.
+    """
+    folder, offset = (prefix, None) if prefix == "" or prefix.endswith("/") else (
+        prefix.rpartition("/")[0], prefix
+    )  # fmt: skip
     objects: builtins.list[ObjectMeta] = []
-    # Every key starting with ``prefix`` sorts after it (a key equal to it is
-    # no manifest), so the listing starts there and stops at the first key past it.
-    async for page in ctx.io.list(folder, offset=prefix):
-        for meta in page:
-            if meta.key.startswith(prefix):
-                objects.append(meta)
-            elif meta.key > prefix:
+    listing = ctx.io.list(folder, offset=offset)
+    try:
+        while True:
+            if chunks is not None:
+                chunks.started += 1
+            chunk = await anext(listing, None)
+            if not chunk:
+                return objects
+            matching = [meta for meta in chunk if meta.key.startswith(prefix)]
+            objects.extend(matching)
+            last = chunk[-1].key
+            if chunks is not None:
+                chunks.delivered(last, matching)
+            if (last > prefix and not last.startswith(prefix)) or (
+                reached is not None and await reached(last)
+            ):
                 return objects  # no further page is requested
-    return objects
+    finally:
+        if chunks is not None:
+            chunks.end()
+        await listing.aclose()  # type: ignore[attr-defined]
 
 
 async def scan_manifests(
@@ -143,21 +194,52 @@ async def rebuild_catalog(
 ) -> builtins.list[BackupStatus]:
     """List, then make the catalogs and taken-ids records say what was listed."""
     listed = await listed_statuses(ctx, wildcard, use_catalog=True, every_group=True)
-    groups: dict[Group, Entries] = {}
+    groups = {(s.id.node_id, s.id.partition_id) for s, _ in listed}
+    await _record(ctx, wildcard, listed, groups, must_write=must_write)
     highest: dict[Group, BackupIdentifier] = {}
-    for status, entry in listed:
+    for status, _ in listed:
         where = (status.id.node_id, status.id.partition_id)
-        group = groups.setdefault(where, {})
-        if entry is not None:
-            group[entry[0]] = entry[1]
         if where not in highest or status.id.checkpoint_id > highest[where].checkpoint_id:
             highest[where] = status.id
-    for (node_id, partition_id), entries in groups.items():
-        await ctx.catalog.rebuild(node_id, partition_id, wildcard, entries, must_write=must_write)
     # Ids found count as taken, also those written before the record existed.
     for backup_id in highest.values():
         await ctx.catalog.record_taken(backup_id)
     return [s for s, _ in listed]
+
+
+async def listed_and_recorded(
+    ctx: StoreContext, wildcard: BackupIdentifierWildcard, run: ListingRun | None = None
+) -> builtins.list[Listed]:
+    """:func:`listed_statuses`; where the location is ours and manifests of a group
+    had to be read (no catalog yet: a location Zeebe wrote before, or whose catalog
+    was removed), the group's catalog is written from what was listed, so that the
+    next list reads the catalog instead. (A location nobody claimed is never written.)"""
+    missed: dict[Group, int] = {}
+    listed = await listed_statuses(ctx, wildcard, run=run, missed=missed)
+    stale = {g for g, n in missed.items() if n >= CATALOG_MIN_MANIFESTS}
+    if not stale or wildcard.exact_checkpoint is not None:
+        return listed
+    if await ctx.owner.check(writing=False):
+        await _record(ctx, wildcard, listed, stale, must_write=False)
+    return listed
+
+
+async def _record(
+    ctx: StoreContext,
+    wildcard: BackupIdentifierWildcard,
+    listed: builtins.list[Listed],
+    groups: Collection[Group],
+    *,
+    must_write: bool,
+) -> None:
+    """Make the catalogs of ``groups`` say what was listed of ``wildcard``."""
+    entries: dict[Group, Entries] = {g: {} for g in groups}
+    for status, entry in listed:
+        group = entries.get((status.id.node_id, status.id.partition_id))
+        if group is not None and entry is not None:
+            group[entry[0]] = entry[1]
+    for (node_id, partition_id), found in entries.items():
+        await ctx.catalog.rebuild(node_id, partition_id, wildcard, found, must_write=must_write)
 
 
 async def listed_statuses(
@@ -166,22 +248,26 @@ async def listed_statuses(
     *,
     use_catalog: bool = True,
     every_group: bool = False,
+    run: ListingRun | None = None,
+    missed: dict[Group, int] | None = None,
 ) -> builtins.list[Listed]:
     """Statuses of the listed manifests, with the catalog entry each justifies.
 
     A manifest's status comes from its (node, partition) catalog when the entry's
-    token equals the listed one, else from the manifest itself. Catalogs are
-    read only for groups of at least ``CATALOG_MIN_MANIFESTS`` manifests (or
-    ``every_group``): one manifest is cheaper to read than a catalog.
+    token equals the listed one, else from the manifest itself (counted by group in
+    ``missed``). Catalogs are read only for groups of at least
+    ``CATALOG_MIN_MANIFESTS`` manifests (or ``every_group``): one manifest is
+    cheaper to read than a catalog. ``run`` records the listings for the lists that
+    join this one (:mod:`.joined`).
     """
     if use_catalog:
         # Where the catalog's shards are is asked while the manifests are listed.
         found, index = await both(
-            partial(manifest_keys, ctx, wildcard),
+            partial(manifest_keys, ctx, wildcard, run),
             partial(ctx.catalog.shard_index, wildcard),
         )
     else:
-        found, index = await manifest_keys(ctx, wildcard), NO_SHARDS
+        found, index = await manifest_keys(ctx, wildcard, run), NO_SHARDS
     checkpoints: dict[Group, builtins.list[int]] = {}
     for backup_id in found:
         group = (backup_id.node_id, backup_id.partition_id)
@@ -192,14 +278,30 @@ async def listed_statuses(
         if use_catalog and (every_group or len(c) >= CATALOG_MIN_MANIFESTS)
     }
     views = await ctx.catalog.read(index, wanted)
+
+    def from_catalog(backup_id: BackupIdentifier, key: str, token: str) -> CatalogEntry | None:
+        group = (backup_id.node_id, backup_id.partition_id)
+        view = views.get(group)
+        entry = None if view is None else view.entry(key, token, backup_id)
+        if entry is None and missed is not None:
+            missed[group] = missed.get(group, 0) + 1
+        return entry
+
+    return await statuses_of(ctx, found, from_catalog)
+
+
+async def statuses_of(
+    ctx: StoreContext,
+    found: Mapping[BackupIdentifier, tuple[KeyLayout, ObjectMeta]],
+    known: Callable[[BackupIdentifier, str, str], CatalogEntry | None],
+) -> builtins.list[Listed]:
+    """The status of each manifest found: ``known(id, key, listed token)`` where it
+    knows that version of the manifest, else read (``LIST_CONCURRENCY`` at once)."""
     results: dict[BackupIdentifier, Listed] = {}
     to_read: builtins.list[tuple[BackupIdentifier, KeyLayout, str]] = []
     for backup_id, (layout, meta) in found.items():
-        view = views.get((backup_id.node_id, backup_id.partition_id))
         token = normal_token(meta.e_tag)
-        entry = None
-        if view is not None and token is not None:
-            entry = view.entry(meta.key, token, backup_id)
+        entry = None if token is None else known(backup_id, meta.key, token)
         if entry is not None:
             results[backup_id] = (entry.status, (meta.key, entry))
             continue

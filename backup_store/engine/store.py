@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from backup_store.concurrency import ByteBudget
+from backup_store.concurrency import ByteBudget, FreshShared
 from backup_store.contract.inspectable import (
     NO_PROGRESS,
     BeforeComplete,
@@ -34,6 +34,7 @@ from backup_store.contract.inspectable import (
 from backup_store.engine import delete, inspect, listing, metadata, restore, save
 from backup_store.engine import manifests as manifest_steps
 from backup_store.engine.context import StoreContext
+from backup_store.engine.joined import JoinedLists
 from backup_store.errors import BackupStoreError, ConfigurationError, StoreClosedError
 from backup_store.format.formats import StoreFormat
 from backup_store.format.integrity import IntegrityRecord
@@ -135,6 +136,10 @@ class ObjectBackupStore(InspectableStore):
             self._incremental,
             self.counters,
         )
+        self._lists = JoinedLists(self._ctx)
+        self._partitions: FreshShared[None, builtins.list[int]] = FreshShared(
+            lambda _: listing.list_partitions(self._ctx)
+        )
         self.description = io.description
 
     @property
@@ -184,9 +189,11 @@ class ObjectBackupStore(InspectableStore):
         return stored.manifest.to_status()
 
     async def list(self, wildcard: BackupIdentifierWildcard = ALL) -> builtins.list[BackupStatus]:
+        """As the contract says; concurrent lists of one wildcard share the work and
+        may be handed the same list (:mod:`backup_store.engine.joined`)."""
         with self._verb("list"):
             await self._checked(writing=False)
-            return [s for s, _ in await listing.listed_statuses(self._ctx, wildcard)]
+            return await self._lists(wildcard)
 
     async def delete(self, backup_id: BackupIdentifier) -> None:
         """Delete as ``store-format.md`` §5 says (see :mod:`backup_store.engine.delete`)."""
@@ -279,7 +286,7 @@ class ObjectBackupStore(InspectableStore):
     async def list_partitions(self) -> builtins.list[int]:
         with self._verb("list"):
             await self._checked(writing=False)
-            return await listing.list_partitions(self._ctx)
+            return await self._partitions(None)
 
     async def rebuild_catalog(
         self, wildcard: BackupIdentifierWildcard = ALL, *, must_write: bool = True

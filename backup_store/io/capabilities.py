@@ -58,6 +58,12 @@ class Capabilities:
     server_side_copy: bool = False
     max_copy_bytes: int | None = None
     """The largest object one :meth:`ObjectIO.copy` request copies (S3 CopyObject: 5 GiB)."""
+    list_spill: int | None = 1
+    """How many pages of :meth:`ObjectIO.list` one listing response of the service may
+    fill (pages are requested one at a time, as they are asked for; a response's
+    objects that do not fit in the page that asked for it come in the next ones):
+    1 where a response holds at most a page (S3 and GCS: 1,000 keys, as the pages),
+    Azure's 5,000 keys fill 5; None where the whole listing is one response."""
 
     def can_copy(self, size: int, *, customer_key: bool = False) -> bool:
         """Whether an object of ``size`` stored bytes can be copied inside the service
@@ -99,6 +105,8 @@ CLOUD_KEY_BYTES = 1024
 """S3, GCS and Azure keep keys of up to 1,024 bytes (Azure: characters)."""
 S3_COPY_BYTES = 5 * 1024**3
 """S3 copies objects of up to 5 GiB in one CopyObject request."""
+AZURE_LIST_SPILL = 5
+"""Azure answers a listing 5,000 keys at a time; :class:`ObstoreIO` pages hold 1,000."""
 NAME_MAX = 255
 """The longest file name of the filesystems a store folder lives on (Linux, macOS)."""
 
@@ -116,8 +124,10 @@ _CAPABILITIES: dict[type[Any], Capabilities] = {
     GCSStore: Capabilities(
         True, True, True, True, max_key_bytes=CLOUD_KEY_BYTES, server_side_copy=True
     ),
-    AzureStore: Capabilities(True, True, False, False, max_key_bytes=CLOUD_KEY_BYTES),
-    MemoryStore: Capabilities(True, True, False, True, server_side_copy=True),
+    AzureStore: Capabilities(
+        True, True, False, False, max_key_bytes=CLOUD_KEY_BYTES, list_spill=AZURE_LIST_SPILL
+    ),
+    MemoryStore: Capabilities(True, True, False, True, server_side_copy=True, list_spill=None),
     LocalStore: Capabilities(
         False, False, False, True, max_segment_bytes=NAME_MAX, server_side_copy=True
     ),

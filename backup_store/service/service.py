@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from backup_store import ZEEBE_VERSION
-from backup_store.aggregate import BackupInfo, aggregate, partition_count_of
-from backup_store.concurrency import FreshShared, run_bounded
+from backup_store.aggregate import BackupInfo, aggregate
+from backup_store.concurrency import FreshShared, both, run_bounded
 from backup_store.contract.inspectable import InspectableStore, StoredManifest
 from backup_store.errors import (
     BackupStoreError,
@@ -57,7 +57,6 @@ from backup_store.model import (
     check_checkpoint_id,
 )
 from backup_store.operations import (
-    by_checkpoint,
     damaged_left_error,
     delete_partition_backups,
     split_damaged,
@@ -66,6 +65,7 @@ from backup_store.resources import AsyncResource
 from backup_store.service.errors import BackupIdConflictError
 from backup_store.service.logs import log_context
 from backup_store.service.metrics import DELETE, LIST, STATUS, TAKE, BackupMetrics
+from backup_store.service.reads import Aggregates, aggregated, found_statuses
 from backup_store.service.source import Checkpoint, PartitionSource
 from backup_store.transfer.files import source_size
 
@@ -165,6 +165,7 @@ class BackupService(AsyncResource):
         self._first_recovery_attempt = asyncio.Event()
         self._store_floor = 0
         self._shared_reads = FreshShared(self._read)
+        self._aggregates = Aggregates()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -433,69 +434,60 @@ class BackupService(AsyncResource):
         pattern = f"{prefix}*"
         BackupIdentifierWildcard(checkpoint=pattern)  # validates the prefix
         with log_context(operation=LIST), self.metrics.operation(LIST, self.sources):
-            return await self._shared_reads(pattern)
+            # (The store joins concurrent lists: each request reads for itself.)
+            return await self._read(pattern)
 
     async def _read(self, checkpoint: int | str) -> list[BackupInfo]:
-        """Aggregated backups of an id or a ``digits*`` pattern (identical concurrent
-        reads share one run of this, started after they arrived: ``_shared_reads``)."""
+        """Aggregated backups of an id or a ``digits*`` pattern (requests answered by
+        the same lists share one aggregation: ``_aggregates``)."""
         if isinstance(checkpoint, int):
             selects: Callable[[int], bool] = checkpoint.__eq__
         else:
             selects = _starts_with(checkpoint.removesuffix("*"))
         # What this process runs, taken before reading: a partition backup that
         # was running then and had no manifest yet when read is IN_PROGRESS.
-        running = [r for r in self._running.values() if selects(r.backup_id.checkpoint_id)]
-        unmarked = [s for s in self._unmarked.values() if selects(s.id.checkpoint_id)]
-        statuses = await self._statuses(checkpoint)
-        stored = {s.id for s in statuses}
-        statuses += [s for s in unmarked if s.id not in stored]
-        found = stored | {s.id for s in unmarked}
-        statuses += [
+        running = [
             BackupStatus(
                 r.backup_id, BackupStatusCode.IN_PROGRESS, r.descriptor, None, r.started, r.started
             )
-            for r in running
-            if r.backup_id not in found
+            for r in self._running.values()
+            if selects(r.backup_id.checkpoint_id)
         ]
-        by_id = by_checkpoint(statuses)
-        infos = [
-            aggregate(
-                backup_id,
-                by_id[backup_id],
-                max(self.partition_count, partition_count_of(by_id[backup_id]) or 0),
-            )
-            for backup_id in sorted(by_id, reverse=True)
-        ]
-        if isinstance(checkpoint, int):
-            return infos
-        # A listing leaves out backups that are only tombstones (management-api.md).
-        gone = {BackupStatusCode.DELETED, BackupStatusCode.DOES_NOT_EXIST}
-        return [i for i in infos if not all(d.state in gone for d in i.details)]
+        unmarked = [s for s in self._unmarked.values() if selects(s.id.checkpoint_id)]
+        listed = await self._listed(checkpoint)
+        return self._aggregates.get(
+            (checkpoint, tuple(running), tuple(unmarked)),
+            listed,
+            functools.partial(
+                aggregated, checkpoint, listed, running, unmarked, self.partition_count
+            ),
+        )
 
     async def _statuses(self, checkpoint: int | str) -> list[BackupStatus]:
+        return found_statuses(await self._listed(checkpoint))
+
+    async def _listed(self, checkpoint: int | str) -> list[list[BackupStatus]]:
         """Statuses of every node's backups matching ``checkpoint``, partition by partition.
 
         Listing per partition keeps each listing under the narrowest key prefix.
         The partitions are ``1..partition_count`` and those whose keys exist in the
         store; a descriptor's ``numberOfPartitions`` never drives the listing.
         """
-        partitions = set(range(1, self.partition_count + 1))
-        partitions.update(await self.store.list_partitions())
-        results = await self._gather(
-            [
-                functools.partial(
-                    self.store.list,
-                    BackupIdentifierWildcard(partition_id=p, checkpoint=checkpoint),
-                )
-                for p in sorted(partitions)
-            ]
+        # The known partitions are listed at once, while the store is asked for others
+        # (a list asked during another's run then joins it from its start).
+        known = range(1, self.partition_count + 1)
+        found, listed = await both(
+            self.store.list_partitions,
+            functools.partial(self._gather, [self._listing(p, checkpoint) for p in known]),
         )
-        return [
-            s
-            for result in results
-            for s in result
-            if s.status_code is not BackupStatusCode.DOES_NOT_EXIST
-        ]
+        others = sorted(set(found) - set(known))
+        return listed + await self._gather([self._listing(p, checkpoint) for p in others])
+
+    def _listing(
+        self, partition: int, checkpoint: int | str
+    ) -> Callable[[], Awaitable[list[BackupStatus]]]:
+        wildcard = BackupIdentifierWildcard(partition_id=partition, checkpoint=checkpoint)
+        return functools.partial(self.store.list, wildcard)
 
     # ------------------------------------------------------------ delete
 
