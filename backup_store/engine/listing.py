@@ -210,16 +210,17 @@ async def rebuild_catalog(
 async def listed_and_recorded(
     ctx: StoreContext, wildcard: BackupIdentifierWildcard, run: ListingRun | None = None
 ) -> builtins.list[Listed]:
-    """:func:`listed_statuses`; where the location is ours and manifests of a group
-    had to be read (no catalog yet: a location Zeebe wrote before, or whose catalog
-    was removed), the group's catalog is written from what was listed, so that the
-    next list reads the catalog instead. (A location nobody claimed is never written.)"""
+    """:func:`listed_statuses`; where this store writes the location (see
+    :attr:`.OwnershipMarker.writing`) and manifests of a group had to be read (no
+    catalog yet, or one removed), the group's catalog is written from what was
+    listed, so that the next list reads the catalog instead. A store that only reads,
+    and a location nobody claimed, are never written."""
     missed: dict[Group, int] = {}
     listed = await listed_statuses(ctx, wildcard, run=run, missed=missed)
     stale = {g for g, n in missed.items() if n >= CATALOG_MIN_MANIFESTS}
     if not stale or wildcard.exact_checkpoint is not None:
         return listed
-    if await ctx.owner.check(writing=False):
+    if ctx.owner.writing:
         await _record(ctx, wildcard, listed, stale, must_write=False)
     return listed
 

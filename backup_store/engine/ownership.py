@@ -24,6 +24,10 @@ class OwnershipMarker:
     """Checks (and on the first write, claims) a location for one store kind.
 
     Once the location is known to be ours, later checks cost nothing.
+    :attr:`writing` says whether this store has been asked to write it (a save,
+    delete, mark failed, catalog rebuild or a probe for writing): only then does a
+    list keep the catalog as a side effect, so a store that only reads (the CLI's
+    list and status, a migrate's source, verify) never writes.
     """
 
     def __init__(self, io: ObjectIO, kind: str, base_path: str | None) -> None:
@@ -31,6 +35,7 @@ class OwnershipMarker:
         self.kind = kind
         self.key = owner_marker_key(base_path)
         self._confirmed = False
+        self.writing = False
 
     async def check(self, *, writing: bool) -> bool:
         """Refuse a location another kind owns; claim an unclaimed one when writing.
@@ -38,6 +43,7 @@ class OwnershipMarker:
         Returns whether the location is claimed (by this kind) afterwards.
         """
         if self._confirmed:
+            self.writing = self.writing or writing
             return True
         found = await self.io.get(self.key)
         if found is None and writing:
@@ -45,7 +51,7 @@ class OwnershipMarker:
             marker = json.dumps({"storeKind": self.kind, "format": MARKER_FORMAT}).encode()
             try:
                 await self.io.put(self.key, marker, create_only=True)
-                self._confirmed = True
+                self._confirmed = self.writing = True
                 return True
             except WriteConflict:
                 found = await self.io.get(self.key)
@@ -63,6 +69,7 @@ class OwnershipMarker:
                 key=self.key,
             )
         self._confirmed = True
+        self.writing = self.writing or writing
         return True
 
     def foreign_form(self, error: WrongManifestFormError, key: str) -> ForeignStoreKindError:

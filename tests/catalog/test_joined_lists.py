@@ -1,5 +1,6 @@
 """Concurrent lists: late lists join a run (ordered listings), and a list that had
-to read manifests writes the catalog where the location is ours."""
+to read manifests writes the catalog where the store writes the location (never
+where it only reads it, nor where nobody claimed it)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ async def test_a_late_list_takes_the_rest_of_the_run_and_lists_again_only_what_i
     base = s3_store(s3_bucket, "bp")
     count = 2 * PAGE + 100  # three responses: 1000, 1000 and 100 keys
     await populate(base, count)
-    await base.probe(writing=True)  # our location (a cold list writes its catalog)
+    await base.probe(writing=True)  # our location
     wildcard = BackupIdentifierWildcard(partition_id=1)
     layout = base.format.write_layout(base.base_path, "8.7.0")
     prefix = layout.list_prefix(wildcard)
@@ -100,20 +101,39 @@ async def test_a_late_list_takes_the_rest_of_the_run_and_lists_again_only_what_i
     assert len(held.later) == 1 and held.later[0] <= 2 * PAGE
 
 
-async def test_a_list_that_read_manifests_of_our_location_writes_their_catalog(
+async def saved_without_catalog(store: ObjectBackupStore, count: int) -> None:
+    for checkpoint in range(1, count + 1):
+        await save(store, manifest(BackupIdentifier(0, 1, checkpoint)))
+    folder = catalog_folder(store.base_path)
+    await store.io.delete(await store.io.list_keys(folder))  # a catalog removed
+
+
+async def test_a_writer_whose_list_read_manifests_writes_their_catalog(
     base_store: ObjectBackupStore,
 ) -> None:
-    for checkpoint in range(1, 21):
-        await save(base_store, manifest(BackupIdentifier(0, 1, checkpoint)))
-    folder = catalog_folder(base_store.base_path)
-    await base_store.io.delete(await base_store.io.list_keys(folder))  # a catalog removed
+    await saved_without_catalog(base_store, 20)
     cold = Counted()
-    assert len(await hooked(base_store, cold).list()) == 20
+    writer = hooked(base_store, cold)
+    await writer.probe(writing=True)  # as the service does before its first backup
+    assert len(await writer.list()) == 20
     assert sum(r.key.endswith("manifest.json") for r in cold.requests) == 20
     warm = Counted()
     assert len(await hooked(base_store, warm).list()) == 20
     assert not [r for r in warm.requests if r.key.endswith("manifest.json")]
     assert not {r.operation for r in warm.requests} & WRITES
+
+
+async def test_a_store_that_only_reads_our_location_never_writes_it(
+    base_store: ObjectBackupStore,
+) -> None:
+    # The CLI's list and status, a migrate's source, verify: reads leave the store as it was.
+    await saved_without_catalog(base_store, 20)
+    for _ in range(2):
+        counted = Counted()
+        assert len(await hooked(base_store, counted).list()) == 20
+        assert sum(r.key.endswith("manifest.json") for r in counted.requests) == 20
+        assert not {r.operation for r in counted.requests} & WRITES
+    assert not await base_store.io.list_keys(catalog_folder(base_store.base_path))
 
 
 async def test_a_list_of_a_location_only_zeebe_wrote_writes_nothing(
