@@ -36,13 +36,19 @@ class HeldListing(WrapperIO):
         self.release = asyncio.Event()
         self.later: builtins.list[int] = []
         """Objects listed by each listing of ``prefix`` after the held one."""
+        self.others_ended: set[str] = set()
+        self.other_ended = asyncio.Event()
 
     async def list(
         self, prefix: str, *, offset: str | None = None
     ) -> AsyncIterator[builtins.list[ObjectMeta]]:
         if prefix != self.prefix or offset is not None:
-            async for page in self.inner.list(prefix, offset=offset):
-                yield page
+            try:
+                async for page in self.inner.list(prefix, offset=offset):
+                    yield page
+            finally:
+                self.others_ended.add(prefix if offset is None else offset)
+                self.other_ended.set()
             return
         if self.held.is_set():
             self.later.append(0)
@@ -147,3 +153,38 @@ async def test_a_list_of_a_location_only_zeebe_wrote_writes_nothing(
         assert sum(r.key.endswith("manifest.json") for r in counted.requests) == 20
         assert not {r.operation for r in counted.requests} & WRITES
     assert await base_store.io.head(owner_marker_key(base_store.base_path)) is None
+
+
+async def test_lists_that_join_at_one_point_list_again_only_once_every_one_was_asked(
+    s3_bucket: S3Bucket,
+) -> None:
+    # Lists joining a run at one point share one answer: its listing again must start
+    # after the last of them was asked, or a delete that finished between the first and
+    # the last one asked would still be in the last one's answer.
+    base = s3_store(s3_bucket, "bp")
+    await populate(base, PAGE + 100)
+    await base.probe(writing=True)
+    wildcard = BackupIdentifierWildcard(partition_id=1)
+    prefix = base.format.write_layout(base.base_path, "8.7.0").list_prefix(wildcard)
+    held = HeldListing(base.io, prefix)
+    store = ObjectBackupStore(held, kind=base.kind, format=base.format, base_path=base.base_path)
+    assert await store.is_claimed()  # (a list then asks the store nothing before it joins)
+    run = asyncio.ensure_future(store.list(wildcard))
+    others = {layout.list_prefix(wildcard) for layout in base.format.read_layouts("bp")}
+    await held.held.wait()  # the run's first response is in, not yet used
+    while not others - {prefix} <= held.others_ended:  # the run's other listings ended
+        held.other_ended.clear()
+        await held.other_ended.wait()
+    first = asyncio.ensure_future(store.list(wildcard))
+    gone = BackupIdentifier(0, 1, 10)  # its key is in the part the run has passed
+    await base.delete(gone)
+    # Nothing is listed again while the run has not moved on.
+    assert held.later == []
+    last = asyncio.ensure_future(store.list(wildcard))
+    held.release.set()
+    await run
+    answers = await asyncio.gather(first, last)
+    assert answers[0] is answers[1]
+    found = {s.id.checkpoint_id for s in answers[1]}
+    assert found == set(range(1, PAGE + 101)) - {gone.checkpoint_id}
+    assert len(held.later) == 1
