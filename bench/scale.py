@@ -23,7 +23,8 @@ load at each sample. A figure that takes longer than ``--timeout`` is recorded a
   catalogs (cold: the first start after an upgrade) and, for this tree, with them
   (warm); then 200 concurrent ``GET /actuator/backups`` (counted 200 / 504 / other,
   with the first and last answer's time, the last over one fresh list-all of the same
-  round) against the warm server (this tree) and the old one, at the default request
+  round in process and over one GET alone through the same server just before)
+  against the warm server (this tree) and the old one, at the default request
   timeout.
 
 Usage: ``python -m bench.scale [--backups 10000] [--rounds 3] [--skip-latency]
@@ -438,6 +439,12 @@ async def service_round(
             print(f"[scale] {figures.label} POST answered {posted.status_code}: {posted.text}")
         if not lists:
             return
+        # One list alone through the same server: the listing the 200 are compared with.
+        load = load_1min()
+        begin = time.perf_counter()
+        alone = await http.get("/actuator/backups")
+        alone_s = time.perf_counter() - begin
+        figures.add("one_list_alone_s", alone_s if alone.status_code == 200 else None, load)
         load = load_1min()
         begin = time.perf_counter()
         answered_after: list[float] = []
@@ -468,6 +475,10 @@ async def service_round(
                 "first_answer_s": round(min(answered_after, default=0.0), 2),
                 "last_answer_s": round(max(answered_after, default=0.0), 2),
                 "fresh_list_all_s": round(fresh_list_s or 0.0, 2),
+                "one_list_alone_s": round(alone_s, 2),
+                "last_answer_over_one_list_alone": round(
+                    max(answered_after, default=0.0) / alone_s, 2
+                ),
                 "last_answer_over_fresh_list_all": round(
                     max(answered_after, default=0.0) / (fresh_list_s or float("inf")), 2
                 ),
