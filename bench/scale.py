@@ -28,8 +28,8 @@ load at each sample. A figure that takes longer than ``--timeout`` is recorded a
   timeout.
 
 Usage: ``python -m bench.scale [--backups 10000] [--rounds 3] [--skip-latency]
-[--skip-before] [--stores filesystem,s3]`` (``make bench-scale``: about an hour on 2
-cores, most of it moto listing 60,000 keys); results go to the ``scale`` section of
+[--skip-before] [--stores filesystem,s3] [--service-only]`` (``make bench-scale``: about
+an hour on 2 cores, most of it moto listing 60,000 keys); results go to the ``scale`` section of
 ``bench/results/latest.json`` at 10,000 backups per partition, to ``scale (N backups)``
 otherwise (a store not measured keeps its earlier figures).
 No test asserts them.
@@ -519,6 +519,7 @@ async def run_store(
     latency: bool,
     checkout: Path | None,
     limit_s: float,
+    service_only: bool = False,
 ) -> dict[str, Any]:
     print(f"[scale] {name}: populating {backups} x {PARTITIONS} backups", flush=True)
     begin = time.perf_counter()
@@ -547,7 +548,7 @@ async def run_store(
     with tempfile.TemporaryDirectory(prefix="scale-serve-") as folder:
         for round_ in range(1, rounds + 1):
             print(f"[scale] {name}: round {round_} of {rounds}", flush=True)
-            for variant, seconds in variants:
+            for variant, seconds in variants if not service_only else ():
                 await measure_round(after[variant], store, catalogs, backups, seconds)
             if checkout is not None:
                 await before_lists(before, checkout, url, backups)
@@ -555,7 +556,7 @@ async def run_store(
             # an upgrade: its recovery goes on in the background, where it is stopped),
             # then with them (a store its writers keep): concurrent lists there.
             # The old code never reads catalogs.
-            fresh_list = after["hooked_0ms"].samples["warm_list_all_s"][-1]
+            fresh_list = (after["hooked_0ms"].samples.get("warm_list_all_s") or [None])[-1]
             runs: list[tuple[str, Path | None, str, bool]] = [
                 ("after", None, "cold", False),
                 ("after", None, "warm", True),
@@ -599,6 +600,7 @@ async def main(
     before: bool = True,
     limit_s: float = TIMEOUT_S,
     stores: frozenset[str] = STORES,
+    service_only: bool = False,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -623,6 +625,7 @@ async def main(
                 results["filesystem"] = await run_store(
                     "filesystem", fs, root.as_uri(), backups,
                     rounds=rounds, latency=latency, checkout=checkout, limit_s=limit_s,
+                    service_only=service_only,
                 )  # fmt: skip
         if "s3" in stores:
             with S3Emulator() as emulator:
@@ -632,6 +635,7 @@ async def main(
                 results["s3_moto"] = await run_store(
                     "s3 (moto)", s3, url, backups,
                     rounds=rounds, latency=latency, checkout=checkout, limit_s=limit_s,
+                    service_only=service_only,
                 )  # fmt: skip
     results["load_end"] = load_1min()
     results["seconds"] = round(time.perf_counter() - started)
@@ -667,6 +671,9 @@ if __name__ == "__main__":
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument("--stores", default=",".join(sorted(STORES)), help="filesystem,s3")
+    parser.add_argument(
+        "--service-only", action="store_true", help="only the served figures (start-up, lists)"
+    )
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -676,5 +683,6 @@ if __name__ == "__main__":
             before=not arguments.skip_before,
             limit_s=arguments.timeout,
             stores=frozenset(arguments.stores.split(",")),
+            service_only=arguments.service_only,
         )
     )
