@@ -209,8 +209,9 @@ class LocalFileIO(ObstoreIO):
     def download_memory(self, size: int) -> int:
         return min(size, CHUNK_SIZE)  # one reused buffer
 
-    async def copy(self, source: str, key: str) -> None:
+    async def start_copy(self, source: str, key: str) -> bool:
         await in_transfer_thread(lambda _stop: self._link_or_copy(source, key))
+        return False
 
     def _link_or_copy(self, source: str, key: str) -> None:
         """A hard link at ``key`` to ``source`` (both then name one file: damage written
