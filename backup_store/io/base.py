@@ -71,6 +71,24 @@ async def until_swapped(
 
 
 @dataclass(frozen=True)
+class CopyReach:
+    """Which locations an :class:`ObjectIO`'s copies reach: every location of the same
+    ``scope`` (one bucket of one service for S3 and GCS, one account for Azure, one
+    device for a filesystem). Built from configuration, never holding a credential;
+    compared, never printed.
+
+    Attributes:
+        scope: the service, its endpoint or account, and what else bounds a copy.
+        location: this location within the scope (Azure's container, a folder), as
+            :meth:`ObjectIO.copy` takes it in ``source_location``; empty where keys
+            already name objects across the scope (S3 and GCS keys are bucket-wide).
+    """
+
+    scope: str
+    location: str
+
+
+@dataclass(frozen=True)
 class ObjectVersion:
     """What a version-matched write must match: the service's e-tag and/or
     version, and the SHA-256 of the bytes (for emulated compare-and-swap)."""
@@ -196,10 +214,11 @@ class ObjectIO(abc.ABC):
         """At most how many bytes :meth:`upload` of a ``size``-byte source holds in memory."""
         return min(size, CHUNK_SIZE)
 
-    async def copy(self, source: str, key: str) -> None:
+    async def copy(self, source: str, key: str, *, source_location: str | None = None) -> None:
         """Make the object at ``key`` (overwriting) from the one at ``source``, inside
         the service, where :attr:`capabilities` declare ``server_side_copy``; returns
-        once the copy is complete.
+        once the copy is complete. ``source_location``: the source is at that location
+        of this I/O's :meth:`reach` (another I/O's ``reach().location``), not here.
 
         Like :meth:`upload`, for data files only: call it inside an
         :meth:`upload_group` and persist ``key`` with the uploads. The copy takes no
@@ -210,7 +229,7 @@ class ObjectIO(abc.ABC):
         while the service may still be copying, :meth:`copy_state` until it is done,
         each a request of its own that every wrapper sees.
         """
-        if not await self.start_copy(source, key):
+        if not await self.start_copy(source, key, source_location=source_location):
             return
         pause = COPY_POLL_FIRST_SECONDS
         try:
@@ -229,7 +248,14 @@ class ObjectIO(abc.ABC):
                 f"the service's copy ended {state!r}", store=self.description, key=key
             )
 
-    async def start_copy(self, source: str, key: str) -> bool:
+    def reach(self) -> CopyReach | None:
+        """The locations whose objects :meth:`copy` can copy here (None: only this
+        location's, or none where the service cannot copy)."""
+        return None
+
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
         """The copy request of :meth:`copy`: whether the service may still be making the
         copy when it returns (then :meth:`copy_state` tells when it is done)."""
         raise ConfigurationError(f"{self.description} cannot copy objects inside the store")

@@ -29,6 +29,7 @@ from backup_store.io.base import (
     DEFAULT_PART_CONCURRENCY,
     DEFAULT_PART_SIZE,
     READ_WHOLE_LIMIT,
+    CopyReach,
     Listing,
     ObjectIO,
     ObjectMeta,
@@ -109,6 +110,11 @@ class ObstoreIO(ObjectIO):
             (``"success"``, ``"pending"``, ``"failed"``, ``"aborted"``, or None for an
             object no copy made): :meth:`copy_state`, which :meth:`copy` asks until
             it is no longer ``"pending"``.
+        reach: the locations whose objects this store's copies reach (see
+            :class:`CopyReach`).
+        copy_across: for a ``reach`` spanning locations that obstore cannot copy
+            between (Azure's containers of one account): the copy request from
+            ``(location, source, key)``, the source at another location of the reach.
         ranged_reads: a :meth:`download` given the size of an object over two parts
             reads it in ``part_concurrency`` parallel ranges of ``part_size``.
     """
@@ -127,6 +133,8 @@ class ObstoreIO(ObjectIO):
         deadlines: Deadlines | None = None,
         customer_key: bool = False,
         copy_status: Callable[[str], Awaitable[str | None]] | None = None,
+        reach: CopyReach | None = None,
+        copy_across: Callable[[str, str, str], Awaitable[None]] | None = None,
         ranged_reads: bool = True,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
@@ -146,6 +154,8 @@ class ObstoreIO(ObjectIO):
         self._delete_slots = asyncio.Semaphore(delete_concurrency)
         self._prepare = prepare
         self._copy_status = copy_status
+        self._reach = reach
+        self._copy_across = copy_across
         self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -276,13 +286,25 @@ class ObstoreIO(ObjectIO):
 
         await in_transfer_thread(send, idle_seconds=self.deadlines.idle_seconds)
 
-    async def start_copy(self, source: str, key: str) -> bool:
-        if not self.capabilities.server_side_copy:
-            return await super().start_copy(source, key)
+    def reach(self) -> CopyReach | None:
+        return self._reach if self.capabilities.server_side_copy else None
+
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
+        here = source_location is None or (
+            self._reach is not None and source_location == self._reach.location
+        )
+        if not self.capabilities.server_side_copy or not (here or self._copy_across):
+            return await super().start_copy(source, key, source_location=source_location)
         with self._translated(key):
             # Copying is the service's work: its time grows with the size, like a transfer.
             async with self._deadline(self.deadlines.idle_seconds, key):
-                await obstore.copy_async(self.store, source, key, overwrite=True)
+                if here:
+                    await obstore.copy_async(self.store, source, key, overwrite=True)
+                else:
+                    assert self._copy_across is not None and source_location is not None
+                    await self._copy_across(source_location, source, key)
         return self._copy_status is not None
 
     async def copy_state(self, key: str) -> str | None:

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from backup_store.io.base import (
     READ_WHOLE_LIMIT,
+    CopyReach,
     Listing,
     ObjectIO,
     ObjectMeta,
@@ -65,8 +66,13 @@ class WrapperIO(ObjectIO):
 
     # ``copy`` is not forwarded: the base's runs this wrapper's ``start_copy`` and
     # ``copy_state``, so that every request of a copy passes through the wrapper.
-    async def start_copy(self, source: str, key: str) -> bool:
-        return await self.inner.start_copy(source, key)
+    def reach(self) -> CopyReach | None:
+        return self.inner.reach()
+
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
+        return await self.inner.start_copy(source, key, source_location=source_location)
 
     async def copy_state(self, key: str) -> str | None:
         return await self.inner.copy_state(key)
@@ -172,9 +178,11 @@ class HookedIO(WrapperIO):
             await self.hook(Request("upload", key))
         await super().upload_each(uploads)
 
-    async def start_copy(self, source: str, key: str) -> bool:
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
         await self.hook(Request("copy", key))
-        return await super().start_copy(source, key)
+        return await super().start_copy(source, key, source_location=source_location)
 
     async def copy_state(self, key: str) -> str | None:
         await self.hook(Request("copy_state", key))

@@ -64,9 +64,9 @@ class CountingIO(WrapperIO):
     async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
         await super().upload_each([(key, self._counted(chunks)) for key, chunks in uploads])
 
-    async def copy(self, source: str, key: str) -> None:
+    async def copy(self, source: str, key: str, *, source_location: str | None = None) -> None:
         self.copies.append((source, key))
-        await super().copy(source, key)
+        await super().copy(source, key, source_location=source_location)
 
 
 @pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
@@ -359,8 +359,8 @@ async def test_on_a_filesystem_damage_to_a_shared_file_is_found_in_both_backups(
 class ShortCopies(CountingIO):
     """A service whose copies come out short (what a check after the copy must catch)."""
 
-    async def copy(self, source: str, key: str) -> None:
-        await super().copy(source, key)
+    async def copy(self, source: str, key: str, *, source_location: str | None = None) -> None:
+        await super().copy(source, key, source_location=source_location)
         await self.inner.upload(key, [b"short"], one_request=True)
 
 
