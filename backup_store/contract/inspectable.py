@@ -355,6 +355,20 @@ class InspectableStore(BackupStore):
             InvalidInputError: ``partition_id`` is not 1 to 2^31-1.
         """
 
+    def copies_from(self, other: InspectableStore) -> bool:
+        """Whether this store's writes may copy objects of ``other`` inside one service
+        (:attr:`FileToStore.copy_from`): its I/O copies, ``incremental`` is on, and both
+        locations are within what its copies reach (one bucket of S3 or GCS, one Azure
+        account, one filesystem device)."""
+        here, there = self.io.reach(), other.io.reach()
+        return (
+            self.incremental
+            and self.io.capabilities.server_side_copy
+            and here is not None
+            and there is not None
+            and here.scope == there.scope
+        )
+
     def stored_copy(
         self, stored: StoredManifest, file_set: str, entry: FileEntry, record: FileRecord | None
     ) -> StoredCopy | None:

@@ -13,14 +13,13 @@ import builtins
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from backup_store.engine import ObjectBackupStore
-from backup_store.io import ObjectIO
-from backup_store.io.wrapper import HookedIO, Request, WrapperIO
+from backup_store.io.wrapper import HookedIO, Request
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -32,10 +31,10 @@ from backup_store.service import BackupService, BackupState, Checkpoint, Checkpo
 from backup_store.service.metrics import BackupMetrics
 from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.tools.verify import VerifyLevel, verify_store
-from backup_store.transfer.files import Chunk
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
 from testbed.emulators import AzureContainer, GcsBucket, S3Bucket
+from tests.support.counting import CountingIO, counting
 from tests.support.services import MemorySource
 
 FIRST = BackupIdentifier(0, 1, 10)
@@ -43,30 +42,6 @@ SECOND = BackupIdentifier(0, 1, 20)
 SIZE = 300_000
 """Bytes per file: over the small-file batch size, so each file moves alone."""
 NAMES = [f"{n:06d}.sst" for n in range(5)]
-
-
-class CountingIO(WrapperIO):
-    """Counts the bytes every upload sends and records every copy request."""
-
-    def __init__(self, inner: ObjectIO) -> None:
-        super().__init__(inner)
-        self.sent = 0
-        self.copies: builtins.list[tuple[str, str]] = []
-
-    def _counted(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        for chunk in chunks:
-            self.sent += memoryview(chunk).nbytes
-            yield chunk
-
-    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
-        await super().upload(key, self._counted(chunks), one_request=one_request)
-
-    async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
-        await super().upload_each([(key, self._counted(chunks)) for key, chunks in uploads])
-
-    async def copy(self, source: str, key: str, *, source_location: str | None = None) -> None:
-        self.copies.append((source, key))
-        await super().copy(source, key, source_location=source_location)
 
 
 @pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
@@ -82,12 +57,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
         return gcs_store(gcs)
     container: AzureContainer = request.getfixturevalue("azure_container")
     return azure_store(container)
-
-
-def counting(store: ObjectBackupStore) -> CountingIO:
-    counter = CountingIO(store.io)
-    store.io = counter
-    return counter
 
 
 def write_partition(folder: Path, files: dict[str, bytes]) -> Backup:
