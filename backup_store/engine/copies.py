@@ -6,7 +6,8 @@ file's object at another location the store's I/O reaches (a migration between t
 base paths of one bucket, two containers of one account, two folders of one device:
 :attr:`~backup_store.contract.inspectable.FileToStore.copy_from`). Either way a copy
 is made only from an object whose integrity record names its identity, while it
-still has it (checked before and after the copy, with the new object's size), and for
+still has it (checked before the copy, and after it unless the copy itself has that
+identity; the copy must have the recorded size), and for
 a local file only when its SHA-256 is the recorded one; on any doubt, or when the copy
 fails, the caller sends the file instead. A copy keeps the stored bytes and their
 compression; the manifest entry says so.
@@ -155,11 +156,16 @@ async def copy_file(
     location = found.reach.location if found.reach is not None else None
     try:
         await ctx.io.copy(found.key, key, source_location=location)
-        copied, still = await asyncio.gather(ctx.io.head(key), _unchanged(found))
+        copied = await ctx.io.head(key)
+        if copied is None or copied.size != recorded.stored_size:
+            return None
+        # A copy with the recorded e-tag holds the recorded object (S3's and GCS's
+        # e-tag of a one-part object is its MD5, a hard link has the source's inode);
+        # any other (Azure's are new per blob) is trusted only if the source is unchanged.
+        if not (_is_recorded(copied, found) or await _unchanged(found)):
+            return None
     except BackupStoreError:
         return None  # the source deleted meanwhile, or a copy refused
-    if not (still and copied is not None and copied.size == recorded.stored_size):
-        return None
     tally.files_copied += 1
     tally.bytes_copied += recorded.stored_size
     identity = identity_of(copied, recorded.stored_size)
@@ -181,9 +187,13 @@ async def _hash_local(file: FileToStore) -> Digest:
 
 async def _unchanged(found: StoredCopy) -> bool:
     """Whether the object still has the identity its record names."""
-    assert found.record.identity is not None  # only records with identities are copied
-    meta = await found.stat()
+    return _is_recorded(await found.stat(), found)
+
+
+def _is_recorded(meta: ObjectMeta | None, found: StoredCopy) -> bool:
+    """Whether ``meta`` names the identity (e-tag and size) recorded for ``found``."""
     identity = found.record.identity
+    assert identity is not None  # only records with identities are copied
     return (
         meta is not None
         and meta.e_tag == identity.e_tag
