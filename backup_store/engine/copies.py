@@ -7,10 +7,10 @@ base paths of one bucket, two containers of one account, two folders of one devi
 :attr:`~backup_store.contract.inspectable.FileToStore.copy_from`). Either way a copy
 is made only from an object whose integrity record names its identity, while it
 still has it (checked before the copy, and after it unless the copy itself has that
-identity; the copy must have the recorded size), and for
-a local file only when its SHA-256 is the recorded one; on any doubt, or when the copy
-fails, the caller sends the file instead. A copy keeps the stored bytes and their
-compression; the manifest entry says so.
+identity), only when the copy has the recorded size, and for a local file only when
+its SHA-256 is the recorded one; on any doubt, or when the copy fails, the caller
+sends the file instead. A copy keeps the stored bytes and their compression; the
+manifest entry says so.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def copies_on(ctx: StoreContext) -> bool:
 async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source | None:
     """The latest earlier backup of the partition (same node) that a save may copy
     from: COMPLETED, readable, with an integrity record of its manifest that names
-    its objects' identities. None where the seam cannot copy or incremental saves
-    are off."""
+    its objects' identities (one saved with ``incremental`` off names none). None
+    where the seam cannot copy or incremental saves are off."""
     if not copies_on(ctx):
         return None
     partition = BackupIdentifierWildcard(backup_id.node_id, backup_id.partition_id)
@@ -106,6 +106,8 @@ async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source 
             continue  # a damaged manifest or record is never a source
         if record is None or record.record_format < IDENTITY_FORMAT:
             continue
+        if not any(r.identity is not None for r in record.values()):
+            continue  # saved with copies off: an earlier backup may still serve
         entries = {
             record_name(file_set, entry.name): entry for file_set, entry in stored.manifest.files()
         }

@@ -142,6 +142,22 @@ async def test_incremental_false_sends_every_file(store: ObjectBackupStore, tmp_
     assert await restored(store, SECOND, tmp_path / "r") == second
 
 
+async def test_a_backup_saved_with_copies_off_does_not_hide_an_earlier_source(
+    store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    store.incremental = False  # the second backup's record names no object identities
+    await save_again(store, tmp_path, first)
+    store.incremental = True
+    counter = counting(store)
+    third = BackupIdentifier(0, 1, 30)
+    await store.save(backup_of(third, tmp_path / "second", first))
+    assert counter.sent == 0
+    assert len(counter.copies) == len(NAMES)
+    assert await restored(store, third, tmp_path / "r") == first
+
+
 async def test_a_source_rewritten_in_the_store_is_not_copied(
     store: ObjectBackupStore, tmp_path: Path
 ) -> None:
