@@ -45,12 +45,8 @@ A = BackupIdentifier(0, 1, 10)
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``backup-store ARGS`` in a subprocess without a terminal."""
     return subprocess.run(
-        [*CLI, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        [*CLI, *args], capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
     )
 
 
@@ -171,8 +167,7 @@ def test_verify_json_lists_every_problem_it_counts(store: StoreDir) -> None:
     assert report["problemCount"] == 2
     assert len(report["problems"]) == 2
     assert {p["file"] for p in report["problems"]} == {
-        "segments/segment-file-1",
-        "snapshot/snapshot-file-2",
+        "segments/segment-file-1", "snapshot/snapshot-file-2"
     }
 
 
@@ -240,25 +235,14 @@ def test_obstore_option_names_and_schemes_are_accepted(
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        (
-            "s3://bucket?aws_endpoitn=http://x",
-            [
-                "unknown option 'aws_endpoitn'",
-                "did you mean 'aws_endpoint'",
-                "valid options:",
-                "force_path_style",
-                "aws_region",
-            ],
-        ),
-        (
-            "TMP?max_concurency=2",
-            ["unknown option 'max_concurency'", "base_path", "max_concurrency"],
-        ),
+        ("s3://bucket?aws_endpoitn=http://x", ["unknown option 'aws_endpoitn'",
+                                                "did you mean 'aws_endpoint'", "valid options:",
+                                                "force_path_style", "aws_region"]),
+        ("TMP?max_concurency=2", ["unknown option 'max_concurency'", "base_path",
+                                  "max_concurrency"]),
         ("az://c?account=a", ["unknown option 'account'", "azure_storage_account_name"]),
-        (
-            "https://example.com/bucket",
-            ["Azure container URL", "https://<account>.blob.core.windows.net/<container>"],
-        ),
+        ("https://example.com/bucket", ["Azure container URL",
+                                        "https://<account>.blob.core.windows.net/<container>"]),
     ],
 )
 def test_unknown_options_and_foreign_hosts_are_refused_with_the_valid_names(
@@ -406,16 +390,11 @@ def test_restore_refuses_a_non_empty_folder_unless_allowed(store: StoreDir, tmp_
     refused = cli("restore", store.url, "10", "--partition", "1", "--to", str(target))
     assert refused.returncode == 1
     assert "the folder is not empty" in one_line(refused.stderr)
-    allowed = cli(
-        "restore", store.url, "10", "--partition", "1", "--to", str(target), "--allow-non-empty"
-    )
+    allowed = cli("restore", store.url, "10", "--partition", "1", "--to", str(target),
+                  "--allow-non-empty")
     assert allowed.returncode == 0, allowed.stderr
     assert sorted(p.name for p in target.iterdir()) == [
-        "keep.txt",
-        "segment-file-1",
-        "segment-file-2",
-        "snapshot-file-1",
-        "snapshot-file-2",
+        "keep.txt", "segment-file-1", "segment-file-2", "snapshot-file-1", "snapshot-file-2",
     ]
     assert (target / "keep.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -468,9 +447,8 @@ def test_commands_other_than_serve_do_not_load_the_web_stack(store: StoreDir) ->
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('starlette', 'uvicorn', 'fastapi')))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -488,8 +466,7 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line() -> None:
         "import backup_store_cli\n"
         "sys.exit(backup_store_cli.main())\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 130
     assert result.stderr.strip() == "interrupted"
