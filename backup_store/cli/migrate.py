@@ -43,6 +43,12 @@ from backup_store.tools.migration_plan import Action, MigrationReport, Outcome
 @click.argument("backup_id", metavar="[BACKUP_ID]", required=False)
 @click.option("--all", "migrate_all", is_flag=True, help="Migrate every backup of the source.")
 @click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Send every file through this process even where the target could copy the "
+    "source's objects inside one service (on a filesystem: no hard links to the source).",
+)
 @transfer_limit_options()
 @json_option
 def migrate_command(
@@ -51,6 +57,7 @@ def migrate_command(
     backup_id: str | None,
     migrate_all: bool,
     dry_run: bool,
+    stream: bool,
     limits: TransferLimits,
     as_json: bool,
 ) -> None:
@@ -58,7 +65,9 @@ def migrate_command(
 
     Reads each backup (BACKUP_ID on every partition and node, or --all) with
     the source's store kind and writes it with the target's: streaming, with
-    bounded memory, re-compressed as the target is configured, keeping ids,
+    bounded memory, re-compressed as the target is configured (or, between two
+    base paths of one S3 or GCS bucket, two containers of one Azure account or
+    two folders of one device, copied inside the service), keeping ids,
     descriptors, statuses, failure reasons and timestamps. Every byte is read
     back from the target and compared with the source's. The source is never
     changed.
@@ -88,6 +97,7 @@ def migrate_command(
         raise click.UsageError("give either a BACKUP_ID or --all (not both)")
     source = open_url(source_url, "SOURCE_URL")
     target = _open_migration_target(target_url, dry_run=dry_run)
+    target.incremental = not stream
     limit_transfers([source, target], limits)
     progress = RichProgress(enabled=not as_json)
 
@@ -190,6 +200,8 @@ def _print_migrate(report: MigrationReport) -> None:
             if sent.files_copied
             else ""
         )
+        if not report.copies and sent.bytes_uploaded:
+            copied = " (streamed: the target does not copy the source's objects inside one service)"
         console.print(
             f"{report.count(Outcome.MIGRATED)} migrated, {report.count(Outcome.SKIPPED)} "
             f"skipped, {report.count(Outcome.FAILED)} failed. "

@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
 
 from backup_store.contract.store import BackupStore
@@ -27,7 +28,7 @@ from backup_store.format.integrity import FileRecord, IntegrityRecord
 from backup_store.format.keys import KeyLayout, owner_marker_key, partition_metadata_key
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.format.partition_metadata import PartitionMetadata, read_partition_metadata
-from backup_store.io import ObjectIO, ObjectMeta, ObjectVersion
+from backup_store.io import CopyReach, ObjectIO, ObjectMeta, ObjectVersion
 from backup_store.model import Backup, BackupIdentifier, BackupIdentifierWildcard, BackupStatus
 
 log = logging.getLogger(__name__)
@@ -96,12 +97,37 @@ ListedManifest = StoredManifest | DamagedManifest
 
 
 @dataclass(frozen=True)
+class StoredCopy:
+    """A stored object that holds a file's bytes as its store wrote them: a store whose
+    I/O reaches it (:meth:`ObjectIO.reach`) may copy it inside the service instead of
+    sending the bytes (:attr:`FileToStore.copy_from`).
+
+    Attributes:
+        key: the object's key.
+        record: the file's integrity record there, naming the object's identity.
+        entry: the file's manifest entry there: how the object is stored (compression),
+            which a copy keeps.
+        stat: the object's current metadata, read through its own store: the copy is
+            made only while it still has the recorded identity.
+        reach: where the object lives; None for the writing store's own location.
+    """
+
+    key: str
+    record: FileRecord
+    entry: FileEntry
+    stat: Callable[[], Awaitable[ObjectMeta | None]]
+    reach: CopyReach | None = None
+
+
+@dataclass(frozen=True)
 class FileToStore:
     """One file of a backup being written: its set, name, size and byte source.
 
     ``open`` is called once and must yield exactly ``size`` bytes. When
     ``local_path`` is given, stores may instead read the first ``size`` bytes of
-    that local file directly (the fast path of a save).
+    that local file directly (the fast path of a save). When ``copy_from`` is given
+    (a migration), a store may instead copy that object inside the service; the
+    record's size and SHA-256 are the file's.
     """
 
     file_set: str
@@ -109,6 +135,7 @@ class FileToStore:
     size: int
     open: Callable[[], AsyncIterator[bytes]]
     local_path: Path | None = None
+    copy_from: StoredCopy | None = None
 
 
 class Verification(Enum):
@@ -328,6 +355,32 @@ class InspectableStore(BackupStore):
             InvalidInputError: ``partition_id`` is not 1 to 2^31-1.
         """
 
+    def copies_from(self, other: InspectableStore) -> bool:
+        """Whether this store's writes may copy objects of ``other`` inside one service
+        (:attr:`FileToStore.copy_from`): its I/O copies, ``incremental`` is on, and both
+        locations are within what its copies reach (one bucket of S3 or GCS, one Azure
+        account, one filesystem device)."""
+        here, there = self.io.reach(), other.io.reach()
+        return (
+            self.incremental
+            and self.io.capabilities.server_side_copy
+            and here is not None
+            and there is not None
+            and here.scope == there.scope
+        )
+
+    def stored_copy(
+        self, stored: StoredManifest, file_set: str, entry: FileEntry, record: FileRecord | None
+    ) -> StoredCopy | None:
+        """The file's object as a :class:`StoredCopy`, which a store of the same service
+        may copy (migrate passes it to the target's :meth:`write_backup`); None where
+        its record names no identity or the I/O's copies reach no other location."""
+        reach = self.io.reach()
+        if reach is None or record is None or record.identity is None:
+            return None
+        key = self.file_key(stored, file_set, entry)
+        return StoredCopy(key, record, entry, partial(self.stat, key), reach)
+
     @abc.abstractmethod
     async def backup_keys(self, stored: StoredManifest) -> builtins.list[str]:
         """Every object key under the backup's folder but its manifest: its files,
@@ -430,6 +483,7 @@ __all__ = [
     "IntegrityRecord",
     "ListedManifest",
     "RestoreProgress",
+    "StoredCopy",
     "StoredManifest",
     "Verification",
 ]

@@ -7,16 +7,11 @@ then rewrite the manifest COMPLETED version-matched; on any failure rewrite it
 FAILED, then raise. The final manifest records what was stored: a file that zstd did
 not shrink is stored plain (store-format.md §4).
 
-Incremental saves: where the seam declares server-side copies, a local file that the
-latest earlier COMPLETED backup of the partition (same node) holds with the same
-name, size and SHA-256, as its integrity record says, is made by copying that
-backup's object inside the store. Only a record that names its objects' identities
-makes a source, and the object is copied only while it still has the recorded one
-(checked before and after the copy, with the new object's size): on any doubt, or
-when the copy fails, the file is uploaded. A copied object keeps its stored bytes
-and compression; the manifest records them. Files whose name and size match are
-hashed before they are stored; one whose bytes differ is then read again to upload
-it (every other file is read once).
+Files that an object already stored holds (the same file of an earlier backup,
+or, in a migration, of another location of the same service) are copied inside the
+service instead: :mod:`.copies`. A local file whose name and size match is hashed
+before it is stored; one whose bytes differ is then read again to upload it (every
+other file is read once).
 """
 
 from __future__ import annotations
@@ -26,20 +21,19 @@ import builtins
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from backup_store.contract.inspectable import (
     BeforeComplete,
     FileToStore,
+    StoredCopy,
     StoredManifest,
     TransferCounters,
 )
-from backup_store.engine import manifests
+from backup_store.engine import copies, manifests
 from backup_store.engine.context import SMALL_FILE, StoreContext
-from backup_store.engine.inspect import integrity_of
-from backup_store.engine.listing import manifest_keys
+from backup_store.engine.copies import Stored
 from backup_store.errors import (
     BackupStoreError,
     InvalidBackupStateError,
@@ -48,21 +42,18 @@ from backup_store.errors import (
 )
 from backup_store.format.instant import Instant
 from backup_store.format.integrity import (
-    IDENTITY_FORMAT,
     FileRecord,
     IntegrityRecord,
-    StoredIdentity,
     encode_record,
     record_name,
 )
 from backup_store.format.keys import KeyLayout
 from backup_store.format.manifest import ZSTD, FileEntry, Manifest
-from backup_store.io import ObjectMeta, WriteConflict
+from backup_store.io import WriteConflict
 from backup_store.model import (
     FILE_SETS,
     Backup,
     BackupIdentifier,
-    BackupIdentifierWildcard,
     BackupStatusCode,
     check_file_name,
 )
@@ -74,29 +65,8 @@ log = logging.getLogger(__name__)
 
 CANCELLED_REASON = "The backup was cancelled before it completed."
 
-SOURCE_CANDIDATES = 3
-"""Earlier backups (latest first) looked at for one to copy unchanged files from."""
-
 FileName = tuple[str, str]
 """(file set, name) of one file of a backup."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """An earlier COMPLETED backup of the partition whose objects a save may copy:
-    its manifest, its integrity record (naming its objects' identities) and its
-    manifest entries by record name."""
-
-    stored: StoredManifest
-    record: IntegrityRecord
-    entries: dict[str, FileEntry]
-
-    def key(self, file: FileToStore) -> str:
-        return self.stored.layout.file_key(self.stored.manifest.id, file.file_set, file.name)
-
-
-Candidates = dict[int, FileRecord]
-"""Files (by index) whose name and size the source holds, with the source's record of each."""
 
 
 def files_of(backup: Backup) -> builtins.list[FileToStore]:
@@ -144,9 +114,9 @@ async def write_backup(
     layout = accepted.layout if accepted is not None else ctx.write_layout(broker_version)
     check_keys(ctx, layout, backup_id, files)
     await ctx.owner.check(writing=True)
-    local = any(f.local_path is not None for f in files)  # only local files are copied
-    source = await find_source(ctx, backup_id) if local else None
-    candidates = copy_candidates(ctx, files, source) if source is not None else {}
+    local = any(f.local_path is not None for f in files)  # earlier backups hold local files
+    source = await copies.find_source(ctx, backup_id) if local else None
+    candidates = copies.copy_candidates(ctx, files, source)
     compress = {
         (f.file_set, f.name): ctx.compression is not None and f.size > COMPRESSION_THRESHOLD
         for f in files
@@ -162,7 +132,7 @@ async def write_backup(
         tally = TransferCounters()
         try:
             stored = await _store_files(
-                ctx, held.layout, backup_id, files, compress, source, candidates, tally
+                ctx, held.layout, backup_id, files, compress, candidates, tally
             )
         finally:
             _add(ctx.counters, tally)
@@ -254,93 +224,28 @@ async def _fail_after_error(ctx: StoreContext, held: StoredManifest, error: Base
         await manifests.record(ctx, held.key, version, failed)
 
 
-async def find_source(ctx: StoreContext, backup_id: BackupIdentifier) -> Source | None:
-    """The latest earlier backup of the partition (same node) that a save may copy
-    from: COMPLETED, readable, with an integrity record of its manifest that names
-    its objects' identities. None where the seam cannot copy or incremental saves
-    are off."""
-    if not (ctx.incremental and ctx.io.capabilities.server_side_copy):
-        return None
-    partition = BackupIdentifierWildcard(backup_id.node_id, backup_id.partition_id)
-    try:
-        earlier = [i for i in await manifest_keys(ctx, partition) if i < backup_id]
-    except BackupStoreError as error:
-        # A store that lets this save write but not list (a write-only policy): send all.
-        log.info("backup %s: no earlier backup to copy from: %s", backup_id, error)
-        return None
-    for candidate in sorted(earlier, reverse=True)[:SOURCE_CANDIDATES]:
-        try:
-            stored, found = await manifests.find_with_integrity(ctx, candidate)
-            if stored is None or stored.manifest.status_code is not BackupStatusCode.COMPLETED:
-                continue
-            record = integrity_of(stored, found)
-        except BackupStoreError:
-            continue  # a damaged manifest or record is never a source
-        if record is None or record.record_format < IDENTITY_FORMAT:
-            continue
-        entries = {
-            record_name(file_set, entry.name): entry for file_set, entry in stored.manifest.files()
-        }
-        return Source(stored, record, entries)
-    return None
-
-
-def copy_candidates(ctx: StoreContext, files: Sequence[FileToStore], source: Source) -> Candidates:
-    """The local files whose name and size the source's record holds, with an object
-    identity, at a size the seam can copy (their SHA-256 decides, when they are stored)."""
-    candidates: Candidates = {}
-    for i, f in enumerate(files):
-        name = record_name(f.file_set, f.name)
-        recorded = source.record.get(name)
-        if (
-            f.local_path is not None
-            and recorded is not None
-            and recorded.size == f.size
-            and recorded.identity is not None
-            and name in source.entries
-            and ctx.io.capabilities.can_copy(recorded.stored_size, customer_key=ctx.io.customer_key)
-        ):
-            candidates[i] = recorded
-    return candidates
-
-
-async def _hash_local(file: FileToStore) -> Digest:
-    assert file.local_path is not None  # only local files are candidates
-    path = file.local_path
-
-    def digest() -> Digest:
-        found = Digest()
-        for _chunk in hashed(read_file(path, file.size), found):
-            pass
-        return found
-
-    return await asyncio.to_thread(digest)
-
-
 async def _store_files(
     ctx: StoreContext,
     layout: KeyLayout,
     backup_id: BackupIdentifier,
     files: Sequence[FileToStore],
     compress: dict[FileName, bool],
-    source: Source | None,
-    candidates: Candidates,
+    candidates: dict[int, StoredCopy],
     tally: TransferCounters,
-) -> builtins.list[tuple[FileRecord, FileEntry]]:
+) -> builtins.list[Stored]:
     """Upload (or copy) every file, durable before anything names it (record,
     manifest): each file's integrity record and manifest entry as stored, in the
     files' order."""
+    keys = [layout.file_key(backup_id, f.file_set, f.name) for f in files]
 
-    async def store(batch: builtins.list[int]) -> builtins.list[tuple[FileRecord, FileEntry]]:
-        if source is not None and batch[0] in candidates:
+    async def store(batch: builtins.list[int]) -> builtins.list[Stored]:
+        if batch[0] in candidates:
             [i] = batch
-            recorded = candidates[i]
-            return [
-                await _copy(ctx, layout, backup_id, files[i], source, recorded, compress, tally)
-            ]
+            copied = await copies.copy_file(ctx, keys[i], files[i], candidates[i], tally)
+            if copied is not None:
+                return [copied]
         return await _upload(ctx, layout, backup_id, [files[i] for i in batch], compress, tally)
 
-    keys = [layout.file_key(backup_id, f.file_set, f.name) for f in files]
     async with ctx.io.upload_group() as group:
         stored = await ctx.batched(
             len(files),
@@ -353,79 +258,9 @@ async def _store_files(
             store,
         )
         await group.persist(keys)
-    if ctx.incremental and ctx.io.capabilities.server_side_copy:
-        stored = await _with_identities(ctx, keys, stored)
+    if copies.copies_on(ctx):
+        stored = await copies.with_identities(ctx, keys, stored)
     return stored
-
-
-async def _with_identities(
-    ctx: StoreContext, keys: Sequence[str], stored: builtins.list[tuple[FileRecord, FileEntry]]
-) -> builtins.list[tuple[FileRecord, FileEntry]]:
-    """The records with their objects' identities, as the store reports them now that
-    they are durable (a copy's came with it): what a later backup checks before it
-    copies one."""
-    unknown = [i for i, (record, _) in enumerate(stored) if record.identity is None]
-    found = await ctx.bounded([partial(ctx.io.head, keys[i]) for i in unknown])
-    named = list(stored)
-    for i, meta in zip(unknown, found, strict=True):
-        record, entry = stored[i]
-        identity = _identity(meta, record.stored_size)
-        named[i] = (FileRecord(record.size, record.sha256, record.stored_size, identity), entry)
-    return named
-
-
-def _identity(meta: ObjectMeta | None, stored_size: int) -> StoredIdentity | None:
-    """An object's identity, when the store names one and the object has the size stored."""
-    if meta is None or not meta.e_tag or meta.size != stored_size:
-        return None
-    return StoredIdentity(meta.e_tag, meta.size)
-
-
-async def _copy(
-    ctx: StoreContext,
-    layout: KeyLayout,
-    backup_id: BackupIdentifier,
-    file: FileToStore,
-    source: Source,
-    recorded: FileRecord,
-    compress: dict[FileName, bool],
-    tally: TransferCounters,
-) -> tuple[FileRecord, FileEntry]:
-    """The file made by copying the source's object when the file's SHA-256 is the
-    recorded one; uploaded (read again) when it is not, when the object is not the one
-    recorded before or after the copy, the copy is not its size, or the copy fails."""
-    key = layout.file_key(backup_id, file.file_set, file.name)
-    source_key = source.key(file)
-    digest, unchanged = await asyncio.gather(
-        _hash_local(file), _unchanged(ctx, source_key, recorded)
-    )
-    if digest.size == file.size and digest.sha256 == recorded.sha256 and unchanged:
-        try:
-            await ctx.io.copy(source_key, key)
-            copied, still = await asyncio.gather(
-                ctx.io.head(key), _unchanged(ctx, source_key, recorded)
-            )
-        except BackupStoreError:
-            copied, still = None, False  # the source deleted meanwhile, or a copy refused
-        if still and copied is not None and copied.size == recorded.stored_size:
-            tally.files_copied += 1
-            tally.bytes_copied += recorded.stored_size
-            entry = source.entries[record_name(file.file_set, file.name)]
-            identity = _identity(copied, recorded.stored_size)
-            return FileRecord(file.size, recorded.sha256, recorded.stored_size, identity), entry
-    [uploaded] = await _upload(ctx, layout, backup_id, [file], compress, tally)
-    return uploaded
-
-
-async def _unchanged(ctx: StoreContext, key: str, recorded: FileRecord) -> bool:
-    """Whether the object at ``key`` still has the identity its backup recorded."""
-    assert recorded.identity is not None  # only records with identities are sources
-    meta = await ctx.io.head(key)
-    return (
-        meta is not None
-        and meta.e_tag == recorded.identity.e_tag
-        and meta.size == recorded.identity.size == recorded.stored_size
-    )
 
 
 async def _upload(

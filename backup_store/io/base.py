@@ -7,6 +7,7 @@ Every request the stores make to a bucket, container or directory goes through a
 from __future__ import annotations
 
 import abc
+import asyncio
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from backup_store.errors import ConfigurationError
+from backup_store.errors import ConfigurationError, StoreUnavailableError
 from backup_store.io.capabilities import Capabilities
 from backup_store.transfer.files import CHUNK_SIZE, Chunk
 
@@ -24,6 +25,12 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per multipart part; objects up to this size are written in one request."""
 DEFAULT_PART_CONCURRENCY = 3
 """Parts of one object in flight at once."""
+DEFAULT_COPY_WAIT_SECONDS = 120.0
+"""How long :meth:`ObjectIO.copy` waits at most for a copy the service is still making."""
+COPY_POLL_FIRST_SECONDS = 0.05
+COPY_POLL_MAX_SECONDS = 2.0
+"""How often a pending copy is asked about: soon (most copies within an account are
+done at once), then at most every 2 s."""
 
 
 """Bodies up to this size (manifests, integrity records) are metadata writes."""
@@ -61,6 +68,24 @@ async def until_swapped(
         except WriteConflict:
             continue
     raise gave_up()
+
+
+@dataclass(frozen=True)
+class CopyReach:
+    """Which locations an :class:`ObjectIO`'s copies reach: every location of the same
+    ``scope`` (one bucket of one service for S3 and GCS, one account for Azure, one
+    device for a filesystem). Built from configuration, never holding a credential;
+    compared, never printed.
+
+    Attributes:
+        scope: the service, its endpoint or account, and what else bounds a copy.
+        location: this location within the scope (Azure's container, a folder), as
+            :meth:`ObjectIO.copy` takes it in ``source_location``; empty where keys
+            already name objects across the scope (S3 and GCS keys are bucket-wide).
+    """
+
+    scope: str
+    location: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +157,7 @@ class ObjectIO(abc.ABC):
         part_concurrency: parts of one object in flight at once.
         customer_key: the objects are written and read with a customer-provided
             encryption key (S3 SSE-C, Azure CPK), sent with every object request.
+        copy_wait_seconds: how long :meth:`copy` waits for a pending copy.
     """
 
     description: str
@@ -139,6 +165,7 @@ class ObjectIO(abc.ABC):
     part_size: int
     part_concurrency: int
     customer_key: bool = False
+    copy_wait_seconds: float = DEFAULT_COPY_WAIT_SECONDS
 
     @abc.abstractmethod
     async def put(
@@ -187,16 +214,58 @@ class ObjectIO(abc.ABC):
         """At most how many bytes :meth:`upload` of a ``size``-byte source holds in memory."""
         return min(size, CHUNK_SIZE)
 
-    async def copy(self, source: str, key: str) -> None:
+    async def copy(self, source: str, key: str, *, source_location: str | None = None) -> None:
         """Make the object at ``key`` (overwriting) from the one at ``source``, inside
-        the service, where :attr:`capabilities` declare ``server_side_copy``.
+        the service, where :attr:`capabilities` declare ``server_side_copy``; returns
+        once the copy is complete. ``source_location``: the source is at that location
+        of this I/O's :meth:`reach` (another I/O's ``reach().location``), not here.
 
         Like :meth:`upload`, for data files only: call it inside an
         :meth:`upload_group` and persist ``key`` with the uploads. The copy takes no
         precondition on the source: the caller checks both objects afterwards.
         :class:`ObjectNotFoundError` when the source is missing.
+
+        Not overridden by implementations or wrappers: it is :meth:`start_copy`, then,
+        while the service may still be copying, :meth:`copy_state` until it is done,
+        each a request of its own that every wrapper sees.
         """
+        if not await self.start_copy(source, key, source_location=source_location):
+            return
+        pause = COPY_POLL_FIRST_SECONDS
+        try:
+            async with asyncio.timeout(self.copy_wait_seconds):
+                while (state := await self.copy_state(key)) == "pending":
+                    await asyncio.sleep(pause)
+                    pause = min(2 * pause, COPY_POLL_MAX_SECONDS)
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"the service's copy was still pending after {self.copy_wait_seconds:g} s",
+                store=self.description,
+                key=key,
+            ) from None
+        if state not in (None, "success"):
+            raise StoreUnavailableError(
+                f"the service's copy ended {state!r}", store=self.description, key=key
+            )
+
+    def reach(self) -> CopyReach | None:
+        """The locations whose objects :meth:`copy` can copy here (None: only this
+        location's, or none where the service cannot copy)."""
+        return None
+
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
+        """The copy request of :meth:`copy`: whether the service may still be making the
+        copy when it returns (then :meth:`copy_state` tells when it is done)."""
         raise ConfigurationError(f"{self.description} cannot copy objects inside the store")
+
+    async def copy_state(self, key: str) -> str | None:
+        """The state of the copy that made the object at ``key``: ``"success"``,
+        ``"pending"``, ``"failed"`` or ``"aborted"`` (Azure's ``x-ms-copy-status``),
+        None for an object no copy made or a service whose copies are done when
+        :meth:`start_copy` returns."""
+        return None
 
     @abc.abstractmethod
     async def download(

@@ -30,6 +30,7 @@ from backup_store.errors import (
 )
 from backup_store.io.base import (
     READ_WHOLE_LIMIT,
+    CopyReach,
     ObjectMeta,
     ObjectVersion,
     StoredObject,
@@ -209,14 +210,25 @@ class LocalFileIO(ObstoreIO):
     def download_memory(self, size: int) -> int:
         return min(size, CHUNK_SIZE)  # one reused buffer
 
-    async def copy(self, source: str, key: str) -> None:
-        await in_transfer_thread(lambda _stop: self._link_or_copy(source, key))
+    def reach(self) -> CopyReach | None:
+        # Hard links reach every folder of the device (once the folder exists).
+        try:
+            return CopyReach(f"file device {self.root.stat().st_dev}", str(self.root))
+        except OSError:
+            return None
 
-    def _link_or_copy(self, source: str, key: str) -> None:
-        """A hard link at ``key`` to ``source`` (both then name one file: damage written
-        in place into one reaches the other), else a copy of its bytes where the
-        filesystem refuses links; not yet durable (:meth:`upload_group`)."""
-        path, original = self.root / key, self.root / source
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
+        original = Path(source_location or self.root) / source
+        await in_transfer_thread(lambda _stop: self._link_or_copy(original, key))
+        return False
+
+    def _link_or_copy(self, original: Path, key: str) -> None:
+        """A hard link at ``key`` to the file ``original`` (both then name one file:
+        damage written in place into one reaches the other), else a copy of its bytes
+        where the filesystem refuses links; not yet durable (:meth:`upload_group`)."""
+        path = self.root / key
         with self._translated(key):
             for _attempt in range(FOLDER_ATTEMPTS):
                 try:

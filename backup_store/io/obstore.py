@@ -29,6 +29,7 @@ from backup_store.io.base import (
     DEFAULT_PART_CONCURRENCY,
     DEFAULT_PART_SIZE,
     READ_WHOLE_LIMIT,
+    CopyReach,
     Listing,
     ObjectIO,
     ObjectMeta,
@@ -52,10 +53,6 @@ DEFAULT_METADATA_SECONDS = 30.0
 DEFAULT_IDLE_SECONDS = 120.0
 """Default idle timeout of a transfer: no byte moved for this long."""
 SMALL_BODY = 1024 * 1024
-COPY_POLL_FIRST_SECONDS = 0.05
-COPY_POLL_MAX_SECONDS = 2.0
-"""How often a pending copy is asked about: soon (most copies within an account are
-done at once), then at most every 2 s."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,13 @@ class ObstoreIO(ObjectIO):
         copy_status: for a service whose copies may still be running when the copy
             request returns (Azure's Copy Blob): the copy state of an object
             (``"success"``, ``"pending"``, ``"failed"``, ``"aborted"``, or None for an
-            object no copy made); :meth:`copy` returns only once it is ``"success"``.
+            object no copy made): :meth:`copy_state`, which :meth:`copy` asks until
+            it is no longer ``"pending"``.
+        reach: the locations whose objects this store's copies reach (see
+            :class:`CopyReach`).
+        copy_across: for a ``reach`` spanning locations that obstore cannot copy
+            between (Azure's containers of one account): the copy request from
+            ``(location, source, key)``, the source at another location of the reach.
         ranged_reads: a :meth:`download` given the size of an object over two parts
             reads it in ``part_concurrency`` parallel ranges of ``part_size``.
     """
@@ -130,6 +133,8 @@ class ObstoreIO(ObjectIO):
         deadlines: Deadlines | None = None,
         customer_key: bool = False,
         copy_status: Callable[[str], Awaitable[str | None]] | None = None,
+        reach: CopyReach | None = None,
+        copy_across: Callable[[str, str, str], Awaitable[None]] | None = None,
         ranged_reads: bool = True,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
@@ -145,9 +150,12 @@ class ObstoreIO(ObjectIO):
         self.batch_delete = batch_delete
         self.deadlines = deadlines or Deadlines()
         self.customer_key = customer_key
+        self.copy_wait_seconds = self.deadlines.idle_seconds
         self._delete_slots = asyncio.Semaphore(delete_concurrency)
         self._prepare = prepare
         self._copy_status = copy_status
+        self._reach = reach
+        self._copy_across = copy_across
         self._key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -278,25 +286,32 @@ class ObstoreIO(ObjectIO):
 
         await in_transfer_thread(send, idle_seconds=self.deadlines.idle_seconds)
 
-    async def copy(self, source: str, key: str) -> None:
-        if not self.capabilities.server_side_copy:
-            await super().copy(source, key)
+    def reach(self) -> CopyReach | None:
+        return self._reach if self.capabilities.server_side_copy else None
+
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
+        here = source_location is None or (
+            self._reach is not None and source_location == self._reach.location
+        )
+        if not self.capabilities.server_side_copy or not (here or self._copy_across):
+            return await super().start_copy(source, key, source_location=source_location)
         with self._translated(key):
             # Copying is the service's work: its time grows with the size, like a transfer.
             async with self._deadline(self.deadlines.idle_seconds, key):
-                await obstore.copy_async(self.store, source, key, overwrite=True)
-                if self._copy_status is not None:
-                    await self._until_copied(key, self._copy_status)
+                if here:
+                    await obstore.copy_async(self.store, source, key, overwrite=True)
+                else:
+                    assert self._copy_across is not None and source_location is not None
+                    await self._copy_across(source_location, source, key)
+        return self._copy_status is not None
 
-    async def _until_copied(self, key: str, status: Callable[[str], Awaitable[str | None]]) -> None:
-        """Wait, within the copy's deadline, until the service says the copy into
-        ``key`` is complete; a copy that failed or was aborted is an error."""
-        pause = COPY_POLL_FIRST_SECONDS
-        while (state := await self._metadata(key, status(key))) == "pending":
-            await asyncio.sleep(pause)
-            pause = min(2 * pause, COPY_POLL_MAX_SECONDS)
-        if state not in (None, "success"):
-            raise StoreUnavailableError(f"the service's copy ended {state!r}", key=key)
+    async def copy_state(self, key: str) -> str | None:
+        if self._copy_status is None:
+            return None
+        with self._translated(key):
+            return await self._metadata(key, self._copy_status(key))
 
     def upload_memory(self, size: int) -> int:
         if size <= self.part_size:

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from backup_store.io.base import (
     READ_WHOLE_LIMIT,
+    CopyReach,
     Listing,
     ObjectIO,
     ObjectMeta,
@@ -39,6 +40,7 @@ class WrapperIO(ObjectIO):
         self.part_size = inner.part_size
         self.part_concurrency = inner.part_concurrency
         self.customer_key = inner.customer_key
+        self.copy_wait_seconds = inner.copy_wait_seconds
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"
@@ -62,8 +64,18 @@ class WrapperIO(ObjectIO):
     def upload_memory(self, size: int) -> int:
         return self.inner.upload_memory(size)
 
-    async def copy(self, source: str, key: str) -> None:
-        await self.inner.copy(source, key)
+    # ``copy`` is not forwarded: the base's runs this wrapper's ``start_copy`` and
+    # ``copy_state``, so that every request of a copy passes through the wrapper.
+    def reach(self) -> CopyReach | None:
+        return self.inner.reach()
+
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
+        return await self.inner.start_copy(source, key, source_location=source_location)
+
+    async def copy_state(self, key: str) -> str | None:
+        return await self.inner.copy_state(key)
 
     async def download(
         self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
@@ -125,6 +137,7 @@ class Request:
     operation: str
     """``put`` (a small object written whole), ``upload`` (a data file, also one of
     a batch), ``copy`` (a data file made from a stored one, at its new key),
+    ``copy_state`` (whether that copy is done, asked until it is),
     ``replace``, ``get`` (also a location check), ``get_range``, ``stream``,
     ``download`` (a data file read into a consumer, also one of a batch), ``head``,
     ``list``, ``list_with_delimiter``, ``delete`` or ``persist`` (of an upload group)."""
@@ -165,9 +178,15 @@ class HookedIO(WrapperIO):
             await self.hook(Request("upload", key))
         await super().upload_each(uploads)
 
-    async def copy(self, source: str, key: str) -> None:
+    async def start_copy(
+        self, source: str, key: str, *, source_location: str | None = None
+    ) -> bool:
         await self.hook(Request("copy", key))
-        await super().copy(source, key)
+        return await super().start_copy(source, key, source_location=source_location)
+
+    async def copy_state(self, key: str) -> str | None:
+        await self.hook(Request("copy_state", key))
+        return await super().copy_state(key)
 
     @asynccontextmanager
     async def upload_group(self) -> AsyncIterator[UploadGroup]:

@@ -28,7 +28,7 @@ from pydantic import SecretStr, field_validator, model_validator
 from backup_store.engine import ObjectBackupStore
 from backup_store.errors import ConfigurationError, StoreUnavailableError
 from backup_store.format.formats import ZEEBE_COMMON
-from backup_store.io import ObstoreIO, capabilities_of
+from backup_store.io import CopyReach, ObstoreIO, capabilities_of
 from backup_store.registry import register
 from backup_store.stores.config import (
     CloudConfig,
@@ -235,15 +235,23 @@ class AzureBackupStore(ObjectBackupStore):
             customer_key=config.encryption_key is not None,
             capabilities=replace(capabilities, server_side_copy=True) if signs else capabilities,
             copy_status=self.copy_status if signs else None,
+            # Copy Blob reaches every container of the account (obstore's only its own).
+            reach=CopyReach(f"azure {endpoint_for_display(config.account_url)}", config.container)
+            if signs
+            else None,
+            copy_across=self.copy_from_container,
             **config.io_options(),
         )
         super().__init__(
             io, kind="azure", format=ZEEBE_COMMON, max_concurrency=config.max_concurrency
         )
 
-    def _signed(self, method: str, path: str, query: str = "") -> urllib.request.Request:
-        """A request without body for ``{account}/{path}?{query}``, signed with the
-        store's Shared Key or SAS token (kept out of every message)."""
+    def _signed(
+        self, method: str, path: str, query: str = "", more: dict[str, str] | None = None
+    ) -> urllib.request.Request:
+        """A request without body for ``{account}/{path}?{query}`` with the ``more``
+        headers, signed with the store's Shared Key or SAS token (kept out of every
+        message)."""
         config = self.config
         url = f"{config.account_url}/{path}" + (f"?{query}" if query else "")
         if urlsplit(url).scheme not in ("http", "https"):
@@ -252,7 +260,8 @@ class AzureBackupStore(ObjectBackupStore):
             )
         # Content-Type set explicitly: urllib would add one after signing.
         headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": API_VERSION,
-                   "Content-Length": "0", "Content-Type": "application/octet-stream"}  # fmt: skip
+                   "Content-Length": "0", "Content-Type": "application/octet-stream",
+                   **(more or {})}  # fmt: skip
         if config.account_key is not None and config.account_name:
             headers["Authorization"] = shared_key_authorization(
                 config.account_name, config.account_key.get_secret_value(), method, url, headers
@@ -269,6 +278,19 @@ class AzureBackupStore(ObjectBackupStore):
         request = self._signed("HEAD", f"{self.config.container}/{quote(key)}")
         headers = await asyncio.to_thread(self._send, request, "read the copy's state", key)
         return None if headers is None else headers.get("x-ms-copy-status")
+
+    async def copy_from_container(self, container: str, source: str, key: str) -> None:
+        """Copy Blob into blob ``key`` from blob ``source`` of ``container``, another
+        container of the account (authorized by the same Shared Key or SAS token); the
+        copy may still be pending when this returns (:meth:`copy_status`)."""
+        config = self.config
+        source_url = f"{config.account_url}/{container}/{quote(source)}"
+        if config.account_key is None and config.sas_token is not None:
+            source_url += "?" + config.sas_token.get_secret_value().lstrip("?")
+        request = self._signed(
+            "PUT", f"{config.container}/{quote(key)}", more={"x-ms-copy-source": source_url}
+        )
+        await asyncio.to_thread(self._send, request, "copy a blob", key)
 
     def _send(
         self,

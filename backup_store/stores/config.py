@@ -28,6 +28,7 @@ from backup_store.io import (
     DEFAULT_METADATA_SECONDS,
     DEFAULT_PART_CONCURRENCY,
     DEFAULT_PART_SIZE,
+    CopyReach,
     Deadlines,
 )
 
@@ -249,6 +250,13 @@ class BucketConfig(CloudConfig):
     @property
     def location(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.base_path or ''}"
+
+    def copy_reach(self) -> CopyReach:
+        """What the store's copies reach: every key of the bucket at this service,
+        whatever the base path (the keys hold it)."""
+        return CopyReach(
+            f"{self.scheme} {endpoint_for_display(self.endpoint_url)} {self.bucket}", ""
+        )
 
 
 CUSTOMER_KEY_BYTES = 32

@@ -100,6 +100,7 @@ class GcsBackupStore(ObjectBackupStore):
         io = ObstoreIO(
             config.open_obstore("GCS", GCSStore) if object_store is None else object_store,
             description=config.description(),
+            reach=config.copy_reach(),
             **config.io_options(),
         )
         super().__init__(

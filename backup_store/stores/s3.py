@@ -161,6 +161,7 @@ class S3BackupStore(ObjectBackupStore):
         io = ObstoreIO(
             config.open_obstore("S3", S3Store) if object_store is None else object_store,
             description=config.description(),
+            reach=config.copy_reach(),
             batch_delete=config.batch_delete,
             customer_key=config.sse_customer_key is not None,
             **config.io_options(),

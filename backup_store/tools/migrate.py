@@ -5,7 +5,11 @@ One store kind never reads another kind's backups, even over the same bytes
 with the source store and writes it with the target store:
 
 * streaming, with the target's own bounded concurrency and memory, and
-  re-compressed as the target is configured;
+  re-compressed as the target is configured; or, where the target's copies reach the
+  source's objects (two base paths of one bucket, two containers of one Azure account,
+  two folders of one device: :meth:`InspectableStore.copies_from`), by copying each
+  object whose integrity record names its identity inside the service, keeping its
+  stored form (a copy that fails, or of an object changed since, is streamed);
 * preserving ids, descriptors, statuses, failure reasons and timestamps;
 * verifying every byte after writing, by reading the target back and comparing
   SHA-256 with the source's integrity record (or, for backups written by Zeebe,
@@ -49,7 +53,7 @@ from backup_store.concurrency import run_bounded
 from backup_store.contract.inspectable import FileToStore, InspectableStore, StoredManifest
 from backup_store.errors import BackupStoreError, IntegrityError, ObjectNotFoundError
 from backup_store.format.instant import Instant
-from backup_store.format.integrity import record_name
+from backup_store.format.integrity import FileRecord, record_name
 from backup_store.format.manifest import FileEntry, Manifest
 from backup_store.model import BackupIdentifier, BackupIdentifierWildcard, BackupStatusCode
 from backup_store.operations import NoProgress, Progress
@@ -107,7 +111,9 @@ async def migrate(
     this_task = asyncio.current_task()
     cancels_before = this_task.cancelling() if this_task else 0
     plans = await plan_migration(source, target, wildcard)
-    report = MigrationReport(source.description, target.description, dry_run)
+    report = MigrationReport(
+        source.description, target.description, dry_run, copies=target.copies_from(source)
+    )
     before = replace(target.counters)
     if backup_id is not None and not plans:
         report.problems.append(f"no backup with id {backup_id} at the source")
@@ -140,6 +146,8 @@ class _SourceFile:
     entry: FileEntry
     size: int
     expected_sha256: str | None
+    record: FileRecord | None = None
+    """The source's record of the file, when it has one."""
     seen: Digest = field(default_factory=Digest)
 
     @property
@@ -173,6 +181,7 @@ async def _migrate_one(
             await _check_manifest(target, manifest)
             return MigrationResult(plan, Outcome.MIGRATED, "manifest copied (no files)")
         files = await _source_files(source, stored, progress)
+        copies = target.copies_from(source)
         total = sum(f.size for f in files)
         progress.start(f"copying {backup_id}", total)
         try:
@@ -184,6 +193,9 @@ async def _migrate_one(
                         f.entry.name,
                         f.size,
                         functools.partial(_checked_stream, source, stored, f, progress),
+                        copy_from=source.stored_copy(stored, f.file_set, f.entry, f.record)
+                        if copies
+                        else None,
                     )
                     for f in files
                 ],
@@ -240,7 +252,7 @@ async def _source_files(
                 operation="migrate",
             )
         if record is not None:
-            files.append(_SourceFile(file_set, entry, record.size, record.sha256))
+            files.append(_SourceFile(file_set, entry, record.size, record.sha256, record))
         elif entry.compression is None:
             # Written by Zeebe: the object's size is the file's size; hash while copying.
             key = source.file_key(stored, file_set, entry)

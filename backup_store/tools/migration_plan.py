@@ -117,6 +117,9 @@ class MigrationReport:
     """Problems outside any one backup (e.g. the requested id does not exist)."""
     transfers: TransferCounters = field(default_factory=TransferCounters)
     """What the target's writes sent, and made by copying inside the target."""
+    copies: bool = False
+    """Whether the target may copy the source's objects inside one service (else every
+    file is streamed through this process)."""
 
     @property
     def ok(self) -> bool:
@@ -138,6 +141,7 @@ class MigrationReport:
             "bytesSent": self.transfers.bytes_uploaded,
             "filesCopied": self.transfers.files_copied,
             "bytesCopied": self.transfers.bytes_copied,
+            "copiesInsideService": self.copies,
             "backups": [r.to_json() for r in self.results],
         }
 

@@ -200,6 +200,11 @@ class Emulator(ABC, Generic[BucketT]):
     ) -> None:
         self.stop()
 
+    def pids(self) -> list[int]:
+        """The process ids of the emulator's running processes (benchmarks measure
+        their CPU time)."""
+        return [p.pid for p in self._processes if p.pid is not None]
+
     def logs(self) -> str:
         """Tail of each process's log, for failure messages."""
         return "\n".join(f"== {p.name} ==\n{p.log_tail()}" for p in self._processes)

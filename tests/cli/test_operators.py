@@ -126,6 +126,22 @@ def test_migrate_dry_run_writes_nothing_not_even_the_target_folder(
     assert not (tmp_path / "new").exists()
 
 
+def test_migrate_between_folders_of_one_device_says_what_it_copied_and_streams_if_asked(
+    store: StoreDir, tmp_path: Path
+) -> None:
+    copied = cli("migrate", store.url, (tmp_path / "linked").as_uri(), "--all")
+    assert copied.returncode == 0, copied.stderr
+    summary = " ".join(copied.stdout.split())
+    assert "Sent 0 bytes, 4 files (4 KiB) copied inside the target." in summary
+    streamed = cli("migrate", store.url, (tmp_path / "own").as_uri(), "--all", "--stream")
+    assert streamed.returncode == 0, streamed.stderr
+    summary = " ".join(streamed.stdout.split())
+    assert "(streamed: the target does not copy the source's objects inside one service)." in (
+        summary
+    )
+    assert "copied inside the target" not in summary
+
+
 def test_verify_that_checked_nothing_says_so_and_fails_unless_allowed(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -13,14 +13,13 @@ import builtins
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from backup_store.engine import ObjectBackupStore
-from backup_store.io import ObjectIO
-from backup_store.io.wrapper import HookedIO, Request, WrapperIO
+from backup_store.io.wrapper import HookedIO, Request
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -32,10 +31,10 @@ from backup_store.service import BackupService, BackupState, Checkpoint, Checkpo
 from backup_store.service.metrics import BackupMetrics
 from backup_store.stores.filesystem import FilesystemBackupStore
 from backup_store.tools.verify import VerifyLevel, verify_store
-from backup_store.transfer.files import Chunk
 from backup_store.transfer.zstd import COMPRESSION_THRESHOLD
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
 from testbed.emulators import AzureContainer, GcsBucket, S3Bucket
+from tests.support.counting import CountingIO, counting
 from tests.support.services import MemorySource
 
 FIRST = BackupIdentifier(0, 1, 10)
@@ -43,30 +42,6 @@ SECOND = BackupIdentifier(0, 1, 20)
 SIZE = 300_000
 """Bytes per file: over the small-file batch size, so each file moves alone."""
 NAMES = [f"{n:06d}.sst" for n in range(5)]
-
-
-class CountingIO(WrapperIO):
-    """Counts the bytes every upload sends and records every copy request."""
-
-    def __init__(self, inner: ObjectIO) -> None:
-        super().__init__(inner)
-        self.sent = 0
-        self.copies: builtins.list[tuple[str, str]] = []
-
-    def _counted(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        for chunk in chunks:
-            self.sent += memoryview(chunk).nbytes
-            yield chunk
-
-    async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
-        await super().upload(key, self._counted(chunks), one_request=one_request)
-
-    async def upload_each(self, uploads: Sequence[tuple[str, Iterable[Chunk]]]) -> None:
-        await super().upload_each([(key, self._counted(chunks)) for key, chunks in uploads])
-
-    async def copy(self, source: str, key: str) -> None:
-        self.copies.append((source, key))
-        await super().copy(source, key)
 
 
 @pytest.fixture(params=["filesystem", "s3", "gcs", "azure"])
@@ -82,12 +57,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectBackupStore:
         return gcs_store(gcs)
     container: AzureContainer = request.getfixturevalue("azure_container")
     return azure_store(container)
-
-
-def counting(store: ObjectBackupStore) -> CountingIO:
-    counter = CountingIO(store.io)
-    store.io = counter
-    return counter
 
 
 def write_partition(folder: Path, files: dict[str, bytes]) -> Backup:
@@ -171,6 +140,47 @@ async def test_incremental_false_sends_every_file(store: ObjectBackupStore, tmp_
     assert counter.copies == []
     assert counter.sent == 2 * len(NAMES) * SIZE
     assert await restored(store, SECOND, tmp_path / "r") == second
+
+
+async def test_a_backup_saved_with_copies_off_does_not_hide_an_earlier_source(
+    store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    store.incremental = False  # the second backup's record names no object identities
+    await save_again(store, tmp_path, first)
+    store.incremental = True
+    counter = counting(store)
+    third = BackupIdentifier(0, 1, 30)
+    await store.save(backup_of(third, tmp_path / "second", first))
+    assert counter.sent == 0
+    assert len(counter.copies) == len(NAMES)
+    assert await restored(store, third, tmp_path / "r") == first
+
+
+async def test_a_copy_with_its_sources_e_tag_needs_no_second_look_at_the_source(
+    store: ObjectBackupStore, tmp_path: Path
+) -> None:
+    # One round trip and one request to the service less per copied file where the
+    # copy's e-tag is the source's (S3's and GCS's MD5 of a one-part object, a hard
+    # link's inode); Azure gives every blob a new one, so its source is asked again.
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    stored = await store.read_manifest(FIRST)
+    assert stored is not None
+    sources = {store.file_key(stored, fs, e) for fs, e in stored.manifest.files()}
+    seen: builtins.list[Request] = []
+
+    async def record(request: Request) -> None:
+        seen.append(request)
+
+    store.wrap_io(lambda io: HookedIO(io, record))
+    await save_again(store, tmp_path, first)
+    assert store.counters.files_copied == len(NAMES)
+    looks = [r.key for r in seen if r.operation == "head" and r.key in sources]
+    expected = 2 if store.kind == "azure" else 1
+    assert sorted(looks) == sorted(list(sources) * expected)
+    assert await restored(store, SECOND, tmp_path / "r") == first
 
 
 async def test_a_source_rewritten_in_the_store_is_not_copied(
@@ -359,8 +369,8 @@ async def test_on_a_filesystem_damage_to_a_shared_file_is_found_in_both_backups(
 class ShortCopies(CountingIO):
     """A service whose copies come out short (what a check after the copy must catch)."""
 
-    async def copy(self, source: str, key: str) -> None:
-        await super().copy(source, key)
+    async def copy(self, source: str, key: str, *, source_location: str | None = None) -> None:
+        await super().copy(source, key, source_location=source_location)
         await self.inner.upload(key, [b"short"], one_request=True)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from backup_store.errors import StoreUnavailableError
+from backup_store.io.wrapper import HookedIO, Request
 from backup_store.model import (
     Backup,
     BackupDescriptor,
@@ -145,3 +146,27 @@ async def test_an_unanswered_question_about_a_copy_is_an_error_without_credentia
     assert "127.0.0.1:9" in message and raised.value.key == "a"
     assert config.account_key is not None
     assert config.account_key.get_secret_value() not in message
+
+
+async def test_a_wrapper_sees_every_question_about_a_copy(
+    azure_container: AzureContainer, tmp_path: Path
+) -> None:
+    # Throttles, counters and the benchmark's latency wrap the seam: the questions
+    # asked until a copy is done are requests like any other.
+    store = StagedCopyStates(azure_container, ["pending", "pending"])
+    seen: builtins.list[Request] = []
+
+    async def record(request: Request) -> None:
+        seen.append(request)
+
+    store.wrap_io(lambda io: HookedIO(io, record))
+    await save_twice(store, tmp_path)
+    assert store.counters.files_copied == len(NAMES)
+    copied = {key for key, _ in store.asked}
+    assert len(copied) == len(NAMES)
+    for key in copied:
+        asked = [state for asked_key, state in store.asked if asked_key == key]
+        hooked = [r.operation for r in seen if r.key == key]
+        assert hooked.count("copy") == 1
+        assert hooked.count("copy_state") == len(asked) == 3
+    await store.close()
