@@ -27,7 +27,7 @@ from backup_store.errors import BackupStoreError, IntegrityError
 from backup_store.model import BackupStatusCode
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
 from testbed.emulators import AZURITE_ACCOUNT, AzureContainer, EmulatedBucket, GcsBucket, S3Bucket
-from tests.io.test_interrupted_uploads import unfinished_uploads
+from tests.support.backends import unfinished_uploads
 from tests.support.recording_proxy import Fault, Recorded, RecordingProxy
 
 MIB = 1024 * 1024
@@ -155,9 +155,10 @@ async def test_a_part_that_keeps_failing_fails_the_save_and_leaves_no_parts(
         aborts = [r for r in proxy.requests if r.method == "DELETE" and "uploadId" in r.path]
     assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
     assert "500" in str(raised.value)
-    # The failing part was tried twice (one retry), then a.log's upload was aborted.
+    # The failing part was tried twice (one retry), then a.log's upload was aborted
+    # (and those of files still in flight, stopped: the save has failed).
     assert max(n for (name, _), n in parts.items() if name == FAILING) == 2
-    assert [file_of(r) for r in aborts] == [FAILING]
+    assert FAILING in {file_of(r) for r in aborts}
     assert unfinished_uploads(s3_bucket) == []
     # No part of another file was sent twice.
     assert all(n == 1 for (name, _), n in parts.items() if name != FAILING)
@@ -225,3 +226,31 @@ async def test_a_corrupted_range_fails_the_restore_naming_the_file(
     assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
     assert all(n == 1 for n in ranges.values())  # nothing read twice
     assert staged_and_restored(target) == []
+
+
+def completes_a(request: Recorded) -> bool:
+    """The request that makes a.log from its parts (S3, GCS: CompleteMultipartUpload;
+    Azure: Put Block List)."""
+    query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
+    completes = (request.method == "POST" and "uploadId" in query) or (
+        request.method == "PUT" and query.get("comp") == ["blocklist"]
+    )
+    return file_of(request) == FAILING and completes
+
+
+@pytest.mark.parametrize("status", [409, 412])
+async def test_a_refused_completion_is_a_typed_error_naming_the_file(
+    emulated_bucket: EmulatedBucket, tmp_path: Path, status: int
+) -> None:
+    # A service may answer a retried completion 409 or 412 (the first attempt took
+    # effect): an unconditional upload lost no race, so it is a store error like any
+    # other, not a WriteConflict that escapes the save untyped.
+    paths = sources(tmp_path)
+    fault = Fault(completes_a, status=status, times=None)
+    with RecordingProxy(upstream(emulated_bucket), faults=[fault]).running() as proxy:
+        store = store_of(through(emulated_bucket, proxy), max_retries=0)
+        with pytest.raises(BackupStoreError) as raised:
+            await store.save(backup_of(paths))
+    assert fault.injected
+    assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
+    assert (await store.get_status(BACKUP_ID)).status_code is BackupStatusCode.FAILED
