@@ -12,8 +12,9 @@ candidate: seconds (median and min-max) and MB/s of the median, with the load.
 Every candidate fits the store's default memory budget (64 MiB), which decides how
 many large files move at once: ``(part_concurrency + 1) x part_size`` each.
 
-``python -m bench.part_settings [--only s3,azure,gcs] [--rounds 3]``; results go to
-the ``part settings`` section of ``bench/results/latest.json``.
+``python -m bench.part_settings [--only s3,azure,gcs] [--networks '0 ms;20 ms'] [--rounds 3]``;
+results go to the ``part settings`` section of ``bench/results/latest.json`` (a
+failed save or restore is counted there and the run goes on).
 """
 
 from __future__ import annotations
@@ -78,7 +79,14 @@ async def measure(
                     async def cleanup(of: Backups = of, restored: Path = restored) -> None:
                         await of.reset(restored)
 
-                    seconds, _cpu = await timed(action, cleanup, 0)
+                    try:
+                        seconds, _cpu = await timed(action, cleanup, 0)
+                    except Exception as error:  # a finding: counted, said, and the run goes on
+                        failed = results.setdefault("failures", [])
+                        failed.append(f"{op} {label(candidate)}: {type(error).__name__} {error}")
+                        print(f"  FAILED {op} {label(candidate)}: {failed[-1][:300]}", flush=True)
+                        await cleanup()
+                        continue
                     times[op].setdefault(candidate, []).append(seconds)
             print(f"    {kind} {network} round {round_ + 1} done  ({load()})", flush=True)
         for op, found in times.items():
@@ -105,7 +113,9 @@ async def measure(
     return results
 
 
-async def main(kinds: list[str], rounds: int, save: Callable[[dict[str, Any]], None]) -> None:
+async def main(
+    kinds: list[str], networks: list[str], rounds: int, save: Callable[[dict[str, Any]], None]
+) -> None:
     emulator_types: dict[str, Any] = {
         "s3": emulated.S3Emulator, "azure": emulated.AzureEmulator, "gcs": emulated.GcsEmulator,
     }  # fmt: skip
@@ -116,7 +126,7 @@ async def main(kinds: list[str], rounds: int, save: Callable[[dict[str, Any]], N
         paths = make_files(work / "big", (128, 128))
         for kind in kinds:
             with emulator_types[kind]() as emulator:
-                for network in NETWORKS:
+                for network in networks:
                     name = f"{kind} 2 x 128 MiB {network}"
                     folder = work / name.replace(" ", "-").replace(",", "")
                     results[name] = await measure(
@@ -130,12 +140,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default="s3,azure,gcs")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--networks", default=";".join(NETWORKS), help="of NETWORKS, by ';'")
     arguments = parser.parse_args()
     out = Path(__file__).parent / "results" / "latest.json"
 
     def save(found: dict[str, Any]) -> None:
         existing = json.loads(out.read_text()) if out.exists() else {}
-        existing["part settings"] = found
+        existing.setdefault("part settings", {}).update(found)
         out.write_text(json.dumps(existing, indent=2) + "\n")
 
-    asyncio.run(main(arguments.only.split(","), arguments.rounds, save))
+    networks = arguments.networks.split(";")
+    asyncio.run(main(arguments.only.split(","), networks, arguments.rounds, save))
