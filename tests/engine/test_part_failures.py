@@ -7,7 +7,8 @@ and counts every request: the failing part is sent again and nothing else is; a 
 that keeps failing fails the save with a typed error naming the file, and its
 multipart upload is aborted (no parts left); a corrupted range fails the restore with
 an :class:`IntegrityError` naming the file (the whole file's size and SHA-256 are
-checked), and nothing is left in the target folder.
+checked), and nothing is left in the target folder. A completion refused with 409 or
+412 (as a retried one may be) is a typed error naming the file.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def range_of(request: Recorded) -> str | None:
     return request.headers.get("range") or request.headers.get("x-ms-range")
 
 
-def second_part_of_a(request: Recorded) -> bool:
+def part_request_of_a(request: Recorded) -> bool:
     return file_of(request) == FAILING and part_of(request) is not None
 
 
@@ -120,6 +121,10 @@ def sent(proxy: RecordingProxy, what: Callable[[Recorded], str | None]) -> Count
     return Counter((file_of(r), found) for r in proxy.requests if (found := what(r)) is not None)
 
 
+def names_the_failing_file(error: BackupStoreError) -> bool:
+    return error.key is not None and error.key.endswith(f"segments/{FAILING}")
+
+
 def staged_and_restored(target: Path) -> list[str]:
     return sorted(p.name for p in target.iterdir()) if target.exists() else []
 
@@ -128,7 +133,7 @@ async def test_a_failed_part_is_sent_again_alone(
     emulated_bucket: EmulatedBucket, tmp_path: Path
 ) -> None:
     paths = sources(tmp_path)
-    fault = Fault(second_part_of_a, skip=1)  # the second part request of a.log, once
+    fault = Fault(part_request_of_a, skip=1)  # the second part request of a.log, once
     with RecordingProxy(upstream(emulated_bucket), faults=[fault]).running() as proxy:
         store = store_of(through(emulated_bucket, proxy))
         await store.save(backup_of(paths))
@@ -146,14 +151,14 @@ async def test_a_part_that_keeps_failing_fails_the_save_and_leaves_no_parts(
     s3_bucket: S3Bucket, tmp_path: Path
 ) -> None:
     paths = sources(tmp_path)
-    fault = Fault(second_part_of_a, skip=1, times=None)  # from the second part on, always
+    fault = Fault(part_request_of_a, skip=1, times=None)  # from the second part on, always
     with RecordingProxy(s3_bucket.endpoint, faults=[fault]).running() as proxy:
         store = store_of(through(s3_bucket, proxy), max_retries=1)
         with pytest.raises(BackupStoreError) as raised:
             await store.save(backup_of(paths))
         parts = sent(proxy, part_of)
         aborts = [r for r in proxy.requests if r.method == "DELETE" and "uploadId" in r.path]
-    assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
+    assert names_the_failing_file(raised.value)
     assert "500" in str(raised.value)
     # The failing part was tried twice (one retry), then a.log's upload was aborted
     # (and those of files still in flight, stopped: the save has failed).
@@ -190,18 +195,26 @@ async def test_a_failed_range_is_read_again_alone(
         assert restored.segments.sources[name].path.read_bytes() == path.read_bytes()
 
 
+async def failed_restore(
+    bucket: EmulatedBucket, tmp_path: Path, fault: Fault, **options: Any
+) -> tuple[BackupStoreError, Counter[tuple[str, str]], Path]:
+    """A saved backup restored through ``fault``: the error, the ranges asked for and
+    the target folder."""
+    await saved_for_restore(bucket, tmp_path)
+    target = tmp_path / "restored"
+    with RecordingProxy(upstream(bucket), faults=[fault]).running() as proxy:
+        store = store_of(through(bucket, proxy), **options)
+        with pytest.raises(BackupStoreError) as raised:
+            await store.restore(BACKUP_ID, target)
+        return raised.value, sent(proxy, range_of), target
+
+
 async def test_a_range_that_keeps_failing_fails_the_restore_naming_the_file(
     emulated_bucket: EmulatedBucket, tmp_path: Path
 ) -> None:
-    await saved_for_restore(emulated_bucket, tmp_path)
     fault = Fault(third_range_of_a, times=None)
-    target = tmp_path / "restored"
-    with RecordingProxy(upstream(emulated_bucket), faults=[fault]).running() as proxy:
-        store = store_of(through(emulated_bucket, proxy), max_retries=1)
-        with pytest.raises(BackupStoreError) as raised:
-            await store.restore(BACKUP_ID, target)
-        ranges = sent(proxy, range_of)
-    assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
+    error, ranges, target = await failed_restore(emulated_bucket, tmp_path, fault, max_retries=1)
+    assert names_the_failing_file(error)
     assert ranges[(FAILING, f"bytes={2 * PART}-{3 * PART - 1}")] == 2  # one retry
     assert all(n == 1 for (name, _), n in ranges.items() if name != FAILING)
     assert staged_and_restored(target) == []
@@ -210,20 +223,14 @@ async def test_a_range_that_keeps_failing_fails_the_restore_naming_the_file(
 async def test_a_corrupted_range_fails_the_restore_naming_the_file(
     emulated_bucket: EmulatedBucket, tmp_path: Path
 ) -> None:
-    await saved_for_restore(emulated_bucket, tmp_path)
     # One byte of a.log's third range flipped on the way: the size and every other
     # range are right, only the whole file's SHA-256 tells.
     fault = Fault(third_range_of_a, corrupt=True)
-    target = tmp_path / "restored"
-    with RecordingProxy(upstream(emulated_bucket), faults=[fault]).running() as proxy:
-        store = store_of(through(emulated_bucket, proxy))
-        with pytest.raises(IntegrityError) as raised:
-            await store.restore(BACKUP_ID, target)
-        ranges = sent(proxy, range_of)
-    assert len(fault.injected) == 1
-    assert f"segments/{FAILING} does not match what was saved" in str(raised.value)
-    assert "sha256" in str(raised.value) and f"size {SIZE} (expected {SIZE})" in str(raised.value)
-    assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
+    error, ranges, target = await failed_restore(emulated_bucket, tmp_path, fault)
+    assert isinstance(error, IntegrityError) and len(fault.injected) == 1
+    assert f"segments/{FAILING} does not match what was saved" in str(error)
+    assert "sha256" in str(error) and f"size {SIZE} (expected {SIZE})" in str(error)
+    assert names_the_failing_file(error)
     assert all(n == 1 for n in ranges.values())  # nothing read twice
     assert staged_and_restored(target) == []
 
@@ -252,5 +259,5 @@ async def test_a_refused_completion_is_a_typed_error_naming_the_file(
         with pytest.raises(BackupStoreError) as raised:
             await store.save(backup_of(paths))
     assert fault.injected
-    assert raised.value.key is not None and raised.value.key.endswith(f"segments/{FAILING}")
+    assert names_the_failing_file(raised.value)
     assert (await store.get_status(BACKUP_ID)).status_code is BackupStatusCode.FAILED
