@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import resource
 import shutil
 import statistics
 import tempfile
@@ -36,7 +37,7 @@ from bench.transfers import STORES, proxied
 from testbed import emulators as emulated
 
 CANDIDATES: tuple[tuple[int, int], ...] = ((8, 3), (8, 1), (8, 7), (16, 3), (5, 5))
-"""(part size in MiB, parts in flight per file); (8, 3) were the defaults before."""
+"""(part size in MiB, parts in flight per file); (8, 3) are the defaults."""
 NETWORKS: dict[str, tuple[int, int | None]] = {
     "0 ms": (0, None), "20 ms": (20, None), "20 ms, 1 MiB window": (20, MIB),
 }  # fmt: skip
@@ -80,7 +81,7 @@ async def measure(
                         await of.reset(restored)
 
                     try:
-                        seconds, _cpu = await timed(action, cleanup, 0)
+                        seconds, _cpu = await timed(action, cleanup, resource.RUSAGE_SELF)
                     except Exception as error:  # a finding: counted, said, and the run goes on
                         failed = results.setdefault("failures", [])
                         failed.append(f"{op} {label(candidate)}: {type(error).__name__} {error}")
