@@ -408,6 +408,7 @@ class Scenario:
                 figure.ours_s.append(times["ours"])
                 figure.base_s.append(times[name])
         self.results[op] = {name: f.summary(self.mib) for name, f in figures.items()}
+        self.results[f"load_after_{op}"] = load()
         gib = self.mib / 1024
         self.results[op]["cpu_s_per_gib"] = {
             label: round(statistics.median(v) / gib, 2)
@@ -425,7 +426,7 @@ class Scenario:
             print(
                 f"  {self.name:<22} {op:<8} vs {name:<11} {s['ratio_median']:>6.2f}x "
                 f"({s['ratio_min']:.2f}-{s['ratio_max']:.2f})  ours {s['ours_mb_s']:>7.1f} MB/s"
-                f"  baseline {s['baseline_mb_s']:>7.1f} MB/s{goal}",
+                f"  baseline {s['baseline_mb_s']:>7.1f} MB/s{goal}  ({load()})",
                 flush=True,
             )
 

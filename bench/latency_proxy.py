@@ -1,11 +1,14 @@
 """A TCP proxy that delays every byte by a fixed time each way: an emulator as far
 away as a cloud store, for every client alike (ours, raw obstore, rclone, the SDKs).
 
-``python -m bench.latency_proxy TARGET_PORT DELAY_MS``: prints the port it listens
-on (127.0.0.1), then forwards each connection to 127.0.0.1:TARGET_PORT, each piece
-of data leaving ``DELAY_MS`` / 2 after it arrived in either direction (a round trip
-gains ``DELAY_MS``). At most :data:`WINDOW` bytes wait per direction (a TCP window):
-the reader pauses while they do, as a sender waits for acknowledgements.
+``python -m bench.latency_proxy TARGET_PORT DELAY_MS [WINDOW_BYTES]``: prints the port
+it listens on (127.0.0.1), then forwards each connection to 127.0.0.1:TARGET_PORT, each
+piece of data leaving ``DELAY_MS`` / 2 after it arrived in either direction (a round
+trip gains ``DELAY_MS``). At most ``WINDOW_BYTES`` (default :data:`WINDOW`) wait per
+direction of a connection (a TCP window): the reader pauses while they do, as a sender
+waits for acknowledgements, so one connection moves at most ``WINDOW_BYTES`` per
+``DELAY_MS`` / 2 (4 MiB at 20 ms: 400 MiB/s, never the limit here; 1 MiB: 100 MiB/s,
+about what one connection to a cloud store gets).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from collections import deque
 WINDOW = 4 * 1024 * 1024
 
 
-async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+async def pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, window: int
+) -> None:
     loop = asyncio.get_running_loop()
     queue: deque[tuple[float, bytes]] = deque()
     waiting = asyncio.Event()
@@ -42,7 +47,7 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
             writer.write(data)
             await writer.drain()
             held -= len(data)
-            if held < WINDOW:
+            if held < window:
                 room.set()
 
     sender = asyncio.create_task(send())
@@ -51,7 +56,7 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
             queue.append((loop.time() + delay, data))
             held += len(data)
             waiting.set()
-            if held >= WINDOW:
+            if held >= window:
                 room.clear()
                 await room.wait()
     except ConnectionError:
@@ -63,7 +68,7 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay
             await sender
 
 
-async def main(target_port: int, delay_ms: float) -> None:
+async def main(target_port: int, delay_ms: float, window: int = WINDOW) -> None:
     one_way = delay_ms / 2000
 
     async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -73,8 +78,8 @@ async def main(target_port: int, delay_ms: float) -> None:
             writer.close()
             return
         await asyncio.gather(
-            pump(reader, up_writer, one_way),
-            pump(up_reader, writer, one_way),
+            pump(reader, up_writer, one_way, window),
+            pump(up_reader, writer, one_way, window),
             return_exceptions=True,
         )
 
@@ -85,4 +90,5 @@ async def main(target_port: int, delay_ms: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    window = int(sys.argv[3]) if len(sys.argv) > 3 else WINDOW
+    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]), window))

@@ -71,14 +71,16 @@ LIMIT_SECONDS = 12.0
 
 
 @contextlib.contextmanager
-def latency_proxy(url: str, delay_ms: float) -> Iterator[str]:
-    """``url`` with its port replaced by a proxy's that adds ``delay_ms`` per round trip."""
+def latency_proxy(url: str, delay_ms: float, window: int | None = None) -> Iterator[str]:
+    """``url`` with its port replaced by a proxy's that adds ``delay_ms`` per round trip
+    (``window``: bytes in flight per direction of a connection, see :mod:`bench.latency_proxy`)."""
     if not delay_ms:
         yield url
         return
     parts = urlsplit(url)
+    window_arg = [] if window is None else [str(window)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.latency_proxy", str(parts.port), str(delay_ms)],
+        [sys.executable, "-m", "bench.latency_proxy", str(parts.port), str(delay_ms), *window_arg],
         stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )  # fmt: skip
@@ -91,18 +93,20 @@ def latency_proxy(url: str, delay_ms: float) -> Iterator[str]:
         process.wait()
 
 
-def proxied(kind: str, bucket: Any, delay_ms: float, stack: contextlib.ExitStack) -> Any:
+def proxied(
+    kind: str, bucket: Any, delay_ms: float, stack: contextlib.ExitStack, window: int | None = None
+) -> Any:
     """The bucket as every client reaches it, through the proxy when ``delay_ms``."""
+
+    def through(url: str) -> str:
+        return stack.enter_context(latency_proxy(url, delay_ms, window))
+
     if kind == "s3":
-        return dataclasses.replace(
-            bucket, endpoint=stack.enter_context(latency_proxy(bucket.endpoint, delay_ms))
-        )
+        return dataclasses.replace(bucket, endpoint=through(bucket.endpoint))
     if kind == "azure":
-        return dataclasses.replace(
-            bucket, account_url=stack.enter_context(latency_proxy(bucket.account_url, delay_ms))
-        )
+        return dataclasses.replace(bucket, account_url=through(bucket.account_url))
     # GCS: every client through the test adapter (the route our store takes).
-    adapter = stack.enter_context(latency_proxy(bucket.base_url, delay_ms))
+    adapter = through(bucket.base_url)
     return dataclasses.replace(bucket, base_url=adapter, emulator_url=adapter)
 
 
@@ -207,7 +211,7 @@ class GcsSdk(Sdk):
 
 
 SDKS: dict[str, type[Sdk]] = {"s3": Boto3, "azure": AzureSdk, "gcs": GcsSdk}
-STORES: dict[str, Callable[[Any], ObjectBackupStore]] = {
+STORES: dict[str, Callable[..., ObjectBackupStore]] = {
     "s3": s3_store, "azure": azure_store, "gcs": gcs_store,
 }  # fmt: skip
 

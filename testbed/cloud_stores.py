@@ -95,8 +95,8 @@ def s3_store(bucket: S3Bucket, base_path: str | None = None, **options: object) 
     return S3BackupStore(s3_config(bucket, base_path, **options))
 
 
-def gcs_store(bucket: GcsBucket, base_path: str | None = None) -> GcsBackupStore:
-    return GcsBackupStore(gcs_config(bucket, base_path))
+def gcs_store(bucket: GcsBucket, base_path: str | None = None, **options: object) -> GcsBackupStore:
+    return GcsBackupStore(gcs_config(bucket, base_path, **options))
 
 
 def azure_store(container: AzureContainer, **options: object) -> AzureBackupStore:

@@ -24,6 +24,7 @@ from backup_store.errors import (
     IntegrityError,
     ObjectTooLargeError,
     StoreUnavailableError,
+    describe_error,
 )
 from backup_store.io.base import (
     DEFAULT_PART_CONCURRENCY,
@@ -240,7 +241,7 @@ class ObstoreIO(ObjectIO):
     ) -> ObjectVersion:
         small = isinstance(data, bytes) and len(data) <= SMALL_BODY
         seconds = self.deadlines.metadata_seconds if small else self.deadlines.idle_seconds
-        with self._put_errors(key):
+        with self._put_errors(key, conditional=mode != "overwrite"):
             async with self._deadline(seconds, key) as timeout:
                 body = data if isinstance(data, bytes) else _moving(data, timeout, seconds)
                 result = await obstore.put_async(
@@ -254,12 +255,19 @@ class ObstoreIO(ObjectIO):
         return ObjectVersion(result.get("e_tag"), result.get("version"), sha256_of(data))
 
     @contextmanager
-    def _put_errors(self, key: str) -> Iterator[None]:
+    def _put_errors(self, key: str, *, conditional: bool = True) -> Iterator[None]:
+        """Errors of a write. An unconditional one loses no race: a conflict the
+        service reports (a retried completion whose first attempt took effect, say)
+        is a failed request, not a :class:`WriteConflict`."""
         with self._translated(key):
             try:
                 yield
-            except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError):
-                raise WriteConflict(key) from None
+            except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError) as error:
+                if conditional:
+                    raise WriteConflict(key) from None
+                raise StoreUnavailableError(
+                    f"the service refused the write: {describe_error(error)}", key=key
+                ) from None
             except (FileNotFoundError, obstore_errors.NotFoundError):
                 raise StoreUnavailableError(
                     "the bucket or container does not exist", key=key
@@ -268,7 +276,7 @@ class ObstoreIO(ObjectIO):
     async def upload(self, key: str, chunks: Iterable[Chunk], *, one_request: bool = False) -> None:
         def send(stop: threading.Event) -> None:
             source = until_stopped(chunks, stop)
-            with self._put_errors(key):
+            with self._put_errors(key, conditional=False):
                 if one_request:
                     whole = bytearray()
                     for chunk in source:

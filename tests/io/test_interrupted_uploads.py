@@ -11,9 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
-
-import boto3
 
 from backup_store import (
     Backup,
@@ -29,26 +26,13 @@ from backup_store.contract.inspectable import FileToStore
 from backup_store.engine.save import CANCELLED_REASON
 from backup_store.tools.verify import ProblemKind, VerifyLevel, verify_store
 from testbed.cloud_stores import s3_store
-from testbed.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
+from testbed.emulators import S3Bucket
 from tests.support.api_server import wait_until
+from tests.support.backends import unfinished_uploads
 
 BACKUP_ID = BackupIdentifier(1, 2, 3)
 MIB = 1024 * 1024
 PART = 5 * MIB
-
-
-def unfinished_uploads(bucket: S3Bucket) -> list[dict[str, Any]]:
-    client = boto3.client(
-        "s3",
-        endpoint_url=bucket.endpoint,
-        region_name=S3_REGION,
-        aws_access_key_id=S3_ACCESS_KEY_ID,
-        aws_secret_access_key=S3_SECRET_ACCESS_KEY,
-    )
-    uploads: list[dict[str, Any]] = client.list_multipart_uploads(Bucket=bucket.name).get(
-        "Uploads", []
-    )
-    return uploads
 
 
 async def test_cancelled_save_leaves_no_unfinished_multipart_upload(s3_bucket: S3Bucket) -> None:

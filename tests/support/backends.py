@@ -1,14 +1,18 @@
-"""One store on each of the four backends (real folders, moto, fake-gcs-server, Azurite)."""
+"""One store on each of the four backends (real folders, moto, fake-gcs-server, Azurite),
+and what S3 holds besides objects (unfinished multipart uploads)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from backup_store.engine import ObjectBackupStore
 from backup_store.stores.filesystem import FilesystemBackupStore
 from testbed.cloud_stores import azure_store, gcs_store, s3_store
+from testbed.emulators import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, S3Bucket
 
 BACKENDS = ["filesystem", "s3", "gcs", "azure"]
 
@@ -25,3 +29,18 @@ def backend_store(
     if backend == "gcs":
         return gcs_store(request.getfixturevalue("gcs_bucket"))
     return azure_store(request.getfixturevalue("azure_container"))
+
+
+def unfinished_uploads(bucket: S3Bucket) -> list[dict[str, Any]]:
+    """The multipart uploads begun and neither completed nor aborted in the bucket."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=bucket.endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_ACCESS_KEY_ID,
+        aws_secret_access_key=S3_SECRET_ACCESS_KEY,
+    )
+    uploads: list[dict[str, Any]] = client.list_multipart_uploads(Bucket=bucket.name).get(
+        "Uploads", []
+    )
+    return uploads

@@ -1,4 +1,5 @@
-"""A recording HTTP proxy in front of an emulator, which can answer SSE-C as S3 does.
+"""A recording HTTP proxy in front of an emulator, which can answer SSE-C as S3 does
+and inject faults.
 
 moto's server ignores SSE-C headers (it serves an object written with a customer
 key to a request without one, or with another key); it stores and returns the
@@ -8,15 +9,20 @@ that a test counts which carried the encryption headers, and with
 ``enforce_customer_keys`` refuses object reads as Amazon S3 answers them: 400
 ``InvalidRequest`` without the key (a bare 400 to a HEAD), 403 ``AccessDenied``
 with another key, 400 ``InvalidRequest`` for a key on an object stored without one.
+
+:class:`Fault` makes it fail requests as a service sometimes does: the matching
+requests (after the first ``skip`` of them) answered with an error status without
+reaching the emulator, or forwarded with one byte of the response body flipped.
 """
 
 from __future__ import annotations
 
 import http.client
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -37,16 +43,48 @@ class Recorded:
         return urlsplit(self.path).path.strip("/").count("/") >= 1
 
 
+@dataclass
+class Fault:
+    """Requests that ``matches`` accepts fail: after the first ``skip`` of them, the
+    next ``times`` (None: all) are answered ``status`` without reaching the emulator
+    or, with ``corrupt``, forwarded and the middle byte of the response body flipped."""
+
+    matches: Callable[[Recorded], bool]
+    skip: int = 0
+    times: int | None = 1
+    status: int = 500
+    corrupt: bool = False
+    seen: int = field(default=0, init=False)
+    injected: list[Recorded] = field(default_factory=list, init=False)
+
+    def applies(self, request: Recorded) -> bool:
+        """Whether this request fails (counted; call once per request)."""
+        if not self.matches(request):
+            return False
+        self.seen += 1
+        due = self.seen > self.skip and (self.times is None or len(self.injected) < self.times)
+        if due:
+            self.injected.append(request)
+        return due
+
+
 class RecordingProxy:
     """Forwards to ``upstream``; see the module docstring."""
 
-    def __init__(self, upstream: str, *, enforce_customer_keys: bool = False) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        enforce_customer_keys: bool = False,
+        faults: Sequence[Fault] = (),
+    ) -> None:
         self.upstream = urlsplit(upstream)
         self.enforce_customer_keys = enforce_customer_keys
+        self.faults = list(faults)
         self.requests: list[Recorded] = []
         self._key_of: dict[str, str | None] = {}  # object path -> key MD5 it was written with
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -66,6 +104,9 @@ class RecordingProxy:
                 with proxy._lock:
                     proxy.requests.append(request)
                     refusal = proxy._refusal(request)
+                    fault = next((f for f in proxy.faults if f.applies(request)), None)
+                if fault is not None and not fault.corrupt:
+                    refusal = fault.status, _error("InternalError", "injected by the test")
                 if refusal is not None:
                     self._answer(*refusal, [])
                     return
@@ -75,6 +116,9 @@ class RecordingProxy:
                     upstream.request(self.command, self.path, body=body, headers=sent)
                     response = upstream.getresponse()
                     data = response.read()
+                    if fault is not None and data:
+                        middle = len(data) // 2
+                        data = data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :]
                     self._answer(response.status, data, response.getheaders())
                 finally:
                     upstream.close()
@@ -151,6 +195,14 @@ class RecordingProxy:
             self._server.shutdown()
             self._server.server_close()
             thread.join()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Says nothing when a client hangs up mid-answer (a request it gave up on)."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def _error(code: str, message: str) -> bytes:
