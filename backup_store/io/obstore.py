@@ -40,6 +40,7 @@ from backup_store.io.base import (
 )
 from backup_store.io.capabilities import Capabilities, capabilities_of
 from backup_store.io.errors import missing_location, translate_error
+from backup_store.transfer.allocator import return_large_blocks
 from backup_store.transfer.files import CHUNK_SIZE, Chunk
 from backup_store.transfer.threads import TransferCancelled, in_transfer_thread, until_stopped
 
@@ -341,6 +342,7 @@ class ObstoreIO(ObjectIO):
         self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
     ) -> T:
         if size is not None and self._ranged(size):
+            return_large_blocks()  # freed ranges leave the process (see the module)
             loop = asyncio.get_running_loop()
 
             def ranged(stop: threading.Event) -> T:
