@@ -143,6 +143,7 @@ class ObstoreIO(ObjectIO):
             raise ConfigurationError(f"part_size must be at least 5 MiB, got {part_size}")
         if part_concurrency < 1:
             raise ConfigurationError("part_concurrency must be at least 1")
+        return_large_blocks()  # freed part buffers leave the process (see the module)
         self.store = store
         self.description = description
         self.capabilities = capabilities or capabilities_of(store)
@@ -342,7 +343,6 @@ class ObstoreIO(ObjectIO):
         self, key: str, consume: Callable[[Iterator[Chunk]], T], *, size: int | None = None
     ) -> T:
         if size is not None and self._ranged(size):
-            return_large_blocks()  # freed ranges leave the process (see the module)
             loop = asyncio.get_running_loop()
 
             def ranged(stop: threading.Event) -> T:
