@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from backup_store.contract.inspectable import StoredManifest
 from backup_store.engine import ObjectBackupStore
 from backup_store.io.wrapper import HookedIO, Request
 from backup_store.model import (
@@ -77,6 +78,14 @@ def backup_of(backup_id: BackupIdentifier, folder: Path, files: dict[str, bytes]
 
 def first_files() -> dict[str, bytes]:
     return {name: os.urandom(SIZE) for name in NAMES}
+
+
+async def first_saved(
+    store: ObjectBackupStore, tmp_path: Path
+) -> tuple[dict[str, bytes], StoredManifest]:
+    """The first backup saved, its files and its stored manifest."""
+    first, stored = await first_saved(store, tmp_path)
+    return first, stored
 
 
 def changed(files: dict[str, bytes], names: Iterable[str]) -> dict[str, bytes]:
@@ -164,10 +173,7 @@ async def test_a_copy_with_its_sources_e_tag_needs_no_second_look_at_the_source(
     # One round trip and one request to the service less per copied file where the
     # copy's e-tag is the source's (S3's and GCS's MD5 of a one-part object, a hard
     # link's inode); Azure gives every blob a new one, so its source is asked again.
-    first = first_files()
-    await store.save(write_partition(tmp_path / "first", first))
-    stored = await store.read_manifest(FIRST)
-    assert stored is not None
+    first, stored = await first_saved(store, tmp_path)
     sources = {store.file_key(stored, fs, e) for fs, e in stored.manifest.files()}
     seen: builtins.list[Request] = []
 
@@ -186,12 +192,9 @@ async def test_a_copy_with_its_sources_e_tag_needs_no_second_look_at_the_source(
 async def test_a_source_rewritten_in_the_store_is_not_copied(
     store: ObjectBackupStore, tmp_path: Path
 ) -> None:
-    first = first_files()
-    await store.save(write_partition(tmp_path / "first", first))
+    first, stored = await first_saved(store, tmp_path)
     # The first backup's object of NAMES[0] rewritten behind its record's back:
     # same size, other bytes.
-    stored = await store.read_manifest(FIRST)
-    assert stored is not None
     [entry] = [e for _, e in stored.manifest.files() if e.name == NAMES[0]]
     raw = store.io
     await raw.upload(store.file_key(stored, "segments", entry), [os.urandom(SIZE)])
@@ -206,10 +209,7 @@ async def test_a_source_rewritten_in_the_store_is_not_copied(
 async def test_a_source_deleted_during_its_copy_is_uploaded_instead(
     store: ObjectBackupStore, tmp_path: Path
 ) -> None:
-    first = first_files()
-    await store.save(write_partition(tmp_path / "first", first))
-    stored = await store.read_manifest(FIRST)
-    assert stored is not None
+    first, stored = await first_saved(store, tmp_path)
     sources = {e.name: store.file_key(stored, "segments", e) for _, e in stored.manifest.files()}
     raw = store.io
     deleted: builtins.list[str] = []
@@ -232,11 +232,8 @@ async def test_a_source_deleted_during_its_copy_is_uploaded_instead(
 async def test_a_backup_whose_record_names_no_identities_is_never_a_source(
     store: ObjectBackupStore, tmp_path: Path
 ) -> None:
-    first = first_files()
-    await store.save(write_partition(tmp_path / "first", first))
+    first, stored = await first_saved(store, tmp_path)
     # The first backup's record as an older version wrote it: format 2, no identities.
-    stored = await store.read_manifest(FIRST)
-    assert stored is not None
     record = await store.read_integrity(stored)
     assert record is not None
     older = {
