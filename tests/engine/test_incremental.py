@@ -84,7 +84,10 @@ async def first_saved(
     store: ObjectBackupStore, tmp_path: Path
 ) -> tuple[dict[str, bytes], StoredManifest]:
     """The first backup saved, its files and its stored manifest."""
-    first, stored = await first_saved(store, tmp_path)
+    first = first_files()
+    await store.save(write_partition(tmp_path / "first", first))
+    stored = await store.read_manifest(FIRST)
+    assert stored is not None
     return first, stored
 
 
