@@ -480,13 +480,19 @@ async def service_round(
                 "request_timeout_s": round(request_timeout, 1),
                 "first_answer_s": round(min(answered_after, default=0.0), 2),
                 "last_answer_s": round(max(answered_after, default=0.0), 2),
-                "fresh_list_all_s": round(fresh_list_s or 0.0, 2),
                 "one_list_alone_s": round(alone_s, 2),
                 "last_answer_over_one_list_alone": round(
                     max(answered_after, default=0.0) / alone_s, 2
                 ),
-                "last_answer_over_fresh_list_all": round(
-                    max(answered_after, default=0.0) / (fresh_list_s or float("inf")), 2
+                **(
+                    {
+                        "fresh_list_all_s": round(fresh_list_s, 2),
+                        "last_answer_over_fresh_list_all": round(
+                            max(answered_after, default=0.0) / fresh_list_s, 2
+                        ),
+                    }
+                    if fresh_list_s
+                    else {}
                 ),
             }
         )
