@@ -571,56 +571,70 @@ def rclone_flags(kind: str, s: Settings) -> list[str]:
     return ["--transfers", str(s.concurrency), "--checkers", str(s.concurrency), *per_kind[kind]]
 
 
+@dataclass
+class Baselines:
+    """Raw obstore and ``rclone copy`` into and out of one bucket, each a timed action."""
+
+    raw: Raw
+    raw_store: ObjectStore
+    save: dict[str, Action]
+    restore: dict[str, Action]
+
+    @classmethod
+    def of(
+        cls, kind: str, bucket: Any, settings: Settings, paths: list[Path], out: Path
+    ) -> Baselines:
+        raw, raw_store = Raw(settings), bucket.store()
+        rclone = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
+        remote, env = rclone_remote(kind, bucket)
+        flags = rclone_flags(kind, settings)
+        folder = paths[0].parent
+
+        async def rclone_restore() -> None:
+            await run_command(rclone, "copy", f"{remote}/rclone", str(out), *flags, env=env)
+            await run_command("sync", "-f", str(out))
+
+        save: dict[str, Action] = {
+            "raw": lambda: raw.put(raw_store, "raw", paths, sha=True),
+            "rclone": lambda: run_command(
+                rclone, "copy", "--ignore-times", str(folder), f"{remote}/rclone", *flags, env=env
+            ),
+        }
+        restore: dict[str, Action] = {
+            "raw": lambda: raw.get(raw_store, "raw", paths, out, sha=True),
+            "rclone": rclone_restore,
+        }
+        return cls(raw, raw_store, save, restore)
+
+
 async def cloud(
     kind: str, store: ObjectBackupStore, bucket: Any, paths: list[Path], work: Path, pairs: int
 ) -> dict[str, Any]:
     mib = sum(p.stat().st_size for p in paths) / MIB
-    settings = Settings.of(store)
-    raw = Raw(settings)
-    raw_store: ObjectStore = bucket.store()
     backups = Backups(store, paths, work)
     scenario = Scenario(kind, mib, pairs)
     out = work / "out"
-    rclone = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
-    remote, env = rclone_remote(kind, bucket)
-    flags = rclone_flags(kind, settings)
-    baselines_save: dict[str, Action] = {
-        "raw": lambda: raw.put(raw_store, "raw", paths, sha=True),
-        "raw-nohash": lambda: raw.put(raw_store, "raw", paths, sha=False),
-    }
+    base = Baselines.of(kind, bucket, Settings.of(store), paths, out)
+    raw, raw_store = base.raw, base.raw_store
+    base.save["raw-nohash"] = lambda: raw.put(raw_store, "raw", paths, sha=False)
+    base.restore["raw-nohash"] = lambda: raw.get(raw_store, "raw", paths, out, sha=False)
     try:
-        await run_command(rclone, "copy", str(paths[0].parent), f"{remote}/rclone", *flags, env=env)
+        await base.save["rclone"]()
         rclone_ok = True
     except (RuntimeError, OSError) as error:
         scenario.results["rclone_error"] = str(error)[:300]
         print(f"  {kind}: rclone unavailable: {str(error)[:200]}", flush=True)
         rclone_ok = False
-
-    async def rclone_restore() -> None:
-        await run_command(rclone, "copy", f"{remote}/rclone", str(out), *flags, env=env)
-        await run_command("sync", "-f", str(out))
-
-    if rclone_ok:
-        baselines_save["rclone"] = lambda: run_command(
-            rclone, "copy", "--ignore-times", str(paths[0].parent), f"{remote}/rclone",
-            *flags, env=env,
-        )
+        del base.save["rclone"], base.restore["rclone"]
 
     def cleanup() -> Awaitable[None]:
         return backups.reset(out, work / "restored")
 
     await backups.save()
     await raw.put(raw_store, "raw", paths, sha=False)
-    await scenario.compare("save", backups.save, baselines_save, cleanup,
-                           child_cpu=frozenset({"rclone"}))
-    baselines_restore: dict[str, Action] = {
-        "raw": lambda: raw.get(raw_store, "raw", paths, out, sha=True),
-        "raw-nohash": lambda: raw.get(raw_store, "raw", paths, out, sha=False),
-    }
-    if rclone_ok:
-        baselines_restore["rclone"] = rclone_restore
-    await scenario.compare("restore", backups.restore, baselines_restore, cleanup,
-                           child_cpu=frozenset({"rclone"}))
+    rclone_cpu = frozenset({"rclone"})
+    await scenario.compare("save", backups.save, base.save, cleanup, child_cpu=rclone_cpu)
+    await scenario.compare("restore", backups.restore, base.restore, cleanup, child_cpu=rclone_cpu)
     if rclone_ok:
         for op in ("save", "restore"):
             rclone_goal(kind, op, scenario.results[op])

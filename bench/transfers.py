@@ -50,16 +50,13 @@ from backup_store.cli.params import TransferLimits
 from backup_store.transfer.bandwidth import TokenBucket
 from bench.__main__ import (
     MIB,
-    Action,
     Backups,
-    Raw,
+    Baselines,
     Scenario,
     Settings,
     load,
     make_files,
     make_small_files,
-    rclone_flags,
-    rclone_remote,
     run_command,
 )
 from testbed import emulators as emulated
@@ -228,29 +225,11 @@ async def side_by_side(
     store = STORES[kind](bucket)
     store.incremental = False  # every save sends every byte, as the baselines do
     settings = Settings.of(store)
-    raw, raw_store = Raw(settings), bucket.store()
     backups = Backups(store, paths, work)
     scenario = Scenario(name, mib, pairs)
     out = work / "out"
-    rclone = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
-    remote, env = rclone_remote(kind, bucket)
-    flags = rclone_flags(kind, settings)
-    folder = paths[0].parent
-    save: dict[str, Action] = {
-        "raw": lambda: raw.put(raw_store, "raw", paths, sha=True),
-        "rclone": lambda: run_command(
-            rclone, "copy", "--ignore-times", str(folder), f"{remote}/rclone", *flags, env=env
-        ),
-    }
-
-    async def rclone_restore() -> None:
-        await run_command(rclone, "copy", f"{remote}/rclone", str(out), *flags, env=env)
-        await run_command("sync", "-f", str(out))
-
-    restore: dict[str, Action] = {
-        "raw": lambda: raw.get(raw_store, "raw", paths, out, sha=True),
-        "rclone": rclone_restore,
-    }
+    base = Baselines.of(kind, bucket, settings, paths, out)
+    save, restore = base.save, base.restore
     try:
         sdk = SDKS[kind](bucket, settings.concurrency)
         save[sdk.name] = lambda: sdk.save(paths)
@@ -264,7 +243,7 @@ async def side_by_side(
         return backups.reset(out, work / "restored")
 
     await backups.save()
-    await raw.put(raw_store, "raw", paths, sha=False)
+    await base.raw.put(base.raw_store, "raw", paths, sha=False)
     await save["rclone"]()
     await scenario.compare("save", backups.save, save, cleanup, child_cpu=frozenset({"rclone"}))
     await scenario.compare(
